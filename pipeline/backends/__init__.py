@@ -1,0 +1,1 @@
+"""Inference backends: one interface (``base.Backend``) over mlx-whisper and parakeet-mlx."""
