@@ -40,3 +40,7 @@ class ModelError(StreamscribeError):
 
 class AudioSourceError(StreamscribeError):
     """An audio source (file, stdin, microphone) could not be opened or read."""
+
+
+class BusError(StreamscribeError):
+    """A socket, endpoint, runtime directory or CURVE key problem on the message bus."""
