@@ -29,35 +29,52 @@ class CaptureConfig:
     )
     loop: bool = _key(False, "file sources: start again at the end (soak runs)")
     block_duration_ms: int = _key(20, "audio written to the ring per block", min=5, max=500)
-    device_retry_initial_s: float = _key(0.5, "first wait before reopening a lost device", min=0.05, max=60)
-    device_retry_max_s: float = _key(10.0, "longest wait between device reopen attempts", min=0.1, max=600)
+    device_retry_initial_s: float = _key(
+        0.5, "first wait before reopening a lost device", min=0.05, max=60
+    )
+    device_retry_max_s: float = _key(
+        10.0, "longest wait between device reopen attempts", min=0.1, max=600
+    )
     remove_dc: bool = _key(True, "subtract a slowly tracked DC offset from the input")
 
 
 @dataclass(frozen=True)
 class RingConfig:
-    capacity_s: float = _key(120.0, "seconds of audio each stream's shared-memory ring holds", min=5, max=3600)
+    capacity_s: float = _key(
+        120.0, "seconds of audio each stream's shared-memory ring holds", min=5, max=3600
+    )
 
 
 @dataclass(frozen=True)
 class VadConfig:
     energy_gate_dbfs: float = _key(
-        -55.0, "frames quieter than this RMS level are silence without further work", min=-120, max=0
+        -55.0,
+        "frames quieter than this RMS level are silence without further work",
+        min=-120,
+        max=0,
     )
     webrtc: bool = _key(True, "run the WebRTC VAD tier")
-    webrtc_aggressiveness: int = _key(2, "WebRTC VAD mode, 0 (least) to 3 (most aggressive)", min=0, max=3)
+    webrtc_aggressiveness: int = _key(
+        2, "WebRTC VAD mode, 0 (least) to 3 (most aggressive)", min=0, max=3
+    )
     webrtc_frame_ms: int = _key(30, "WebRTC VAD frame length", choices=(10, 20, 30))
     silero: str = _key(
         "confirm",
         "Silero VAD tier: off, confirm (checks what WebRTC calls speech), always (every window)",
         choices=("off", "confirm", "always"),
     )
-    silero_threshold: float = _key(0.5, "Silero speech probability that counts as speech", min=0.05, max=0.99)
+    silero_threshold: float = _key(
+        0.5, "Silero speech probability that counts as speech", min=0.05, max=0.99
+    )
     min_speech_ms: int = _key(250, "speech needed before a segment starts", min=30, max=5000)
     hangover_ms: int = _key(600, "silence needed before a segment ends", min=50, max=10000)
     pre_roll_ms: int = _key(300, "audio kept before the detected start", min=0, max=5000)
-    max_segment_s: float = _key(30.0, "a longer segment is split at its quietest recent point", min=2, max=600)
-    partial_interval_s: float = _key(1.0, "cadence of SpeechOngoing events (drives partials)", min=0.1, max=30)
+    max_segment_s: float = _key(
+        30.0, "a longer segment is split at its quietest recent point", min=2, max=600
+    )
+    partial_interval_s: float = _key(
+        1.0, "cadence of SpeechOngoing events (drives partials)", min=0.1, max=30
+    )
 
 
 @dataclass(frozen=True)
@@ -68,45 +85,78 @@ class AsrConfig:
         "model: local MLX dir, CTranslate2 Whisper dir, or HF repo id; empty = embedded tiny.en",
     )
     workers: int = _key(1, "inference worker processes", min=1, max=16)
-    dtype: str = _key("float32", "weights and activations (float16 is slow on CPU)", choices=("float32", "bfloat16", "float16"))
-    quantization: str = _key("none", "MLX weight quantization at conversion time", choices=("none", "8bit", "4bit"))
+    dtype: str = _key(
+        "float32",
+        "weights and activations (float16 is slow on CPU)",
+        choices=("float32", "bfloat16", "float16"),
+    )
+    quantization: str = _key(
+        "none", "MLX weight quantization at conversion time", choices=("none", "8bit", "4bit")
+    )
     beam_size: int = _key(1, "1 = greedy decoding; more = beam search", min=1, max=10)
     temperatures: tuple[float, ...] = _key(
         (0.0, 0.2, 0.4, 0.6, 0.8, 1.0), "temperature fallback sequence", min=0.0, max=2.0
     )
-    no_speech_threshold: float = _key(0.6, "no-speech probability above which a window is silence", min=0, max=1)
-    logprob_threshold: float = _key(-1.0, "mean log-probability below which decoding falls back", min=-20, max=0)
-    compression_ratio_threshold: float = _key(2.4, "gzip ratio above which text is a repetition loop", min=1, max=10)
+    no_speech_threshold: float = _key(
+        0.6, "no-speech probability above which a window is silence", min=0, max=1
+    )
+    logprob_threshold: float = _key(
+        -1.0, "mean log-probability below which decoding falls back", min=-20, max=0
+    )
+    compression_ratio_threshold: float = _key(
+        2.4, "gzip ratio above which text is a repetition loop", min=1, max=10
+    )
     max_tokens_per_s: float = _key(8.0, "cap on decoded tokens per second of audio", min=1, max=50)
     use_prompt: bool = _key(True, "prompt each final with the previous final of the stream")
-    chunk_duration_s: float = _key(10.0, "long audio is cut into chunks of this length", min=2, max=30)
+    chunk_duration_s: float = _key(
+        10.0, "long audio is cut into chunks of this length", min=2, max=30
+    )
     overlap_duration_s: float = _key(2.0, "overlap between consecutive chunks", min=0, max=10)
     partial_min_audio_s: float = _key(1.0, "no partial for less audio than this", min=0.1, max=30)
     parakeet_left_context_s: float = _key(5.0, "parakeet streaming left context", min=0, max=60)
     parakeet_chunk_s: float = _key(0.5, "parakeet streaming chunk", min=0.05, max=10)
-    parakeet_right_context_s: float = _key(0.5, "parakeet streaming right context (lookahead)", min=0, max=10)
+    parakeet_right_context_s: float = _key(
+        0.5, "parakeet streaming right context (lookahead)", min=0, max=10
+    )
     parakeet_attention: str = _key("local", "parakeet encoder attention", choices=("local", "full"))
-    parakeet_min_confidence: float = _key(0.0, "drop parakeet tokens below this confidence", min=0, max=1)
+    parakeet_min_confidence: float = _key(
+        0.0, "drop parakeet tokens below this confidence", min=0, max=1
+    )
     mlx_cache_limit_mb: int = _key(256, "bound on MLX's buffer cache per worker", min=0, max=65536)
     blas_threads: int = _key(0, "BLAS threads per worker; 0 = cores / workers", min=0, max=256)
 
 
 @dataclass(frozen=True)
 class SupervisorConfig:
-    heartbeat_interval_s: float = _key(1.0, "how often every child reports it is alive", min=0.05, max=60)
-    heartbeat_timeout_s: float = _key(10.0, "a child silent this long is killed and restarted", min=0.5, max=600)
+    heartbeat_interval_s: float = _key(
+        1.0, "how often every child reports it is alive", min=0.05, max=60
+    )
+    heartbeat_timeout_s: float = _key(
+        10.0, "a child silent this long is killed and restarted", min=0.5, max=600
+    )
     startup_timeout_s: float = _key(60.0, "time a child may take to become ready", min=1, max=3600)
-    restart_max: int = _key(5, "restarts allowed per child within restart_window_s", min=0, max=1000)
+    restart_max: int = _key(
+        5, "restarts allowed per child within restart_window_s", min=0, max=1000
+    )
     restart_window_s: float = _key(60.0, "window of the restart intensity limit", min=1, max=86400)
     restart_backoff_initial_s: float = _key(0.0, "wait before the first restart", min=0, max=60)
     restart_backoff_max_s: float = _key(10.0, "longest wait between restarts", min=0, max=600)
     inference_timeout_factor: float = _key(
-        10.0, "a request running longer than this × its audio length (plus 10 s) counts as hung", min=1, max=1000
+        10.0,
+        "a request running longer than this × its audio length (plus 10 s) counts as hung",
+        min=1,
+        max=1000,
     )
-    memory_limit_mb: int = _key(3072, "a worker above this RSS is drained and replaced", min=64, max=1_000_000)
-    memory_slope_limit_mb_per_h: float = _key(200.0, "a worker growing faster than this is replaced", min=1, max=1e6)
+    memory_limit_mb: int = _key(
+        3072, "a worker above this RSS is drained and replaced", min=64, max=1_000_000
+    )
+    memory_slope_limit_mb_per_h: float = _key(
+        200.0, "a worker growing faster than this is replaced", min=1, max=1e6
+    )
     memory_window_s: float = _key(600.0, "window for the memory growth slope", min=10, max=86400)
-    shutdown_timeout_s: float = _key(10.0, "graceful shutdown time before children are killed", min=0.1, max=600)
+    shutdown_timeout_s: float = _key(
+        10.0, "graceful shutdown time before children are killed", min=0.1, max=600
+    )
 
 
 @dataclass(frozen=True)
@@ -117,10 +167,16 @@ class OutputsConfig:
     tcp_base_port: int = _key(47800, "first of five consecutive tcp ports", min=1024, max=65530)
     curve_keys_dir: str = _key("", "directory with CURVE keys (run.py keys generate)")
     journal_path: str = _key("", "JSONL journal of finals; empty = runtime_dir/finals.jsonl")
-    journal_max_mb: float = _key(16.0, "journal file size before it is rotated", min=0.01, max=100000)
+    journal_max_mb: float = _key(
+        16.0, "journal file size before it is rotated", min=0.01, max=100000
+    )
     journal_keep: int = _key(3, "rotated journal files kept", min=0, max=1000)
-    max_frame_bytes: int = _key(1_048_576, "larger incoming frames are rejected", min=1024, max=1 << 30)
-    high_water_mark: int = _key(1000, "messages queued per slow subscriber before dropping", min=1, max=1_000_000)
+    max_frame_bytes: int = _key(
+        1_048_576, "larger incoming frames are rejected", min=1024, max=1 << 30
+    )
+    high_water_mark: int = _key(
+        1000, "messages queued per slow subscriber before dropping", min=1, max=1_000_000
+    )
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ SAMPLE_DTYPE = np.float32  # ring and backend sample type
 
 def seconds_to_samples(duration_s: float) -> int:
     """Number of samples at ``SAMPLE_RATE_HZ`` in ``duration_s`` seconds (rounded)."""
-    return int(round(duration_s * SAMPLE_RATE_HZ))
+    return round(duration_s * SAMPLE_RATE_HZ)
 
 
 def samples_to_seconds(sample_count: int) -> float:

@@ -1,0 +1,89 @@
+"""Named profiles: concrete overrides of the built-in defaults, applied before the config file.
+
+Each profile is a partial tree ``{section: {key: value}}`` validated like any other source.
+``balanced`` is the default and equals the built-in defaults, stated here so the table is whole.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    "balanced": {
+        "vad": {
+            "webrtc": True,
+            "silero": "confirm",
+            "min_speech_ms": 250,
+            "hangover_ms": 600,
+            "pre_roll_ms": 300,
+            "partial_interval_s": 1.0,
+        },
+        "asr": {
+            "chunk_duration_s": 10.0,
+            "overlap_duration_s": 2.0,
+            "beam_size": 1,
+            "parakeet_left_context_s": 5.0,
+            "parakeet_chunk_s": 0.5,
+            "parakeet_right_context_s": 0.5,
+        },
+    },
+    "low-latency": {
+        "capture": {"block_duration_ms": 10},
+        "vad": {
+            "webrtc": True,
+            "silero": "confirm",
+            "min_speech_ms": 150,
+            "hangover_ms": 350,
+            "pre_roll_ms": 200,
+            "partial_interval_s": 0.5,
+        },
+        "asr": {
+            "chunk_duration_s": 8.0,
+            "overlap_duration_s": 1.5,
+            "beam_size": 1,
+            "partial_min_audio_s": 0.5,
+            "parakeet_left_context_s": 2.0,
+            "parakeet_chunk_s": 0.25,
+            "parakeet_right_context_s": 0.25,
+        },
+    },
+    "power-saving": {
+        "capture": {"block_duration_ms": 50},
+        "vad": {
+            "webrtc": True,
+            "silero": "off",
+            "webrtc_aggressiveness": 3,
+            "min_speech_ms": 300,
+            "hangover_ms": 800,
+            "pre_roll_ms": 300,
+            "partial_interval_s": 3.0,
+        },
+        "asr": {
+            "chunk_duration_s": 15.0,
+            "overlap_duration_s": 2.0,
+            "beam_size": 1,
+            "partial_min_audio_s": 2.0,
+            "parakeet_left_context_s": 5.0,
+            "parakeet_chunk_s": 1.0,
+            "parakeet_right_context_s": 0.5,
+        },
+    },
+    "high-accuracy": {
+        "vad": {
+            "webrtc": False,
+            "silero": "always",
+            "min_speech_ms": 250,
+            "hangover_ms": 800,
+            "pre_roll_ms": 400,
+            "partial_interval_s": 1.5,
+        },
+        "asr": {
+            "chunk_duration_s": 20.0,
+            "overlap_duration_s": 3.0,
+            "beam_size": 5,
+            "parakeet_left_context_s": 10.0,
+            "parakeet_chunk_s": 1.0,
+            "parakeet_right_context_s": 1.0,
+        },
+    },
+}
