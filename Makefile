@@ -1,0 +1,44 @@
+# streamscribe: `make run` and `make test` work on a fresh machine with Python 3.10+ and make.
+# uv is installed into .cache/uv-bootstrap when it is not already on PATH.
+
+PYTHON ?= python3
+VENV := .venv
+BOOTSTRAP := .cache/uv-bootstrap
+UV := $(shell command -v uv 2>/dev/null || echo $(BOOTSTRAP)/bin/uv)
+DATA := ../shared/data
+PYTEST_ARGS ?=
+
+.PHONY: run test test-all lint bench system-deps clean
+
+$(BOOTSTRAP)/bin/uv:
+	$(PYTHON) -m venv $(BOOTSTRAP)
+	$(BOOTSTRAP)/bin/python -m pip install --quiet --disable-pip-version-check uv
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+run: $(VENV)/.synced
+	$(VENV)/bin/python run.py transcribe $(DATA)/jfk.flac
+
+test: $(VENV)/.synced
+	$(VENV)/bin/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+test-all: $(VENV)/.synced
+	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+
+lint: $(VENV)/.synced
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: $(VENV)/.synced
+	$(VENV)/bin/python bench/ring_ipc.py
+	$(VENV)/bin/python bench/engine.py
+	$(VENV)/bin/python bench/vad.py
+
+# Optional system libraries (root): PortAudio for microphones, OpenBLAS for fast MLX on Linux CPUs.
+system-deps:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libportaudio2 libopenblas0-pthread
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .ruff_cache

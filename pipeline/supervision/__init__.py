@@ -1,0 +1,1 @@
+"""Policies the supervisor applies to its children: restart intensity, memory growth."""
