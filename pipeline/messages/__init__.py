@@ -1,0 +1,88 @@
+"""Inter-process messages: one frozen dataclass per kind, one registry, one ``encode``/``decode``.
+
+Families: ``audio`` (capture), ``speech`` (vad events), ``work`` (worker protocol),
+``transcripts`` (published), ``control`` (requests and replies).
+"""
+
+from pipeline.messages.audio import AudioTick, CaptureEvent, EndOfStream, RingOverrunReport
+from pipeline.messages.base import (
+    DEFAULT_MAX_FRAME_BYTES,
+    REGISTRY,
+    SCHEMA_VERSION,
+    FrameRejected,
+    Message,
+    register,
+)
+from pipeline.messages.codec import REJECTION_REASONS, decode, encode
+from pipeline.messages.control import (
+    ControlError,
+    MetricsReply,
+    MetricsRequest,
+    ReplayReply,
+    ReplayRequest,
+    SetProfileReply,
+    SetProfileRequest,
+    ShutdownAck,
+    ShutdownRequest,
+    StatusReply,
+    StatusRequest,
+)
+from pipeline.messages.speech import SpeechEnded, SpeechOngoing, SpeechStarted, VadStats
+from pipeline.messages.transcripts import Metrics, SpeechEvent, TranscriptFinal, TranscriptPartial
+from pipeline.messages.work import (
+    Heartbeat,
+    Ready,
+    Shutdown,
+    StreamClose,
+    StreamFeed,
+    StreamOpen,
+    StreamUpdate,
+    TranscribeRequest,
+    TranscribeResult,
+    WorkerError,
+)
+
+__all__ = [
+    "DEFAULT_MAX_FRAME_BYTES",
+    "REGISTRY",
+    "REJECTION_REASONS",
+    "SCHEMA_VERSION",
+    "AudioTick",
+    "CaptureEvent",
+    "ControlError",
+    "EndOfStream",
+    "FrameRejected",
+    "Heartbeat",
+    "Message",
+    "Metrics",
+    "MetricsReply",
+    "MetricsRequest",
+    "Ready",
+    "ReplayReply",
+    "ReplayRequest",
+    "RingOverrunReport",
+    "SetProfileReply",
+    "SetProfileRequest",
+    "Shutdown",
+    "ShutdownAck",
+    "ShutdownRequest",
+    "SpeechEnded",
+    "SpeechEvent",
+    "SpeechOngoing",
+    "SpeechStarted",
+    "StatusReply",
+    "StatusRequest",
+    "StreamClose",
+    "StreamFeed",
+    "StreamOpen",
+    "StreamUpdate",
+    "TranscribeRequest",
+    "TranscribeResult",
+    "TranscriptFinal",
+    "TranscriptPartial",
+    "VadStats",
+    "WorkerError",
+    "decode",
+    "encode",
+    "register",
+]

@@ -1,0 +1,163 @@
+"""The worker protocol (supervisor ROUTER ⇄ worker DEALER).
+
+Worker → supervisor: ``Ready``, ``Heartbeat``, ``TranscribeResult``, ``StreamUpdate``,
+``WorkerError``. Supervisor → worker: ``TranscribeRequest``, ``StreamOpen``, ``StreamFeed``,
+``StreamClose``, ``Shutdown``. Other children (capture, vad) send ``Heartbeat`` too.
+Word times in results are seconds from the request's ``start_index``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, ClassVar
+
+from pipeline.messages.base import (
+    AtLeast,
+    Below,
+    Count,
+    Message,
+    Min,
+    NonNegFloat,
+    SampleIndex,
+    register,
+)
+from pipeline.words import Word
+
+Pid = Annotated[int, Min(1)]
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Ready(Message):
+    """A worker has loaded its model and takes requests."""
+
+    kind: ClassVar[str] = "worker.ready"
+    worker_id: str
+    pid: Pid
+    backend: str  # "whisper", "parakeet", ...
+    model: str
+    capabilities: tuple[str, ...] = ()  # e.g. "words", "partials", "streaming"
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Heartbeat(Message):
+    """Sent every second by every child; memory figures feed the recycling policy."""
+
+    kind: ClassVar[str] = "heartbeat"
+    role: str  # process name: "capture", "vad", "asr-1", ...
+    pid: Pid
+    rss_bytes: Count
+    mlx_active_bytes: Count = 0
+    mlx_cache_bytes: Count = 0
+    busy_request_id: str = ""  # the request being worked on, "" when idle
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class TranscribeRequest(Message):
+    """Transcribe ``[start_index, end_index)`` of the ring ``ring_name``."""
+
+    kind: ClassVar[str] = "work.transcribe"
+    request_id: str
+    stream_id: str
+    segment_id: Count
+    chunk_index: Annotated[int, Min(0), Below("chunk_count")]
+    chunk_count: Annotated[int, Min(1)]
+    ring_name: str
+    start_index: SampleIndex
+    end_index: Annotated[int, Min(0), AtLeast("start_index")]
+    is_partial: bool = False
+    prompt: str = ""  # text preceding the audio, for conditioning
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class TranscribeResult(Message):
+    kind: ClassVar[str] = "work.result"
+    request_id: str
+    stream_id: str
+    segment_id: Count
+    chunk_index: Count
+    text: str
+    words: tuple[Word, ...] = ()
+    engine_ms: NonNegFloat = 0.0  # time spent in the backend, milliseconds
+    audio_s: NonNegFloat = 0.0  # length of the audio transcribed
+    details: dict[str, float] = field(default_factory=dict)  # see Transcription.details
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class WorkerError(Message):
+    """A request failed. ``error_kind``: "ring_overrun", "backend", "model", "internal", ..."""
+
+    kind: ClassVar[str] = "work.error"
+    request_id: str
+    error_kind: str
+    message: str
+    retryable: bool = True  # False: sending it again (anywhere) will fail the same way
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Shutdown(Message):
+    """Supervisor → child: finish the current request, then exit."""
+
+    kind: ClassVar[str] = "work.shutdown"
+    reason: str = ""
+
+
+# --- stateful streaming (parakeet): one worker owns a stream session while speech goes on ---
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class StreamOpen(Message):
+    """Start a session that will be fed audio of one segment from ``start_index`` on."""
+
+    kind: ClassVar[str] = "stream.open"
+    session_id: str
+    stream_id: str
+    segment_id: Count
+    ring_name: str
+    start_index: SampleIndex  # a reopened session starts at the last finalized index
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class StreamFeed(Message):
+    """Feed ``[start_index, end_index)``; ranges of one session are contiguous."""
+
+    kind: ClassVar[str] = "stream.feed"
+    session_id: str
+    start_index: SampleIndex
+    end_index: Annotated[int, Min(0), AtLeast("start_index")]
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class StreamClose(Message):
+    """Feed up to ``end_index``, finalize everything, answer a final update and drop the state."""
+
+    kind: ClassVar[str] = "stream.close"
+    session_id: str
+    end_index: SampleIndex
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class StreamUpdate(Message):
+    """Worker → supervisor after each feed: the words finalized so far and the current draft.
+
+    Word times are seconds from the session's ``StreamOpen.start_index``.
+    """
+
+    kind: ClassVar[str] = "stream.update"
+    session_id: str
+    stream_id: str
+    segment_id: Count
+    finalized_words: tuple[Word, ...]  # all finalized words of the session, in order
+    draft_words: tuple[Word, ...]  # the tail that may still change
+    finalized_index: SampleIndex  # audio before this index will not change the finalized words
+    is_final: bool = False  # the answer to StreamClose
+    engine_ms: NonNegFloat = 0.0
