@@ -82,6 +82,75 @@ def build_parser() -> argparse.ArgumentParser:
 COMMAND_REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = []
 
 
+def registrar(function: Callable[[argparse._SubParsersAction], None]):
+    COMMAND_REGISTRARS.append(function)
+    return function
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from pipeline.models import cache_root, list_cached_models
+
+    models = list_cached_models()
+    if args.json:
+        import json
+
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": m.name,
+                        "path": str(m.path),
+                        "source": m.source,
+                        "size_bytes": m.size_bytes,
+                        "quantization": m.quantization,
+                    }
+                    for m in models
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    print(f"model cache: {cache_root()}")
+    if not models:
+        print(
+            "(empty: the embedded model is converted on first use, or run `run.py models convert`)"
+        )
+    for model in models:
+        print(
+            f"{model.name:32s} {model.quantization:5s} {model.size_bytes / 1e6:8.1f} MB  {model.path}"
+        )
+        print(f"{'':32s} from {model.source}")
+    return 0
+
+
+def cmd_models_convert(args: argparse.Namespace) -> int:
+    from pipeline.models import resolve_model
+
+    path = resolve_model(args.source, quantization=args.quantization)
+    print(path)
+    return 0
+
+
+@registrar
+def register_models(commands: argparse._SubParsersAction) -> None:
+    models = commands.add_parser("models", help="the local model cache")
+    sub = models.add_subparsers(dest="models_command", required=True)
+    listing = sub.add_parser("list", help="show converted models in the cache")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=cmd_models_list)
+    convert = sub.add_parser(
+        "convert", help="convert a model into the cache (prints its MLX directory)"
+    )
+    convert.add_argument(
+        "source",
+        nargs="?",
+        default="",
+        help="CTranslate2 Whisper dir, MLX dir or HF repo id (default: the embedded tiny.en)",
+    )
+    convert.add_argument("--quantization", choices=("none", "8bit", "4bit"), default="none")
+    convert.set_defaults(handler=cmd_models_convert)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
