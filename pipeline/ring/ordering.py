@@ -122,10 +122,9 @@ class LibatomicOrdering(MemoryOrdering):
         path = library_path or ctypes.util.find_library("atomic") or "libatomic.so.1"
         try:
             lib = ctypes.CDLL(path)
+            # getattr: a dunder name written as an attribute inside a class would be mangled
             load, store, fetch_add = (
-                lib.__atomic_load_8,
-                lib.__atomic_store_8,
-                lib.__atomic_fetch_add_8,
+                getattr(lib, f"__atomic_{op}_8") for op in ("load", "store", "fetch_add")
             )
         except (OSError, AttributeError) as e:
             raise RingError(

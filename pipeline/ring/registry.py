@@ -125,6 +125,14 @@ def _scan_linux_shm() -> list[tuple[int, str]]:
     return found
 
 
+def _unlink_stale(name: str) -> bool:
+    try:
+        return unlink_segment(name)
+    except PermissionError:
+        logger.debug("stale segment %s belongs to another user; left alone", name)
+        return False
+
+
 def remove_stale_segments(runtime_dir: str | os.PathLike[str]) -> list[str]:
     """Unlink ring segments whose owner process is dead; returns the names removed.
 
@@ -136,20 +144,15 @@ def remove_stale_segments(runtime_dir: str | os.PathLike[str]) -> list[str]:
         entries = _read_entries(registry)
         kept = []
         for pid, name in entries:
-            if _owner_dead(name, pid):
-                if unlink_segment(name):
-                    removed.append(name)
-            else:
+            if not _owner_dead(name, pid):
                 kept.append((pid, name))
+            elif _unlink_stale(name):
+                removed.append(name)
         if len(kept) != len(entries):
             _write_entries(registry, kept)
     for pid, name in _scan_linux_shm():
-        if name not in removed and _owner_dead(name, pid):
-            try:
-                if unlink_segment(name):
-                    removed.append(name)
-            except PermissionError:
-                logger.debug("stale segment %s belongs to another user; left alone", name)
+        if name not in removed and _owner_dead(name, pid) and _unlink_stale(name):
+            removed.append(name)
     if removed:
         logger.info("removed %d stale audio ring segment(s): %s", len(removed), removed)
     return removed
