@@ -95,8 +95,8 @@ def test_view_invalid_after_writer_laps_it(ring: AudioRing, reader: AudioRing) -
     ring.write(expected(0, 1000))
     view = reader.read_view(0, 1000)
     assert reader.still_valid(0)
-    ring.write(np.zeros(CAPACITY_SAMPLES + 1 - 1000, np.float32))
-    assert view[0] == 0.0 and view[1] == 0.0  # the view now shows the writer's new samples
+    ring.write(np.full(CAPACITY_SAMPLES + 1 - 1000, 0.5, np.float32))
+    assert view[0] == 0.5  # the view now shows the writer's newest sample
     assert not reader.still_valid(0)
     assert reader.still_valid(1)
 
