@@ -194,7 +194,8 @@ class SpeechStateMachine:
         if self._state is VadState.STOPPING:
             # Already in the silence after speech: end here instead of starting a segment of silence.
             self._set_state(VadState.QUIET, end_index)
-            return [self._close(end_index, end_index, split=False)]
+            end = min(end_index, self._segment_start_index + self.params.max_segment_samples)
+            return [self._close(end, end_index, split=False)]
         split_index = self.quietest_index(
             self._segment_start_index + self.params.min_speech_samples
         )

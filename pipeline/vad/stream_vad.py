@@ -114,7 +114,7 @@ class StreamVad:
         received; a partial last window counts as received) and reset for a new stream."""
         end = self.next_index if end_index is None else end_index
         events = self.machine.flush(end)
-        self.reset(self.machine.next_segment_index)
+        self.reset()
         return events
 
     def _begin(self, start_index: int) -> None:
