@@ -219,6 +219,8 @@ def test_unknown_field() -> None:
         ("metrics", "values", [1, 2]),
         ("control.replay_reply", "finals", [1]),
         ("audio.tick", "sample_rate_hz", 16000.0),
+        ("event.speech", "event", ["started"]),  # unhashable where a choice is expected
+        ("capture.event", "event", {"x": 1}),
     ],
 )
 def test_wrong_field_type(kind: str, name: str, value: Any) -> None:

@@ -194,8 +194,14 @@ def _ranged(inner: Converter, low: float | None, high: float | None) -> Converte
 
 def _literal(choices: tuple[Any, ...]) -> Converter:
     allowed = frozenset((type(c), c) for c in choices)
+    types_allowed = frozenset(type(c) for c in choices)
 
     def convert(value: Any, path: str) -> Any:
+        if type(value) not in types_allowed:
+            expected = " or ".join(sorted(t.__name__ for t in types_allowed))
+            raise FrameRejected(
+                "field_type", f"{path}: expected {expected}, got {_type_name(value)}"
+            )
         if (type(value), value) not in allowed:
             raise FrameRejected(
                 "field_value", f"{path}={value!r} is not one of {', '.join(map(repr, choices))}"
