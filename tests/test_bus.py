@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,7 +15,14 @@ import zmq
 from pipeline import bus
 from pipeline.bus import sockets as sockets_module
 from pipeline.errors import BusError
-from pipeline.messages import ShutdownAck, SpeechStarted, StatusReply, StatusRequest
+from pipeline.messages import (
+    Message,
+    ShutdownAck,
+    SpeechStarted,
+    StatusReply,
+    StatusRequest,
+    encode,
+)
 
 RECEIVE_MS = 3000
 
@@ -179,8 +187,6 @@ def test_curve_round_trip_on_loopback_tcp(tmp_path: Path, context: zmq.Context) 
         endpoint = server.getsockopt_string(zmq.LAST_ENDPOINT)
         poller = bus.Receiver(server)
 
-        import threading
-
         def serve() -> None:
             while (got := poller.receive(3000)) is not None:
                 assert isinstance(got.message, StatusRequest)
@@ -298,7 +304,5 @@ def test_unexpected_kind_and_wrong_part_count_are_counted(context: zmq.Context) 
     push.close()
 
 
-def bus_frame(message) -> bytes:
-    from pipeline.messages import encode
-
+def bus_frame(message: Message) -> bytes:
     return encode(message)
