@@ -80,7 +80,7 @@ def test_realtime_pacing_follows_the_wall_clock_without_drift(tmp_path: Path) ->
     # is absolute, so the lateness at the end is no larger than in the first half (no drift).
     assert min(lateness_s) > -0.03
     late_half = lateness_s[len(lateness_s) // 2 :]
-    assert float(np.median(late_half)) < 0.02
+    assert float(np.median(late_half)) < 0.05
 
 
 def test_fast_pace_is_much_faster_than_real_time() -> None:
