@@ -47,7 +47,9 @@ class BlockConditioner:
         """End of stream: flush the resampler; the last block may be shorter."""
         return self._reblock(self.converter.flush(), final=True)
 
-    def switch_input(self, input_rate_hz: int, input_channels: int, input_dtype: np.dtype) -> list:
+    def switch_input(
+        self, input_rate_hz: int, input_channels: int, input_dtype: np.dtype
+    ) -> list[np.ndarray]:
         """A new native stream continues this one (e.g. a reopened device).
 
         Flushes the old resampler into the pending samples and starts a new one; the DC tracker

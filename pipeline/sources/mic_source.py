@@ -248,7 +248,11 @@ class MicSource(AudioSource):
         return f"mic:{name}"
 
     def blocks(self) -> Iterator[np.ndarray]:
-        """Yield (block_samples,) float32 16 kHz blocks until ``close``; never ends on its own."""
+        """Yield (block_samples,) float32 16 kHz blocks until ``close``; never ends on its own.
+
+        Call once per source: leaving the loop closes the stream (a second call would reopen
+        it through the lost-device path).
+        """
         last_count = -1
         last_audio_s = last_yield_s = time.monotonic()
         self._iterating = True
