@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -211,3 +212,27 @@ def test_memory_flat_over_1000_segments(backend: ParakeetBackend, audio: np.ndar
     mlx_growth, rss_growth = _memory_growth(backend, audio, 1000)
     assert mlx_growth <= 1 << 20
     assert rss_growth <= 16 << 20
+
+
+def test_stream_encoder_matches_library_encoder(
+    backend: ParakeetBackend, audio: np.ndarray
+) -> None:
+    """One uncached step over n frames is parakeet-mlx's own encoder pass over the same mel."""
+    mx = pytest.importorskip("mlx.core")
+    frames = 20
+    clip = audio[SAMPLE_RATE : SAMPLE_RATE + frames * backend.frame_samples]
+    wide = ParakeetStreamingOptions(left_context_s=0.0, chunk_s=10.0, right_context_s=0.0)
+    outputs = {}
+    for attention in ("full", "local"):
+        session = backend.open_stream(replace(wide, attention=attention))
+        session.feed(clip)
+        outputs[attention] = session._encode(0, frames, cache_frames=0)
+    mel = backend.log_mel(clip)[:, : frames * backend.subsampling_factor]
+    expected, _ = backend.model.encoder(mel)
+    assert mx.allclose(outputs["full"], expected, atol=1e-5).item()
+    assert not mx.allclose(outputs["local"], expected, atol=1e-3).item()  # the band mask bites
+    band = replace(wide, attention="local", left_context_s=10.0, right_context_s=10.0)
+    local_wide = backend.open_stream(band)
+    local_wide.feed(clip)
+    wide_band = local_wide._encode(0, frames, cache_frames=0)  # band wider than the clip: full
+    assert mx.allclose(wide_band, expected, atol=1e-5).item()
