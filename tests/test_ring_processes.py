@@ -254,3 +254,18 @@ def test_shutdown_with_attached_readers_is_silent_and_owner_unlinks(tmp_path: Pa
     ]
     for noise in ("resource_tracker", "leaked", "Warning", "Traceback"):
         assert noise not in done.stderr, done.stderr
+
+
+def test_owner_exiting_without_close_still_unlinks(tmp_path: Path) -> None:
+    script = "import sys; from pipeline.ring import AudioRing\n"
+    script += "print(AudioRing.create('noclose', 64, 16000, sys.argv[1]).name)"
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=REPO_ROOT,
+    )
+    assert done.returncode == 0 and done.stderr == ""
+    assert not Path("/dev/shm" + done.stdout.strip()).exists()
+    assert remove_stale_segments(tmp_path) == []
