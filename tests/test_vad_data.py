@@ -141,11 +141,12 @@ def _white(n_samples: int) -> np.ndarray:
     return (np.random.default_rng(0).normal(0, rms, n_samples)).astype(np.float32)
 
 
+@pytest.mark.parametrize("profile", ["balanced", "power-saving", "high-accuracy"])
 @pytest.mark.parametrize(
     "make", [lambda n: np.zeros(n, np.float32), _white, _hum], ids=["silence", "white", "hum"]
 )
-def test_no_segments_in_non_speech(make) -> None:
-    _ends, events = segments(make(60 * RATE), vad_config())
+def test_no_segments_in_non_speech(make, profile: str) -> None:
+    _ends, events = segments(make(60 * RATE), vad_config(profile))
     assert events == []
 
 

@@ -215,7 +215,7 @@ def test_webrtc_frames_cover_the_grid_once(frame_ms: int) -> None:
             self.frame_starts.append(round(float(frame[0]) * 2**20))
             return super().is_speech(frame)
 
-    vad = Recording(WebRtcParams(2, frame_ms))
+    vad = Recording(WebRtcParams(2, frame_ms, pre_emphasis=0.0))
     n_windows = 40
     ramp = (np.arange(n_windows * W) / 2**20).astype(np.float32)  # value encodes its index
     for k in range(n_windows):
@@ -231,6 +231,16 @@ def test_webrtc_rejects_bad_frame_length() -> None:
 
     with pytest.raises(ValueError, match="frame_ms"):
         WebRtcParams(2, 25)
+    with pytest.raises(ValueError, match="pre_emphasis"):
+        WebRtcParams(2, 30, pre_emphasis=1.0)
+
+
+def test_webrtc_pre_emphasis_is_a_first_difference() -> None:
+    from pipeline.vad.webrtc import WebRtcParams, WebRtcVad
+
+    vad = WebRtcVad(WebRtcParams(pre_emphasis=0.5))
+    x = np.array([1.0, 2.0, 4.0, 8.0], dtype=np.float32)
+    assert vad._pre_emphasize(x).tolist() == [0.5, 1.5, 3.0, 6.0]
 
 
 def _speech_windows(n: int) -> list[np.ndarray]:
