@@ -1,0 +1,199 @@
+"""Stable and unstable text of partial transcripts (local agreement).
+
+While speech goes on, the newest audio of a segment is re-transcribed again and again; each answer
+is a hypothesis. A word becomes stable when ``agreement_count`` consecutive hypotheses (default 2:
+LocalAgreement-2) agree on it, comparing normalized words after the stable prefix. The stable
+prefix only grows: a later hypothesis that disagrees with it changes only the unstable tail.
+
+A hypothesis may come from the segment's start (the usual case) or from a window of the newest
+audio; words carry absolute times either way, and the stable prefix is located in each new
+hypothesis by its words first and by time as a fallback.
+
+Guard against repetition loops (Whisper's "I think I think I think ..."): from the first place
+where the same 1 to ``max_ngram_words`` words repeat ``repeat_limit`` times in a row, a hypothesis
+never becomes stable, and its unstable text shows the repeated words once.
+
+One ``LocalAgreement`` per stream; ``reset`` at every segment end.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pipeline.merging import merged_text
+from pipeline.text_metrics import normalize_word
+from pipeline.words import Word
+
+logger = logging.getLogger(__name__)
+
+_ANCHOR_WORDS = 4  # most stable words looked for in a hypothesis to find where they end
+
+
+@dataclass(frozen=True, slots=True)
+class PartialText:
+    """A partial transcript: a stable prefix that will not change, and an unstable tail."""
+
+    stable: str  # text of stable_words
+    unstable: str  # text of unstable_words
+    stable_words: tuple[Word, ...]  # every stable word of the segment so far
+    unstable_words: tuple[Word, ...]  # the newest hypothesis after the stable prefix
+
+    @property
+    def text(self) -> str:
+        """Stable and unstable text joined."""
+        return merged_text(self.stable_words + self.unstable_words)
+
+
+EMPTY_PARTIAL = PartialText("", "", (), ())
+
+
+@dataclass(frozen=True, slots=True)
+class Repetition:
+    """A run of the same n-gram repeated in a row."""
+
+    start: int  # index of the run's first word
+    ngram_words: int  # length of the repeated n-gram
+    repeats: int  # how many times it occurs in a row
+
+
+def find_repetition(
+    norms: Sequence[str], repeat_limit: int = 3, max_ngram_words: int = 4
+) -> Repetition | None:
+    """The earliest run where 1 to ``max_ngram_words`` words repeat ``repeat_limit`` times or more.
+
+    ``norms`` are normalized words; at one start, the shortest repeating n-gram is reported.
+    """
+    count = len(norms)
+    for start in range(count):
+        for size in range(1, max_ngram_words + 1):
+            if start + size * repeat_limit > count:
+                break
+            ngram = list(norms[start : start + size])
+            repeats = 1
+            while list(norms[start + repeats * size : start + (repeats + 1) * size]) == ngram:
+                repeats += 1
+            if repeats >= repeat_limit:
+                return Repetition(start, size, repeats)
+    return None
+
+
+class LocalAgreement:
+    """Turns successive hypotheses of one segment into stable and unstable words."""
+
+    def __init__(
+        self,
+        agreement_count: int = 2,
+        repeat_limit: int = 3,
+        max_ngram_words: int = 4,
+        anchor_tolerance_s: float = 0.5,
+    ) -> None:
+        if agreement_count < 2:
+            raise ValueError(f"agreement_count must be at least 2, got {agreement_count}")
+        if repeat_limit < 2:
+            raise ValueError(f"repeat_limit must be at least 2, got {repeat_limit}")
+        if max_ngram_words < 1:
+            raise ValueError(f"max_ngram_words must be at least 1, got {max_ngram_words}")
+        if anchor_tolerance_s < 0:
+            raise ValueError(f"anchor_tolerance_s must not be negative, got {anchor_tolerance_s}")
+        self.agreement_count = agreement_count  # hypotheses that must agree on a word
+        self.repeat_limit = repeat_limit  # repeats in a row that make a repetition loop
+        self.max_ngram_words = max_ngram_words  # longest repeated n-gram looked for
+        self.anchor_tolerance_s = anchor_tolerance_s  # time slack when locating stable words
+        self._stable: list[Word] = []
+        self._stable_norms: list[str] = []
+        # The newest hypotheses' words after the stable prefix, oldest first.
+        self._tails: deque[list[Word]] = deque(maxlen=agreement_count)
+        self._partial = EMPTY_PARTIAL
+
+    @property
+    def partial(self) -> PartialText:
+        """The partial transcript after the last update."""
+        return self._partial
+
+    def reset(self) -> None:
+        """Forget the segment (call at every segment end)."""
+        self._stable.clear()
+        self._stable_norms.clear()
+        self._tails.clear()
+        self._partial = EMPTY_PARTIAL
+
+    def update(self, words: Sequence[Word]) -> PartialText:
+        """Take the newest hypothesis (words in order, absolute times) and return the partial."""
+        hypothesis = [w for w in words if w.text.strip()]
+        norms = [normalize_word(w.text) for w in hypothesis]
+        loop = find_repetition(norms, self.repeat_limit, self.max_ngram_words)
+        loop_words: list[Word] = []
+        if loop is not None:
+            logger.debug(
+                "repetition loop: %d words repeated %d times from word %d",
+                loop.ngram_words,
+                loop.repeats,
+                loop.start,
+            )
+            loop_words = hypothesis[loop.start : loop.start + loop.ngram_words]
+            hypothesis, norms = hypothesis[: loop.start], norms[: loop.start]
+
+        tail = self._after_stable(hypothesis, norms)
+        self._tails.append(tail)
+        agreed = self._agreed_count()
+        if agreed:
+            newly_stable = tail[:agreed]
+            self._stable.extend(newly_stable)
+            self._stable_norms.extend(normalize_word(w.text) for w in newly_stable)
+            for i, old_tail in enumerate(self._tails):
+                self._tails[i] = old_tail[agreed:]
+        unstable = tail[agreed:]
+        if loop_words and (not self._stable or _center_s(loop_words[0]) > self._stable_end_s()):
+            unstable = unstable + loop_words
+        self._partial = PartialText(
+            stable=merged_text(self._stable),
+            unstable=merged_text(unstable),
+            stable_words=tuple(self._stable),
+            unstable_words=tuple(unstable),
+        )
+        return self._partial
+
+    def _agreed_count(self) -> int:
+        """How many leading words all of the last ``agreement_count`` tails share."""
+        if len(self._tails) < self.agreement_count:
+            return 0
+        tails = [[normalize_word(w.text) for w in tail] for tail in self._tails]
+        count = 0
+        for column in zip(*tails, strict=False):  # up to the shortest tail
+            if any(norm != column[0] for norm in column):
+                break
+            count += 1
+        return count
+
+    def _stable_end_s(self) -> float:
+        return self._stable[-1].end_s
+
+    def _after_stable(self, hypothesis: list[Word], norms: list[str]) -> list[Word]:
+        """The words of a hypothesis that come after the stable prefix."""
+        stable_count = len(self._stable_norms)
+        if stable_count == 0:
+            return hypothesis
+        if norms[:stable_count] == self._stable_norms:
+            return hypothesis[stable_count:]
+        # The hypothesis revises a stable word or covers only the newest audio: find the last
+        # stable words in it near where they were heard.
+        end_s = self._stable_end_s()
+        for size in range(min(stable_count, _ANCHOR_WORDS), 0, -1):
+            target = self._stable_norms[-size:]
+            best: tuple[float, int] | None = None
+            for start in range(len(norms) - size + 1):
+                if norms[start : start + size] != target:
+                    continue
+                distance_s = abs(hypothesis[start + size - 1].end_s - end_s)
+                if distance_s <= self.anchor_tolerance_s and (best is None or distance_s < best[0]):
+                    best = (distance_s, start + size)
+            if best is not None:
+                return hypothesis[best[1] :]
+        return [w for w in hypothesis if _center_s(w) > end_s]
+
+
+def _center_s(word: Word) -> float:
+    return (word.start_s + word.end_s) / 2
