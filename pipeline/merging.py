@@ -2,19 +2,24 @@
 
 Each chunk's result arrives as a ``ChunkWords``: the chunk's span and its words, all in absolute
 seconds (stream seconds for the daemon, file seconds for ``run.py transcribe``). Chunks are merged
-left to right. At each seam, the words of the text so far that reach into the overlap are aligned
-with the words of the next chunk that reach into it, by normalized text and time:
+left to right, by chunk index. At each seam, the words of the text so far that reach into the
+overlap are aligned with the words of the next chunk that reach into it (a weighted longest common
+subsequence over normalized words, gated by time):
 
 - a word both chunks heard (the same, a half word such as ``transcri`` / ``transcription``, or a
-  disagreement such as ``their`` / ``there`` at the same time) is kept once, taken from the chunk
-  in which it lies further from the chunk's edge. Edge words are the ones cut in half, badly
-  timed or guessed, so this cuts each run of matched words at the overlap's midpoint;
-- a word only one chunk heard is kept, unless it sits near its own chunk's edge, the other chunk
-  heard words there but not this one, and its probability is low (a half word or an edge guess).
+  disagreement such as ``their`` / ``there`` at the same time) is kept once, from the chunk that
+  is more trusted there: trust is the word's distance from its chunk's cut edge (capped) plus its
+  probability. Edge words are the ones cut in half, badly timed or guessed, so a run of matched
+  words is cut near the overlap's midpoint;
+- a word only one chunk heard is kept, unless its probability is low and the other chunk heard
+  speech around the overlap and saw that moment at least as far from an edge (a half word or an
+  edge guess).
 
-A constant timestamp shift between the two chunks (a few hundred ms is common) is estimated from
-the exactly matching words and taken out before dissimilar words are paired. The output is
-sorted and non-overlapping. ``merged_text`` joins words into text.
+Chunks often disagree on timestamps by a few hundred ms. The alignment is tried with no shift and
+with the shift implied by each exactly matching pair; a shift must pay for itself with a better
+alignment (a prior against large shifts, which also stops a repetitive run such as "to to to"
+from aligning one word off). The output is sorted and non-overlapping. ``merged_text`` joins
+words into text.
 """
 
 from __future__ import annotations
