@@ -130,6 +130,20 @@ def prepare_blas(threads: int = 0) -> BlasSetup:
     return _setup
 
 
+def limit_numpy_blas(threads: int = 0) -> bool:
+    """Limit numpy's own BLAS (used by the CPU engines) to ``threads``; False if not possible.
+
+    numpy reads ``OPENBLAS_NUM_THREADS`` when it is imported, so a spawned worker gets the right
+    count from ``worker_environment``; this adjusts a process that imported numpy earlier.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return False
+    threadpool_limits(limits=threads or default_blas_threads(1), user_api="blas")
+    return True
+
+
 def blas_setup() -> BlasSetup | None:
     """What ``prepare_blas`` did, or None if it has not run."""
     return _setup

@@ -67,8 +67,12 @@ def write_mlx_whisper(
         raise ModelError(f"weights do not fit a Whisper model of {dims}: {e}") from e
     config: dict[str, Any] = dict(dims, model_type="whisper")
     if bits:
-        nn.quantize(model, group_size=QUANT_GROUP_SIZE, bits=bits,
-                    class_predicate=_quantize_predicate(QUANT_GROUP_SIZE))
+        nn.quantize(
+            model,
+            group_size=QUANT_GROUP_SIZE,
+            bits=bits,
+            class_predicate=_quantize_predicate(QUANT_GROUP_SIZE),
+        )
         config["quantization"] = {"group_size": QUANT_GROUP_SIZE, "bits": bits}
     flat = dict(tree_flatten(model.parameters()))
     mx.eval(flat)
@@ -76,7 +80,9 @@ def write_mlx_whisper(
     (out_dir / "config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
 
 
-def convert_ctranslate2(src: str | Path, quantization: str = "none", name: str | None = None) -> Path:
+def convert_ctranslate2(
+    src: str | Path, quantization: str = "none", name: str | None = None
+) -> Path:
     """Convert a CTranslate2 Whisper directory once; return the cached MLX directory.
 
     The cache key is the content hash of ``model.bin`` and ``config.json``: a changed model
@@ -97,8 +103,9 @@ def convert_ctranslate2(src: str | Path, quantization: str = "none", name: str |
     def write(out_dir: Path) -> None:
         started_s = time.perf_counter()
         checkpoint = whisper_checkpoint(read_ct2_model(model_bin), src)
-        write_mlx_whisper(out_dir, checkpoint.dims, checkpoint.weights, bits,
-                          checkpoint.alignment_heads)
+        write_mlx_whisper(
+            out_dir, checkpoint.dims, checkpoint.weights, bits, checkpoint.alignment_heads
+        )
         store.write_metadata(out_dir, {
             "name": name or src.name, "source": str(src), "source_format": "ctranslate2",
             "source_hash": source_hash, "quantization": quantization,

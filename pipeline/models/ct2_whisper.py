@@ -169,5 +169,7 @@ def whisper_checkpoint(model: Ct2Model, model_dir: Path) -> WhisperCheckpoint:
     }
     config = _read_ct2_config(model_dir)
     heads = tuple((int(layer), int(head)) for layer, head in config.get("alignment_heads", ()))
-    extra = {k: config[k] for k in ("suppress_ids", "suppress_ids_begin", "lang_ids") if k in config}
+    extra = {
+        k: config[k] for k in ("suppress_ids", "suppress_ids_begin", "lang_ids") if k in config
+    }
     return WhisperCheckpoint(dims=dims, weights=mapper.weights, alignment_heads=heads, extra=extra)

@@ -1,0 +1,177 @@
+"""Token search over one encoded window: greedy, sampling and beam search, text-only.
+
+Decoding runs without timestamp tokens (``<|notimestamps|>``): word times come from
+cross-attention alignment afterwards. Logit filters are fixed masks (suppressed tokens, and a
+blank or end-of-text as the first token), so each step costs one decoder pass and one argmax.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipeline.backends.whisper.cpu_engine import AudioContext, CpuWhisperEngine
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchOptions:
+    temperature: float = 0.0  # 0 = argmax (greedy or beam); > 0 = sampling
+    beam_size: int = 1  # > 1 with temperature 0: beam search
+    max_tokens: int = 224  # hard cap on sampled tokens (audio-proportional, set by the caller)
+    patience: float = 1.0  # beam search: finished candidates kept = beam_size * patience
+
+
+@dataclass(frozen=True, slots=True)
+class Hypothesis:
+    """The chosen token sequence of one window and its scores."""
+
+    tokens: tuple[int, ...]  # sampled text tokens, no special tokens
+    token_probs: tuple[float, ...]  # probability of each sampled token
+    avg_logprob: float  # sum of log-probabilities / (tokens + 1)
+    no_speech_prob: float
+    temperature: float
+    hit_cap: bool  # stopped by max_tokens, not by end-of-text
+    text: str = ""
+    compression_ratio: float = 0.0
+    details: dict[str, float] = field(default_factory=dict)
+
+
+def compression_ratio(text: str) -> float:
+    """Bytes / zlib-compressed bytes: above ~2.4 the text is a repetition loop."""
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """log-softmax over the last axis, float64 for stable sums."""
+    logits = logits.astype(np.float64)
+    peak = logits.max(-1, keepdims=True)
+    return logits - peak - np.log(np.exp(logits - peak).sum(-1, keepdims=True))
+
+
+class TokenSearch:
+    """Runs one search over an encoded window with a fixed prompt and masks."""
+
+    def __init__(
+        self,
+        engine: CpuWhisperEngine,
+        suppress_mask: np.ndarray,  # (V,) 0 or -inf, every step
+        begin_mask: np.ndarray,  # (V,) 0 or -inf, added at the first sampled token only
+        eot: int,
+        no_speech: int | None,
+        rng: np.random.Generator,
+    ) -> None:
+        self.engine = engine
+        self.suppress_mask = suppress_mask
+        self.begin_mask = begin_mask
+        self.eot = eot
+        self.no_speech = no_speech
+        self.rng = rng
+
+    def _first(self, audio: AudioContext, initial: list[int], batch: int, sot_index: int):
+        state = self.engine.new_state(audio, batch)
+        logits, _ = self.engine.decode(state, np.tile(np.asarray(initial)[None], (batch, 1)))
+        no_speech_prob = float("nan")
+        if self.no_speech is not None:
+            no_speech_prob = float(np.exp(log_softmax(logits[0, sot_index])[self.no_speech]))
+        return state, logits[:, -1] + self.suppress_mask + self.begin_mask, no_speech_prob
+
+    def run(
+        self, audio: AudioContext, initial: list[int], sot_index: int, options: SearchOptions
+    ) -> Hypothesis:
+        """Search from the ``initial`` tokens (prompt + start sequence)."""
+        room = self.engine.dims.n_text_ctx - len(initial)
+        max_tokens = max(1, min(options.max_tokens, room))
+        if options.beam_size > 1 and options.temperature == 0:
+            return self._beam(audio, initial, sot_index, options, max_tokens)
+        return self._sample(audio, initial, sot_index, options.temperature, max_tokens)
+
+    def _pick(self, logits: np.ndarray, temperature: float) -> tuple[int, float]:
+        logprobs = log_softmax(logits)
+        if temperature == 0:
+            token = int(np.argmax(logits))
+        else:
+            probs = np.exp(log_softmax(logits / temperature))
+            token = int(self.rng.choice(probs.size, p=probs / probs.sum()))
+        return token, float(logprobs[token])
+
+    def _sample(
+        self, audio: AudioContext, initial: list[int], sot_index: int, temperature: float,
+        max_tokens: int,
+    ) -> Hypothesis:  # fmt: skip
+        state, logits, no_speech_prob = self._first(audio, initial, 1, sot_index)
+        tokens: list[int] = []
+        logprobs: list[float] = []
+        hit_cap = True
+        for _ in range(max_tokens):
+            token, logprob = self._pick(logits[0], temperature)
+            if token == self.eot:
+                hit_cap = False
+                logprobs.append(logprob)
+                break
+            tokens.append(token)
+            logprobs.append(logprob)
+            step_logits, _ = self.engine.decode(state, np.array([[token]]))
+            logits = step_logits[:, -1] + self.suppress_mask
+        text_logprobs = logprobs[: len(tokens)]
+        return Hypothesis(
+            tokens=tuple(tokens),
+            token_probs=tuple(float(np.exp(lp)) for lp in text_logprobs),
+            avg_logprob=sum(logprobs) / (len(tokens) + 1),
+            no_speech_prob=no_speech_prob,
+            temperature=temperature,
+            hit_cap=hit_cap,
+        )
+
+    def _beam(
+        self, audio: AudioContext, initial: list[int], sot_index: int, options: SearchOptions,
+        max_tokens: int,
+    ) -> Hypothesis:  # fmt: skip
+        """Beam search as openai/whisper's: each live beam proposes beam_size + 1 successors."""
+        width = options.beam_size
+        state, logits, no_speech_prob = self._first(audio, initial, width, sot_index)
+        beams: list[tuple[list[int], list[float], float]] = [([], [], 0.0)] * width
+        finished: list[tuple[list[int], list[float], float]] = []
+        wanted = max(1, round(width * options.patience))
+        hit_cap = True
+        for step in range(max_tokens):
+            logprobs = log_softmax(logits)
+            candidates = []
+            sources = range(1 if step == 0 else width)  # all beams are equal at the first step
+            for b in sources:
+                for token in np.argsort(-logprobs[b])[: width + 1]:
+                    seq, lps, score = beams[b]
+                    lp = float(logprobs[b, token])
+                    candidates.append((score + lp, b, int(token), lp))
+            candidates.sort(key=lambda c: -c[0])
+            next_beams, parents = [], []
+            for score, b, token, lp in candidates:
+                seq, lps, _ = beams[b]
+                if token == self.eot:
+                    if len(finished) < wanted:
+                        finished.append((seq, [*lps, lp], score))
+                elif len(next_beams) < width:
+                    next_beams.append(([*seq, token], [*lps, lp], score))
+                    parents.append(b)
+            if len(finished) >= wanted or not next_beams:
+                hit_cap = False
+                break
+            beams = next_beams
+            self.engine.reorder(state, np.asarray(parents))
+            step_logits, _ = self.engine.decode(state, np.array([[seq[-1]] for seq, _, _ in beams]))
+            logits = step_logits[:, -1] + self.suppress_mask
+        pool = finished or [(seq, lps, score) for seq, lps, score in beams]
+        seq, lps, score = max(pool, key=lambda c: c[2] / max(1, len(c[0])))
+        return Hypothesis(
+            tokens=tuple(seq),
+            token_probs=tuple(float(np.exp(lp)) for lp in lps[: len(seq)]),
+            avg_logprob=score / (len(seq) + 1),
+            no_speech_prob=no_speech_prob,
+            temperature=0.0,
+            hit_cap=hit_cap and not finished,
+        )

@@ -1,0 +1,81 @@
+"""Load an MLX Whisper directory into float32 numpy arrays for the CPU engine.
+
+Quantized weights are dequantized (the 8/4-bit rounding stays in the numbers, so accuracy is the
+quantized model's); ``bfloat16``/``float16`` round the weights to that type.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.errors import ModelError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Dims:
+    """mlx-whisper's ``ModelDimensions``."""
+
+    n_mels: int
+    n_audio_ctx: int
+    n_audio_state: int
+    n_audio_head: int
+    n_audio_layer: int
+    n_vocab: int
+    n_text_ctx: int
+    n_text_state: int
+    n_text_head: int
+    n_text_layer: int
+
+
+def read_config(model_dir: Path) -> tuple[Dims, dict | None]:
+    """The dimensions and the ``quantization`` entry of ``config.json``."""
+    path = model_dir / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+        quantization = config.pop("quantization", None)
+        config.pop("model_type", None)
+        return Dims(**config), quantization
+    except (OSError, ValueError, TypeError) as e:
+        raise ModelError(f"{path}: not an mlx-whisper config ({e})") from e
+
+
+def load_numpy_weights(model_dir: Path, dtype: str = "float32") -> dict[str, np.ndarray]:
+    """Every parameter of the model as float32 numpy (``alignment_heads`` as int64)."""
+    from pipeline.backends.mlx_runtime import import_mlx
+
+    mx = import_mlx()
+    _, quantization = read_config(model_dir)
+    path = model_dir / "weights.safetensors"
+    if not path.exists():
+        path = model_dir / "weights.npz"
+    try:
+        raw = mx.load(str(path))
+    except Exception as e:  # mlx raises RuntimeError/ValueError for missing or corrupt files
+        raise ModelError(f"{path}: cannot load weights ({e})") from e
+    round_to = {"bfloat16": mx.bfloat16, "float16": mx.float16}.get(dtype)
+    weights: dict[str, np.ndarray] = {}
+    for name, value in raw.items():
+        if name.endswith((".scales", ".biases")):
+            continue
+        if name == "alignment_heads":
+            weights[name] = np.array(value).astype(np.int64)
+            continue
+        prefix = name.removesuffix(".weight")
+        if quantization and f"{prefix}.scales" in raw:
+            value = mx.dequantize(
+                value, raw[f"{prefix}.scales"], raw[f"{prefix}.biases"],
+                group_size=quantization["group_size"], bits=quantization["bits"],
+            )  # fmt: skip
+        if round_to is not None:
+            value = value.astype(round_to)
+        weights[name] = np.array(value.astype(mx.float32))
+    del raw
+    mx.clear_cache()
+    return weights

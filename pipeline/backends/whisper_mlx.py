@@ -1,0 +1,228 @@
+"""The Whisper backend: an MLX Whisper model directory, decoded with guards for a 24 h service.
+
+Per 30 s window: log-Mel → encoder → token search (greedy or beam) with temperature fallback →
+no-speech / log-probability / compression-ratio guards → word timestamps from cross-attention.
+Silence and noise give an empty ``Transcription``; decoded tokens are capped in proportion to the
+audio length so a repetition loop cannot run away.
+
+The model is resolved with ``pipeline.models.resolve_model`` and loaded once. Inference runs on
+the CPU engine (``whisper/cpu_engine.py``, numpy + BLAS) on Linux, where MLX's CPU kernels are
+several times slower; the weights, conversion and quantization are MLX's. Importing this module
+does not import mlx or numpy's heavy users; constructing a backend does.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.backends import mlx_runtime
+from pipeline.backends.base import Backend, Capabilities, MemoryStats
+from pipeline.errors import BackendError, ModelError
+from pipeline.words import Transcription, Word
+
+logger = logging.getLogger(__name__)
+
+WINDOW_S = 30.0  # Whisper's encoder window
+_SILENCE_RMS = 1e-4  # about -80 dBFS: digital silence is not worth an encoder pass
+
+
+@dataclass(frozen=True, slots=True)
+class WhisperOptions:
+    """Decoding options (the ``asr`` section of the configuration, minus scheduling)."""
+
+    dtype: str = "float32"  # weight precision: float32, bfloat16, float16
+    beam_size: int = 1  # 1 = greedy
+    temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # fallback sequence
+    no_speech_threshold: float = 0.6  # with a low log-probability: the window is silence
+    logprob_threshold: float = -1.0  # mean token log-probability below which decoding falls back
+    compression_ratio_threshold: float = 2.4  # gzip ratio above which text is a loop
+    max_tokens_per_s: float = 8.0  # cap on decoded tokens per second of audio
+    use_prompt: bool = True  # condition on the previous final of the stream
+    word_timestamps: bool = True  # cross-attention alignment (one extra decoder pass)
+    language: str = "en"  # multilingual models only
+    mlx_cache_limit_mb: int = 256  # bound on MLX's buffer cache
+    blas_threads: int = 0  # 0 = all cores (one worker) — the supervisor passes cores // workers
+    seed: int = 0  # sampling at temperature > 0
+
+    @classmethod
+    def from_config(cls, asr) -> WhisperOptions:
+        """From ``config.schema.AsrConfig`` (duck-typed, so this module does not import config)."""
+        names = set(cls.__dataclass_fields__) & set(vars(asr))
+        return cls(**{name: getattr(asr, name) for name in names})
+
+
+class WhisperBackend(Backend):
+    """One Whisper model in one process; ``transcribe`` any number of times."""
+
+    name = "whisper"
+
+    def __init__(self, model: str | Path = "", options: WhisperOptions | None = None,
+                 quantization: str = "none") -> None:  # fmt: skip
+        self.options = options or WhisperOptions()
+        mlx_runtime.prepare_blas(self.options.blas_threads)
+        mlx_runtime.limit_numpy_blas(self.options.blas_threads)
+        from pipeline.models import resolve_model
+        from pipeline.models.store import read_metadata
+
+        started_s = time.perf_counter()
+        self.model_dir = resolve_model(str(model), quantization)
+        self._model_name = str(read_metadata(self.model_dir).get("name", self.model_dir.name))
+        try:
+            self._load()
+        except ModelError:
+            raise
+        except Exception as e:
+            raise BackendError(f"cannot load Whisper model {self.model_dir}: {e}") from e
+        logger.info("loaded %s (%s) in %.2f s", self._model_name, self.options.dtype,
+                    time.perf_counter() - started_s)  # fmt: skip
+
+    def _load(self) -> None:
+        from pipeline.backends.whisper.cpu_engine import CpuWhisperEngine
+        from pipeline.backends.whisper.decoding import TokenSearch
+        from pipeline.backends.whisper.weights import load_numpy_weights, read_config
+
+        mlx_runtime.configure_mlx(self.options.mlx_cache_limit_mb)
+        from mlx_whisper.tokenizer import get_tokenizer
+
+        dims, _ = read_config(self.model_dir)
+        weights = load_numpy_weights(self.model_dir, self.options.dtype)
+        self.dims = dims
+        heads = weights.pop("alignment_heads", None)
+        if heads is None or not len(heads):
+            heads = np.array([(layer, h) for layer in range(dims.n_text_layer // 2, dims.n_text_layer)
+                              for h in range(dims.n_text_head)])  # fmt: skip
+        self._alignment_heads = np.asarray(heads, dtype=np.int64).reshape(-1, 2)
+        self.engine = CpuWhisperEngine(dims, weights)
+        multilingual = dims.n_vocab >= 51865
+        self.tokenizer = get_tokenizer(
+            multilingual,
+            num_languages=dims.n_vocab - 51765 - int(multilingual),
+            language=self.options.language if multilingual else None,
+            task="transcribe" if multilingual else None,
+        )
+        tok = self.tokenizer
+        suppressed = {*tok.non_speech_tokens, tok.transcribe, tok.translate, tok.sot,
+                      tok.sot_prev, tok.sot_lm, tok.no_timestamps}  # fmt: skip
+        if tok.no_speech is not None:
+            suppressed.add(tok.no_speech)
+        suppress = np.zeros(dims.n_vocab, np.float32)
+        suppress[sorted(t for t in suppressed if t < dims.n_vocab)] = -np.inf
+        suppress[tok.timestamp_begin :] = -np.inf
+        begin = np.zeros(dims.n_vocab, np.float32)
+        begin[[*tok.encode(" "), tok.eot]] = -np.inf
+        self._search = TokenSearch(self.engine, suppress, begin, tok.eot, tok.no_speech,
+                                   np.random.default_rng(self.options.seed))  # fmt: skip
+        self._start_sequence = list(tok.sot_sequence_including_notimestamps)
+
+    # -- Backend -------------------------------------------------------------------------------
+
+    @property
+    def model_name(self) -> str:
+        return self._model_name
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(offline=True, streaming=False, max_window_s=WINDOW_S)
+
+    def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> Transcription:
+        """Audio float32 (n,) at 16 kHz; longer than 30 s is decoded window after window."""
+        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+        duration_s = audio.size / 16_000
+        window = int(WINDOW_S * 16_000)
+        texts, words, details = [], [], {}
+        for start in range(0, max(audio.size, 1), window):
+            piece = audio[start : start + window]
+            result = self._transcribe_window(piece, prompt if self.options.use_prompt else None)
+            details = result.details
+            if result.is_empty:
+                continue
+            texts.append(result.text)
+            words.extend(w.shifted(start / 16_000) for w in result.words)
+            prompt = result.text
+        return Transcription(text=" ".join(texts).strip(), words=tuple(words),
+                             duration_s=duration_s, details=details)  # fmt: skip
+
+    def memory_stats(self) -> MemoryStats:
+        return mlx_runtime.memory_stats()
+
+    def close(self) -> None:
+        self.engine = None
+        mlx_runtime.release_cache()
+
+    # -- one window ----------------------------------------------------------------------------
+
+    def _initial_tokens(self, prompt: str | None) -> tuple[list[int], int]:
+        tokens = list(self._start_sequence)
+        if prompt and prompt.strip():
+            prompt_tokens = self.tokenizer.encode(" " + prompt.strip())
+            keep = self.dims.n_text_ctx // 2 - 1
+            tokens = [self.tokenizer.sot_prev, *prompt_tokens[-keep:], *tokens]
+        return tokens, tokens.index(self.tokenizer.sot)
+
+    def _transcribe_window(self, audio: np.ndarray, prompt: str | None) -> Transcription:
+        from pipeline.backends.whisper.decoding import SearchOptions, compression_ratio
+        from pipeline.backends.whisper.features import log_mel_spectrogram
+
+        duration_s = audio.size / 16_000
+        if audio.size == 0 or float(np.sqrt(np.mean(np.square(audio)))) < _SILENCE_RMS:
+            return Transcription(text="", duration_s=duration_s, details={"silent": 1.0})
+        opts = self.options
+        started_s = time.perf_counter()
+        context = self.engine.encode(log_mel_spectrogram(audio, self.dims.n_mels))
+        encoded_s = time.perf_counter()
+        initial, sot_index = self._initial_tokens(prompt)
+        max_tokens = max(4, math.ceil(opts.max_tokens_per_s * max(duration_s, 1.0)))
+        hypothesis = None
+        for temperature in opts.temperatures or (0.0,):
+            search = SearchOptions(temperature=temperature, beam_size=opts.beam_size,
+                                   max_tokens=max_tokens)  # fmt: skip
+            hypothesis = self._search.run(context, initial, sot_index, search)
+            text = self.tokenizer.decode(list(hypothesis.tokens)).strip()
+            hypothesis = replace(hypothesis, text=text, compression_ratio=compression_ratio(text))
+            silent = (hypothesis.no_speech_prob > opts.no_speech_threshold
+                      and hypothesis.avg_logprob < opts.logprob_threshold)  # fmt: skip
+            fallback = (hypothesis.compression_ratio > opts.compression_ratio_threshold
+                        or hypothesis.avg_logprob < opts.logprob_threshold
+                        or hypothesis.hit_cap)  # fmt: skip
+            if silent or not fallback:
+                break
+        assert hypothesis is not None
+        details = {
+            "no_speech_prob": hypothesis.no_speech_prob,
+            "avg_logprob": hypothesis.avg_logprob,
+            "compression_ratio": hypothesis.compression_ratio,
+            "temperature": hypothesis.temperature,
+            "tokens": float(len(hypothesis.tokens)),
+            "max_tokens": float(max_tokens),
+            "hit_cap": float(hypothesis.hit_cap),
+            "encode_s": encoded_s - started_s,
+        }
+        if self._rejected(hypothesis):
+            details["rejected"] = 1.0
+            return Transcription(text="", duration_s=duration_s, details=details)
+        words: tuple[Word, ...] = ()
+        if opts.word_timestamps:
+            from pipeline.backends.whisper.alignment import word_timings
+
+            words = tuple(word_timings(
+                self.engine, context, self.tokenizer, self._start_sequence, hypothesis.tokens,
+                hypothesis.token_probs, self._alignment_heads, audio.size))  # fmt: skip
+        details["decode_s"] = time.perf_counter() - encoded_s
+        return Transcription(text=hypothesis.text, words=words, duration_s=duration_s,
+                             details=details)  # fmt: skip
+
+    def _rejected(self, hypothesis) -> bool:
+        """Silence, noise or a loop: nothing worth publishing."""
+        opts = self.options
+        if not hypothesis.text:
+            return True
+        if (hypothesis.no_speech_prob > opts.no_speech_threshold
+                and hypothesis.avg_logprob < opts.logprob_threshold):  # fmt: skip
+            return True
+        return hypothesis.compression_ratio > opts.compression_ratio_threshold
