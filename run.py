@@ -131,6 +131,147 @@ def cmd_models_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    import json
+
+    from pipeline.text_metrics import word_error_rate
+    from pipeline.transcript_formats import TimedText, render
+    from workers.transcribe_file import transcribe_file
+
+    extra: dict[str, object] = {}
+    for key, value in (
+        ("asr.backend", args.backend),
+        ("asr.model", args.model),
+        ("asr.workers", args.workers),
+        ("asr.chunk_duration_s", args.chunk_s),
+        ("asr.overlap_duration_s", args.overlap_s),
+    ):
+        if value is not None:
+            extra[key] = value
+    config = load_effective_config(args, extra).config
+    audio_s, parallel, sequential = transcribe_file(
+        args.file,
+        config,
+        config.asr.workers,
+        compare=args.compare,
+        log_level=args.log_level,
+        progress=not args.no_progress,
+    )
+    items = [TimedText(w.start_s, w.end_s, w.text, (w,)) for w in parallel.words]
+    if args.format == "text":
+        print(parallel.text)
+    else:
+        print(render(_sentences(items) if items else [], args.format))
+    metrics = _metrics(audio_s, parallel, sequential, word_error_rate)
+    _print_metrics(metrics)
+    if args.metrics_json:
+        Path(args.metrics_json).write_text(json.dumps(metrics, indent=2))
+    return 0
+
+
+def _sentences(items):
+    """Group word items into caption-sized segments (sentence ends or pauses over 1 s)."""
+    from pipeline.transcript_formats import TimedText
+
+    groups, current = [], []
+    for item in items:
+        if current and (item.start_s - current[-1].end_s > 1.0):
+            groups.append(current)
+            current = []
+        current.append(item)
+        if item.text.rstrip().endswith((".", "?", "!")):
+            groups.append(current)
+            current = []
+    if current:
+        groups.append(current)
+    return [
+        TimedText(
+            g[0].start_s,
+            g[-1].end_s,
+            "".join(i.text for i in g).strip(),
+            tuple(w for i in g for w in i.words),
+        )
+        for g in groups
+    ]
+
+
+def _metrics(audio_s, parallel, sequential, word_error_rate) -> dict:
+    def pass_metrics(report) -> dict:
+        engine_ms = sorted(c.engine_ms for c in report.chunks)
+        return {
+            "workers": report.workers,
+            "wall_s": round(report.wall_s, 3),
+            "load_s": round(report.load_s, 3),
+            "real_time_factor": round(report.wall_s / audio_s, 4),
+            "chunks": [
+                {
+                    "index": c.index,
+                    "start_s": round(c.start_s, 3),
+                    "end_s": round(c.end_s, 3),
+                    "engine_ms": round(c.engine_ms, 1),
+                    "worker": c.worker,
+                }
+                for c in report.chunks
+            ],
+            "engine_ms_p50": engine_ms[len(engine_ms) // 2] if engine_ms else 0.0,
+            "peak_rss_mb": {role: round(mb, 1) for role, mb in report.peak_rss_mb.items()},
+            "restarts": report.restarts,
+            "text": report.text,
+        }
+
+    metrics: dict = {"audio_s": round(audio_s, 3), "parallel": pass_metrics(parallel)}
+    if sequential is not None:
+        metrics["sequential"] = pass_metrics(sequential)
+        metrics["speedup"] = round(sequential.wall_s / max(parallel.wall_s, 1e-9), 3)
+        metrics["word_difference"] = round(word_error_rate(sequential.text, parallel.text), 4)
+    return metrics
+
+
+def _print_metrics(metrics: dict) -> None:
+    out = sys.stderr
+    for name in ("parallel", "sequential"):
+        report = metrics.get(name)
+        if not report:
+            continue
+        rss = ", ".join(f"{role} {mb:.0f} MB" for role, mb in report["peak_rss_mb"].items())
+        print(
+            f"{name}: {metrics['audio_s']:.1f} s of audio in {report['wall_s']:.2f} s "
+            f"(real-time factor {report['real_time_factor']:.3f}, {report['workers']} worker(s), "
+            f"{len(report['chunks'])} chunks, engine p50 {report['engine_ms_p50']:.0f} ms/chunk, "
+            f"model load {report['load_s']:.2f} s; peak memory {rss})",
+            file=out,
+        )
+    if "speedup" in metrics:
+        print(
+            f"speed-up of parallel over sequential: {metrics['speedup']:.2f}x; "
+            f"word difference between them: {metrics['word_difference']:.3f}",
+            file=out,
+        )
+
+
+@registrar
+def register_transcribe(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "transcribe", help="transcribe a file in parallel overlapping chunks"
+    )
+    parser.add_argument("file", help="any audio file soundfile reads (wav, flac, ogg, ...)")
+    parser.add_argument("--workers", type=int, help="worker processes (asr.workers)")
+    parser.add_argument("--backend", choices=("whisper", "parakeet"), help="asr.backend")
+    parser.add_argument("--model", help="asr.model (default: the embedded Whisper tiny.en)")
+    parser.add_argument("--chunk-s", type=float, help="asr.chunk_duration_s")
+    parser.add_argument("--overlap-s", type=float, help="asr.overlap_duration_s")
+    parser.add_argument("--format", choices=("text", "json", "srt", "vtt"), default="text")
+    parser.add_argument(
+        "--compare", action="store_true", help="also run one sequential pass and compare"
+    )
+    parser.add_argument(
+        "--metrics-json", metavar="PATH", help="write the performance metrics as JSON"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_config_options(parser)
+    parser.set_defaults(handler=cmd_transcribe)
+
+
 @registrar
 def register_models(commands: argparse._SubParsersAction) -> None:
     models = commands.add_parser("models", help="the local model cache")

@@ -1,0 +1,123 @@
+"""The asr worker process: loads one backend once, then answers work requests from the parent.
+
+Settings (plain values, from the parent):
+    role            this worker's name and DEALER identity, e.g. "asr-1"
+    config          the configuration tree (``config.loader.as_tree``)
+    model_path      what to load (resolved once by the parent)
+    work_endpoint   the parent's ROUTER endpoint
+
+Protocol: send ``Ready``; then for each request on the DEALER socket answer one message;
+a ``Shutdown`` (or the parent disappearing) ends the loop. Heartbeats go out from a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+import zmq
+
+from config.loader import from_tree
+from pipeline.backends.mlx_runtime import prepare_blas
+from pipeline.bus.frames import Receiver, send_message
+from pipeline.bus.sockets import SocketOptions, new_context, open_socket
+from pipeline.errors import BusError
+from pipeline.messages.work import (
+    Ready,
+    Shutdown,
+    StreamClose,
+    StreamFeed,
+    StreamOpen,
+    TranscribeRequest,
+)
+from workers.heartbeat import HeartbeatThread
+
+logger = logging.getLogger(__name__)
+
+POLL_MS = 200  # how often the loop checks that the parent is still there
+WORK_MESSAGES = (TranscribeRequest, StreamOpen, StreamFeed, StreamClose, Shutdown)
+
+
+def main(settings: dict[str, Any]) -> None:
+    config = from_tree(settings["config"])
+    role = settings["role"]
+    # BLAS must be chosen before anything imports mlx (the thread count comes from the parent).
+    blas = prepare_blas(int(os.environ.get("OPENBLAS_NUM_THREADS", "0") or 0))
+    logger.info("BLAS: %s", blas.note)
+
+    from pipeline.backends.factory import build_backend
+    from pipeline.transcription_service import TranscriptionService
+
+    load_started_s = time.perf_counter()
+    backend = build_backend(config.asr, settings["model_path"])
+    service = TranscriptionService(backend)
+    logger.info("loaded %s in %.2f s", backend.model_name, time.perf_counter() - load_started_s)
+
+    options = SocketOptions(
+        high_water_mark=config.outputs.high_water_mark,
+        max_frame_bytes=config.outputs.max_frame_bytes,
+    )
+    context = new_context()
+    socket = open_socket(
+        context,
+        zmq.DEALER,
+        settings["work_endpoint"],
+        bind=False,
+        options=options,
+        identity=role.encode(),
+    )
+    heartbeat = HeartbeatThread(
+        context,
+        settings["work_endpoint"],
+        role,
+        config.supervisor.heartbeat_interval_s,
+        busy_request_id=lambda: service.busy_request_id,
+        memory=backend.memory_stats,
+        options=options,
+    )
+    heartbeat.start()
+    parent_pid = os.getppid()
+    try:
+        capabilities = ("words", "streaming") if backend.capabilities.streaming else ("words",)
+        send_message(
+            socket,
+            Ready(
+                worker_id=role,
+                pid=os.getpid(),
+                backend=backend.name,
+                model=backend.model_name,
+                capabilities=capabilities,
+            ),
+        )
+        serve(socket, service, parent_pid, max_frame_bytes=config.outputs.max_frame_bytes)
+    finally:
+        heartbeat.stop()
+        service.close()
+        backend.close()
+        socket.close(linger=0)
+        context.term()
+        logger.info("stopped")
+
+
+def serve(socket: zmq.Socket, service, parent_pid: int, *, max_frame_bytes: int) -> None:
+    """Answer requests until ``Shutdown`` or until the parent process is gone."""
+    receiver = Receiver(socket, accept=WORK_MESSAGES, max_frame_bytes=max_frame_bytes, name="work")
+    while True:
+        received = receiver.receive(timeout_ms=POLL_MS)
+        if received is None:
+            if os.getppid() != parent_pid:
+                logger.warning("parent %d is gone; exiting", parent_pid)
+                return
+            continue
+        message = received.message
+        if isinstance(message, Shutdown):
+            logger.info("shutdown requested: %s", message.reason or "no reason given")
+            return
+        reply = service.handle(message)
+        if reply is not None:
+            try:
+                send_message(socket, reply)
+            except BusError:
+                logger.exception("could not send the answer to %s", type(message).__name__)

@@ -1,0 +1,313 @@
+"""A pool of asr worker processes behind one ROUTER socket, as the parent sees it.
+
+The pool starts N ``workers.asr`` children, knows which are ready and idle, sends one request
+at a time to a worker, and watches them: a dead child, a silent one (no heartbeat for
+``heartbeat_timeout_s``) or a hung one (busy far longer than its audio allows) is killed and
+restarted within the restart intensity limit. A request whose worker was lost is handed back
+to the caller (``PoolEvents.lost``) to be sent again, so no work disappears with a worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import zmq
+
+from config.loader import as_tree
+from config.schema import Config
+from pipeline.audio_format import SAMPLE_RATE_HZ
+from pipeline.backends.mlx_runtime import worker_environment
+from pipeline.bus.frames import PeerUnreachable, Receiver, send_message
+from pipeline.messages.base import Message
+from pipeline.messages.work import (
+    Heartbeat,
+    Ready,
+    Shutdown,
+    StreamClose,
+    StreamFeed,
+    StreamOpen,
+    StreamUpdate,
+    TranscribeRequest,
+    TranscribeResult,
+    WorkerError,
+)
+from pipeline.supervision.restart_policy import RestartLimits, RestartPolicy
+from workers.child_process import ChildProcess, ChildSpec
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_SUFFIX = b":hb"
+HANG_GRACE_S = 10.0  # added to factor × audio length before a busy worker counts as hung
+WorkRequest = TranscribeRequest | StreamOpen | StreamFeed | StreamClose
+
+
+@dataclass
+class WorkerSlot:
+    """One worker position in the pool; its process is replaced on restarts."""
+
+    role: str
+    child: ChildProcess
+    policy: RestartPolicy
+    ready: bool = False
+    in_flight: WorkRequest | None = None
+    sent_at_s: float = 0.0
+    last_heartbeat_s: float = 0.0
+    rss_bytes: int = 0
+    peak_rss_bytes: int = 0
+    mlx_active_bytes: int = 0
+    mlx_cache_bytes: int = 0
+    restart_at_s: float | None = None  # a restart is scheduled (backoff)
+    ready_at_s: float = 0.0
+    started_at_s: float = 0.0
+    load_s: float = 0.0  # start → Ready of the latest process
+    failed: bool = False  # past the restart limit: stays down
+    draining: bool = False  # finish the current request, then be replaced
+    completed: int = 0
+
+    @property
+    def idle(self) -> bool:
+        return self.ready and self.in_flight is None and not self.failed and not self.draining
+
+
+@dataclass
+class PoolEvents:
+    """What one ``poll`` saw."""
+
+    replies: list[tuple[str, Message]] = field(default_factory=list)  # (role, result/error/update)
+    lost: list[WorkRequest] = field(default_factory=list)  # requests to send again
+    ready: list[str] = field(default_factory=list)  # roles that became ready
+    restarted: list[tuple[str, str]] = field(default_factory=list)  # (role, why)
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        context: zmq.Context,
+        work_endpoint: str,
+        config: Config,
+        model_path: str,
+        count: int,
+        router: zmq.Socket,
+        log_level: str = "WARNING",
+        role_prefix: str = "asr",
+    ) -> None:
+        self.config = config
+        self._router = router
+        self._receiver = Receiver(
+            router,
+            accept=(Ready, Heartbeat, TranscribeResult, WorkerError, StreamUpdate),
+            max_frame_bytes=config.outputs.max_frame_bytes,
+            name="work",
+        )
+        supervisor = config.supervisor
+        limits = RestartLimits(
+            supervisor.restart_max,
+            supervisor.restart_window_s,
+            supervisor.restart_backoff_initial_s,
+            supervisor.restart_backoff_max_s,
+        )
+        environment = worker_environment(config.asr.blas_threads, count)
+        settings: dict[str, Any] = {
+            "config": as_tree(config),
+            "model_path": model_path,
+            "work_endpoint": work_endpoint,
+        }
+        self.slots: dict[str, WorkerSlot] = {}
+        for number in range(1, count + 1):
+            role = f"{role_prefix}-{number}"
+            spec = ChildSpec(
+                role, "workers.asr", {**settings, "role": role}, log_level, environment
+            )
+            self.slots[role] = WorkerSlot(role, ChildProcess(spec), RestartPolicy(limits))
+        self.total_restarts = 0
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        now_s = time.monotonic()
+        for slot in self.slots.values():
+            self._start_slot(slot, now_s)
+
+    def _start_slot(self, slot: WorkerSlot, now_s: float) -> None:
+        slot.ready = False
+        slot.in_flight = None
+        slot.draining = False
+        slot.restart_at_s = None
+        slot.started_at_s = now_s
+        slot.last_heartbeat_s = now_s
+        slot.child = ChildProcess(slot.child.spec)
+        slot.child.start()
+
+    def stop(self, grace_s: float) -> None:
+        """Ask every worker to shut down, then stop the processes (forced after ``grace_s``)."""
+        for slot in self.slots.values():
+            if slot.child.is_alive() and slot.ready:
+                self._send(slot, Shutdown(reason="pool stopping"))
+        deadline_s = time.monotonic() + grace_s
+        for slot in self.slots.values():
+            slot.child.stop(max(0.1, deadline_s - time.monotonic()))
+
+    # ---- work ---------------------------------------------------------------------------
+
+    def idle_roles(self) -> list[str]:
+        return [role for role, slot in self.slots.items() if slot.idle]
+
+    def ready_count(self) -> int:
+        return sum(1 for slot in self.slots.values() if slot.ready and not slot.failed)
+
+    def all_failed(self) -> bool:
+        return all(slot.failed for slot in self.slots.values())
+
+    def submit(self, role: str, request: WorkRequest) -> bool:
+        """Send ``request`` to the idle worker ``role``; False if it could not be delivered."""
+        slot = self.slots[role]
+        if not slot.idle:
+            raise RuntimeError(f"{role} is not idle")
+        if not self._send(slot, request):
+            return False
+        slot.in_flight = request
+        slot.sent_at_s = time.monotonic()
+        return True
+
+    def _send(self, slot: WorkerSlot, message: Message) -> bool:
+        try:
+            return send_message(self._router, message, identity=[slot.role.encode()], block=False)
+        except PeerUnreachable:
+            logger.warning("%s is not connected; will retry when it is", slot.role)
+            slot.ready = False
+            return False
+
+    # ---- watching -----------------------------------------------------------------------
+
+    def poll(self, timeout_ms: int) -> PoolEvents:
+        """Receive what workers sent (waiting up to ``timeout_ms``) and check their health."""
+        events = PoolEvents()
+        wait_ms = timeout_ms
+        while True:
+            received = self._receiver.receive(timeout_ms=wait_ms)
+            if received is None:
+                break
+            wait_ms = 0
+            self._on_message(received.identity, received.message, events)
+        self._check_health(time.monotonic(), events)
+        return events
+
+    def _on_message(
+        self, identity: tuple[bytes, ...] | list[bytes], message: Message, events: PoolEvents
+    ) -> None:
+        raw = identity[-1] if identity else b""
+        role = raw.removesuffix(HEARTBEAT_SUFFIX).decode(errors="replace")
+        slot = self.slots.get(role)
+        if slot is None:
+            logger.warning("message %s from unknown peer %r ignored", message.kind, raw)
+            return
+        now_s = time.monotonic()
+        slot.last_heartbeat_s = now_s
+        if isinstance(message, Heartbeat):
+            slot.rss_bytes = message.rss_bytes
+            slot.peak_rss_bytes = max(slot.peak_rss_bytes, message.rss_bytes)
+            slot.mlx_active_bytes = message.mlx_active_bytes
+            slot.mlx_cache_bytes = message.mlx_cache_bytes
+            return
+        if isinstance(message, Ready):
+            slot.ready = True
+            slot.ready_at_s = now_s
+            slot.load_s = now_s - slot.started_at_s
+            logger.info(
+                "%s ready (pid %d, %s, loaded in %.2f s)",
+                role,
+                message.pid,
+                message.model,
+                slot.load_s,
+            )
+            events.ready.append(role)
+            return
+        answered = _request_id(slot.in_flight)
+        if answered and _reply_id(message) == answered:
+            slot.in_flight = None
+            slot.completed += 1
+        events.replies.append((role, message))
+
+    def _check_health(self, now_s: float, events: PoolEvents) -> None:
+        supervisor = self.config.supervisor
+        for slot in self.slots.values():
+            if slot.failed:
+                continue
+            if slot.restart_at_s is not None:
+                if now_s >= slot.restart_at_s:
+                    self._start_slot(slot, now_s)
+                continue
+            why = ""
+            if not slot.child.is_alive():
+                why = f"exited with code {slot.child.exitcode}"
+            elif now_s - slot.last_heartbeat_s > supervisor.heartbeat_timeout_s:
+                timeout_s = (
+                    supervisor.startup_timeout_s
+                    if not slot.ready
+                    else supervisor.heartbeat_timeout_s
+                )
+                if now_s - slot.last_heartbeat_s > timeout_s:
+                    why = f"silent for {now_s - slot.last_heartbeat_s:.1f} s"
+            elif slot.in_flight is not None and now_s - slot.sent_at_s > self._hang_limit_s(
+                slot.in_flight
+            ):
+                why = f"busy for {now_s - slot.sent_at_s:.1f} s on {_request_id(slot.in_flight)}"
+            elif slot.draining and slot.in_flight is None:
+                why = "drained for replacement"
+            if why:
+                self._replace(slot, why, now_s, events)
+
+    def _hang_limit_s(self, request: WorkRequest) -> float:
+        if isinstance(request, TranscribeRequest):
+            audio_s = (request.end_index - request.start_index) / SAMPLE_RATE_HZ
+        else:
+            audio_s = 30.0
+        return self.config.supervisor.inference_timeout_factor * audio_s + HANG_GRACE_S
+
+    def _replace(self, slot: WorkerSlot, why: str, now_s: float, events: PoolEvents) -> None:
+        logger.warning("%s (pid %s) %s: replacing it", slot.role, slot.child.pid, why)
+        slot.child.kill()
+        if slot.in_flight is not None:
+            events.lost.append(slot.in_flight)
+        slot.in_flight = None
+        slot.ready = False
+        decision = slot.policy.decide(now_s)
+        events.restarted.append((slot.role, why))
+        if not decision.allowed:
+            slot.failed = True
+            logger.error(
+                "%s restarted %d times within %.0f s: marked failed",
+                slot.role,
+                decision.recent_restarts,
+                self.config.supervisor.restart_window_s,
+            )
+            return
+        self.total_restarts += 1
+        slot.restart_at_s = now_s + decision.delay_s
+        if decision.delay_s <= 0:
+            self._start_slot(slot, now_s)
+
+    def drain(self, role: str) -> None:
+        """Replace ``role`` once its current request is answered (memory recycling)."""
+        self.slots[role].draining = True
+
+    def __iter__(self) -> Iterator[WorkerSlot]:
+        return iter(self.slots.values())
+
+
+def _request_id(request: WorkRequest | None) -> str:
+    if request is None:
+        return ""
+    return request.request_id if isinstance(request, TranscribeRequest) else request.session_id
+
+
+def _reply_id(message: Message) -> str:
+    if isinstance(message, (TranscribeResult, WorkerError)):
+        return message.request_id
+    if isinstance(message, StreamUpdate):
+        return message.session_id
+    return ""
