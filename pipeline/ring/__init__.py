@@ -5,12 +5,14 @@ See ``audio_ring`` for the protocol and ``ordering`` for memory ordering per pla
 """
 
 from pipeline.ring.audio_ring import DEFAULT_CAPACITY_S, AudioRing
+from pipeline.ring.cursors import CursorInfo
 from pipeline.ring.layout import RingInfo
 from pipeline.ring.registry import make_segment_name, remove_stale_segments
 
 __all__ = [
     "DEFAULT_CAPACITY_S",
     "AudioRing",
+    "CursorInfo",
     "RingInfo",
     "make_segment_name",
     "remove_stale_segments",

@@ -10,6 +10,12 @@ Writing a block ``[w, w + n)``: store ``reserve_index = w + n`` -> fence -> copy
 ``RingOverrun`` raised. A reader therefore never returns a sample the writer touched during the
 copy. See ``ordering`` for the fences on each platform.
 
+Flow control: a reader that must not be lapped claims a cursor slot and keeps it at its read
+position (``claim_cursor``/``set_cursor``/``release_cursor``); a writer that can wait (a file
+read fast) calls ``wait_for_space`` before each write. See ``cursors``. A finite stream's writer
+calls ``mark_ended`` after its last write, so a reader that missed the end-of-stream message
+still learns it from ``end_index``.
+
 Typical use::
 
     ring = AudioRing.create("mic", seconds_to_samples(120), SAMPLE_RATE_HZ, runtime_dir)
@@ -33,6 +39,7 @@ import numpy as np
 from pipeline.audio_format import SAMPLE_DTYPE
 from pipeline.errors import RingError, RingOverrun
 from pipeline.ring import layout, registry, segment
+from pipeline.ring.cursors import CursorInfo, CursorTable
 from pipeline.ring.ordering import platform_ordering
 
 logger = logging.getLogger(__name__)
@@ -80,6 +87,11 @@ class AudioRing:
         self._heartbeat = np.frombuffer(
             mapped.mapping, np.float64, count=1, offset=layout.HEARTBEAT_OFFSET
         )
+        self._end_index_address = base_address + layout.END_INDEX_OFFSET
+        self._ended_address = base_address + layout.ENDED_OFFSET
+        self._cursors = CursorTable(info.name, self._ordering, base_address)
+        if writable:
+            self._cursors.set_writable_base(base_address)
         self._closed = False
         self._finalizer: weakref.finalize | None = None
         if runtime_dir is not None:
@@ -217,7 +229,10 @@ class AudioRing:
         if block.shape[0] > self._capacity:
             block = block[-self._capacity :]
         first_index = end_index - block.shape[0]
-        ordering.store_release(self._reserve_index_address, end_index)
+        # never lower the reservation: a writer killed mid-write may have reserved (and touched)
+        # more than its successor is about to write
+        reserve_index = ordering.load_acquire(self._reserve_index_address)
+        ordering.store_release(self._reserve_index_address, max(reserve_index, end_index))
         ordering.fence()  # readers must see the reservation before any overwritten slot
         slot = first_index % self._capacity
         head = min(block.shape[0], self._capacity - slot)
@@ -227,6 +242,87 @@ class AudioRing:
         self._heartbeat[0] = time.time()
         logger.debug("%s: wrote [%d, %d)", self.name, start_index, end_index)
         return end_index
+
+    def wait_for_space(self, block_len: int, timeout_s: float) -> bool:
+        """Wait until ``block_len`` more samples overwrite nothing a live cursor holder needs.
+
+        That is ``write_index + block_len - min_cursor <= capacity`` (always true with no
+        cursor claimed). Returns False when ``timeout_s`` passes first. Only writers that can
+        wait call this (files read fast); realtime sources write regardless.
+        """
+        self._check_writable()
+        if not 0 <= block_len <= self._capacity:
+            raise ValueError(
+                f"a block of {block_len} samples can never fit a ring of {self._capacity}"
+            )
+        limit = self._capacity - block_len
+        write_index = self._ordering.load_acquire(self._write_index_address)
+        held = self._cursors.min_index(check_liveness=False)  # fast path: no process checks
+        if held is None or write_index - held <= limit:
+            return True
+        deadline_s = time.monotonic() + timeout_s
+        sleep_s = _WAIT_SLEEP_MIN_S
+        while True:
+            held = self._cursors.min_index(check_liveness=True)
+            if held is None or write_index - held <= limit:
+                return True
+            remaining_s = deadline_s - time.monotonic()
+            if remaining_s <= 0:
+                return False
+            time.sleep(min(sleep_s, remaining_s))
+            sleep_s = min(sleep_s * 2, _WAIT_SLEEP_MAX_S)
+
+    def mark_ended(self) -> int:
+        """Record that no sample at or after the current ``write_index`` will be written.
+
+        Returns that final index. Readers see it as ``end_index``.
+        """
+        self._check_writable()
+        final_index = self._ordering.load_acquire(self._write_index_address)
+        self._ordering.store_release(self._end_index_address, final_index)
+        self._ordering.store_release(self._ended_address, 1)
+        logger.info("%s: stream ended at index %d", self.name, final_index)
+        return final_index
+
+    @property
+    def end_index(self) -> int | None:
+        """The final index once the writer has called ``mark_ended``, else None."""
+        self._check_open()
+        if not self._ordering.load_acquire(self._ended_address):
+            return None
+        return self._ordering.load_acquire(self._end_index_address)
+
+    # ---- reader cursors -----------------------------------------------------------------
+
+    def claim_cursor(self, label: str, index: int | None = None) -> int:
+        """Claim a cursor slot at ``index`` (default: ``oldest_index``); returns the slot.
+
+        ``label`` (at most 8 bytes kept) names the holder in ``cursors()``. While the slot is
+        held and this process lives, a waiting writer does not overwrite samples at or after
+        the cursor's index. Raises ``RingError`` when every slot is held by a live process.
+        """
+        self._check_open()
+        return self._cursors.claim(label, self.oldest_index if index is None else index)
+
+    def set_cursor(self, slot: int, index: int) -> None:
+        """Publish that this holder no longer needs samples before ``index`` (after reading)."""
+        self._check_open()
+        self._cursors.set(slot, index)
+
+    def release_cursor(self, slot: int) -> None:
+        """Give the slot back (``close`` releases every slot this handle still holds)."""
+        self._check_open()
+        self._cursors.release(slot)
+
+    def min_cursor(self) -> int | None:
+        """Lowest index held by a live cursor holder, or None when there is none."""
+        self._check_open()
+        return self._cursors.min_index(check_liveness=True)
+
+    def cursors(self) -> list[CursorInfo]:
+        """Every claimed slot (dead holders included, marked ``alive=False``)."""
+        self._check_open()
+        return self._cursors.holders()
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -333,6 +429,7 @@ class AudioRing:
         if self._closed:
             return
         self._closed = True
+        self._cursors.close()
         if self.is_owner:
             self.unlink()
         del self._samples, self._header_words, self._heartbeat

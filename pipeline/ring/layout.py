@@ -16,7 +16,17 @@ All fields are native-endian (every process of a ring runs on the same machine):
     64      8    write_index         uint64, end of the published samples (own cache line)
     72      8    reserve_index       uint64, end of the samples being written (>= write_index)
     80      8    heartbeat_time_s    float64, writer's time.time() at its last write or beat
-   128           samples             float32[capacity_samples], slot of index i is i % capacity
+    88      8    end_index           uint64, the stream's final index once ``ended`` is set
+    96      8    ended               uint64, 1 once the writer has marked the end of the stream
+   128    256    cursor slots        CURSOR_SLOTS x 32 bytes, one per reader that must not be lapped:
+                   +0  8  pid         uint64, the holder (0: free)
+                   +8  8  index       uint64, the holder no longer needs samples before this
+                   +16 8  started_ms  uint64, the holder's process start time (pid reuse check)
+                   +24 8  label       UTF-8, NUL-padded ("vad", "asr-1", ...)
+   384           samples             float32[capacity_samples], slot of index i is i % capacity
+
+Format version 2 added the end-of-stream mark and the cursor slots (version 1 had a 128-byte
+header); a process of another version refuses to attach.
 """
 
 from __future__ import annotations
@@ -27,8 +37,8 @@ from dataclasses import dataclass
 from pipeline.errors import RingError
 
 MAGIC = b"SSRING\0\0"
-FORMAT_VERSION = 1
-HEADER_SIZE_BYTES = 128  # two cache lines: static fields, then the writer's moving fields
+FORMAT_VERSION = 2
+HEADER_SIZE_BYTES = 384  # static fields, the writer's moving fields, then the cursor slots
 SAMPLE_SIZE_BYTES = 4  # float32
 MAX_STREAM_ID_BYTES = 24
 
@@ -36,8 +46,19 @@ _STATIC = struct.Struct("=8sIIQIIII24s")  # magic .. stream_id, bytes 0..63
 WRITE_INDEX_OFFSET = 64
 RESERVE_INDEX_OFFSET = 72
 HEARTBEAT_OFFSET = 80
+END_INDEX_OFFSET = 88
+ENDED_OFFSET = 96
+CURSOR_OFFSET = 128  # first cursor slot
+CURSOR_SLOTS = 8  # readers that can hold the writer back at once
+CURSOR_SLOT_BYTES = 32
+CURSOR_PID = 0  # offsets inside a slot
+CURSOR_INDEX = 8
+CURSOR_STARTED_MS = 16
+CURSOR_LABEL = 24
+MAX_CURSOR_LABEL_BYTES = 8
 WRITER_PID_OFFSET = 32
 assert _STATIC.size == WRITE_INDEX_OFFSET
+assert CURSOR_OFFSET + CURSOR_SLOTS * CURSOR_SLOT_BYTES == HEADER_SIZE_BYTES
 
 
 @dataclass(frozen=True)

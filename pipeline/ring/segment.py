@@ -82,6 +82,32 @@ def open_segment(name: str, *, writable: bool) -> MappedSegment:
     return MappedSegment(name, size_bytes, mapping)
 
 
+def open_fd(name: str) -> int:
+    """A read-write descriptor of the existing segment ``name`` (the caller closes it)."""
+    _require_posixshmem()
+    try:
+        return _posixshmem.shm_open(name, os.O_RDWR, mode=SEGMENT_MODE)
+    except FileNotFoundError as e:
+        raise RingError(f"no audio ring named {name!r} (shared memory not found)") from e
+    except OSError as e:
+        raise RingError(f"cannot open audio ring {name!r} read-write: {e}") from e
+
+
+def open_header(name: str, header_bytes: int) -> mmap.mmap:
+    """A writable mapping of the first ``header_bytes`` of segment ``name`` only.
+
+    Readers that attached read-only use it to publish their cursor without being able to
+    touch the samples.
+    """
+    fd = open_fd(name)
+    try:
+        return mmap.mmap(fd, header_bytes, access=mmap.ACCESS_WRITE)
+    except OSError as e:
+        raise RingError(f"cannot map the header of audio ring {name!r}: {e}") from e
+    finally:
+        os.close(fd)
+
+
 def unlink_segment(name: str) -> bool:
     """Remove ``name`` from the shared-memory namespace; ``False`` if it was already gone.
 
