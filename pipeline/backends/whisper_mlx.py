@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 WINDOW_S = 30.0  # Whisper's encoder window
 _SILENCE_RMS = 1e-4  # about -80 dBFS: digital silence is not worth an encoder pass
+_HESITANT_PROB = 0.5  # mean token probability below which a likely-silent window is dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +223,10 @@ class WhisperBackend(Backend):
         opts = self.options
         if not hypothesis.text:
             return True
-        if (hypothesis.no_speech_prob > opts.no_speech_threshold
-                and hypothesis.avg_logprob < opts.logprob_threshold):  # fmt: skip
-            return True
+        if hypothesis.no_speech_prob > opts.no_speech_threshold:
+            # Whisper's rule (with a low log-probability), plus: a hesitant guess over audio the
+            # model itself calls silence (hiss giving " you" or " Thank you.") is dropped too.
+            mean_prob = float(np.mean(hypothesis.token_probs)) if hypothesis.token_probs else 0.0
+            if hypothesis.avg_logprob < opts.logprob_threshold or mean_prob < _HESITANT_PROB:
+                return True
         return hypothesis.compression_ratio > opts.compression_ratio_threshold

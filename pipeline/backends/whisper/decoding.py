@@ -155,9 +155,11 @@ class TokenSearch:
                 if token == self.eot:
                     if len(finished) < wanted:
                         finished.append((seq, [*lps, lp], score))
-                elif len(next_beams) < width:
+                else:
                     next_beams.append(([*seq, token], [*lps, lp], score))
                     parents.append(b)
+                    if len(next_beams) == width:
+                        break  # end-of-text candidates ranked below the live beams are dropped
             if len(finished) >= wanted or not next_beams:
                 hit_cap = False
                 break
