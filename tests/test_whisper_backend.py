@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -64,7 +65,7 @@ def test_word_timestamps(jfk_result, jfk):
     words = jfk_result.words
     assert "".join(w.text for w in words).strip() == jfk_result.text
     duration_s = jfk.size / RATE_HZ
-    for previous, word in zip(words, words[1:], strict=False):
+    for previous, word in itertools.pairwise(words):
         assert previous.start_s <= word.start_s
     for word in words:
         assert 0.0 <= word.start_s <= word.end_s <= duration_s
