@@ -272,6 +272,34 @@ def register_transcribe(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=cmd_transcribe)
 
 
+def cmd_devices(args: argparse.Namespace) -> int:
+    from pipeline.sources.mic_source import list_input_devices
+
+    devices = list_input_devices()
+    if args.json:
+        import dataclasses
+        import json
+
+        print(json.dumps([dataclasses.asdict(d) for d in devices], indent=2))
+        return 0
+    if not devices:
+        print("no audio input devices found")
+    for device in devices:
+        marker = "*" if device.is_default else " "
+        print(
+            f"{marker} {device.index:3d}  {device.name}  ({device.hostapi}, {device.default_rate_hz} Hz, "
+            f"{device.max_input_channels} ch)"
+        )
+    return 0
+
+
+@registrar
+def register_devices(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("devices", help="list audio input devices (* = default)")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(handler=cmd_devices)
+
+
 @registrar
 def register_models(commands: argparse._SubParsersAction) -> None:
     models = commands.add_parser("models", help="the local model cache")

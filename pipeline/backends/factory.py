@@ -16,9 +16,12 @@ def build_backend(asr, model_path: str) -> Backend:
     a parakeet-mlx directory or ``RANDOM_PARAKEET_SPEC``.
     """
     if asr.backend == "whisper":
-        from pipeline.backends.whisper_mlx import WhisperBackend
+        from dataclasses import replace
 
-        return WhisperBackend.from_asr_config(model_path, asr)
+        from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
+
+        options = replace(WhisperOptions.from_config(asr), blas_threads=_blas_threads(asr))
+        return WhisperBackend(model_path, options, quantization="none")  # quantized when resolved
     if asr.backend == "parakeet":
         from pipeline.backends.parakeet import ParakeetBackend, ParakeetStreamingOptions
         from pipeline.backends.parakeet_testing import tiny_parakeet_config
@@ -35,6 +38,13 @@ def build_backend(asr, model_path: str) -> Backend:
             model_path, options=options, cache_limit_mb=asr.mlx_cache_limit_mb
         )
     raise BackendError(f"unknown backend {asr.backend!r}: expected whisper or parakeet")
+
+
+def _blas_threads(asr) -> int:
+    """This worker's BLAS threads: configured, or what the parent put in OPENBLAS_NUM_THREADS."""
+    import os
+
+    return asr.blas_threads or int(os.environ.get("OPENBLAS_NUM_THREADS", "0") or 0)
 
 
 def resolve_model_path(asr) -> str:

@@ -1,0 +1,133 @@
+"""Parallel chunked file transcription vs one sequential pass, side by side in one run.
+
+Builds one recording of at least 90 s of speech from the shared files that have reference
+transcripts (dictation_dev, monologue_dev, harvard_list72_8k, jfk), then runs the real command
+
+    run.py transcribe FILE --workers 2 --compare --metrics-json ...
+
+which transcribes the file in parallel chunks on 2 worker processes and then in one sequential
+long-form pass on a single worker with all cores (model loading excluded from both times).
+
+Prints: speed-up (sequential wall time / parallel wall time), WER of each against the references
+and their difference. Last line: one JSON object with ``speedup`` and ``wer_merged_minus_single``.
+Targets: speedup >= 1.7 on 2 cores; wer_merged_minus_single <= 0.005.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline.text_metrics import word_error_rate  # noqa: E402
+from workers.transcribe_file import load_file_audio  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+FILES = ("dictation_dev.wav", "monologue_dev.wav", "harvard_list72_8k.wav", "jfk.flac")
+GAP_S = 1.0  # silence between the joined recordings
+
+
+def reference_text(name: str) -> str:
+    references = json.loads((DATA / "references.json").read_text())
+    if name in references:
+        return references[name]
+    return json.loads((DATA / name.replace(".wav", ".json")).read_text())["text"]
+
+
+def build_recording(path: Path) -> tuple[float, str]:
+    """Join the files (16 kHz mono) with short gaps; returns (seconds, reference text)."""
+    gap = np.zeros(int(GAP_S * 16_000), dtype=np.float32)
+    pieces, texts = [], []
+    for name in FILES:
+        pieces += [load_file_audio(DATA / name), gap]
+        texts.append(reference_text(name))
+    audio = np.concatenate(pieces)
+    soundfile.write(path, audio, 16_000, subtype="FLOAT")
+    return len(audio) / 16_000, " ".join(texts)
+
+
+def run_once(recording: Path, workers: int, extra: list[str]) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json") as metrics_file:
+        command = [
+            sys.executable,
+            str(ROOT / "run.py"),
+            "transcribe",
+            str(recording),
+            "--workers",
+            str(workers),
+            "--compare",
+            "--no-progress",
+            "--metrics-json",
+            metrics_file.name,
+            *extra,
+        ]
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+        if completed.returncode != 0:
+            raise SystemExit(f"transcribe failed ({completed.returncode}):\n{completed.stderr}")
+        return json.loads(Path(metrics_file.name).read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3, help="runs; medians are reported")
+    parser.add_argument(
+        "transcribe_args", nargs="*", help="extra run.py transcribe arguments (after --)"
+    )
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        recording = Path(tmp) / "speech.wav"
+        audio_s, reference = build_recording(recording)
+        print(f"recording: {audio_s:.1f} s from {', '.join(FILES)}")
+        runs = []
+        for number in range(1, args.repeat + 1):
+            metrics = run_once(recording, args.workers, args.transcribe_args)
+            parallel, sequential = metrics["parallel"], metrics["sequential"]
+            wer_parallel = word_error_rate(reference, parallel["text"])
+            wer_sequential = word_error_rate(reference, sequential["text"])
+            runs.append(
+                (
+                    metrics["speedup"],
+                    parallel["wall_s"],
+                    sequential["wall_s"],
+                    wer_parallel,
+                    wer_sequential,
+                )
+            )
+            print(
+                f"run {number}: parallel {parallel['wall_s']:.2f} s ({len(parallel['chunks'])} chunks on "
+                f"{args.workers} workers), sequential {sequential['wall_s']:.2f} s "
+                f"({len(sequential['chunks'])} windows) -> speed-up {metrics['speedup']:.2f}x; "
+                f"WER parallel {wer_parallel:.4f}, sequential {wer_sequential:.4f}"
+            )
+    speedup = statistics.median(r[0] for r in runs)
+    wer_parallel = runs[-1][3]
+    wer_sequential = runs[-1][4]
+    summary = {
+        "audio_s": round(audio_s, 2),
+        "workers": args.workers,
+        "speedup": round(speedup, 3),
+        "speedups": [round(r[0], 3) for r in runs],
+        "parallel_wall_s": round(statistics.median(r[1] for r in runs), 3),
+        "sequential_wall_s": round(statistics.median(r[2] for r in runs), 3),
+        "wer_merged": round(wer_parallel, 4),
+        "wer_single": round(wer_sequential, 4),
+        "wer_merged_minus_single": round(wer_parallel - wer_sequential, 4),
+        "targets": {"speedup": ">= 1.7", "wer_merged_minus_single": "<= 0.005"},
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
