@@ -17,12 +17,15 @@ def open_source(
     device_retry_initial_s: float = 0.5,
     device_retry_max_s: float = 10.0,
     stdin_stream: BinaryIO | None = None,
+    start_sample: int = 0,
     **mic_options: Any,
 ) -> AudioSource:
     """Open ``spec`` (a ``SourceSpec`` or a source string); ``AudioSourceError`` if it cannot be.
 
     ``pace`` and ``loop`` apply to files, the retry waits to microphones, ``stdin_stream`` to
     stdin sources (default ``sys.stdin.buffer``); ``mic_options`` go to ``MicSource``.
+    ``start_sample`` resumes a file that far into its converted stream (a restarted capture);
+    live sources (stdin, microphone) just continue and ignore it.
     """
     if isinstance(spec, str):
         spec = parse_source_spec(spec)
@@ -30,7 +33,7 @@ def open_source(
         from pipeline.sources.file_source import FileSource
 
         assert spec.path is not None
-        return FileSource(spec.path, block_duration_ms, pace, loop, remove_dc)
+        return FileSource(spec.path, block_duration_ms, pace, loop, remove_dc, start_sample)
     if spec.kind == "stdin":
         from pipeline.sources.stdin_source import StdinSource
 
