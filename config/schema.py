@@ -85,6 +85,11 @@ class AsrConfig:
         "model: local MLX dir, CTranslate2 Whisper dir, or HF repo id; empty = embedded tiny.en",
     )
     workers: int = _key(1, "inference worker processes", min=1, max=16)
+    engine: str = _key(
+        "auto",
+        "Whisper compute engine: mlx, numpy (BLAS), or auto (mlx on Apple Silicon, numpy on other CPUs)",
+        choices=("auto", "mlx", "numpy"),
+    )
     dtype: str = _key(
         "float32",
         "weights and activations (float16 is slow on CPU)",
