@@ -15,17 +15,27 @@ balanced profile; the last output line is one JSON object:
                           segments in 60 s each of silence, -30 dBFS white noise and 50 Hz hum
                           (-23 dBFS with a 150 Hz harmonic)
     profiles              the same figures per profile
+    process_cpu_fraction  the VAD *process* (workers/vad.py) fed by the capture process
+                          (workers/capture.py, pace fast) over a ring, balanced profile, all
+                          signals: CPU seconds of the vad child after start-up (ring cursor
+                          claimed) per audio second; ``..._with_startup`` includes its imports
+                          and model loading. ``process_segments_match``: the process found the
+                          same segments as the in-process pass on every signal.
 
-Usage: .venv/bin/python bench/vad.py [--repeat N] [--block-ms MS] [--shipped]
+Usage: .venv/bin/python bench/vad.py [--repeat N] [--block-ms MS] [--shipped] [--no-process]
 
-The whole-process figure (a VAD worker reading a ring) will come as another measure with the
-same signature as ``measure_in_process``; add it to ``MEASURES``.
+``--measure process`` runs every profile through the processes (slow; onsets are not measurable
+there: the bus messages do not carry the decision index).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import resource
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -142,8 +152,91 @@ def measure_in_process(config: Any, signal: Signal, block_samples: int, repeat: 
     return best
 
 
+@dataclass
+class ProcessRun(Run):
+    startup_cpu_s: float = 0.0  # vad child CPU before it claimed its ring cursor
+
+
+def measure_process(config: Any, signal: Signal, block_samples: int, repeat: int) -> Run:
+    """Run capture (pace fast) and vad as child processes over a ring; one pass.
+
+    CPU of the vad child: its rusage once reaped (capture is reaped first, so the delta of the
+    parent's RUSAGE_CHILDREN across the vad's join is the vad's alone), minus what it had spent when it claimed its
+    cursor (start-up). ``repeat`` is ignored: a pass costs two process starts.
+    """
+    import soundfile as sf
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from config.loader import load_config
+    from pipeline.messages import EndOfStream, SpeechEnded, SpeechStarted
+    from tests.process_harness import StreamHarness
+
+    with tempfile.NamedTemporaryFile(suffix=".wav") as wav:
+        sf.write(wav.name, signal.samples, RATE, subtype="FLOAT")
+        base = load_config(environ={}, cli_overrides={}).config
+        capture = dataclasses.replace(
+            base.capture,
+            source=f"file:{wav.name}",
+            pace="fast",
+            remove_dc=False,  # 16 kHz float in, no DC tracker: the ring gets exactly the signal
+            block_duration_ms=block_samples * 1000 // RATE,
+        )
+        full = dataclasses.replace(base, vad=config, capture=capture)
+        capacity_s = max(120.0, signal.duration_s + 5)
+        with StreamHarness.create({}, config=full, ring_capacity_s=capacity_s) as harness:
+            import psutil
+
+            vad = harness.start_vad(start_index=0, stats_interval_s=3600.0)
+            harness.collect_until(
+                lambda h: any(c.label == "vad" for c in h.ring.cursors()), timeout_s=60
+            )
+            startup_cpu_s = sum(psutil.Process(vad.pid).cpu_times()[:2])
+            capture_child = harness.start_capture()
+            harness.collect_until(lambda h: bool(h.messages(EndOfStream)), timeout_s=300)
+            capture_child.join(10)  # reap capture first (the vad is not reaped before its join)
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            vad.join(300)  # ... then the vad: the difference is the vad's CPU
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            harness.collect_until(StreamHarness.vad_finished, timeout_s=10)
+            total_cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            events: list[VadEvent] = []
+            for m in harness.speech_events():
+                if isinstance(m, SpeechStarted):
+                    events.append(SpeechStart(m.segment_id, m.start_index, m.start_index))
+                elif isinstance(m, SpeechEnded):
+                    events.append(
+                        SpeechEnd(m.segment_id, m.start_index, m.end_index, m.end_index, m.split)
+                    )
+    stats = DetectorStats()  # per-tier figures come from the in-process measure
+    return ProcessRun(signal, events, stats, total_cpu_s - startup_cpu_s, startup_cpu_s)
+
+
 Measure = Callable[[Any, Signal, int, int], Run]
-MEASURES: dict[str, Measure] = {"in_process": measure_in_process}
+MEASURES: dict[str, Measure] = {"in_process": measure_in_process, "process": measure_process}
+
+
+def process_figures(
+    signals: list[Signal], block: int, shipped: bool, in_process: dict[str, list[Run]]
+) -> dict[str, Any]:
+    """The balanced profile through the capture and vad processes, next to the in-process runs."""
+    config = vad_config("balanced", shipped)
+    runs = [measure_process(config, s, block, 1) for s in signals]
+    audio_s = sum(r.signal.duration_s for r in runs)
+    startup_s = sum(r.startup_cpu_s for r in runs if isinstance(r, ProcessRun))
+    cpu_s = sum(r.cpu_s for r in runs)
+
+    def spans(run: Run) -> list[tuple[int, int]]:
+        return [(e.start_index, e.end_index) for e in run.ends]
+
+    return {
+        "process_cpu_fraction": round(cpu_s / audio_s, 5),
+        "process_cpu_fraction_with_startup": round((cpu_s + startup_s) / audio_s, 5),
+        "process_startup_cpu_s": round(startup_s / len(runs), 3),
+        "process_segments": {r.signal.name: len(r.ends) for r in runs},
+        "process_segments_match": all(
+            spans(a) == spans(b) for a, b in zip(runs, in_process["balanced"], strict=True)
+        ),
+    }
 
 
 def inner_spans(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -189,12 +282,20 @@ def onset_delays_ms(run: Run) -> list[float]:
 
 
 def profile_row(
-    profile: str, measure: Measure, signals: list[Signal], block: int, repeat: int, shipped: bool
+    profile: str,
+    measure: Measure,
+    signals: list[Signal],
+    block: int,
+    repeat: int,
+    shipped: bool,
+    keep: dict[str, list[Run]] | None = None,
 ) -> dict[str, Any]:
     config = vad_config(profile, shipped)
     runs = [measure(config, s, block, repeat) for s in signals]
+    if keep is not None:
+        keep[profile] = runs
     audio_s = sum(r.signal.duration_s for r in runs)
-    windows = sum(r.stats.windows for r in runs)
+    windows = max(1, sum(r.stats.windows for r in runs))
     row: dict[str, Any] = {"cpu_fraction": round(sum(r.cpu_s for r in runs) / audio_s, 5)}
     for tier in TIERS:
         tiers = [t for r in runs if (t := r.stats.tier(tier)) is not None]
@@ -202,8 +303,8 @@ def profile_row(
         row[f"stopped_{tier}"] = round(sum(t.windows_stopped for t in tiers) / windows, 4)
     row["speech_windows"] = round(sum(r.stats.speech_windows for r in runs) / windows, 4)
     delays = [d for r in runs if r.signal.name in EXACT_TIMES for d in onset_delays_ms(r)]
-    row["onset_p95_ms"] = round(float(np.percentile(delays, 95)), 1)
-    row["onset_median_ms"] = round(float(np.median(delays)), 1)
+    row["onset_p95_ms"] = round(float(np.percentile(delays, 95)), 1) if delays else float("nan")
+    row["onset_median_ms"] = round(float(np.median(delays)), 1) if delays else float("nan")
     row["utterances_cut"] = sum(cut_count(r) for r in runs if r.signal.name in CUT_CHECKED)
     row["noise_segments"] = sum(
         noise_count(r) for r in runs if r.signal.name in CUT_CHECKED or r.signal.non_speech
@@ -219,12 +320,21 @@ def main() -> None:
     parser.add_argument("--block-ms", type=int, default=20, help="block size fed to the VAD")
     parser.add_argument("--shipped", action="store_true", help="profiles exactly as configured")
     parser.add_argument("--measure", choices=sorted(MEASURES), default="in_process")
+    parser.add_argument(
+        "--no-process", action="store_true", help="skip the capture + vad process figures"
+    )
     args = parser.parse_args()
 
     signals = [load_recording(n) for n in RECORDINGS] + synthetic_noises()
     block = args.block_ms * RATE // 1000
     measure = MEASURES[args.measure]
-    rows = {p: profile_row(p, measure, signals, block, args.repeat, args.shipped) for p in PROFILES}
+    kept: dict[str, list[Run]] = {}
+    rows = {
+        p: profile_row(p, measure, signals, block, args.repeat, args.shipped, kept)
+        for p in PROFILES
+    }
+    with_process = not args.no_process and args.measure == "in_process"
+    process = process_figures(signals, block, args.shipped, kept) if with_process else {}
     header = f"{'profile':14} {'cpu':>8} {'energy':>8} {'webrtc':>8} {'silero':>8}"
     header += f" {'stop_e':>7} {'stop_w':>7} {'stop_s':>7} {'onset95':>8} {'cut':>4} {'noise':>5}"
     print(f"VAD bench ({args.measure}, {args.block_ms} ms blocks, cpu = s per audio s)")
@@ -239,6 +349,13 @@ def main() -> None:
     summary = {
         k: v for k, v in rows["balanced"].items() if k not in ("segments", "onset_median_ms")
     }
+    if process:
+        print(
+            f"processes (balanced): vad cpu {process['process_cpu_fraction']:.5f} s per audio s"
+            f" ({process['process_cpu_fraction_with_startup']:.5f} with start-up),"
+            f" segments as in-process: {process['process_segments_match']}"
+        )
+    summary.update(process)
     summary.update(
         measure=args.measure,
         proposed_overrides={} if args.shipped else PROPOSED_VAD_OVERRIDES,

@@ -69,10 +69,13 @@ class StreamHarness:
         *,
         ring_capacity_s: float = 120.0,
         stream_id: str = "s1",
+        config: Any = None,
     ) -> StreamHarness:
-        """``overrides``: dotted config keys (``capture.source``, ``profile``, ...)."""
+        """``overrides``: dotted config keys (``capture.source``, ``profile``, ...); or a whole
+        ``config`` (a ``config.schema.Config``), used as given."""
         runtime_dir = ensure_private_dir(Path(tempfile.mkdtemp(prefix="ss", dir="/tmp")))
-        config = load_config(environ={}, cli_overrides=overrides).config
+        if config is None:
+            config = load_config(environ={}, cli_overrides=overrides).config
         capacity = int(ring_capacity_s * SAMPLE_RATE_HZ)
         ring = AudioRing.create(stream_id, capacity, SAMPLE_RATE_HZ, runtime_dir)
         context = new_context()
@@ -127,9 +130,16 @@ class StreamHarness:
     # ---- events --------------------------------------------------------------------------
 
     def collect_until(
-        self, done: Callable[[StreamHarness], bool], timeout_s: float, *, poll_ms: int = 50
+        self,
+        done: Callable[[StreamHarness], bool],
+        timeout_s: float,
+        *,
+        poll_ms: int = 50,
+        settle_ms: int = 200,
     ) -> None:
-        """Receive into ``arrivals`` until ``done(self)``; AssertionError after ``timeout_s``."""
+        """Receive into ``arrivals`` until ``done(self)``, then for ``settle_ms`` more (what a
+        child sent just before exiting may still be on its way). AssertionError after
+        ``timeout_s``."""
         receiver = Receiver(self.pull, name="events")
         deadline_s = time.monotonic() + timeout_s
         while not done(self):
@@ -139,12 +149,19 @@ class StreamHarness:
             received = receiver.receive(timeout_ms=poll_ms)
             if received is not None:
                 self.arrivals.append(Arrival(received.message, time.monotonic()))
+        settle_until_s = time.monotonic() + settle_ms / 1000
+        while (left_ms := int((settle_until_s - time.monotonic()) * 1000)) > 0:
+            received = receiver.receive(timeout_ms=left_ms)
+            if received is not None:
+                self.arrivals.append(Arrival(received.message, time.monotonic()))
         assert receiver.rejected_total == 0, dict(receiver.rejected)
 
     def receive_for(self, duration_s: float) -> None:
         """Receive into ``arrivals`` for ``duration_s``."""
         until_s = time.monotonic() + duration_s
-        self.collect_until(lambda h: time.monotonic() >= until_s, timeout_s=duration_s + 5)
+        self.collect_until(
+            lambda h: time.monotonic() >= until_s, timeout_s=duration_s + 5, settle_ms=0
+        )
 
     def messages(self, *kinds: type[Message]) -> list[Any]:
         return [a.message for a in self.arrivals if not kinds or isinstance(a.message, kinds)]

@@ -233,7 +233,8 @@ def test_heartbeats_from_both_at_the_configured_interval() -> None:
             assert max(gaps) < 0.6, (role, gaps)
             assert all(a.message.rss_bytes > 0 for a in harness.heartbeats(role))
         stats = harness.messages(VadStats)
-        assert stats and all(0.3 <= s.interval_s <= 1.0 for s in stats)
+        assert len(stats) >= 2, stats
+        assert 0.4 <= statistics.median(s.interval_s for s in stats) <= 0.8, stats
         assert harness.children["capture"].is_alive()  # realtime: still playing
 
 
