@@ -37,9 +37,8 @@ from pipeline.messages import (
     SpeechStarted,
 )
 from pipeline.ring import AudioRing
+from tests.data_paths import DATA_DIR
 from workers.child_process import ChildProcess, ChildSpec
-
-DATA_DIR = Path("/work/shared/data")
 
 
 @dataclass(frozen=True)

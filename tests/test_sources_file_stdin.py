@@ -14,8 +14,9 @@ from pipeline.sources import open_source
 from pipeline.sources.file_source import FileSource
 from pipeline.sources.resample import convert_all
 from pipeline.sources.stdin_source import StdinSource
+from tests.data_paths import DATA_DIR
 
-DATA = Path("/work/shared/data")
+DATA = DATA_DIR
 JFK = DATA / "jfk.flac"  # 11.0 s, 44.1 kHz, stereo, 24-bit
 HARVARD = DATA / "harvard_list72_8k.wav"  # 35.5 s, 8 kHz, mono, 16-bit
 

@@ -27,9 +27,10 @@ from pipeline.errors import AudioSourceError
 from pipeline.sources.base import DEVICE_LOST, DEVICE_RESTORED
 from pipeline.sources.mic_source import CallbackBuffer, MicSource, find_input_device
 from pipeline.sources.resample import convert_all
+from tests.data_paths import DATA_DIR
 
 REPO = Path(__file__).resolve().parents[1]
-LECTURE = Path("/work/shared/data/lecture_60s_16k.wav")  # 60 s, 16 kHz, mono, 16-bit
+LECTURE = DATA_DIR / "lecture_60s_16k.wav"  # 60 s, 16 kHz, mono, 16-bit
 
 
 class Status:
