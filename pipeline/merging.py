@@ -2,33 +2,43 @@
 
 Each chunk's result arrives as a ``ChunkWords``: the chunk's span and its words, all in absolute
 seconds (stream seconds for the daemon, file seconds for ``run.py transcribe``). Chunks are merged
-left to right, by chunk index. At each seam, the words of the text so far that reach into the
-overlap are aligned with the words of the next chunk that reach into it (a weighted longest common
-subsequence over normalized words, gated by time):
+left to right, by chunk index. At each seam the text so far is cut once and the next chunk's
+words take over from the cut:
 
-- a word both chunks heard (the same, a half word such as ``transcri`` / ``transcription``, or a
-  disagreement such as ``their`` / ``there`` at the same time) is kept once, from the chunk that
-  is more trusted there: trust is the word's distance from its chunk's cut edge (capped) plus its
-  probability. Edge words are the ones cut in half, badly timed or guessed, so a run of matched
-  words is cut near the overlap's midpoint;
-- a word only one chunk heard is kept, unless its probability is low and the other chunk heard
-  speech around the overlap and saw that moment at least as far from an edge (a half word or an
-  edge guess).
+- The words of both sides near the overlap (``MergeOptions.context_s``) are aligned by their
+  normalized text: every run of consecutive words both chunks wrote the same is a candidate. A
+  run scores one point per word (half for very common short words), less a penalty when its two
+  copies are timed far apart and a small one for its distance from the overlap's middle; a
+  single common word ("the", "that") counts only when both copies are timed together. The best
+  chain of whole runs, in order on both sides, gives the anchors: words both chunks heard.
+- Each chunk is trusted on its own half of the overlap (a chunk's words near its cut edge are
+  cut in half, squeezed, stretched, guessed or punctuated as if the speech ended there). The
+  cut goes at the anchors that straddle the overlap's middle; words the chunks disagree on
+  between them come from the side that did not guess (low probability), else from the side
+  whose half they lie in. When all anchors lie on one side of the middle, the words beyond
+  them are cut by time at the middle, each chunk's clock corrected by the anchors' offset;
+  but where one chunk guessed beyond the outermost anchor and the other heard clearly, the
+  clear one is kept.
+- Without anchors the cut is by time at the overlap's middle (both sides kept whole where
+  their words don't meet), and a doubtful fragment against a chunk edge beside the other
+  chunk's speech is dropped.
+- Wherever the two sides meet, a doubtful half word and its whole (``transcri`` /
+  ``transcription``) are kept once, whole.
 
-Chunks often disagree on timestamps by a few hundred ms. The alignment is tried with no shift and
-with the shift implied by each exactly matching pair; a shift must pay for itself with a better
-alignment (a prior against large shifts, which also stops a repetitive run such as "to to to"
-from aligning one word off). The output is sorted and non-overlapping. ``merged_text`` joins
-words into text.
+Time is only a weak guide: Whisper times words near a chunk's edges badly (the first word of a
+chunk starts at the chunk start, the last words are squeezed to zero length at its end), so a
+word touching its chunk's cut edge is timed by its other end. Legitimate repetitions ("the
+the") survive because a longer run wins over a one-word-off alignment. The output is sorted and
+non-overlapping. ``merged_text`` joins words into text.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from difflib import SequenceMatcher
 
 from pipeline.chunking import Chunk
 from pipeline.text_metrics import normalize_word
@@ -36,14 +46,13 @@ from pipeline.words import Word
 
 logger = logging.getLogger(__name__)
 
-_EXACT_SCORE = 3.0  # same normalized word
-_FUZZY_SCORE = 2.0  # half word or near spelling
-_SUBSTITUTION_SCORE = 1.0  # different words at the same time, one of them doubtful
-# A pairing's score falls linearly with the time between its words, to this fraction of the
-# score at ``match_window_s``: two near substitutions then outweigh one far coincidental match.
-_FAR_SCORE_FRACTION = 0.2
-_SHIFT_RESOLUTION_S = 0.05  # candidate shifts closer than this are one
-
+# Words so frequent that one of them alone, matched across a seam, may be a coincidence.
+_COMMON_WORDS = frozenset(
+    ("a", "an", "the", "and", "or", "but", "so", "to", "of", "in", "on", "at", "by", "for", "as",
+     "is", "it", "its", "be", "i", "you", "we", "he", "she", "they", "that", "this", "with",
+     "was", "are", "not", "no", "yes", "oh", "uh", "um", "well")
+)  # fmt: skip
+_EDGE_TOUCH_S = 0.03  # a word this close to its chunk's cut edge is timed by its other end
 # Text that attaches to the word before it without a space when words carry no leading space.
 _CLOSING_PUNCTUATION = frozenset(",.;:!?%)]}…")
 _CONTRACTION_PREFIXES = ("'s", "'re", "'ve", "'ll", "'d", "'m", "n't", "’s", "’re", "’ll", "n’t")
@@ -81,27 +90,42 @@ class ChunkWords:
 class MergeOptions:
     """Tolerances of the seam alignment."""
 
-    max_shift_s: float = 1.0  # largest timestamp shift between two chunks that is looked for
-    # A shift must earn (shift_s / shift_scale_s) ** 2 more alignment score than no shift: a
-    # prior that chunks disagree by a few hundred ms at most, and a guard against aligning a
-    # repetitive run ("to to to") one word off.
-    shift_scale_s: float = 0.25
-    match_window_s: float = 0.5  # same or similar words pair when this close (shift taken out)
-    substitution_window_s: float = 0.25  # different words pair when this close (shift taken out)
-    context_s: float = 0.5  # words this far outside the overlap still take part in the alignment
-    edge_min_probability: float = 0.5  # unmatched edge words below this are dropped
-    fuzzy_min_ratio: float = 0.75  # character similarity above which two words are one misspelt
-    # Of a word both chunks heard, the copy with the larger trust is kept:
-    # trust = min(distance from its chunk's edge, edge_margin_cap_s) + probability_weight_s * p.
-    edge_margin_cap_s: float = 0.5  # beyond this distance from the edge, position stops mattering
-    probability_weight_s: float = 1.0  # seconds of edge distance a probability of 1 is worth
+    context_s: float = 1.5  # words this far outside the overlap take part in the alignment
+    common_word_weight: float = 0.5  # score of a matched very common word (others score 1)
+    # A run's two copies may be timed this far apart (median over its words) for free; beyond,
+    # each second costs ``offset_penalty_per_s`` points. Chunks rarely disagree by more than a
+    # few hundred ms away from their edges.
+    free_offset_s: float = 0.5
+    offset_penalty_per_s: float = 1.0
+    mid_penalty_per_s: float = 0.05  # tie-breaker: runs nearer the overlap's middle win
+    # A run of one common word counts only when its copies are timed at most this far apart.
+    single_common_max_offset_s: float = 0.5
+    half_word_min_chars: int = 2  # a half word must keep this many characters of the whole
+    half_word_max_gap_s: float = 1.0  # and lie this close to the whole word
+    # Where no run matched: a word below this probability, this close to its chunk's cut edge,
+    # this close to the other chunk's words, is a fragment or a guess and is dropped.
+    edge_min_probability: float = 0.5
+    edge_zone_s: float = 0.7
+    fragment_gap_s: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
-class _Candidate:
-    word: Word
-    norm: str
-    center_s: float
+class _Side:
+    """One side of a seam: words, their normalized texts and edge-robust times."""
+
+    words: list[Word]
+    norms: list[str]
+    times_s: list[float]
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """Consecutive words both sides wrote the same: left[i + k] == right[j + k], k < length."""
+
+    left_index: int
+    right_index: int
+    length: int
+    score: float
 
 
 def merge_chunks(
@@ -159,213 +183,322 @@ def _stitch(
     options: MergeOptions,
 ) -> list[Word]:
     """Join the text so far (which ends at ``overlap_end_s``) and the next chunk's words."""
-    left_count = 0
+    left_from = len(merged)
+    while left_from > 0 and merged[left_from - 1].end_s > overlap_start_s - options.context_s:
+        left_from -= 1
+    right_to = 0
     while (
-        left_count < len(merged)
-        and merged[-1 - left_count].end_s > overlap_start_s - options.context_s
+        right_to < len(right_words)
+        and right_words[right_to].start_s < overlap_end_s + options.context_s
     ):
-        left_count += 1
-    right_count = 0
-    while (
-        right_count < len(right_words)
-        and right_words[right_count].start_s < overlap_end_s + options.context_s
-    ):
-        right_count += 1
-    head = merged[: len(merged) - left_count]
-    left = [_candidate(w) for w in merged[len(merged) - left_count :]]
-    right = [_candidate(w) for w in right_words[:right_count]]
+        right_to += 1
+    head, left_words = merged[:left_from], merged[left_from:]
+    if not left_words or right_to == 0:
+        return _non_overlapping(merged + right_words)
+    left = _side(left_words, overlap_start_s, overlap_end_s, is_left=True)
+    right = _side(right_words[:right_to], overlap_start_s, overlap_end_s, is_left=False)
+    middle_s = (overlap_start_s + overlap_end_s) / 2
 
-    # Try no shift and the shift implied by each exactly matching pair; keep the best alignment,
-    # a larger shift needing a much better alignment to win.
-    best: tuple[float, float, list[_Column]] | None = None
-    for shift_s in _candidate_shifts(left, right, options):
-        columns, score = _align(left, right, shift_s, options)
-        objective = score - (shift_s / options.shift_scale_s) ** 2
-        if best is None or objective > best[0]:
-            best = (objective, shift_s, columns)
-    assert best is not None
-    _, shift_s, columns = best
-
-    seam = _resolve(columns, overlap_start_s, overlap_end_s, shift_s, options)
+    anchors = _anchors(left, right, middle_s, options)
+    if anchors:
+        kept_left, kept_right = _cut_at_anchors(
+            left, right, anchors, overlap_start_s, overlap_end_s
+        )
+        seam = _joined(kept_left, kept_right, options)
+        how = f"{len(anchors)} anchors"
+    else:
+        seam = _cut_by_time(left, right, overlap_start_s, overlap_end_s, options)
+        how = "by time"
     logger.debug(
-        "seam [%.2f, %.2f] s: %d + %d words -> %d (shift %.2f s)",
+        "seam [%.2f, %.2f] s: %d + %d words -> %d (%s)",
         overlap_start_s,
         overlap_end_s,
-        len(left),
-        len(right),
+        len(left_words),
+        right_to,
         len(seam),
-        shift_s,
+        how,
     )
-    return _non_overlapping(head + seam + right_words[right_count:])
+    return _non_overlapping(head + seam + right_words[right_to:])
 
 
-def _candidate(word: Word) -> _Candidate:
-    return _Candidate(word, normalize_word(word.text), (word.start_s + word.end_s) / 2)
+def _first_at_or_after(times_s: list[float], when_s: float, start: int) -> int:
+    """Index of the first time at or after ``when_s`` from ``start`` on; len when none is."""
+    return next((i for i in range(start, len(times_s)) if times_s[i] >= when_s), len(times_s))
 
 
-def _candidate_shifts(
-    left: list[_Candidate], right: list[_Candidate], options: MergeOptions
-) -> list[float]:
-    """0 and the time differences of same-word pairs, smallest first, near-duplicates merged."""
-    shifts = sorted(
-        (
-            b.center_s - a.center_s
-            for a in left
-            for b in right
-            if a.norm
-            and a.norm == b.norm
-            and 0.0 < abs(b.center_s - a.center_s) <= options.max_shift_s
-        ),
-        key=abs,
-    )
-    kept = [0.0]
-    for shift_s in shifts:
-        if all(abs(shift_s - k) > _SHIFT_RESOLUTION_S for k in kept):
-            kept.append(shift_s)
-    return kept
+def _side(words: list[Word], overlap_start_s: float, overlap_end_s: float, is_left: bool) -> _Side:
+    """A seam side; a word touching the side's cut edge is timed by its other end."""
+    times_s = []
+    for w in words:
+        if is_left and w.end_s >= overlap_end_s - _EDGE_TOUCH_S:
+            times_s.append(w.start_s)  # squeezed against the left chunk's end
+        elif not is_left and w.start_s <= overlap_start_s + _EDGE_TOUCH_S:
+            times_s.append(w.end_s)  # stretched back to the right chunk's start
+        else:
+            times_s.append((w.start_s + w.end_s) / 2)
+    return _Side(words, [normalize_word(w.text) for w in words], times_s)
 
 
-def _pair_score(
-    left: _Candidate, right: _Candidate, shift_s: float, options: MergeOptions
-) -> float | None:
-    """How well two words are the same spoken word; None when they cannot be."""
-    distance_s = abs(right.center_s - shift_s - left.center_s)
-    if distance_s > options.match_window_s:
-        return None
-    weight = 1.0 - (1.0 - _FAR_SCORE_FRACTION) * distance_s / options.match_window_s
-    if left.norm == right.norm:
-        return _EXACT_SCORE * weight
-    if _similar(left.norm, right.norm, options.fuzzy_min_ratio):
-        return _FUZZY_SCORE * weight
-    if distance_s <= options.substitution_window_s:
-        # Two confident, different words are likely two words; one doubtful copy is a mishearing.
-        doubt = 1.0 - min(left.word.probability, right.word.probability)
-        return _SUBSTITUTION_SCORE * doubt * weight
-    return None
+def _runs(left: _Side, right: _Side, middle_s: float, options: MergeOptions) -> list[_Run]:
+    """Every maximal run of equal normalized words that is worth cutting in (score > 0)."""
+    runs = []
+    for i, j in itertools.product(range(len(left.norms)), range(len(right.norms))):
+        if not left.norms[i] or left.norms[i] != right.norms[j]:
+            continue
+        if i > 0 and j > 0 and left.norms[i - 1] == right.norms[j - 1]:
+            continue  # not the start of a maximal run
+        length = 1
+        while (
+            i + length < len(left.norms)
+            and j + length < len(right.norms)
+            and left.norms[i + length]
+            and left.norms[i + length] == right.norms[j + length]
+        ):
+            length += 1
+        norms = left.norms[i : i + length]
+        offsets_s = [right.times_s[j + k] - left.times_s[i + k] for k in range(length)]
+        offset_s = abs(statistics.median(offsets_s))
+        if (
+            length == 1
+            and norms[0] in _COMMON_WORDS
+            and offset_s > options.single_common_max_offset_s
+        ):
+            continue
+        times_s = left.times_s[i : i + length] + right.times_s[j : j + length]
+        distance_s = min(abs(t - middle_s) for t in times_s)
+        score = (
+            sum(options.common_word_weight if n in _COMMON_WORDS else 1.0 for n in norms)
+            - options.offset_penalty_per_s * max(0.0, offset_s - options.free_offset_s)
+            - options.mid_penalty_per_s * distance_s
+        )
+        if score > 0:
+            runs.append(_Run(i, j, length, score))
+    return runs
 
 
-def _similar(a: str, b: str, min_ratio: float) -> bool:
-    """A half word of the other (prefix or suffix), or a near spelling."""
-    if not a or not b:
-        return False
-    short, long = (a, b) if len(a) <= len(b) else (b, a)
-    if len(short) >= 2 and (long.startswith(short) or long.endswith(short)):
-        return True
-    return SequenceMatcher(None, a, b, autojunk=False).ratio() >= min_ratio
+def _anchors(
+    left: _Side, right: _Side, middle_s: float, options: MergeOptions
+) -> list[tuple[int, int]]:
+    """The matched pairs (left index, right index), in order, of the best chain of runs.
 
-
-_Column = tuple[_Candidate | None, _Candidate | None]  # (left word, right word); one may be None
-
-
-def _align(
-    left: list[_Candidate], right: list[_Candidate], shift_s: float, options: MergeOptions
-) -> tuple[list[_Column], float]:
-    """Best monotone pairing of two word runs (a weighted longest common subsequence).
-
-    Returns the columns in time order, (left, right) pairs and single words (left, None) or
-    (None, right), with single words between two pairs ordered by their (shift-corrected) time;
-    and the alignment's score.
+    Runs are taken whole, so a long run outweighs a one-word-off coincidence that shares its
+    tail; the chain's runs follow each other on both sides.
     """
-    m, n = len(left), len(right)
-    pair = [[_pair_score(a, b, shift_s, options) for b in right] for a in left]
-    best = [[0.0] * (n + 1) for _ in range(m + 1)]
-    for i in range(1, m + 1):
-        for j in range(1, n + 1):
-            value = max(best[i - 1][j], best[i][j - 1])
-            score = pair[i - 1][j - 1]
-            if score is not None:
-                value = max(value, best[i - 1][j - 1] + score)
-            best[i][j] = value
-
-    reversed_columns: list[_Column] = []
-    i, j = m, n
-    while i > 0 or j > 0:
-        score = pair[i - 1][j - 1] if i > 0 and j > 0 else None
-        if score is not None and best[i][j] == best[i - 1][j - 1] + score:
-            reversed_columns.append((left[i - 1], right[j - 1]))
-            i, j = i - 1, j - 1
-        elif i > 0 and (j == 0 or best[i][j] == best[i - 1][j]):
-            reversed_columns.append((left[i - 1], None))
-            i -= 1
-        else:
-            reversed_columns.append((None, right[j - 1]))
-            j -= 1
-    columns = reversed_columns[::-1]
-
-    # Order each run of single words by time so that interleaved singles stay in speech order.
-    ordered: list[_Column] = []
-    run: list[_Column] = []
-    for column in columns:
-        if column[0] is not None and column[1] is not None:
-            ordered.extend(sorted(run, key=lambda c: _column_time_s(c, shift_s)))
-            run = []
-            ordered.append(column)
-        else:
-            run.append(column)
-    ordered.extend(sorted(run, key=lambda c: _column_time_s(c, shift_s)))
-    return ordered, best[m][n]
+    runs = sorted(_runs(left, right, middle_s, options), key=lambda r: r.left_index)
+    # best_total[k]: the best chain ending with runs[k]; previous[k]: the run before it.
+    best_total: list[float] = []
+    previous: list[int | None] = []
+    for k, run in enumerate(runs):
+        total, before = run.score, None
+        for q in range(k):
+            earlier = runs[q]
+            if (
+                earlier.left_index + earlier.length <= run.left_index
+                and earlier.right_index + earlier.length <= run.right_index
+                and best_total[q] + run.score > total
+            ):
+                total, before = best_total[q] + run.score, q
+        best_total.append(total)
+        previous.append(before)
+    if not runs:
+        return []
+    chain: list[_Run] = []
+    at: int | None = max(range(len(runs)), key=lambda k: best_total[k])
+    while at is not None:
+        chain.append(runs[at])
+        at = previous[at]
+    return [
+        (run.left_index + k, run.right_index + k)
+        for run in reversed(chain)
+        for k in range(run.length)
+    ]
 
 
-def _column_time_s(column: _Column, shift_s: float) -> float:
-    left, right = column
-    if left is not None:
-        return left.center_s
-    assert right is not None
-    return right.center_s - shift_s
-
-
-def _resolve(
-    columns: list[_Column],
+def _cut_at_anchors(
+    left: _Side,
+    right: _Side,
+    anchors: list[tuple[int, int]],
     overlap_start_s: float,
     overlap_end_s: float,
-    shift_s: float,
-    options: MergeOptions,
-) -> list[Word]:
-    """One word per column: of a pair, the more trusted copy; single words mostly kept.
+) -> tuple[list[Word], list[Word]]:
+    """The seam's words: those kept of the left side, then those of the right side.
 
-    A single word is dropped only when its probability is low, the other chunk heard speech
-    around the overlap yet not this word, and saw its moment at least as far from an edge.
+    Each chunk is trusted on its own half of the overlap, the anchors fixing which words are
+    the same; but where one chunk guessed (low probability) and the other heard clearly beyond
+    the outermost anchors, the clear one is kept (``_prefer_clear_edges``).
     """
-    left_heard = any(left is not None for left, _ in columns)
-    right_heard = any(right is not None for _, right in columns)
-    seam: list[Word] = []
-    for left, right in columns:
-        if left is not None and right is not None:
-            left_trust = _trust(overlap_end_s - left.center_s, left.word.probability, options)
-            right_trust = _trust(right.center_s - overlap_start_s, right.word.probability, options)
-            seam.append(left.word if left_trust >= right_trust else right.word)
-        elif left is not None:
-            own_margin_s = overlap_end_s - left.center_s
-            other_margin_s = left.center_s - overlap_start_s
-            if right_heard and _doubtful_single(left.word, own_margin_s, other_margin_s, options):
-                logger.debug("dropped %r heard only by the left chunk", left.word.text)
-            else:
-                seam.append(left.word)
-        elif right is not None:
-            own_margin_s = right.center_s - overlap_start_s
-            other_margin_s = overlap_end_s - (right.center_s - shift_s)
-            if left_heard and _doubtful_single(right.word, own_margin_s, other_margin_s, options):
-                logger.debug("dropped %r heard only by the right chunk", right.word.text)
-            else:
-                seam.append(right.word)
-    return seam
+    middle_s = (overlap_start_s + overlap_end_s) / 2
+    # The middle on the right chunk's clock: the anchors tell how far the clocks disagree.
+    offset_s = statistics.median(right.times_s[j] - left.times_s[i] for i, j in anchors)
+    kept_left, kept_right = _middle_cut(left, right, anchors, overlap_start_s, middle_s, offset_s)
+    left_cut, right_cut = len(kept_left), len(right.words) - len(kept_right)
+    (first_i, first_j), (last_i, last_j) = anchors[0], anchors[-1]
+    # After the last anchor: the right chunk's words up to the left chunk's end, against the
+    # left chunk's words (the right chunk's are kept from the middle on).
+    right_region = _first_at_or_after(right.times_s, overlap_end_s + offset_s, last_j + 1)
+    if right_cut <= right_region and _clearer(
+        left.words[last_i + 1 :], right.words[last_j + 1 : right_region]
+    ):
+        return left.words[:], right.words[right_region:]
+    # Before the first anchor: the left chunk's words from the right chunk's start on, against
+    # the right chunk's words.
+    left_region = _first_at_or_after(left.times_s[:first_i], overlap_start_s, 0)
+    if left_cut >= left_region and _clearer(right.words[:first_j], left.words[left_region:first_i]):
+        return left.words[:left_region], right.words[:]
+    return kept_left, kept_right
 
 
-def _doubtful_single(
-    word: Word, own_margin_s: float, other_margin_s: float, options: MergeOptions
-) -> bool:
-    """Whether a word only one chunk heard is a guess: doubtful, and the other chunk (which heard
-    speech around it) saw its moment at least as far from an edge, or far enough."""
-    return word.probability < options.edge_min_probability and other_margin_s >= min(
-        own_margin_s, options.edge_margin_cap_s
+def _middle_cut(
+    left: _Side,
+    right: _Side,
+    anchors: list[tuple[int, int]],
+    overlap_start_s: float,
+    middle_s: float,
+    offset_s: float,
+) -> tuple[list[Word], list[Word]]:
+    """The cut near the middle: the words kept of the left side, then of the right side.
+
+    Between the two anchors that straddle the overlap's middle, the words the chunks disagree
+    on are taken from the side that did not guess there, else from the side whose half they
+    lie in; as many words on both sides are paired, the more probable of each pair kept (on
+    the left side of the cut). Before the first anchor (when all lie after the middle) or
+    after the last (all before it), there is no telling which words are the same, and the
+    words are cut by time at the middle, on each chunk's clock (``offset_s``).
+    """
+    times_s = [(left.times_s[i] + right.times_s[j]) / 2 for i, j in anchors]
+    right_middle_s = middle_s + offset_s
+    if times_s[0] >= middle_s:
+        i, j = anchors[0]
+        # A word stretched back to the right chunk's start is kept only as an anchor.
+        stretched = int(right.words[0].start_s <= overlap_start_s + _EDGE_TOUCH_S)
+        left_cut = _first_at_or_after(left.times_s[:i], middle_s, 0)
+        right_cut = min(_first_at_or_after(right.times_s[:j], right_middle_s, stretched), j)
+        return left.words[:left_cut], right.words[right_cut:]
+    if times_s[-1] < middle_s:
+        i, j = anchors[-1]
+        left_cut = _first_at_or_after(left.times_s, middle_s, i + 1)
+        right_cut = _first_at_or_after(right.times_s, right_middle_s, j + 1)
+        return left.words[:left_cut], right.words[right_cut:]
+    k = next(k for k, t in enumerate(times_s) if t >= middle_s)
+    (i0, j0), (i1, j1) = anchors[k - 1], anchors[k]
+    left_gap, right_gap = left.words[i0 + 1 : i1], right.words[j0 + 1 : j1]
+    if left_gap and len(left_gap) == len(right_gap):
+        pairs = zip(left_gap, right_gap, strict=True)
+        gap = [max(a, b, key=lambda w: w.probability) for a, b in pairs]
+        return [*left.words[: i0 + 1], *gap], right.words[j1:]
+    left_doubt, right_doubt = _doubtful(left_gap), _doubtful(right_gap)
+    if left_doubt != right_doubt:  # one side guessed where the other heard clearly
+        take_left = right_doubt
+    else:
+        gap_s = left.times_s[i0 + 1 : i1] + right.times_s[j0 + 1 : j1]
+        take_left = not gap_s or statistics.fmean(gap_s) < middle_s
+    if take_left:
+        return left.words[:i1], right.words[j1:]
+    return left.words[: i0 + 1], right.words[j0 + 1 :]
+
+
+def _clearer(words: list[Word], other: list[Word], margin: float = 0.3) -> bool:
+    """Whether ``words`` were heard much more surely (mean probability) than ``other``."""
+    if not words or not other:
+        return False
+    return statistics.fmean(w.probability for w in words) > margin + statistics.fmean(
+        w.probability for w in other
     )
 
 
-def _trust(edge_margin_s: float, probability: float, options: MergeOptions) -> float:
-    """How much to believe a word ``edge_margin_s`` from its chunk's cut edge."""
+def _doubtful(words: list[Word], min_probability: float = 0.5) -> bool:
+    """Whether any of ``words`` is a guess (probability below ``min_probability``)."""
+    return any(w.probability < min_probability for w in words)
+
+
+def _cut_by_time(
+    left: _Side, right: _Side, overlap_start_s: float, overlap_end_s: float, options: MergeOptions
+) -> list[Word]:
+    """The two sides cut at the overlap's middle, or kept whole where their words don't meet.
+
+    A doubtful word near its chunk's cut edge with the other chunk's speech right beside it (the
+    tail of a word the other chunk has whole, or a guess) is dropped.
+    """
+    right_start_s = right.words[0].start_s
+    if right_start_s <= overlap_start_s + _EDGE_TOUCH_S:
+        right_start_s = right.times_s[0]  # stretched back to the chunk start: trust its end
+    if left.words[-1].end_s <= right_start_s:
+        kept_left, kept_right = list(range(len(left.words))), list(range(len(right.words)))
+    else:
+        middle_s = (overlap_start_s + overlap_end_s) / 2
+        kept_left = [i for i, t in enumerate(left.times_s) if t < middle_s]
+        kept_right = [j for j, t in enumerate(right.times_s) if t >= middle_s]
+    while (
+        kept_left
+        and kept_right
+        and _edge_fragment(
+            left.words[kept_left[-1]],
+            overlap_end_s - left.words[kept_left[-1]].end_s,
+            right.times_s[kept_right[0]],
+            options,
+        )
+    ):
+        logger.debug("dropped %r near the left chunk's end", left.words[kept_left[-1]].text)
+        kept_left.pop()
+    while (
+        kept_left
+        and kept_right
+        and _edge_fragment(
+            right.words[kept_right[0]],
+            _right_edge_margin_s(right, kept_right[0], overlap_start_s),
+            left.times_s[kept_left[-1]],
+            options,
+        )
+    ):
+        logger.debug("dropped %r near the right chunk's start", right.words[kept_right[0]].text)
+        kept_right.pop(0)
+    return _joined(
+        [left.words[i] for i in kept_left], [right.words[j] for j in kept_right], options
+    )
+
+
+def _right_edge_margin_s(right: _Side, index: int, overlap_start_s: float) -> float:
+    """How far a right word lies from its chunk's start (a stretched word: by its end)."""
+    word = right.words[index]
+    if word.start_s <= overlap_start_s + _EDGE_TOUCH_S:
+        return word.end_s - overlap_start_s
+    return word.start_s - overlap_start_s
+
+
+def _edge_fragment(word: Word, edge_margin_s: float, other_s: float, options: MergeOptions) -> bool:
+    """Whether ``word``, ``edge_margin_s`` from its chunk's cut edge (by its edge-robust time),
+    is a doubtful fragment beside the other chunk's word at ``other_s``."""
+    gap_s = max(other_s - word.end_s, word.start_s - other_s, 0.0)
     return (
-        min(edge_margin_s, options.edge_margin_cap_s) + options.probability_weight_s * probability
+        word.probability < options.edge_min_probability
+        and edge_margin_s <= options.edge_zone_s
+        and gap_s <= options.fragment_gap_s
     )
+
+
+def _joined(left: list[Word], right: list[Word], options: MergeOptions) -> list[Word]:
+    """``left + right``; a half word and its whole meeting at the junction are kept once."""
+    if left and right:
+        whole = _whole_word(left[-1], right[0], options)
+        if whole is not None:
+            return [*left[:-1], whole, *right[1:]]
+    return left + right
+
+
+def _whole_word(left: Word, right: Word, options: MergeOptions) -> Word | None:
+    """Of a doubtful half word and its whole (``transcri`` / ``transcription``), the whole."""
+    a, b = normalize_word(left.text), normalize_word(right.text)
+    short, long = (a, b) if len(a) <= len(b) else (b, a)
+    half = left if short == a else right
+    if (
+        half.probability >= options.edge_min_probability
+        or len(short) < options.half_word_min_chars
+        or short == long
+        or not (long.startswith(short) or long.endswith(short))
+        or right.start_s - left.end_s > options.half_word_max_gap_s
+    ):
+        return None
+    return right if long == b else left
 
 
 def _non_overlapping(words: list[Word]) -> list[Word]:

@@ -220,6 +220,30 @@ def test_repeated_words_in_the_overlap_are_not_collapsed() -> None:
     assert texts(merged) == ["and", "the", "the", "cat", "sat", "on", "the", "the", "mat"]
 
 
+def test_real_seam_with_edge_distorted_times_is_kept_once() -> None:
+    # Whisper tiny.en on lecture_60s_16k.wav cut at 10 s with 2 s overlap: the left chunk squeezes
+    # its last words against its end, the right chunk stretches its first word back to its start.
+    left = [
+        Word(6.68, 9.38, " sonny.", 0.53),
+        Word(9.58, 9.8, " That", 0.76),
+        Word(9.8, 9.92, " is", 0.98),
+        Word(9.92, 9.98, " to", 0.86),
+        Word(9.98, 9.98, " say,", 0.97),
+    ]
+    right = [
+        Word(8.0, 9.8, " That", 0.84),
+        Word(9.8, 10.0, " is", 0.99),
+        Word(10.0, 10.5, " to", 0.98),
+        Word(10.5, 11.1, " say", 1.0),
+        Word(11.1, 11.58, " much", 0.79),
+    ]
+    merged = merge_chunks(
+        [ChunkWords(0, 0.0, 10.0, tuple(left)), ChunkWords(1, 8.0, 18.0, tuple(right))]
+    )
+    assert merged_text(merged) == "sonny. That is to say much"
+    assert_sorted_non_overlapping(merged)
+
+
 def test_chunks_without_overlap_are_concatenated() -> None:
     chunks = [
         ChunkWords(0, 0.0, 10.0, heard(ORIGINAL, 0.0, 10.0)),
