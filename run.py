@@ -148,7 +148,9 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     ):
         if value is not None:
             extra[key] = value
-    config = load_effective_config(args, extra).config
+    loaded = load_effective_config(args, extra)
+    config = loaded.config
+    chunk_source = loaded.sources["asr.chunk_duration_s"]
     audio_s, parallel, sequential = transcribe_file(
         args.file,
         config,
@@ -156,6 +158,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         compare=args.compare,
         log_level=args.log_level,
         progress=not args.no_progress,
+        auto_chunk=chunk_source == "default" or chunk_source.startswith("profile:"),
     )
     items = [TimedText(w.start_s, w.end_s, w.text, (w,)) for w in parallel.words]
     if args.format == "text":
@@ -258,7 +261,11 @@ def register_transcribe(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, help="worker processes (asr.workers)")
     parser.add_argument("--backend", choices=("whisper", "parakeet"), help="asr.backend")
     parser.add_argument("--model", help="asr.model (default: the embedded Whisper tiny.en)")
-    parser.add_argument("--chunk-s", type=float, help="asr.chunk_duration_s")
+    parser.add_argument(
+        "--chunk-s",
+        type=float,
+        help="asr.chunk_duration_s (default for Whisper: up to its 30 s window, balanced over the workers)",
+    )
     parser.add_argument("--overlap-s", type=float, help="asr.overlap_duration_s")
     parser.add_argument("--format", choices=("text", "json", "srt", "vtt"), default="text")
     parser.add_argument(
@@ -298,6 +305,188 @@ def register_devices(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("devices", help="list audio input devices (* = default)")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(handler=cmd_devices)
+
+
+def cmd_daemon(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from workers.supervisor import DaemonOptions, run_daemon
+
+    extra: dict[str, object] = {}
+    for key, value in (
+        ("asr.backend", args.backend),
+        ("asr.model", args.model),
+        ("asr.workers", args.workers),
+        ("capture.source", args.source),
+        ("capture.pace", args.pace),
+    ):
+        if value is not None:
+            extra[key] = value
+    if args.loop:
+        extra["capture.loop"] = True
+    config = load_effective_config(args, extra).config
+    overrides = {**parse_set(args), **extra}
+    if args.profile:
+        overrides["profile"] = args.profile
+    options = DaemonOptions(
+        instance=args.instance,
+        log_level=args.log_level,
+        exit_at_end=not args.keep_running,
+        config_path=args.config,
+        overrides=overrides,
+    )
+    printer = None
+    if args.print_transcripts:
+        # a real subscriber process, as a user's program would be
+        command = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "subscribe",
+            "--instance",
+            args.instance,
+            "--format",
+            "text",
+            "--wait",
+        ]
+        if args.config:
+            command += ["--config", args.config]
+        for assignment in args.assignments:
+            command += ["--set", assignment]
+        printer = subprocess.Popen(command)
+    try:
+        return run_daemon(config, options)
+    finally:
+        if printer is not None:
+            try:
+                printer.wait(timeout=3.0)
+            except subprocess.TimeoutExpired:
+                printer.terminate()
+                printer.wait(timeout=5.0)
+
+
+def parse_set(args: argparse.Namespace) -> dict[str, object]:
+    from config.loader import parse_assignments
+
+    return dict(parse_assignments(args.assignments))
+
+
+def control_request(args: argparse.Namespace, request, timeout_s: float = 5.0):
+    """Send one control request to the running daemon and return its reply."""
+    import zmq
+
+    from pipeline.bus import (
+        endpoints_from_outputs,
+        new_context,
+        open_socket,
+        receive_message,
+        send_message,
+    )
+    from pipeline.errors import BusError
+
+    config = load_effective_config(args).config
+    endpoints = endpoints_from_outputs(config.outputs, args.instance)
+    options = None
+    if endpoints.curve:
+        from pipeline.bus import SocketOptions, load_client_keys
+
+        options = SocketOptions(curve_client=load_client_keys(endpoints.curve_keys_dir))
+    context = new_context()
+    socket = open_socket(context, zmq.REQ, endpoints.control, bind=False, options=options)
+    try:
+        send_message(socket, request)
+        received = receive_message(socket, timeout_ms=int(timeout_s * 1000))
+        if received is None:
+            raise BusError(
+                f"no answer from the daemon at {endpoints.control} within {timeout_s} s (is it running?)"
+            )
+        return received.message
+    finally:
+        socket.close(linger=0)
+        context.term()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import json
+
+    from pipeline.messages import StatusRequest
+
+    reply = control_request(args, StatusRequest(), timeout_s=args.timeout)
+    status = dict(reply.status)
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    metrics = status.get("metrics", {})
+    print(
+        f"daemon {status.get('instance')} ({status.get('profile')}, {status.get('backend')}, source {status.get('source')})"
+    )
+    print(
+        f"  uptime {metrics.get('uptime_s', 0):.0f} s, finals {metrics.get('finals', 0)}, last seq {metrics.get('last_seq', 0)}, "
+        f"latency p50 {metrics.get('latency_p50_ms', 0):.0f} ms / p95 {metrics.get('latency_p95_ms', 0):.0f} ms"
+    )
+    print(f"  queue {metrics.get('queue', {})}")
+    ring = status.get("ring", {})
+    print(
+        f"  ring {ring.get('capacity_s')} s, written {ring.get('write_s')} s, held back {ring.get('held_back_s')} s "
+        f"(fill {ring.get('fill', 0):.1%})"
+    )
+    print(f"  vad {status.get('vad', {})}")
+    print("  processes:")
+    for row in status.get("processes", []):
+        print(
+            f"    {row['role']:10s} pid {row.get('pid')!s:>7s}  {row['state']:9s} up {row['uptime_s']:>8.1f} s  "
+            f"restarts {row['restarts']}  rss {row['rss_mb']:.0f} MB"
+        )
+    return 0
+
+
+def cmd_keys_generate(args: argparse.Namespace) -> int:
+    from pipeline.bus import generate_keys
+
+    for path in generate_keys(args.directory, overwrite=args.overwrite):
+        print(path)
+    print(f"set outputs.curve_keys_dir = {str(Path(args.directory).resolve())!r} to use them")
+    return 0
+
+
+@registrar
+def register_daemon(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("daemon", help="run the streaming daemon")
+    parser.add_argument(
+        "--source", help="mic, mic:DEVICE, file:PATH or stdin:FORMAT:RATE[:CHANNELS]"
+    )
+    parser.add_argument("--pace", choices=("realtime", "fast"), help="file sources: capture.pace")
+    parser.add_argument("--loop", action="store_true", help="file sources: start again at the end")
+    parser.add_argument("--workers", type=int, help="inference worker processes (asr.workers)")
+    parser.add_argument("--backend", choices=("whisper", "parakeet"), help="asr.backend")
+    parser.add_argument("--model", help="asr.model (default: the embedded Whisper tiny.en)")
+    parser.add_argument(
+        "--instance", default="default", help="name of this daemon (several may run)"
+    )
+    parser.add_argument(
+        "--keep-running", action="store_true", help="stay up after a finite source ends"
+    )
+    parser.add_argument(
+        "--print",
+        dest="print_transcripts",
+        action="store_true",
+        help="also start a subscriber that prints the finals",
+    )
+    add_config_options(parser)
+    parser.set_defaults(handler=cmd_daemon)
+
+    status = commands.add_parser("status", help="ask a running daemon for its status")
+    status.add_argument("--instance", default="default")
+    status.add_argument("--json", action="store_true")
+    status.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the answer")
+    add_config_options(status)
+    status.set_defaults(handler=cmd_status)
+
+    keys = commands.add_parser("keys", help="CURVE keys for TCP endpoints")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    generate = keys_commands.add_parser("generate", help="create a server and a client key pair")
+    generate.add_argument("directory")
+    generate.add_argument("--overwrite", action="store_true")
+    generate.set_defaults(handler=cmd_keys_generate)
 
 
 @registrar

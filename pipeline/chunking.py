@@ -154,3 +154,27 @@ def chunk_count(span_samples: int, options: ChunkingOptions) -> int:
     if span_samples < 0:
         raise ValueError(f"span length must not be negative, got {span_samples} samples")
     return len(split_span(0, span_samples, options))
+
+
+def balanced_options(
+    span_samples: int,
+    workers: int,
+    overlap_samples: int,
+    max_chunk_samples: int,
+    min_tail_samples: int = 0,
+) -> ChunkingOptions:
+    """Chunks as long as the backend window allows, their count a multiple of ``workers``.
+
+    For whole files: Whisper pads every input to its 30 s window, so a chunk costs about the
+    same whatever its length; the fewest chunks that keep every worker busy to the end win.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    step_max = max_chunk_samples - overlap_samples
+    if step_max <= 0:
+        raise ValueError("the overlap must be shorter than the longest chunk")
+    needed = max(1, math.ceil(max(0, span_samples - overlap_samples) / step_max))
+    count = math.ceil(needed / workers) * workers
+    step = math.ceil(max(0, span_samples - overlap_samples) / count)
+    chunk = min(max_chunk_samples, max(step + overlap_samples, overlap_samples + 1))
+    return ChunkingOptions(chunk, overlap_samples, max_chunk_samples, min_tail_samples)

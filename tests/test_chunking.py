@@ -150,3 +150,15 @@ def test_random_spans_cover_everything_within_bounds(seed: int) -> None:
             new_samples >= options.min_tail_samples
             or chunks[-1].sample_count >= options.chunk_samples
         )
+
+
+def test_balanced_options_fill_every_worker_with_window_sized_chunks() -> None:
+    from pipeline.chunking import balanced_options
+
+    rate = 16_000
+    for span_s, workers, expected in ((136, 2, 6), (60, 2, 4), (20, 2, 2), (95, 3, 6), (10, 1, 1)):
+        options = balanced_options(span_s * rate, workers, 2 * rate, 30 * rate)
+        chunks = split_span(0, span_s * rate, options)
+        assert len(chunks) == expected, (span_s, workers, len(chunks))
+        assert all(c.sample_count <= 30 * rate for c in chunks)
+        assert chunks[0].start_index == 0 and chunks[-1].end_index == span_s * rate
