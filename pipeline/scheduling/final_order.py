@@ -1,0 +1,127 @@
+"""Publishing finals: one per segment, in segment order per stream, numbered gap-free.
+
+Segments of a stream are expected in the order they started. A segment whose final is ready
+while an earlier one of its stream is still being transcribed is held until that one is
+published. ``seq`` numbers the finals of the daemon 1, 2, 3, ... in publish order across all
+streams, so a subscriber that sees a gap knows it lost one (and can ask for a replay).
+
+Latency is measured from the VAD's end decision (``SpeechEnded`` arriving) to publication; the
+hangover the VAD waited before deciding comes on top and is not in it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+
+from pipeline.audio_format import samples_to_seconds
+from pipeline.messages.transcripts import TranscriptFinal
+from pipeline.words import Word
+
+logger = logging.getLogger(__name__)
+
+FIRST_SEQ = 1  # seq of the daemon's first final; 0 stays free for "nothing seen yet"
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentOutcome:
+    """A segment's finished transcription, waiting for its turn to be published."""
+
+    stream_id: str
+    segment_id: int
+    start_index: int
+    end_index: int
+    ended_at_s: float  # scheduler time when the segment's SpeechEnded arrived
+    words: tuple[Word, ...]  # stream seconds
+    text: str
+    failed: bool = False  # some of its audio could not be transcribed
+
+
+class FinalOrder:
+    """The per-stream order of open segments, the held finals and the daemon's seq counter."""
+
+    def __init__(self, backend: str, model: str, first_seq: int = FIRST_SEQ) -> None:
+        self.backend = backend
+        self.model = model
+        self.next_seq = first_seq
+        self._expected: dict[str, deque[int]] = {}  # stream -> segment ids in start order
+        self._ready: dict[tuple[str, int], SegmentOutcome] = {}  # finished, not yet published
+        self._last_text: dict[str, str] = {}  # stream -> text of its last published final
+
+    def expect(self, stream_id: str, segment_id: int) -> None:
+        """A segment started: its final comes after those of the stream's earlier segments."""
+        self._expected.setdefault(stream_id, deque()).append(segment_id)
+
+    def abandon(self, stream_id: str, segment_id: int) -> None:
+        """The stream's newest segment will get no final (dropped while still open).
+
+        Only the newest can be: no final of its stream waits behind it, so none is released.
+        """
+        expected = self._expected.get(stream_id)
+        if not expected or expected[-1] != segment_id:
+            raise ValueError(f"{stream_id}/{segment_id} is not the stream's newest segment")
+        expected.pop()
+        if not expected:
+            del self._expected[stream_id]
+
+    def complete(self, outcome: SegmentOutcome, now_s: float) -> list[TranscriptFinal]:
+        """Record a finished segment; return the finals of its stream that can go out now."""
+        key = (outcome.stream_id, outcome.segment_id)
+        expected = self._expected.get(outcome.stream_id)
+        if expected is None or outcome.segment_id not in expected or key in self._ready:
+            raise ValueError(f"segment {key} was not expected or is already complete")
+        self._ready[key] = outcome
+        return self._release(outcome.stream_id, now_s)
+
+    def held(self) -> int:
+        """Finals ready but waiting for an earlier segment of their stream."""
+        return len(self._ready)
+
+    def pending(self, stream_id: str) -> int:
+        """Segments of the stream started and not yet published."""
+        return len(self._expected.get(stream_id, ()))
+
+    def streams_pending(self) -> int:
+        """Streams with a segment started and not yet published."""
+        return len(self._expected)
+
+    def last_text(self, stream_id: str) -> str:
+        """Text of the stream's last published final with text ("" before the first)."""
+        return self._last_text.get(stream_id, "")
+
+    def _release(self, stream_id: str, now_s: float) -> list[TranscriptFinal]:
+        published = []
+        expected = self._expected[stream_id]
+        while expected and (stream_id, expected[0]) in self._ready:
+            outcome = self._ready.pop((stream_id, expected.popleft()))
+            published.append(self._final(outcome, now_s))
+        if not expected:
+            del self._expected[stream_id]
+        return published
+
+    def _final(self, outcome: SegmentOutcome, now_s: float) -> TranscriptFinal:
+        final = TranscriptFinal(
+            stream_id=outcome.stream_id,
+            segment_id=outcome.segment_id,
+            seq=self.next_seq,
+            start_s=samples_to_seconds(outcome.start_index),
+            end_s=samples_to_seconds(outcome.end_index),
+            text=outcome.text,
+            words=outcome.words,
+            backend=self.backend,
+            model=self.model,
+            latency_ms=max(0.0, (now_s - outcome.ended_at_s) * 1000.0),
+        )
+        self.next_seq += 1
+        if outcome.text:  # a silent segment does not erase the context of the one before
+            self._last_text[outcome.stream_id] = outcome.text
+        logger.debug(
+            "final seq %d: %s/%d, %d words, %.0f ms after its end",
+            final.seq,
+            final.stream_id,
+            final.segment_id,
+            len(final.words),
+            final.latency_ms,
+        )
+        return final

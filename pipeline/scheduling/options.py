@@ -1,0 +1,83 @@
+"""What the segment scheduler needs to know: chunking, partial cadence, prompts and retries.
+
+Built once at start from the configuration (``SchedulerOptions.from_config``); everything is in
+samples or seconds of the 16 kHz stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from config.schema import Config
+from pipeline.audio_format import seconds_to_samples
+from pipeline.chunking import WHISPER_WINDOW_S, ChunkingOptions
+
+DEFAULT_MAX_ATTEMPTS = 3  # sends of one request (first try included) before it counts as failed
+DEFAULT_PROMPT_MAX_CHARS = 400  # tail of the previous final given as a prompt (~100 tokens)
+# Seconds of audio one request may carry, per backend. Whisper sees 30 s per forward pass; the
+# others get the same bound so a partial or chunk never grows with the segment.
+BACKEND_WINDOW_S = {"whisper": WHISPER_WINDOW_S}
+DEFAULT_WINDOW_S = WHISPER_WINDOW_S
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerOptions:
+    """How segments become requests and how results become transcripts."""
+
+    backend: str  # backend name written into every transcript ("whisper", "parakeet")
+    model: str  # model name written into every transcript
+    chunking: ChunkingOptions  # how an ended segment is cut (its max chunk = the backend window)
+    partial_min_audio_samples: int  # no partial request for less segment audio than this
+    partial_interval_s: float  # least time between two partial requests of one segment
+    use_prompt: bool = True  # prompt requests with the stream's previous final text
+    streaming: bool = False  # stateful sessions (parakeet): open / feed / close per segment
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS  # sends per request before its audio counts as lost
+    prompt_max_chars: int = DEFAULT_PROMPT_MAX_CHARS  # longest prompt, cut at a word boundary
+
+    def __post_init__(self) -> None:
+        if self.partial_min_audio_samples < 0:
+            raise ValueError(
+                f"partial_min_audio_samples must not be negative, got {self.partial_min_audio_samples}"
+            )
+        if self.partial_interval_s < 0:
+            raise ValueError(
+                f"partial_interval_s must not be negative, got {self.partial_interval_s}"
+            )
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        if self.prompt_max_chars < 0:
+            raise ValueError(f"prompt_max_chars must not be negative, got {self.prompt_max_chars}")
+
+    @property
+    def window_samples(self) -> int:
+        """Most audio one request carries (a partial of a longer segment takes the newest)."""
+        return self.chunking.max_chunk_samples
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Config,
+        backend_name: str,
+        model_name: str,
+        streaming: bool = False,
+        *,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    ) -> SchedulerOptions:
+        """Options from the configuration tree (``asr`` and ``vad`` sections)."""
+        asr = config.asr
+        window_s = BACKEND_WINDOW_S.get(backend_name, DEFAULT_WINDOW_S)
+        chunking = ChunkingOptions.from_seconds(
+            chunk_duration_s=min(asr.chunk_duration_s, window_s),
+            overlap_duration_s=asr.overlap_duration_s,
+            max_chunk_duration_s=window_s,
+        )
+        return cls(
+            backend=backend_name,
+            model=model_name,
+            chunking=chunking,
+            partial_min_audio_samples=seconds_to_samples(asr.partial_min_audio_s),
+            partial_interval_s=config.vad.partial_interval_s,
+            use_prompt=asr.use_prompt,
+            streaming=streaming,
+            max_attempts=max_attempts,
+        )

@@ -1,0 +1,58 @@
+"""Building the transcription requests of a segment: final chunks and partials.
+
+Prompts: a request is conditioned on the stream's previous final text as published when the
+request is made (segments never wait for it). Only a segment's first chunk gets it, since the
+audio of later chunks follows other speech; partials get it too.
+"""
+
+from __future__ import annotations
+
+from pipeline.messages.work import TranscribeRequest
+from pipeline.scheduling.request_ids import chunk_request_id, partial_request_id
+from pipeline.scheduling.segment import Segment
+
+
+def chunk_request(
+    segment: Segment, chunk_index: int, attempt: int, prompt: str
+) -> TranscribeRequest:
+    """Attempt ``attempt`` (from 1) of the final chunk ``chunk_index`` of an ended segment."""
+    chunk = segment.chunks[chunk_index]
+    return TranscribeRequest(
+        request_id=chunk_request_id(segment.stream_id, segment.segment_id, chunk_index, attempt),
+        stream_id=segment.stream_id,
+        segment_id=segment.segment_id,
+        chunk_index=chunk_index,
+        chunk_count=len(segment.chunks),
+        ring_name=segment.ring_name,
+        start_index=chunk.start_index,
+        end_index=chunk.end_index,
+        is_partial=False,
+        prompt=prompt if chunk_index == 0 else "",
+    )
+
+
+def partial_request(
+    segment: Segment, serial: int, start_index: int, end_index: int, prompt: str
+) -> TranscribeRequest:
+    """Partial number ``serial`` of an open segment, over ``[start_index, end_index)``."""
+    return TranscribeRequest(
+        request_id=partial_request_id(segment.stream_id, segment.segment_id, serial),
+        stream_id=segment.stream_id,
+        segment_id=segment.segment_id,
+        chunk_index=0,
+        chunk_count=1,
+        ring_name=segment.ring_name,
+        start_index=start_index,
+        end_index=end_index,
+        is_partial=True,
+        prompt=prompt,
+    )
+
+
+def prompt_tail(text: str, max_chars: int) -> str:
+    """The end of ``text``, at most ``max_chars`` long, starting at a word boundary."""
+    if len(text) <= max_chars:
+        return text
+    tail = text[len(text) - max_chars :] if max_chars else ""
+    cut = tail.find(" ")
+    return tail[cut + 1 :] if 0 <= cut < len(tail) - 1 else tail

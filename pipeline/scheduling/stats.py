@@ -1,0 +1,29 @@
+"""Counters of the segment scheduler, for status and metrics (plain integers: nothing grows)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class SchedulerStats:
+    """Totals since the scheduler was made; ``SegmentScheduler.stats`` hands out a copy."""
+
+    segments_started: int = 0
+    segments_abandoned: int = 0  # open segments dropped by a VAD restart (no final)
+    finals_published: int = 0  # one per segment, failed ones included
+    finals_failed: int = 0  # finals published with audio missing (lost or unreadable)
+    finals_empty: int = 0  # finals published with no text (silence, noise, failures)
+    chunks_failed: int = 0  # final chunks given up (non-retryable error or out of attempts)
+    requests_sent: int = 0  # every request dispatched, retries included
+    retries: int = 0  # requests sent again (lost worker, retryable error) and sessions reopened
+    duplicates_dropped: int = 0  # late replies to requests already answered or superseded
+    partials_requested: int = 0
+    partials_published: int = 0
+    partials_stale: int = 0  # partial results dropped: segment ended or a newer one published
+    partials_failed: int = 0  # partial requests that failed or were lost (never retried)
+    events_ignored: int = 0  # VAD events for unknown streams or stale segment ids
+
+    def as_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
