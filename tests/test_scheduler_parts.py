@@ -232,3 +232,33 @@ def test_in_flight_maps_roles_to_requests() -> None:
     flights = s.in_flight()
     assert flights == dict(assignments)
     assert all(isinstance(r, TranscribeRequest) for r in flights.values())
+
+
+def test_reconfigure_applies_to_work_queued_afterwards() -> None:
+    s = scheduler()
+    s.speech_started(started(0, 0.0), 0.0)
+    s.speech_ended(ended(0, 0.0, 15.0), 15.0)  # cut with 10 s chunks: 2 chunks
+    config = Config(asr=AsrConfig(chunk_duration_s=20.0, use_prompt=False))
+    s.reconfigure(config, model_name="other")
+    assert s.options.chunking.chunk_samples == 20 * SR and not s.options.use_prompt
+    assert s.options.backend == "whisper" and not s.options.streaming
+    assert len(s.dispatch(["a", "b", "c"], 15.0)) == 2  # already cut: unchanged
+    s.speech_started(started(1, 20.0), 20.0)
+    s.speech_ended(ended(1, 20.0, 35.0), 35.0)
+    ((role, request),) = s.dispatch(["d", "e"], 35.0)
+    assert request.chunk_count == 1
+    s.on_reply(role, error(request.request_id, "ring_overrun", retryable=False), 36.0)
+    for role, request in s.in_flight().items():
+        out = s.on_reply(role, result(request, "x"), 36.0)
+    assert [f.model for f in out] == ["other", "other"]
+
+
+def test_lost_request_needs_no_role_from_the_caller() -> None:
+    s = scheduler()
+    s.speech_started(started(0, 0.0), 0.0)
+    s.speech_ended(ended(0, 0.0, 2.0), 2.0)
+    ((_, request),) = s.dispatch(["asr-1"], 2.0)
+    s.on_lost("", request, 3.0)  # the pool reports lost requests without their worker
+    assert s.in_flight() == {}
+    ((role, again),) = s.dispatch(["asr-1"], 3.0)
+    assert role == "asr-1" and again.chunk_index == 0

@@ -26,10 +26,12 @@ See ``plans`` for the dispatch policy (finals first; the streaming queue order).
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import logging
 from collections.abc import Mapping
 
+from config.schema import Config
 from pipeline.audio_format import samples_to_seconds
 from pipeline.local_agreement import LocalAgreement
 from pipeline.merging import ChunkWords, merged_text
@@ -76,6 +78,22 @@ class SegmentScheduler:
         self._order = FinalOrder(options.backend, options.model)
         self._stats = SchedulerStats()
         self._next_order = 0
+
+    def reconfigure(
+        self, config: Config, backend_name: str | None = None, model_name: str | None = None
+    ) -> None:
+        """Take new chunking, partial and prompt settings (a profile change) for work queued
+        from now on; segments already cut keep their chunks. Streaming mode and the retry limit
+        stay; backend and model names change only when given."""
+        options = SchedulerOptions.from_config(
+            config,
+            backend_name or self.options.backend,
+            model_name or self.options.model,
+            self.options.streaming,
+            max_attempts=self.options.max_attempts,
+        )
+        self.options = dataclasses.replace(options, prompt_max_chars=self.options.prompt_max_chars)
+        self._order.backend, self._order.model = options.backend, options.model
 
     def add_stream(self, stream_id: str, ring_name: str) -> None:
         """Accept events of another stream (or a stream whose ring was recreated)."""
