@@ -262,3 +262,13 @@ def test_lost_request_needs_no_role_from_the_caller() -> None:
     assert s.in_flight() == {}
     ((role, again),) = s.dispatch(["asr-1"], 3.0)
     assert role == "asr-1" and again.chunk_index == 0
+
+
+def test_stats_read_as_attributes_and_as_a_mapping() -> None:
+    s = scheduler()
+    s.speech_started(started(0, 0.0), 0.0)
+    stats = s.stats()
+    assert stats.segments_started == 1
+    assert dict(stats)["segments_started"] == 1 and dict(stats) == stats.as_dict()
+    s.speech_started(started(1, 1.0), 1.0)
+    assert stats.segments_started == 1  # a copy, not a live view

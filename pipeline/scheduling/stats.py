@@ -27,3 +27,12 @@ class SchedulerStats:
 
     def as_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
+
+    # Read as a mapping too, so ``dict(scheduler.stats())`` gives the counters by name.
+    def keys(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self)]
+
+    def __getitem__(self, name: str) -> int:
+        if name not in self.keys():
+            raise KeyError(name)
+        return getattr(self, name)
