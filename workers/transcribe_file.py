@@ -116,7 +116,8 @@ class _PoolRun:
         log_level: str,
     ) -> None:
         self.context = new_context()
-        endpoint = f"ipc://{runtime_dir}/tx{os.getpid()}{name[0]}.work"
+        self.socket_path = runtime_dir / f"tx{os.getpid()}{name[0]}.work"
+        endpoint = f"ipc://{self.socket_path}"
         self.router = open_socket(
             self.context,
             zmq.ROUTER,
@@ -152,6 +153,7 @@ class _PoolRun:
         self.pool.stop(grace_s=self.config.supervisor.shutdown_timeout_s)
         self.router.close(linger=0)
         self.context.term()
+        self.socket_path.unlink(missing_ok=True)  # libzmq leaves the ipc file behind
 
     def peak_rss_mb(self) -> dict[str, float]:
         return {slot.role: slot.peak_rss_bytes / 1e6 for slot in self.pool}

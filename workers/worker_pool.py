@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import zmq
@@ -290,6 +290,15 @@ class WorkerPool:
         slot.restart_at_s = now_s + decision.delay_s
         if decision.delay_s <= 0:
             self._start_slot(slot, now_s)
+
+    def update_config(self, config: Config) -> None:
+        """Workers started from now on (restarts, recycles) get ``config``."""
+        self.config = config
+        tree = as_tree(config)
+        for slot in self.slots.values():
+            slot.child.spec = replace(
+                slot.child.spec, settings={**slot.child.spec.settings, "config": tree}
+            )
 
     def drain(self, role: str) -> None:
         """Replace ``role`` once its current request is answered (memory recycling)."""

@@ -47,7 +47,7 @@ from pipeline.messages.work import (
     TranscribeResult,
     WorkerError,
 )
-from pipeline.scheduling.final_order import FinalOrder, SegmentOutcome
+from pipeline.scheduling.final_order import FIRST_SEQ, FinalOrder, SegmentOutcome
 from pipeline.scheduling.final_words import ChunkResult, assemble_final
 from pipeline.scheduling.flights import Flight, Purpose, WorkRequest, flight_key
 from pipeline.scheduling.options import SchedulerOptions
@@ -65,7 +65,11 @@ UNKNOWN_SESSION = "unknown_session"  # WorkerError kind: the worker no longer ho
 class SegmentScheduler:
     """Turns speech events into work requests and results into transcripts (see module doc)."""
 
-    def __init__(self, options: SchedulerOptions, rings: Mapping[str, str]) -> None:
+    def __init__(
+        self, options: SchedulerOptions, rings: Mapping[str, str], first_seq: int = FIRST_SEQ
+    ) -> None:
+        """``first_seq``: the seq of the first final (the journal's next seq, so numbering
+        continues across daemon restarts)."""
         self.options = options
         self._rings = dict(rings)  # stream id -> ring name
         self._segments: dict[SegmentKey, Segment] = {}  # started, final not yet out
@@ -75,7 +79,7 @@ class SegmentScheduler:
         self._flights: dict[str, Flight] = {}  # request or session id -> what is in flight
         self._busy_roles: dict[str, str] = {}  # worker role -> the id it works on
         self._partial_streams: set[str] = set()  # streams with a partial in flight
-        self._order = FinalOrder(options.backend, options.model)
+        self._order = FinalOrder(options.backend, options.model, first_seq)
         self._stats = SchedulerStats()
         self._next_order = 0
 

@@ -1,0 +1,300 @@
+"""The capture and VAD children of one stream, as the supervisor watches and restarts them.
+
+Capture writes the stream's ring; VAD reads it. Both push heartbeats on the events socket. A
+child that dies or goes silent is killed and restarted within the restart intensity limit:
+
+- a restarted capture attaches to the same ring and resumes at its write index (a file source
+  seeks there), so no audio is repeated or skipped;
+- a restarted VAD starts where the previous one stopped (its ring cursor), or at the start of
+  the segment it had open, which it then detects again under a new segment id. Until it holds
+  its own cursor the supervisor's cursor keeps a fast capture from overwriting that audio.
+
+A capture that exits 0 after ``EndOfStream`` and a VAD that exits 0 after flushing are done,
+not crashed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from config.loader import as_tree
+from config.schema import Config
+from pipeline.messages import (
+    CaptureEvent,
+    EndOfStream,
+    Heartbeat,
+    Message,
+    SpeechEnded,
+    SpeechStarted,
+)
+from pipeline.ring import AudioRing
+from pipeline.supervision.restart_policy import RestartLimits, RestartPolicy
+from workers.child_process import ChildProcess, ChildSpec
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class WatchedChild:
+    """One supervised child: its process, liveness and restart history."""
+
+    role: str
+    child: ChildProcess | None
+    policy: RestartPolicy
+    last_heartbeat_s: float = 0.0
+    rss_bytes: int = 0
+    restart_at_s: float | None = None
+    failed: bool = False
+    finished: bool = False  # exited normally after the end of the stream
+    restarts: int = 0
+    last_failure: str = ""
+    started_at_s: float = 0.0
+
+    @property
+    def pid(self) -> int | None:
+        return self.child.pid if self.child else None
+
+
+@dataclass
+class StreamProcesses:
+    """Capture + VAD of one stream."""
+
+    stream_id: str
+    ring: AudioRing
+    config: Config
+    audio_endpoint: str
+    events_endpoint: str
+    log_level: str
+    capture: WatchedChild = field(init=False)
+    vad: WatchedChild = field(init=False)
+    capture_ended: bool = False  # EndOfStream seen
+    open_segment_start: int | None = None  # start index of the segment the VAD has open
+    next_segment_id: int = 0  # one past the highest segment id seen
+    vad_guard_index: int | None = None  # held for a restarted VAD until it reports in
+    _cursor_slot: int | None = None
+
+    def __post_init__(self) -> None:
+        supervisor = self.config.supervisor
+        limits = RestartLimits(
+            supervisor.restart_max,
+            supervisor.restart_window_s,
+            supervisor.restart_backoff_initial_s,
+            supervisor.restart_backoff_max_s,
+        )
+        self.capture = WatchedChild("capture", None, RestartPolicy(limits))
+        self.vad = WatchedChild("vad", None, RestartPolicy(limits))
+        self._cursor_slot = self.ring.claim_cursor("super", 0)
+
+    # ---- starting -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        now_s = time.monotonic()
+        self._start_vad(now_s, start_index=0)
+        self._start_capture(now_s)
+
+    def _settings(self, role: str) -> dict[str, Any]:
+        return {
+            "role": role,
+            "config": as_tree(self.config),
+            "ring_name": self.ring.name,
+            "stream_id": self.stream_id,
+            "audio_endpoint": self.audio_endpoint,
+            "events_endpoint": self.events_endpoint,
+        }
+
+    def _start_capture(self, now_s: float) -> None:
+        spec = ChildSpec("capture", "workers.capture", self._settings("capture"), self.log_level)
+        self._launch(self.capture, spec, now_s)
+
+    def _start_vad(self, now_s: float, start_index: int) -> None:
+        settings = self._settings("vad")
+        settings["start_index"] = start_index
+        settings["first_segment_id"] = self.next_segment_id
+        self.vad_guard_index = start_index
+        self.hold_cursor(min(start_index, self.held_index()))
+        spec = ChildSpec("vad", "workers.vad", settings, self.log_level)
+        self._launch(self.vad, spec, now_s)
+
+    def _launch(self, watched: WatchedChild, spec: ChildSpec, now_s: float) -> None:
+        watched.child = ChildProcess(spec)
+        watched.child.start()
+        watched.last_heartbeat_s = now_s
+        watched.started_at_s = now_s
+        watched.restart_at_s = None
+
+    # ---- what the events socket says ----------------------------------------------------
+
+    def observe(self, message: Message, now_s: float) -> None:
+        """Update liveness and stream state from a message that arrived on the events socket."""
+        if isinstance(message, Heartbeat):
+            watched = (
+                self.capture
+                if message.role == "capture"
+                else self.vad
+                if message.role == "vad"
+                else None
+            )
+            if watched is not None:
+                watched.last_heartbeat_s = now_s
+                watched.rss_bytes = message.rss_bytes
+            if watched is self.vad:
+                self.vad_guard_index = None  # the new VAD holds its own cursor now
+            return
+        if isinstance(message, (SpeechStarted, SpeechEnded)):
+            self.vad.last_heartbeat_s = now_s
+            self.next_segment_id = max(self.next_segment_id, message.segment_id + 1)
+            self.open_segment_start = (
+                message.start_index if isinstance(message, SpeechStarted) else None
+            )
+            return
+        if isinstance(message, EndOfStream):
+            self.capture_ended = True
+        elif isinstance(message, CaptureEvent):
+            self.capture.last_heartbeat_s = now_s
+            if message.event == "error":
+                self.capture.last_failure = message.detail
+
+    # ---- watching -----------------------------------------------------------------------
+
+    def check(self, now_s: float) -> list[tuple[str, str]]:
+        """Restart dead or silent children; returns (role, why) for each restart or failure."""
+        events: list[tuple[str, str]] = []
+        timeout_s = self.config.supervisor.heartbeat_timeout_s
+        for watched in (self.capture, self.vad):
+            if watched.failed or watched.finished or watched.child is None:
+                continue
+            if watched.restart_at_s is not None:
+                if now_s >= watched.restart_at_s:
+                    self._restart(watched, now_s)
+                continue
+            exitcode = watched.child.exitcode if not watched.child.is_alive() else None
+            why = ""
+            if exitcode is not None:
+                if exitcode == 0 and self._may_finish(watched):
+                    watched.finished = True
+                    logger.info("%s finished at the end of the stream", watched.role)
+                    continue
+                why = f"exited with code {exitcode}"
+            elif now_s - watched.last_heartbeat_s > max(
+                timeout_s, self._startup_grace_s(watched, now_s)
+            ):
+                why = f"silent for {now_s - watched.last_heartbeat_s:.1f} s"
+            if why:
+                events.append((watched.role, why))
+                self._schedule_restart(watched, why, now_s)
+        return events
+
+    def _startup_grace_s(self, watched: WatchedChild, now_s: float) -> float:
+        starting = now_s - watched.started_at_s < self.config.supervisor.startup_timeout_s
+        return (
+            self.config.supervisor.startup_timeout_s if starting and watched.rss_bytes == 0 else 0.0
+        )
+
+    def _may_finish(self, watched: WatchedChild) -> bool:
+        if watched is self.capture:
+            return self.capture_ended or self.ring.end_index is not None
+        return self.capture_ended or self.ring.end_index is not None
+
+    def _schedule_restart(self, watched: WatchedChild, why: str, now_s: float) -> None:
+        logger.warning("%s (pid %s) %s: restarting it", watched.role, watched.pid, why)
+        if watched.child is not None:
+            watched.child.kill()
+        watched.last_failure = why
+        decision = watched.policy.decide(now_s)
+        if not decision.allowed:
+            watched.failed = True
+            logger.error(
+                "%s failed %d times within the restart window: giving up on it",
+                watched.role,
+                decision.recent_restarts,
+            )
+            return
+        watched.restarts += 1
+        watched.restart_at_s = now_s + decision.delay_s
+        if decision.delay_s <= 0:
+            self._restart(watched, now_s)
+
+    def _restart(self, watched: WatchedChild, now_s: float) -> None:
+        if watched is self.capture:
+            self._start_capture(now_s)
+            return
+        resume_index = self._vad_resume_index()
+        self.open_segment_start = None
+        self._start_vad(now_s, resume_index)
+
+    def _vad_resume_index(self) -> int:
+        """Where a new VAD starts: the open segment's start, else the old VAD's last position."""
+        if self.open_segment_start is not None:
+            return max(self.open_segment_start, self.ring.oldest_index)
+        positions = [c.index for c in self.ring.cursors() if c.label == "vad"]
+        position = max(positions) if positions else self.ring.write_index
+        return max(position, self.ring.oldest_index)
+
+    def restart_vad(self, why: str) -> None:
+        """A planned restart (new configuration); not counted against the restart limit."""
+        logger.info("restarting vad: %s", why)
+        if self.vad.child is not None:
+            self.vad.child.kill()
+        self.vad.finished = False
+        self._restart(self.vad, time.monotonic())
+
+    # ---- ring cursor --------------------------------------------------------------------
+
+    def held_index(self) -> int:
+        return next(
+            (c.index for c in self.ring.cursors() if c.slot == self._cursor_slot),
+            self.ring.write_index,
+        )
+
+    def update_cursor(self, needed_index: int | None) -> None:
+        """Hold the ring at the oldest audio still needed by queued work or a restarting VAD."""
+        candidates = [i for i in (needed_index, self.vad_guard_index) if i is not None]
+        self.hold_cursor(min(candidates) if candidates else self.ring.write_index)
+
+    def hold_cursor(self, index: int) -> None:
+        """Keep a fast capture from overwriting audio from ``index`` on (work still needs it)."""
+        if self._cursor_slot is not None:
+            self.ring.set_cursor(self._cursor_slot, max(index, self.ring.oldest_index))
+
+    # ---- stopping -----------------------------------------------------------------------
+
+    def finished(self) -> bool:
+        """The stream has ended and both children are done (or given up on)."""
+        return all(w.finished or w.failed for w in (self.capture, self.vad))
+
+    def stop(self, grace_s: float) -> None:
+        for watched in (self.capture, self.vad):
+            if watched.child is not None and watched.child.is_alive():
+                watched.child.signal(15)  # SIGTERM: capture and VAD hold nothing worth flushing
+        for watched in (self.capture, self.vad):
+            if watched.child is not None:
+                watched.child.stop(grace_s)
+        if self._cursor_slot is not None:
+            self.ring.release_cursor(self._cursor_slot)
+            self._cursor_slot = None
+
+    def snapshot(self, now_s: float) -> list[dict[str, Any]]:
+        rows = []
+        for watched in (self.capture, self.vad):
+            state = (
+                "failed"
+                if watched.failed
+                else "finished"
+                if watched.finished
+                else ("running" if watched.child and watched.child.is_alive() else "restarting")
+            )
+            rows.append(
+                {
+                    "role": watched.role,
+                    "pid": watched.pid,
+                    "state": state,
+                    "uptime_s": round(now_s - watched.started_at_s, 1),
+                    "restarts": watched.restarts,
+                    "rss_mb": round(watched.rss_bytes / 1e6, 1),
+                    "last_failure": watched.last_failure,
+                }
+            )
+        return rows

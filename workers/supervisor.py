@@ -1,0 +1,423 @@
+"""The daemon's parent process: spawns capture, VAD and asr workers, schedules, publishes.
+
+It never does inference. One loop polls the events (VAD, capture), work (asr workers) and
+control sockets; turns speech events into requests through the ``SegmentScheduler``; hands
+requests to idle workers; publishes partials, finals (also to the journal), speech events and
+metrics on the transcript PUB socket; restarts dead, silent or hung children; recycles workers
+whose memory grows; and answers control requests. It stops on SIGINT/SIGTERM, a ``shutdown``
+request, or (for a finite source) when everything has been published.
+
+Sockets: the internal ones (audio, events, work) are always ipc sockets in the private runtime
+directory; the ones users connect to (transcript, control) follow ``outputs.transport``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from config.schema import Config
+from pipeline.audio_format import SAMPLE_RATE_HZ
+from pipeline.bus import Receiver, new_context, open_socket, send_message
+from pipeline.bus.endpoints import Endpoints, endpoints_from_outputs, ipc_endpoints
+from pipeline.bus.runtime_dir import resolve_runtime_dir
+from pipeline.bus.sockets import SocketOptions
+from pipeline.messages import (
+    CaptureEvent,
+    EndOfStream,
+    Heartbeat,
+    Message,
+    Metrics,
+    RingOverrunReport,
+    SpeechEnded,
+    SpeechOngoing,
+    SpeechStarted,
+    TranscriptFinal,
+    VadStats,
+)
+from pipeline.ring import AudioRing, remove_stale_segments
+from pipeline.supervision.memory_trend import MemoryTrend
+from workers.control_server import ControlServer
+from workers.daemon_lock import DaemonLock
+from workers.stream_children import StreamProcesses
+from workers.worker_pool import WorkerPool
+
+logger = logging.getLogger(__name__)
+
+STREAM_ID = "main"
+POLL_MS = 20  # the loop wakes at least this often
+METRICS_INTERVAL_S = 5.0  # cadence of the ``metrics`` topic
+LATENCY_WINDOW = 500  # finals kept for latency percentiles
+MEMORY_SAMPLE_INTERVAL_S = 1.0
+MEMORY_MIN_SPAN_S = 120.0  # a slope needs this much history before it can recycle a worker
+
+
+@dataclass(frozen=True)
+class DaemonOptions:
+    instance: str = "default"  # lets several daemons share a runtime directory
+    log_level: str = "WARNING"
+    exit_at_end: bool = True  # a finite source (file, stdin) ends the daemon once published
+    config_path: str | None = None  # kept to reload the configuration for ``set_profile``
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Counters:
+    finals: int = 0
+    partials: int = 0
+    speech_events: int = 0
+    overruns: int = 0
+    worker_recycles: int = 0
+    child_restarts: int = 0
+    vad_stats: dict[str, Any] = field(default_factory=dict)
+    capture_events: dict[str, int] = field(default_factory=dict)
+
+
+class Supervisor:
+    def __init__(self, config: Config, options: DaemonOptions) -> None:
+        self.config = config
+        self.options = options
+        self.stopping = False
+        self.stop_reason = ""
+        self.started_at_s = time.monotonic()
+        self.counters = Counters()
+        self.latencies_ms: list[float] = []
+        self.memory: dict[str, MemoryTrend] = {}
+        self._last_memory_sample_s = 0.0
+        self._last_metrics_s = 0.0
+
+    # ---- the whole life of the daemon ---------------------------------------------------
+
+    def run(self) -> int:
+        from pipeline.backends.factory import resolve_model_path
+        from pipeline.journal import FinalsJournal
+        from pipeline.scheduling import SchedulerOptions, SegmentScheduler
+
+        config = self.config
+        runtime_dir = resolve_runtime_dir(config.outputs.runtime_dir)
+        with DaemonLock(runtime_dir, self.options.instance) as lock:
+            for name in remove_stale_segments(runtime_dir):
+                logger.warning("removed shared memory %s left by a killed daemon", name)
+            lock.remove_stale_sockets()
+            model_path = resolve_model_path(config.asr)
+            internal = ipc_endpoints(runtime_dir, self.options.instance)
+            public = endpoints_from_outputs(config.outputs, self.options.instance)
+            journal_path = Path(
+                config.outputs.journal_path or runtime_dir / f"{self.options.instance}.finals.jsonl"
+            )
+            self.journal = FinalsJournal.open(
+                journal_path, int(config.outputs.journal_max_mb * 1e6), config.outputs.journal_keep
+            )
+            capacity = int(config.ring.capacity_s * SAMPLE_RATE_HZ)
+            self.ring = AudioRing.create(STREAM_ID, capacity, SAMPLE_RATE_HZ, runtime_dir)
+            self.context = new_context()
+            try:
+                self._open_sockets(internal, public)
+                self.pool = WorkerPool(
+                    self.context,
+                    internal.work,
+                    config,
+                    model_path,
+                    config.asr.workers,
+                    self.work,
+                    self.options.log_level,
+                )
+                backend_name = config.asr.backend
+                self.scheduler = SegmentScheduler(
+                    SchedulerOptions.from_config(
+                        config,
+                        backend_name,
+                        Path(model_path).name,
+                        streaming=backend_name == "parakeet",
+                    ),
+                    rings={STREAM_ID: self.ring.name},
+                    first_seq=self.journal.next_seq,
+                )
+                self.streams = StreamProcesses(
+                    STREAM_ID,
+                    self.ring,
+                    config,
+                    internal.audio,
+                    internal.events,
+                    self.options.log_level,
+                )
+                self.control_server = ControlServer(self)
+                self._install_signal_handlers()
+                self.pool.start()
+                self.streams.start()
+                logger.info("daemon %s running (pid %d)", self.options.instance, lock.pid)
+                self._loop()
+                self._drain()
+                return 0
+            finally:
+                self._close()
+
+    def _open_sockets(self, internal: Endpoints, public: Endpoints) -> None:
+        outputs = self.config.outputs
+        options = SocketOptions(
+            high_water_mark=outputs.high_water_mark, max_frame_bytes=outputs.max_frame_bytes
+        )
+        public_options = options
+        if public.curve:
+            from pipeline.bus.curve import load_server_keys, start_authenticator
+
+            keys = load_server_keys(public.curve_keys_dir)
+            self._authenticator = start_authenticator(self.context, keys)
+            public_options = SocketOptions(
+                high_water_mark=outputs.high_water_mark,
+                max_frame_bytes=outputs.max_frame_bytes,
+                curve_server=keys,
+            )
+        self.events = open_socket(
+            self.context, zmq.PULL, internal.events, bind=True, options=options
+        )
+        self.work = open_socket(self.context, zmq.ROUTER, internal.work, bind=True, options=options)
+        self.publisher = open_socket(
+            self.context, zmq.PUB, public.transcript, bind=True, options=public_options
+        )
+        self.control = open_socket(
+            self.context, zmq.ROUTER, public.control, bind=True, options=public_options
+        )
+        self.endpoints = {"transcript": public.transcript, "control": public.control}
+        self.events_receiver = Receiver(
+            self.events,
+            accept=(
+                SpeechStarted,
+                SpeechOngoing,
+                SpeechEnded,
+                VadStats,
+                Heartbeat,
+                CaptureEvent,
+                EndOfStream,
+                RingOverrunReport,
+            ),
+            max_frame_bytes=outputs.max_frame_bytes,
+            name="events",
+        )
+        self.poller = zmq.Poller()
+        for socket in (self.events, self.work, self.control):
+            self.poller.register(socket, zmq.POLLIN)
+
+    def _install_signal_handlers(self) -> None:
+        def request_stop(signum: int, _frame: object) -> None:
+            self.request_stop(f"signal {signal.Signals(signum).name}")
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+
+    def request_stop(self, reason: str) -> None:
+        if not self.stopping:
+            logger.info("stopping: %s", reason)
+        self.stopping = True
+        self.stop_reason = self.stop_reason or reason
+
+    # ---- the loop -----------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self.stopping:
+            self._step(accept_speech=True)
+            if self.options.exit_at_end and self.streams.finished() and self.scheduler.idle():
+                self.request_stop("the source ended and every segment is published")
+
+    def _step(self, accept_speech: bool) -> None:
+        try:
+            self.poller.poll(POLL_MS)
+        except zmq.ZMQError as e:
+            if e.errno != zmq.EINTR:
+                raise
+        now_s = time.monotonic()
+        self._handle_events(now_s, accept_speech)
+        self._handle_pool(now_s)
+        self.control_server.serve_pending()
+        self._dispatch(now_s)
+        for role, why in self.streams.check(now_s):
+            self.counters.child_restarts += 1
+            logger.warning("stream child %s: %s", role, why)
+            if role == "vad":
+                self.scheduler.vad_restarted(STREAM_ID)
+        self.streams.update_cursor(self.scheduler.oldest_needed_index(STREAM_ID))
+        self._watch_memory(now_s)
+        if now_s - self._last_metrics_s >= METRICS_INTERVAL_S:
+            self._last_metrics_s = now_s
+            self.publish(Metrics(time_unix_s=time.time(), values=self.metrics_values()))
+
+    def _handle_events(self, now_s: float, accept_speech: bool) -> None:
+        while (received := self.events_receiver.receive(timeout_ms=0)) is not None:
+            message = received.message
+            self.streams.observe(message, now_s)
+            if isinstance(message, (SpeechStarted, SpeechOngoing, SpeechEnded)):
+                if not accept_speech:
+                    continue
+                handler = {
+                    SpeechStarted: self.scheduler.speech_started,
+                    SpeechOngoing: self.scheduler.speech_ongoing,
+                    SpeechEnded: self.scheduler.speech_ended,
+                }[type(message)]
+                for output in handler(message, now_s):
+                    self.publish(output)
+            elif isinstance(message, VadStats):
+                self.counters.vad_stats = {
+                    "windows": dict(message.windows),
+                    "cpu_s": dict(message.cpu_s),
+                    "segments": message.segments,
+                    "mean_speech_probability": message.mean_speech_probability,
+                }
+            elif isinstance(message, RingOverrunReport):
+                self.counters.overruns += 1
+                logger.warning(
+                    "%s fell behind the ring: audio from %d was lost to it",
+                    message.reader,
+                    message.requested_index,
+                )
+            elif isinstance(message, CaptureEvent):
+                self.counters.capture_events[message.event] = (
+                    self.counters.capture_events.get(message.event, 0) + 1
+                )
+                level = (
+                    logging.WARNING
+                    if message.event in ("device_lost", "error", "overflow")
+                    else logging.INFO
+                )
+                logger.log(level, "capture: %s %s", message.event, message.detail)
+
+    def _handle_pool(self, now_s: float) -> None:
+        events = self.pool.poll(0)
+        for role, message in events.replies:
+            for output in self.scheduler.on_reply(role, message, now_s):
+                self.publish(output)
+        for request in events.lost:
+            for output in self.scheduler.on_lost("", request, now_s):
+                self.publish(output)
+        for role, why in events.restarted:
+            logger.warning("worker %s replaced: %s", role, why)
+            self.memory.pop(role, None)
+            for output in self.scheduler.worker_restarted(role, now_s):
+                self.publish(output)
+
+    def _dispatch(self, now_s: float) -> None:
+        idle = self.pool.idle_roles()
+        if not idle:
+            return
+        for role, request in self.scheduler.dispatch(idle, now_s):
+            if not self.pool.submit(role, request):
+                self.scheduler.on_unsent(role, request, now_s)
+
+    def _watch_memory(self, now_s: float) -> None:
+        if now_s - self._last_memory_sample_s < MEMORY_SAMPLE_INTERVAL_S:
+            return
+        self._last_memory_sample_s = now_s
+        limits = self.config.supervisor
+        for slot in self.pool:
+            if not slot.ready or slot.rss_bytes == 0:
+                continue
+            trend = self.memory.setdefault(slot.role, MemoryTrend(limits.memory_window_s))
+            trend.add(now_s, slot.rss_bytes / 1e6)
+            over_limit = slot.rss_bytes / 1e6 > limits.memory_limit_mb
+            growing = trend.growing_faster_than(
+                limits.memory_slope_limit_mb_per_h, MEMORY_MIN_SPAN_S
+            )
+            if (over_limit or growing) and not slot.draining:
+                why = "over its memory limit" if over_limit else "memory growing"
+                logger.warning(
+                    "%s %s (%.0f MB): recycling it after its current request",
+                    slot.role,
+                    why,
+                    trend.latest_mb,
+                )
+                self.counters.worker_recycles += 1
+                self.pool.drain(slot.role)
+
+    # ---- outputs ------------------------------------------------------------------------
+
+    def publish(self, message: Message) -> None:
+        """Send on the transcript PUB (never blocks: a slow subscriber loses, the daemon doesn't)."""
+        if isinstance(message, TranscriptFinal):
+            self.journal.append(message)
+            self.counters.finals += 1
+            self.latencies_ms.append(message.latency_ms)
+            del self.latencies_ms[:-LATENCY_WINDOW]
+        elif message.kind == "transcript.partial":
+            self.counters.partials += 1
+        elif message.kind == "event.speech":
+            self.counters.speech_events += 1
+        send_message(self.publisher, message, block=False)
+
+    def metrics_values(self) -> dict[str, Any]:
+        from workers.daemon_status import metrics_values
+
+        return metrics_values(self)
+
+    def set_profile(self, profile: str) -> list[str]:
+        """Switch to ``profile``: reload the configuration and restart the VAD (new tiers and
+        timings); workers are recycled after their current request when the asr section changed."""
+        from config.loader import load_config
+
+        overrides = {**self.options.overrides, "profile": profile}
+        config = load_config(self.options.config_path, cli_overrides=overrides).config
+        restarted: list[str] = []
+        previous, self.config = self.config, config
+        self.streams.config = config
+        if config.vad != previous.vad:
+            self.streams.restart_vad("profile changed")
+            self.scheduler.vad_restarted(STREAM_ID)
+            restarted.append("vad")
+        if config.asr != previous.asr:
+            self.pool.update_config(config)
+            for slot in self.pool:
+                self.pool.drain(slot.role)
+                restarted.append(slot.role)
+        self.scheduler.reconfigure(config)
+        logger.info(
+            "profile %s in effect (restarted: %s)", profile, ", ".join(restarted) or "nothing"
+        )
+        return restarted
+
+    # ---- stopping -----------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        """Finish or give up in-flight work within the shutdown timeout, publishing finals."""
+        deadline_s = time.monotonic() + self.config.supervisor.shutdown_timeout_s
+        self.streams.stop(grace_s=1.0)
+        while not self.scheduler.idle() and time.monotonic() < deadline_s:
+            self._step(accept_speech=True)
+        if not self.scheduler.idle():
+            logger.warning(
+                "shutdown timeout: %s requests unfinished", self.scheduler.queue_depths()
+            )
+
+    def _close(self) -> None:
+        for step in (
+            lambda: self.pool.stop(grace_s=min(5.0, self.config.supervisor.shutdown_timeout_s)),
+            lambda: self.streams.stop(grace_s=1.0),
+            lambda: self.journal.close(),
+        ):
+            try:
+                step()
+            except AttributeError:
+                pass  # not created: start-up failed before it
+            except Exception:
+                logger.exception("error while stopping")
+        for name in ("events", "work", "publisher", "control"):
+            socket = getattr(self, name, None)
+            if socket is not None:
+                socket.close(linger=0)
+        authenticator = getattr(self, "_authenticator", None)
+        if authenticator is not None:
+            authenticator.stop()
+        context = getattr(self, "context", None)
+        if context is not None:
+            context.term()
+        ring = getattr(self, "ring", None)
+        if ring is not None:
+            ring.close()
+        logger.info("daemon stopped (%s)", self.stop_reason or "start-up failed")
+
+
+def run_daemon(config: Config, options: DaemonOptions) -> int:
+    return Supervisor(config, options).run()
