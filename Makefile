@@ -18,8 +18,12 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
 	touch $@
 
+# The daemon on the embedded model, a recorded dictation played at speaking speed as its source,
+# and a subscriber printing the finals; it ends by itself when the recording ends.
+SAMPLE := $(DATA)/dictation_dev.wav
 run: $(VENV)/.synced
-	$(VENV)/bin/python run.py transcribe $(DATA)/jfk.flac
+	@test -f $(SAMPLE) || { echo "missing $(SAMPLE): the shared test audio is expected beside the checkout"; exit 2; }
+	$(VENV)/bin/python run.py daemon --source file:$(SAMPLE) --pace realtime --print
 
 test: $(VENV)/.synced
 	$(VENV)/bin/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
@@ -33,7 +37,8 @@ lint: $(VENV)/.synced
 
 bench: $(VENV)/.synced
 	$(VENV)/bin/python bench/ring_ipc.py
-	$(VENV)/bin/python bench/engine.py
+	$(VENV)/bin/python -m bench.engine
+	$(VENV)/bin/python bench/parallel.py
 	$(VENV)/bin/python bench/vad.py
 
 # Optional system libraries (root): PortAudio for microphones, OpenBLAS for fast MLX on Linux CPUs.

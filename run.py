@@ -338,16 +338,22 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     printer = None
     if args.print_transcripts:
         # a real subscriber process, as a user's program would be
+        from workers.supervisor import peek_next_seq
+
         command = [
             sys.executable,
             str(Path(__file__).resolve()),
+            "--log-level",
+            "ERROR",
             "subscribe",
             "--instance",
             args.instance,
             "--format",
             "text",
-            "--wait",
+            "--from-seq",
+            str(peek_next_seq(config, args.instance)),
         ]
+
         if args.config:
             command += ["--config", args.config]
         for assignment in args.assignments:
@@ -487,6 +493,85 @@ def register_daemon(commands: argparse._SubParsersAction) -> None:
     generate.add_argument("directory")
     generate.add_argument("--overwrite", action="store_true")
     generate.set_defaults(handler=cmd_keys_generate)
+
+
+def cmd_subscribe(args: argparse.Namespace) -> int:
+    import json
+
+    from pipeline.bus import endpoints_from_outputs, load_client_keys
+    from pipeline.messages import Metrics, SpeechEvent, TranscriptFinal, TranscriptPartial
+    from pipeline.subscriber import TranscriptSubscriber
+    from pipeline.transcript_formats import TimedText, render_json_lines, render_srt, render_vtt
+
+    config = load_effective_config(args).config
+    endpoints = endpoints_from_outputs(config.outputs, args.instance)
+    keys = load_client_keys(endpoints.curve_keys_dir) if endpoints.curve else None
+    caption_number = 1
+    if args.format == "vtt":
+        print("WEBVTT\n", flush=True)
+    with TranscriptSubscriber(
+        endpoints.transcript,
+        endpoints.control,
+        partials=args.partials,
+        from_seq=args.from_seq,
+        curve_client=keys,
+        speech_events=args.format == "json",
+    ) as subscriber:
+        for message in subscriber:
+            if isinstance(message, TranscriptFinal):
+                if args.partials and args.format == "text":
+                    print("\r\033[K", end="")
+                item = TimedText(message.start_s, message.end_s, message.text, tuple(message.words))
+                if args.format == "text":
+                    if message.text:
+                        print(message.text, flush=True)
+                elif args.format == "json":
+                    record = json.loads(render_json_lines([item]))
+                    record.update(
+                        seq=message.seq,
+                        segment_id=message.segment_id,
+                        stream_id=message.stream_id,
+                        latency_ms=round(message.latency_ms, 1),
+                        kind=message.kind,
+                    )
+                    print(json.dumps(record, ensure_ascii=False), flush=True)
+                elif args.format == "srt" and message.text:
+                    text = render_srt([item], first_number=caption_number)
+                    caption_number += text.count(" --> ")
+                    print(text, flush=True)
+                elif args.format == "vtt" and message.text:
+                    print(render_vtt([item], header=False), flush=True)
+            elif isinstance(message, TranscriptPartial) and args.format == "text":
+                print(
+                    f"\r\033[K{message.stable} \033[2m{message.unstable}\033[0m", end="", flush=True
+                )
+            elif isinstance(message, TranscriptPartial) and args.format == "json":
+                print(
+                    json.dumps(
+                        {
+                            "kind": message.kind,
+                            "segment_id": message.segment_id,
+                            "revision": message.revision,
+                            "stable": message.stable,
+                            "unstable": message.unstable,
+                        }
+                    ),
+                    flush=True,
+                )
+            elif isinstance(message, (SpeechEvent, Metrics)):
+                continue
+    return 0
+
+
+@registrar
+def register_subscribe(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("subscribe", help="print a running daemon's transcripts")
+    parser.add_argument("--format", choices=("text", "json", "srt", "vtt"), default="text")
+    parser.add_argument("--partials", action="store_true", help="also show partial transcripts")
+    parser.add_argument("--from-seq", type=int, help="first replay every final from this seq on")
+    parser.add_argument("--instance", default="default")
+    add_config_options(parser)
+    parser.set_defaults(handler=cmd_subscribe)
 
 
 @registrar

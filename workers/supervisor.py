@@ -55,7 +55,8 @@ POLL_MS = 20  # the loop wakes at least this often
 METRICS_INTERVAL_S = 5.0  # cadence of the ``metrics`` topic
 LATENCY_WINDOW = 500  # finals kept for latency percentiles
 MEMORY_SAMPLE_INTERVAL_S = 1.0
-MEMORY_MIN_SPAN_S = 120.0  # a slope needs this much history before it can recycle a worker
+MEMORY_MIN_SPAN_S = 120.0
+PUBLISH_LINGER_MS = 1000  # at shutdown, queued transcripts get this long to go out  # a slope needs this much history before it can recycle a worker
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,6 @@ class Supervisor:
 
     def run(self) -> int:
         from pipeline.backends.factory import resolve_model_path
-        from pipeline.journal import FinalsJournal
         from pipeline.scheduling import SchedulerOptions, SegmentScheduler
 
         config = self.config
@@ -108,12 +108,7 @@ class Supervisor:
             model_path = resolve_model_path(config.asr)
             internal = ipc_endpoints(runtime_dir, self.options.instance)
             public = endpoints_from_outputs(config.outputs, self.options.instance)
-            journal_path = Path(
-                config.outputs.journal_path or runtime_dir / f"{self.options.instance}.finals.jsonl"
-            )
-            self.journal = FinalsJournal.open(
-                journal_path, int(config.outputs.journal_max_mb * 1e6), config.outputs.journal_keep
-            )
+            self.journal = open_journal(config, runtime_dir, self.options.instance)
             capacity = int(config.ring.capacity_s * SAMPLE_RATE_HZ)
             self.ring = AudioRing.create(STREAM_ID, capacity, SAMPLE_RATE_HZ, runtime_dir)
             self.context = new_context()
@@ -406,7 +401,8 @@ class Supervisor:
         for name in ("events", "work", "publisher", "control"):
             socket = getattr(self, name, None)
             if socket is not None:
-                socket.close(linger=0)
+                # the last finals get a moment to reach subscribers; a stalled one can't hold us
+                socket.close(linger=PUBLISH_LINGER_MS if name == "publisher" else 0)
         authenticator = getattr(self, "_authenticator", None)
         if authenticator is not None:
             authenticator.stop()
@@ -417,6 +413,27 @@ class Supervisor:
         if ring is not None:
             ring.close()
         logger.info("daemon stopped (%s)", self.stop_reason or "start-up failed")
+
+
+def open_journal(config: Config, runtime_dir: Path, instance: str):
+    """The finals journal of daemon ``instance`` (``outputs.journal_path`` or the runtime dir)."""
+    from pipeline.journal import FinalsJournal
+
+    path = Path(config.outputs.journal_path).expanduser() if config.outputs.journal_path else None
+    return FinalsJournal.open(
+        path or runtime_dir / f"{instance}.finals.jsonl",
+        max(1, int(config.outputs.journal_max_mb * 1e6)),
+        config.outputs.journal_keep,
+    )
+
+
+def peek_next_seq(config: Config, instance: str) -> int:
+    """The seq the next final of ``instance`` will get (call before the daemon starts)."""
+    journal = open_journal(config, resolve_runtime_dir(config.outputs.runtime_dir), instance)
+    try:
+        return journal.next_seq
+    finally:
+        journal.close()
 
 
 def run_daemon(config: Config, options: DaemonOptions) -> int:
