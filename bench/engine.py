@@ -1,12 +1,14 @@
-"""Engine bench: streamscribe's Whisper backend against faster-whisper on the same audio.
+"""Engine bench: streamscribe's Whisper engines (numpy, MLX) against faster-whisper on the same audio.
 
 Same files (cut once into ≤ 30 s windows at their quietest point), same tiny.en weights (the
 embedded CTranslate2 model for faster-whisper, its MLX conversion for us), greedy decoding, no
-prompt, alternating engines round by round. Prints one line per measurement and, last, one JSON
-object with ``mlx_rtf``, ``faster_whisper_rtf``, ``ratio`` (our time / faster-whisper's) and
-per-variant figures.
+prompt; contenders alternate within each round and the best round counts (the machines are shared
+and noisy). Prints one line per measurement and, last, one JSON object with per-engine real-time
+factors, ``ratio`` (our default engine on this platform / faster-whisper), ``ratio_mlx`` (the MLX
+engine / faster-whisper) and per-variant figures (dtype and quantization, default engine).
 
     .venv/bin/python -m bench.engine [--rounds 2] [--threads 2] [--variants float32,bfloat16,8bit,4bit]
+                                     [--decoder-threads-ab] [--words]
 """
 
 from __future__ import annotations
@@ -95,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="threads of each engine")
     parser.add_argument("--variants", default="float32,bfloat16,8bit,4bit")
     parser.add_argument("--words", action="store_true", help="also time with word timestamps")
+    parser.add_argument("--decoder-threads-ab", action="store_true",
+                        help="also run each engine with the decoder on all BLAS threads")  # fmt: skip
     args = parser.parse_args(argv)
 
     from pipeline.backends import mlx_runtime
@@ -103,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     mlx_runtime.limit_numpy_blas(args.threads)
     from faster_whisper import WhisperModel
 
-    from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
+    from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions, choose_engine
     from pipeline.models import embedded_model_dir
 
     chunks = {name: windows(load_audio(DATA_DIR / name)) for name in FILES}
@@ -114,58 +118,87 @@ def main(argv: list[str] | None = None) -> int:
 
     fw = WhisperModel(str(embedded_model_dir()), device="cpu", compute_type="int8",
                       cpu_threads=args.threads)  # fmt: skip
-    options = WhisperOptions(use_prompt=False, word_timestamps=False, blas_threads=args.threads)
-    ours = WhisperBackend("", options)
-    run_faster_whisper(fw, {"jfk.flac": chunks["jfk.flac"]})  # warm-up both
-    run_streamscribe(ours, {"jfk.flac": chunks["jfk.flac"]})
+    default_engine, why = choose_engine("auto")
+    print(f"default engine here: {default_engine} ({why})")
 
-    fw_times, our_times = [], []
+    def backend(engine: str, **overrides) -> WhisperBackend:
+        fields = {"use_prompt": False, "word_timestamps": False, "blas_threads": args.threads}
+        return WhisperBackend("", WhisperOptions(engine=engine, **{**fields, **overrides}))
+
+    contenders = {"numpy": backend("numpy"), "mlx": backend("mlx")}
+    if args.decoder_threads_ab:  # the per-phase BLAS threads against one count for both phases
+        contenders["numpy-decoder-all-threads"] = backend("numpy", decoder_blas_threads=0)
+        contenders["mlx-decoder-all-threads"] = backend("mlx", decoder_blas_threads=0)
+    run_faster_whisper(fw, {"jfk.flac": chunks["jfk.flac"]})  # warm-up every contender
+    for ours in contenders.values():
+        run_streamscribe(ours, {"jfk.flac": chunks["jfk.flac"]})
+
+    fw_times: list[float] = []
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    texts: dict[str, dict[str, str]] = {}
     for round_index in range(args.rounds):
         fw_s, fw_texts = run_faster_whisper(fw, chunks)
-        our_s, our_texts = run_streamscribe(ours, chunks)
         fw_times.append(fw_s)
-        our_times.append(our_s)
-        print(f"round {round_index + 1}: faster-whisper {fw_s:.2f} s, streamscribe {our_s:.2f} s, "
-              f"ratio {our_s / fw_s:.2f}")  # fmt: skip
-    fw_s, our_s = min(fw_times), min(our_times)
-    fw_wer, our_wer = wers(fw_texts, refs), wers(our_texts, refs)
+        line = [f"round {round_index + 1}: faster-whisper {fw_s:.2f} s"]
+        for name, ours in contenders.items():
+            seconds, texts[name] = run_streamscribe(ours, chunks)
+            times[name].append(seconds)
+            line.append(f"{name} {seconds:.2f} s ({seconds / fw_s:.2f}x)")
+        print(", ".join(line))
+    fw_s = min(fw_times)
+    best = {name: min(values) for name, values in times.items()}
+    fw_wer = wers(fw_texts, refs)
     print(f"faster-whisper int8 {args.threads} threads: {fw_s:.2f} s, RTF {fw_s / audio_s:.4f}, "
           f"WER {fw_wer}")  # fmt: skip
-    print(f"streamscribe float32: {our_s:.2f} s, RTF {our_s / audio_s:.4f}, WER {our_wer}")
+    for name, seconds in best.items():
+        print(f"streamscribe {name} float32: {seconds:.2f} s, RTF {seconds / audio_s:.4f}, "
+              f"{seconds / fw_s:.2f}x faster-whisper's time, WER {wers(texts[name], refs)}")  # fmt: skip
+    our_s = best[default_engine]
     result: dict[str, object] = {
         "audio_s": round(audio_s, 2),
-        "mlx_rtf": round(our_s / audio_s, 4),
+        "default_engine": default_engine,
+        "default_engine_reason": why,
+        "streamscribe_rtf": round(our_s / audio_s, 4),
+        "numpy_rtf": round(best["numpy"] / audio_s, 4),
+        "mlx_rtf": round(best["mlx"] / audio_s, 4),
         "faster_whisper_rtf": round(fw_s / audio_s, 4),
         "ratio": round(our_s / fw_s, 3),
-        "mlx_wer": our_wer,
+        "ratio_mlx": round(best["mlx"] / fw_s, 3),
+        "wer": {name: wers(texts[name], refs) for name in contenders},
         "faster_whisper_wer": fw_wer,
         "variants": {},
     }
+    for name in contenders:
+        if name.endswith("-decoder-all-threads"):
+            result[f"{name}_rtf"] = round(best[name] / audio_s, 4)
+    for ours in contenders.values():
+        ours.close()
     if args.words:
-        worded = WhisperBackend("", WhisperOptions(use_prompt=False, blas_threads=args.threads))
+        worded = backend(default_engine, word_timestamps=True)
         words_s = min(run_streamscribe(worded, chunks)[0] for _ in range(args.rounds))
-        print(f"streamscribe float32 + word timestamps: {words_s:.2f} s, "
+        print(f"streamscribe {default_engine} float32 + word timestamps: {words_s:.2f} s, "
               f"RTF {words_s / audio_s:.4f}")  # fmt: skip
-        result["mlx_words_rtf"] = round(words_s / audio_s, 4)
+        result["words_rtf"] = round(words_s / audio_s, 4)
     for variant in filter(None, args.variants.split(",")):
         quantization = variant if variant.endswith("bit") else "none"
         dtype = "float32" if quantization != "none" else variant
-        backend = WhisperBackend("", WhisperOptions(use_prompt=False, word_timestamps=False,
-                                 dtype=dtype, blas_threads=args.threads), quantization)  # fmt: skip
-        times, texts = [], {}
+        variant_backend = WhisperBackend("", WhisperOptions(
+            engine=default_engine, use_prompt=False, word_timestamps=False, dtype=dtype,
+            blas_threads=args.threads), quantization)  # fmt: skip
+        variant_times, variant_texts = [], {}
         for _ in range(args.rounds):
-            seconds, texts = run_streamscribe(backend, chunks)
-            times.append(seconds)
-        seconds = min(times)
-        variant_wer = wers(texts, refs)
-        print(f"variant {variant}: {seconds:.2f} s, RTF {seconds / audio_s:.4f}, "
+            seconds, variant_texts = run_streamscribe(variant_backend, chunks)
+            variant_times.append(seconds)
+        seconds = min(variant_times)
+        variant_wer = wers(variant_texts, refs)
+        print(f"variant {variant} ({default_engine}): {seconds:.2f} s, RTF {seconds / audio_s:.4f}, "
               f"vs float32 {seconds / our_s:.2f}x, WER {variant_wer}")  # fmt: skip
         result["variants"][variant] = {
             "rtf": round(seconds / audio_s, 4),
             "time_vs_float32": round(seconds / our_s, 3),
             "wer": variant_wer,
         }
-        backend.close()
+        variant_backend.close()
     print(json.dumps(result))
     return 0
 

@@ -1,1 +1,1 @@
-"""Whisper internals: log-Mel features, the CPU engine, token search and word alignment."""
+"""Whisper internals: log-Mel features, the numpy and MLX engines, token search, word alignment."""

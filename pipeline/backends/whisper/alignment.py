@@ -7,9 +7,12 @@ the audio frames it attends to. Punctuation is merged into the neighbouring word
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from pipeline.backends.whisper.cpu_engine import AudioContext, CpuWhisperEngine, softmax_
+from pipeline.backends.whisper.cpu_engine import softmax_
+from pipeline.backends.whisper.engine_base import WhisperEngine
 from pipeline.backends.whisper.features import SECONDS_PER_AUDIO_TOKEN
 from pipeline.words import Word
 
@@ -80,8 +83,8 @@ def _merge_punctuation(words: list[list]) -> list[list]:
 
 
 def word_timings(
-    engine: CpuWhisperEngine,
-    audio: AudioContext,
+    engine: WhisperEngine,
+    audio: Any,
     tokenizer,
     start_sequence: list[int],
     tokens: tuple[int, ...],
@@ -97,7 +100,7 @@ def word_timings(
         return []
     sequence = [*start_sequence, *tokens, tokenizer.eot]
     state = engine.new_state(audio, 1)
-    _, captured = engine.decode(state, np.asarray([sequence]), capture_heads=heads)
+    _, captured = engine.decode(state, np.asarray([sequence]), capture_heads=heads, positions=[])
     frames = max(1, num_samples // int(SECONDS_PER_AUDIO_TOKEN * 16_000))
     scores = np.stack([c[0, :, :frames] for c in captured])  # (n_heads, T, frames)
     weights = softmax_(scores.astype(np.float32))

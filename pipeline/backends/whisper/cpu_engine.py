@@ -13,10 +13,12 @@ per window, and the self-attention cache is preallocated for the whole text cont
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.backends.whisper.engine_base import WhisperEngine
 from pipeline.backends.whisper.weights import Dims
 
 _LN_EPS = 1e-5
@@ -86,7 +88,7 @@ def _t(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(w.T)
 
 
-def _pack_block(w: dict[str, np.ndarray], prefix: str, scale: float, cross: bool) -> _Block:
+def pack_block(w: dict[str, np.ndarray], prefix: str, scale: float, cross: bool) -> _Block:
     def get(name: str) -> np.ndarray:
         return w[f"{prefix}.{name}"]
 
@@ -150,8 +152,10 @@ class DecoderState:
     length: int = 0  # tokens already in the cache
 
 
-class CpuWhisperEngine:
+class CpuWhisperEngine(WhisperEngine):
     """Encoder and incremental decoder of one Whisper model in numpy float32."""
+
+    name = "numpy"
 
     def __init__(self, dims: Dims, weights: dict[str, np.ndarray]) -> None:
         self.dims = dims
@@ -162,7 +166,7 @@ class CpuWhisperEngine:
         self._conv2 = (weights["encoder.conv2.weight"], weights["encoder.conv2.bias"])
         self._enc_pos = sinusoids(dims.n_audio_ctx, dims.n_audio_state)
         self._enc_blocks = [
-            _pack_block(weights, f"encoder.blocks.{i}", enc_scale, cross=False)
+            pack_block(weights, f"encoder.blocks.{i}", enc_scale, cross=False)
             for i in range(dims.n_audio_layer)
         ]
         self._enc_ln = (weights["encoder.ln_post.weight"], weights["encoder.ln_post.bias"])
@@ -170,7 +174,7 @@ class CpuWhisperEngine:
         self._projection = _t(self._embedding)  # (d, V): the logits matmul, never transposed again
         self._dec_pos = weights["decoder.positional_embedding"]
         self._dec_blocks = [
-            _pack_block(weights, f"decoder.blocks.{i}", dec_scale, cross=True)
+            pack_block(weights, f"decoder.blocks.{i}", dec_scale, cross=True)
             for i in range(dims.n_text_layer)
         ]
         self._dec_ln = (weights["decoder.ln.weight"], weights["decoder.ln.bias"])
@@ -220,13 +224,12 @@ class CpuWhisperEngine:
         return DecoderState(audio, np.zeros(shape, np.float32), np.zeros(shape, np.float32))
 
     def decode(
-        self, state: DecoderState, tokens: np.ndarray, capture_heads: np.ndarray | None = None
+        self,
+        state: DecoderState,
+        tokens: np.ndarray,
+        capture_heads: np.ndarray | None = None,
+        positions: Sequence[int] | None = None,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Feed tokens (B, T) after the cached ones; logits (B, T, V) of the next token.
-
-        With ``capture_heads`` ((n, 2) of layer, head) also the raw cross-attention scores of
-        those heads, each (B, T, n_audio_ctx), for word alignment.
-        """
         count = tokens.shape[1]
         start, end = state.length, state.length + count
         if end > self.dims.n_text_ctx:
@@ -253,6 +256,8 @@ class CpuWhisperEngine:
             hidden = gelu(layer_norm(x, *block.mlp_ln) @ block.mlp1_w + block.mlp1_b)
             x = x + hidden @ block.mlp2_w + block.mlp2_b
         state.length = end
+        if positions is not None:
+            x = x[:, np.asarray(positions, dtype=np.int64) % count]
         return layer_norm(x, *self._dec_ln) @ self._projection, captured
 
     @staticmethod

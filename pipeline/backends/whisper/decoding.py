@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import logging
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from pipeline.backends.whisper.cpu_engine import AudioContext, CpuWhisperEngine
+from pipeline.backends.whisper.engine_base import WhisperEngine, log_softmax
+
+__all__ = ["Hypothesis", "SearchOptions", "TokenSearch", "compression_ratio", "log_softmax"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,19 +51,12 @@ def compression_ratio(text: str) -> float:
     return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    """log-softmax over the last axis, float64 for stable sums."""
-    logits = logits.astype(np.float64)
-    peak = logits.max(-1, keepdims=True)
-    return logits - peak - np.log(np.exp(logits - peak).sum(-1, keepdims=True))
-
-
 class TokenSearch:
     """Runs one search over an encoded window with a fixed prompt and masks."""
 
     def __init__(
         self,
-        engine: CpuWhisperEngine,
+        engine: WhisperEngine,
         suppress_mask: np.ndarray,  # (V,) 0 or -inf, every step
         begin_mask: np.ndarray,  # (V,) 0 or -inf, added at the first sampled token only
         eot: int,
@@ -73,16 +70,18 @@ class TokenSearch:
         self.no_speech = no_speech
         self.rng = rng
 
-    def _first(self, audio: AudioContext, initial: list[int], batch: int, sot_index: int):
+    def _first(self, audio: Any, initial: list[int], batch: int, sot_index: int):
         state = self.engine.new_state(audio, batch)
-        logits, _ = self.engine.decode(state, np.tile(np.asarray(initial)[None], (batch, 1)))
+        logits, _ = self.engine.decode(  # only the two positions read: no (T, V) projection
+            state, np.tile(np.asarray(initial)[None], (batch, 1)), positions=[sot_index, -1]
+        )
         no_speech_prob = float("nan")
         if self.no_speech is not None:
-            no_speech_prob = float(np.exp(log_softmax(logits[0, sot_index])[self.no_speech]))
+            no_speech_prob = float(np.exp(log_softmax(logits[0, 0])[self.no_speech]))
         return state, logits[:, -1] + self.suppress_mask + self.begin_mask, no_speech_prob
 
     def run(
-        self, audio: AudioContext, initial: list[int], sot_index: int, options: SearchOptions
+        self, audio: Any, initial: list[int], sot_index: int, options: SearchOptions
     ) -> Hypothesis:
         """Search from the ``initial`` tokens (prompt + start sequence)."""
         room = self.engine.dims.n_text_ctx - len(initial)
@@ -91,33 +90,37 @@ class TokenSearch:
             return self._beam(audio, initial, sot_index, options, max_tokens)
         return self._sample(audio, initial, sot_index, options.temperature, max_tokens)
 
-    def _pick(self, logits: np.ndarray, temperature: float) -> tuple[int, float]:
-        logprobs = log_softmax(logits)
-        if temperature == 0:
-            token = int(np.argmax(logits))
-        else:
+    def _sampled(
+        self, state: Any, logits: np.ndarray, temperature: float, max_tokens: int
+    ) -> Iterator[tuple[int, float]]:
+        """Sampling at ``temperature`` > 0 from logits (V,): (token, log-probability) pairs."""
+        for index in range(max_tokens):
             probs = np.exp(log_softmax(logits / temperature))
             token = int(self.rng.choice(probs.size, p=probs / probs.sum()))
-        return token, float(logprobs[token])
+            yield token, float(log_softmax(logits)[token])
+            if index + 1 < max_tokens:
+                step_logits, _ = self.engine.decode(state, np.array([[token]]))
+                logits = step_logits[0, -1] + self.suppress_mask
 
     def _sample(
-        self, audio: AudioContext, initial: list[int], sot_index: int, temperature: float,
+        self, audio: Any, initial: list[int], sot_index: int, temperature: float,
         max_tokens: int,
     ) -> Hypothesis:  # fmt: skip
         state, logits, no_speech_prob = self._first(audio, initial, 1, sot_index)
+        if temperature == 0:  # the engine's loop: a device engine keeps the feedback on device
+            steps = self.engine.greedy(state, logits[0], self.suppress_mask, max_tokens)
+        else:
+            steps = self._sampled(state, logits[0], temperature, max_tokens)
         tokens: list[int] = []
         logprobs: list[float] = []
         hit_cap = True
-        for _ in range(max_tokens):
-            token, logprob = self._pick(logits[0], temperature)
+        for token, logprob in steps:
             if token == self.eot:
                 hit_cap = False
                 logprobs.append(logprob)
                 break
             tokens.append(token)
             logprobs.append(logprob)
-            step_logits, _ = self.engine.decode(state, np.array([[token]]))
-            logits = step_logits[:, -1] + self.suppress_mask
         text_logprobs = logprobs[: len(tokens)]
         return Hypothesis(
             tokens=tuple(tokens),
@@ -129,7 +132,7 @@ class TokenSearch:
         )
 
     def _beam(
-        self, audio: AudioContext, initial: list[int], sot_index: int, options: SearchOptions,
+        self, audio: Any, initial: list[int], sot_index: int, options: SearchOptions,
         max_tokens: int,
     ) -> Hypothesis:  # fmt: skip
         """Beam search as openai/whisper's: each live beam proposes beam_size + 1 successors."""

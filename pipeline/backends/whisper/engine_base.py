@@ -1,0 +1,90 @@
+"""What token search and word alignment need from a Whisper engine: the common interface.
+
+Two engines implement it over the same MLX model directory:
+
+- ``CpuWhisperEngine`` (``cpu_engine.py``): numpy + BLAS, the fast engine on x86/Linux CPUs;
+- ``MlxWhisperEngine`` (``mlx_engine.py``): MLX arrays, Metal on Apple Silicon.
+
+An engine encodes a window into an opaque *audio context*, opens a *decoder state* (the
+self-attention cache of a batch of hypotheses) over it, and feeds tokens into that state.
+Everything crossing this interface is host numpy, so ``decoding.py`` and ``alignment.py`` work
+with either engine; the greedy loop is an engine method so a device engine can keep the token
+feedback on the device and read back one token and one log-probability per step.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from pipeline.backends.whisper.weights import Dims
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """log-softmax over the last axis, float64 for stable sums."""
+    logits = logits.astype(np.float64)
+    peak = logits.max(-1, keepdims=True)
+    return logits - peak - np.log(np.exp(logits - peak).sum(-1, keepdims=True))
+
+
+def argmax_pick(logits: np.ndarray) -> tuple[int, float]:
+    """The most likely token of ``logits`` (V,) and its log-probability."""
+    token = int(np.argmax(logits))
+    return token, float(log_softmax(logits)[token])
+
+
+class WhisperEngine(ABC):
+    """Encoder and incremental decoder of one Whisper model."""
+
+    name: ClassVar[str]  # "numpy" or "mlx": logged, and reported as ``WhisperBackend.engine_name``
+    dims: Dims
+
+    @abstractmethod
+    def encode(self, mel: np.ndarray) -> Any:
+        """Encode one window: mel (n_mels, 3000) float32 -> this engine's audio context."""
+
+    @abstractmethod
+    def new_state(self, audio: Any, batch: int) -> Any:
+        """An empty decoder state (self-attention cache) of ``batch`` hypotheses over ``audio``."""
+
+    @abstractmethod
+    def decode(
+        self,
+        state: Any,
+        tokens: np.ndarray,
+        capture_heads: np.ndarray | None = None,
+        positions: Sequence[int] | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Feed tokens (B, T) after the cached ones; float32 logits (B, P, V) of the next token.
+
+        ``positions`` picks the P of the T positions whose logits are wanted (all when None;
+        ``[]`` for none, which skips the vocabulary projection). With ``capture_heads`` ((n, 2)
+        of layer, head) also the raw cross-attention scores of those heads, each
+        (B, T, n_audio_ctx) float32, for word alignment.
+        """
+
+    @abstractmethod
+    def reorder(self, state: Any, indices: np.ndarray) -> None:
+        """Keep the cache rows ``indices`` (beam search): row i becomes old row indices[i]."""
+
+    def greedy(
+        self, state: Any, logits: np.ndarray, mask: np.ndarray, max_tokens: int
+    ) -> Iterator[tuple[int, float]]:
+        """Argmax decoding from ``logits`` (V,) (the masked logits after the prompt).
+
+        Yields (token, log-probability) up to ``max_tokens`` times; each next token is decoded
+        (with ``mask`` (V,) added to its logits) only when the caller asks for it, so stopping
+        at end-of-text costs no extra step. ``state`` has batch 1 and is consumed.
+        """
+        for index in range(max_tokens):
+            token, logprob = argmax_pick(logits)
+            yield token, logprob
+            if index + 1 < max_tokens:
+                step, _ = self.decode(state, np.array([[token]]))
+                logits = step[0, -1] + mask
+
+    def end_window(self) -> None:  # noqa: B027 — optional hook, nothing to do by default
+        """Called after each window: release per-window buffers if the engine keeps any."""
