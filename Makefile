@@ -1,5 +1,6 @@
 # streamscribe: `make run` and `make test` work on a fresh machine with Python 3.10+ and make.
-# uv is installed into .cache/uv-bootstrap when it is not already on PATH.
+# uv is installed into .cache/uv-bootstrap when it is not already on PATH. Bytecode is compiled at
+# install: every worker process starts faster (a restarted worker is ready sooner).
 
 PYTHON ?= python3
 VENV := .venv
@@ -15,7 +16,7 @@ $(BOOTSTRAP)/bin/uv:
 	$(BOOTSTRAP)/bin/python -m pip install --quiet --disable-pip-version-check uv
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	touch $@
 
 # The daemon on the embedded model, a recorded dictation played at speaking speed as its source,
