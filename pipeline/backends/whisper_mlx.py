@@ -111,7 +111,9 @@ class WhisperBackend(Backend):
         from pipeline.backends.whisper.weights import load_numpy_weights, read_config
 
         mlx_runtime.configure_mlx(self.options.mlx_cache_limit_mb)
-        from mlx_whisper.tokenizer import get_tokenizer
+        from pipeline.backends.whisper.mlx_whisper_files import tokenizer_module
+
+        get_tokenizer = tokenizer_module().get_tokenizer
 
         dims, _ = read_config(self.model_dir)
         weights = load_numpy_weights(self.model_dir, self.options.dtype)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
@@ -20,10 +19,9 @@ SECONDS_PER_AUDIO_TOKEN = HOP_LENGTH * FRAMES_PER_TOKEN / SAMPLE_RATE_HZ  # 0.02
 @lru_cache(maxsize=2)
 def mel_filters(n_mels: int) -> np.ndarray:
     """The Mel filterbank (n_mels, N_FFT // 2 + 1) shipped with mlx-whisper (librosa's)."""
-    import mlx_whisper  # only for the location of its assets
+    from pipeline.backends.whisper.mlx_whisper_files import asset_path
 
-    path = Path(mlx_whisper.__file__).parent / "assets" / "mel_filters.npz"
-    with np.load(path) as filters:
+    with np.load(asset_path("mel_filters.npz")) as filters:
         return filters[f"mel_{n_mels}"].astype(np.float32)
 
 
