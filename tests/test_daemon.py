@@ -1,0 +1,213 @@
+"""The daemon as users run it: real processes, real sockets, the real embedded model, real audio."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+
+import numpy as np
+import pytest
+import soundfile
+import zmq
+
+from pipeline.messages import ShutdownAck, ShutdownRequest, encode
+from pipeline.messages.control import ReplayRequest, StatusRequest
+from pipeline.subscriber import TranscriptSubscriber
+from pipeline.text_metrics import word_error_rate
+from tests.daemon_harness import DaemonRun, process_row, reference_text, shm_segments_of
+from tests.data_paths import DATA_DIR
+
+DICTATION = DATA_DIR / "dictation_dev.wav"
+
+
+@pytest.fixture(scope="module")
+def offline_dictation_wer() -> float:
+    """WER of one offline long-form pass of the same model over the whole file."""
+    from pipeline.backends.mlx_runtime import prepare_blas
+
+    prepare_blas(1)
+    from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
+    from pipeline.long_form import transcribe_long
+
+    audio, _ = soundfile.read(DICTATION, dtype="float32")
+    backend = WhisperBackend(options=WhisperOptions(blas_threads=1))
+    return word_error_rate(
+        reference_text("dictation_dev.wav"), transcribe_long(backend, audio).text
+    )
+
+
+def collect_finals(run: DaemonRun, timeout_s: float) -> list:
+    """Finals from a real subscriber (gap-free via replay) until the daemon exits."""
+    finals = []
+    with TranscriptSubscriber(
+        run.endpoint("transcript"), run.endpoint("control"), from_seq=0
+    ) as subscriber:
+        deadline = time.monotonic() + timeout_s
+        while run.process.poll() is None:
+            assert time.monotonic() < deadline, run.log()[-3000:]
+            message = subscriber.receive(timeout_ms=200)
+            if message is not None:
+                finals.append(message)
+    return finals
+
+
+def test_dictation_streams_no_worse_than_offline_with_contiguous_seq(
+    offline_dictation_wer: float,
+) -> None:
+    run = DaemonRun("--source", f"file:{DICTATION}", "--pace", "fast", "--workers", "2").start()
+    try:
+        live = collect_finals(run, timeout_s=240)
+        assert run.wait(30) == 0, run.log()[-3000:]
+        journal = run.journal()
+        assert [f["seq"] for f in journal] == list(range(len(journal)))
+        assert len(journal) >= 8
+        starts = [f["start_s"] for f in journal]
+        assert starts == sorted(starts), "finals out of order"
+        assert [f.seq for f in live] == [f["seq"] for f in journal[: len(live)]]
+        text = " ".join(f["text"] for f in journal)
+        streaming_wer = word_error_rate(reference_text("dictation_dev.wav"), text)
+        assert streaming_wer <= offline_dictation_wer + 0.005, (
+            streaming_wer,
+            offline_dictation_wer,
+            text,
+        )
+        assert not shm_segments_of(run.pid), "shared memory left after a clean exit"
+        assert not list(run.runtime_dir.glob("t.*[!l]")) or all(
+            p.suffix in (".jsonl", ".log") for p in run.runtime_dir.glob("t.*")
+        )
+    finally:
+        run.cleanup()
+
+
+def test_killed_worker_is_replaced_and_every_segment_gets_exactly_one_final() -> None:
+    run = DaemonRun(
+        "--source",
+        f"file:{DICTATION}",
+        "--pace",
+        "fast",
+        "--workers",
+        "1",
+        "--set",
+        "asr.use_prompt=false",
+    ).start()
+    try:
+        busy = run.wait_for(
+            lambda s: process_row(s, "asr-1")["state"] == "busy", 120, "a busy worker"
+        )
+        victim = process_row(busy, "asr-1")["pid"]
+        os.kill(victim, signal.SIGKILL)
+        replaced = run.wait_for(
+            lambda s: (
+                process_row(s, "asr-1")["pid"] != victim
+                and process_row(s, "asr-1")["state"] in ("ready", "busy")
+            ),
+            60,
+            "the replacement worker",
+        )
+        assert process_row(replaced, "asr-1")["restarts"] == 1
+        assert run.wait(240) == 0, run.log()[-3000:]
+        journal = run.journal()
+        segment_ids = [f["segment_id"] for f in journal]
+        assert len(segment_ids) == len(set(segment_ids)), "a segment got two finals"
+        assert segment_ids == sorted(segment_ids)
+        assert [f["seq"] for f in journal] == list(range(len(journal)))
+        assert len(journal) >= 8 and sum(1 for f in journal if f["text"]) >= 8
+        text = " ".join(f["text"] for f in journal)
+        assert word_error_rate(reference_text("dictation_dev.wav"), text) < 0.2
+    finally:
+        run.cleanup()
+
+
+def test_kill_9_of_the_daemon_leaves_nothing_the_next_start_does_not_clean() -> None:
+    first = DaemonRun("--source", f"file:{DICTATION}", "--pace", "realtime", "--loop")
+    first.start()
+    try:
+        first.wait_for(lambda s: process_row(s, "asr-1")["state"] == "ready", 120, "a ready worker")
+        killed_pid = first.pid
+        assert shm_segments_of(killed_pid), "the running daemon should own a ring"
+        first.kill()
+        assert (first.runtime_dir / "t.control").exists()  # what a kill -9 leaves behind
+        second = DaemonRun(
+            "--source", f"file:{DICTATION}", "--pace", "fast", runtime_dir=first.runtime_dir
+        ).start()
+        try:
+            second.wait_for(lambda s: True, 120, "the second daemon to answer")
+            deadline = time.monotonic() + 20
+            while shm_segments_of(killed_pid) and time.monotonic() < deadline:
+                time.sleep(0.2)  # the killed daemon's children notice their parent is gone
+            assert not shm_segments_of(killed_pid), "the killed daemon's ring survived the restart"
+            assert isinstance(second.request(ShutdownRequest(reason="test")), ShutdownAck)
+            assert second.wait(60) == 0
+            assert not shm_segments_of(second.pid)
+            leftovers = sorted(
+                p.name for p in first.runtime_dir.iterdir() if p.suffix not in (".jsonl", ".log")
+            )
+            assert leftovers in ([], ["ring-segments"]), leftovers
+        finally:
+            second.close()
+    finally:
+        first.cleanup()
+
+
+def test_ten_thousand_malformed_control_frames_are_answered_or_rejected() -> None:
+    run = DaemonRun("--source", f"file:{DICTATION}", "--pace", "realtime", "--loop").start()
+    try:
+        run.wait_for(lambda s: True, 120, "the daemon to answer")
+        rng = random.Random(5)
+        valid = encode(StatusRequest())
+        frames = []
+        for number in range(10_000):
+            kind = number % 4
+            if kind == 0:
+                frames.append(rng.randbytes(rng.randint(0, 64)))
+            elif kind == 1:
+                frames.append(valid[: rng.randint(0, len(valid) - 1)])
+            elif kind == 2:
+                mutated = bytearray(valid)
+                mutated[rng.randrange(len(mutated))] ^= 1 << rng.randrange(8)
+                frames.append(bytes(mutated))
+            else:
+                frames.append(encode(ReplayRequest(since_seq=0, max_count=1))[:-1] + b"\xc1")
+        dealer = run.context.socket(zmq.DEALER)
+        dealer.setsockopt(zmq.LINGER, 0)
+        dealer.connect(run.endpoint("control"))
+        for frame in frames:
+            dealer.send_multipart([b"", frame])
+        answers = 0
+        deadline = time.monotonic() + 60
+        status = None
+        while time.monotonic() < deadline:
+            while dealer.poll(100):
+                dealer.recv_multipart()
+                answers += 1
+            status = run.status(timeout_s=5.0)
+            assert status is not None, "status stopped answering"
+            metrics = status["metrics"]
+            if metrics["control_rejected"] + answers >= 10_000:
+                break
+        dealer.close()
+        assert status is not None
+        assert status["metrics"]["control_rejected"] + answers == 10_000
+        assert run.process.poll() is None, "the daemon died"
+    finally:
+        run.cleanup()
+
+
+def test_a_file_source_that_cannot_be_read_is_reported_and_the_daemon_stays_up(tmp_path) -> None:
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF" + np.random.default_rng(1).bytes(2000))
+    run = DaemonRun("--source", f"file:{broken}", "--set", "supervisor.restart_max=1").start()
+    try:
+        status = run.wait_for(
+            lambda s: process_row(s, "capture")["state"] == "failed", 120, "capture failed"
+        )
+        capture = process_row(status, "capture")
+        assert "broken.wav" in capture["last_failure"] or "exited" in capture["last_failure"]
+        assert "broken.wav" in run.log()
+        assert process_row(status, "asr-1")["state"] in ("ready", "starting")
+        assert isinstance(run.request(ShutdownRequest()), ShutdownAck)
+        assert run.wait(60) == 0
+    finally:
+        run.cleanup()
