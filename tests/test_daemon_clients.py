@@ -1,0 +1,126 @@
+"""Clients of a running daemon: `run.py status`, `run.py subscribe`, and the README's example."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.bus import ensure_private_dir
+from tests.daemon_harness import DaemonRun
+from tests.data_paths import DATA_DIR, REPO_ROOT
+
+DICTATION = DATA_DIR / "dictation_dev.wav"
+
+
+@pytest.fixture
+def daemon():
+    """A daemon named "default" under a private XDG_RUNTIME_DIR, looping the dictation."""
+    xdg = ensure_private_dir(Path(tempfile.mkdtemp(prefix="ss", dir="/tmp")))
+    runtime = ensure_private_dir(xdg / "streamscribe")
+    run = DaemonRun(
+        "--source",
+        f"file:{DICTATION}",
+        "--pace",
+        "fast",
+        "--loop",
+        instance="default",
+        runtime_dir=runtime,
+    )
+    run.start()
+    run.wait_for(lambda s: s["metrics"]["finals"] >= 1, 120, "a first final")
+    yield run, xdg
+    run.cleanup()
+
+
+def cli(xdg: Path, *args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(xdg)}
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "run.py"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout_s,
+    )
+
+
+def test_status_text_and_json(daemon) -> None:
+    _run, xdg = daemon
+    text = cli(xdg, "status")
+    assert text.returncode == 0, text.stderr
+    for needle in ("daemon default", "asr-1", "capture", "vad", "ring", "latency p50"):
+        assert needle in text.stdout
+    status = json.loads(cli(xdg, "status", "--json").stdout)
+    roles = {row["role"] for row in status["processes"]}
+    assert {"capture", "vad", "asr-1"} <= roles
+    assert all(
+        row["pid"] for row in status["processes"] if row["state"] in ("running", "ready", "busy")
+    )
+    assert status["endpoints"]["transcript"].endswith("default.transcript")
+
+
+def test_status_without_a_daemon_is_a_clear_error(tmp_path) -> None:
+    xdg = ensure_private_dir(Path(tempfile.mkdtemp(prefix="ss", dir="/tmp")))
+    result = cli(xdg, "status", "--timeout", "1")
+    assert result.returncode == 2
+    assert "no answer from the daemon" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_subscribe_json_replays_from_seq_and_streams(daemon) -> None:
+    _run, xdg = daemon
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(xdg)}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO_ROOT / "run.py"),
+            "subscribe",
+            "--format",
+            "json",
+            "--from-seq",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        records = []
+        deadline = time.monotonic() + 60
+        while len(records) < 4 and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if line:
+                records.append(json.loads(line))
+        assert [r["seq"] for r in records] == list(range(len(records)))
+        assert all(r["kind"] == "transcript.final" and "words" in r for r in records)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_the_readme_subscriber_example_runs_as_written(daemon) -> None:
+    _run, xdg = daemon
+    readme = (REPO_ROOT / "README.md").read_text()
+    snippet = re.search(
+        r"### Subscribing from your own program.*?```python\n(.*?)```", readme, re.S
+    ).group(1)
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(xdg)}
+    process = subprocess.Popen(
+        [sys.executable, "-c", snippet], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        line = ""
+        deadline = time.monotonic() + 60
+        while not line.strip() and time.monotonic() < deadline:
+            line = process.stdout.readline()
+        seq, span, *words = line.split()
+        assert int(seq) >= 0 and span.endswith("s") and words
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
