@@ -306,3 +306,26 @@ def test_tcp_on_a_non_loopback_address_needs_curve_keys(tmp_path) -> None:
         assert "curve_keys_dir" in run.log() and "keys generate" in run.log()
     finally:
         run.cleanup()
+
+
+def test_a_worker_over_its_memory_limit_is_recycled_without_losing_work() -> None:
+    run = DaemonRun(
+        "--source",
+        f"file:{DICTATION}",
+        "--pace",
+        "fast",
+        "--workers",
+        "1",
+        "--set",
+        "supervisor.memory_limit_mb=64",  # below any worker's RSS: recycled after each request
+    ).start()
+    try:
+        assert run.wait(240) == 0, run.log()[-3000:]
+        journal = run.journal()
+        assert [f["seq"] for f in journal] == list(range(len(journal)))
+        assert len(journal) >= 8 and sum(1 for f in journal if f["text"]) >= 8
+        log = run.log()
+        assert "over its memory limit" in log and "drained: starting a fresh one" in log
+        assert "marked failed" not in log
+    finally:
+        run.cleanup()

@@ -32,6 +32,7 @@ def processes(supervisor: Supervisor) -> list[dict[str, Any]]:
                 "state": state,
                 "uptime_s": round(now_s - slot.started_at_s, 1),
                 "restarts": slot.policy.total_restarts,
+                "recycles": slot.recycles,
                 "rss_mb": round(slot.rss_bytes / 1e6, 1),
                 "mlx_active_mb": round(slot.mlx_active_bytes / 1e6, 1),
                 "mlx_cache_mb": round(slot.mlx_cache_bytes / 1e6, 1),

@@ -67,6 +67,7 @@ class WorkerSlot:
     failed: bool = False  # past the restart limit: stays down
     draining: bool = False  # finish the current request, then be replaced
     completed: int = 0
+    recycles: int = 0  # planned replacements (memory, configuration)
 
     @property
     def idle(self) -> bool:
@@ -257,7 +258,8 @@ class WorkerPool:
             ):
                 why = f"busy for {now_s - slot.sent_at_s:.1f} s on {_request_id(slot.in_flight)}"
             elif slot.draining and slot.in_flight is None:
-                why = "drained for replacement"
+                self._recycle(slot, now_s, events)
+                continue
             if why:
                 self._replace(slot, why, now_s, events)
 
@@ -290,6 +292,16 @@ class WorkerPool:
         slot.restart_at_s = now_s + decision.delay_s
         if decision.delay_s <= 0:
             self._start_slot(slot, now_s)
+
+    def _recycle(self, slot: WorkerSlot, now_s: float, events: PoolEvents) -> None:
+        """A planned replacement (memory, new configuration): not a failure, not counted
+        against the restart limit. The worker is idle, so no work is lost."""
+        logger.info("%s (pid %s) drained: starting a fresh one", slot.role, slot.child.pid)
+        self._send(slot, Shutdown(reason="recycled"))
+        slot.child.stop(grace_s=2.0)  # an idle worker answers Shutdown within its poll interval
+        slot.recycles += 1
+        events.restarted.append((slot.role, "recycled"))
+        self._start_slot(slot, now_s)
 
     def update_config(self, config: Config) -> None:
         """Workers started from now on (restarts, recycles) get ``config``."""
