@@ -124,3 +124,19 @@ def test_the_readme_subscriber_example_runs_as_written(daemon) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_set_profile_restarts_the_vad_and_is_reported(daemon) -> None:
+    from pipeline.messages import SetProfileReply, SetProfileRequest
+
+    run, _xdg = daemon
+    reply = run.request(SetProfileRequest(profile="low-latency"), timeout_s=30)
+    assert isinstance(reply, SetProfileReply) and reply.profile == "low-latency"
+    assert "vad" in reply.restarted
+    status = run.wait_for(lambda s: s["profile"] == "low-latency", 30, "the new profile")
+    vad = next(row for row in status["processes"] if row["role"] == "vad")
+    assert vad["restarts"] == 0  # a planned restart is not a failure
+    finals = status["metrics"]["finals"]
+    run.wait_for(lambda s: s["metrics"]["finals"] > finals, 60, "finals after the switch")
+    bad = run.request(SetProfileRequest(profile="turbo"), timeout_s=10)
+    assert bad is not None and bad.kind == "control.error" and "turbo" in bad.message
