@@ -73,6 +73,7 @@ def main(settings: dict[str, Any]) -> None:
         settings["work_endpoint"],
         role,
         config.supervisor.heartbeat_interval_s,
+        socket_type=zmq.DEALER,
         busy_request_id=lambda: service.busy_request_id,
         memory=backend.memory_stats,
         options=options,

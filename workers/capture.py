@@ -42,7 +42,8 @@ from pipeline.bus.sockets import SocketOptions, new_context, open_socket
 from pipeline.messages import AudioTick, CaptureEvent, EndOfStream
 from pipeline.ring import AudioRing
 from pipeline.sources import AudioSource, open_capture_source, parse_source_spec
-from workers.events_push import EventsPusher, ParentGone, PushHeartbeatThread
+from workers.events_push import EventsPusher, ParentGone
+from workers.heartbeat import HeartbeatThread
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +64,13 @@ def main(settings: dict[str, Any]) -> None:
     )
     context = new_context()
     events = EventsPusher(context, settings["events_endpoint"], options)
-    heartbeat = PushHeartbeatThread(
-        context, settings["events_endpoint"], role, config.supervisor.heartbeat_interval_s, options
+    heartbeat = HeartbeatThread(
+        context,
+        settings["events_endpoint"],
+        role,
+        config.supervisor.heartbeat_interval_s,
+        socket_type=zmq.PUSH,
+        options=options,
     )
     heartbeat.start()
     ring: AudioRing | None = None

@@ -1,8 +1,10 @@
-"""A background thread that tells the supervisor this child is alive, even mid-inference.
+"""A background thread that tells the supervisor this child is alive, whatever the main thread
+is doing (a long transcription, waiting for stdin, a lost device, room in the ring).
 
-It has its own DEALER socket (identity ``<role>:hb``) on the work endpoint, so a long
-transcription on the main thread never delays it; a SIGSTOPped or deadlocked process stops
-sending and the supervisor notices the silence.
+It has its own socket: a DEALER on the work endpoint for asr workers (identity ``<role>:hb``,
+so the pool knows whose beat it is), a PUSH on the events endpoint for capture. A SIGSTOPped or
+deadlocked process stops sending and the supervisor notices the silence. A beat that cannot go
+out at once is dropped: a late heartbeat is worth nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +26,21 @@ from pipeline.messages.work import Heartbeat
 logger = logging.getLogger(__name__)
 
 
+def heartbeat_message(
+    role: str, process: psutil.Process, memory: MemoryStats | None = None, busy: str = ""
+) -> Heartbeat:
+    """A ``Heartbeat`` for this process: resident memory, engine memory, current request."""
+    stats = memory or MemoryStats()
+    return Heartbeat(
+        role=role,
+        pid=os.getpid(),
+        rss_bytes=process.memory_info().rss,
+        mlx_active_bytes=stats.active_bytes,
+        mlx_cache_bytes=stats.cache_bytes,
+        busy_request_id=busy,
+    )
+
+
 class HeartbeatThread(threading.Thread):
     def __init__(
         self,
@@ -31,6 +48,8 @@ class HeartbeatThread(threading.Thread):
         endpoint: str,
         role: str,
         interval_s: float,
+        *,
+        socket_type: int = zmq.DEALER,
         busy_request_id: Callable[[], str] = lambda: "",
         memory: Callable[[], MemoryStats] = MemoryStats,
         options: SocketOptions | None = None,
@@ -40,37 +59,32 @@ class HeartbeatThread(threading.Thread):
         self._endpoint = endpoint
         self._role = role
         self._interval_s = interval_s
+        self._socket_type = socket_type
         self._busy_request_id = busy_request_id
         self._memory = memory
         self._options = options
         self._stopping = threading.Event()
         self._process = psutil.Process(os.getpid())
-
-    def beat_once(self, socket: zmq.Socket) -> None:
-        stats = self._memory()
-        message = Heartbeat(
-            role=self._role,
-            pid=os.getpid(),
-            rss_bytes=self._process.memory_info().rss,
-            mlx_active_bytes=stats.active_bytes,
-            mlx_cache_bytes=stats.cache_bytes,
-            busy_request_id=self._busy_request_id(),
-        )
-        send_message(socket, message, block=False)
+        self.dropped = 0  # beats that found no room
 
     def run(self) -> None:
+        identity = f"{self._role}:hb".encode() if self._socket_type == zmq.DEALER else None
         socket = open_socket(
             self._context,
-            zmq.DEALER,
+            self._socket_type,
             self._endpoint,
             bind=False,
             options=self._options,
-            identity=f"{self._role}:hb".encode(),
+            identity=identity,
         )
         try:
             while not self._stopping.is_set():
                 try:
-                    self.beat_once(socket)
+                    message = heartbeat_message(
+                        self._role, self._process, self._memory(), self._busy_request_id()
+                    )
+                    if not send_message(socket, message, block=False):
+                        self.dropped += 1
                 except (BusError, zmq.ZMQError, psutil.Error) as e:
                     logger.warning("heartbeat not sent: %s", e)
                 self._stopping.wait(self._interval_s)

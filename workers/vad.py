@@ -60,7 +60,8 @@ from pipeline.messages import (
 )
 from pipeline.ring import AudioRing
 from pipeline.vad import SpeechEnd, SpeechProgress, SpeechStart, StreamVad, VadEvent
-from workers.events_push import EventsPusher, ParentGone, heartbeat_message
+from workers.events_push import EventsPusher, ParentGone
+from workers.heartbeat import heartbeat_message
 
 logger = logging.getLogger(__name__)
 
