@@ -72,6 +72,24 @@ class AudioSource(ABC):
     def close(self) -> None:
         """Release the source; a ``blocks`` iterator running elsewhere ends soon after."""
 
+    def _common_stats(self, **source_specific: int) -> SourceStats:
+        """The counters every source keeps (emitted blocks, native format, sanitizer), plus its own.
+
+        Subclasses set ``native_rate_hz``, ``native_channels``, ``_blocks_emitted``,
+        ``_samples_emitted`` and ``_conditioner`` (a ``BlockConditioner``).
+        """
+        sanitize = self._conditioner.sanitizer.stats
+        return SourceStats(
+            blocks_emitted=self._blocks_emitted,
+            samples_emitted=self._samples_emitted,
+            native_rate_hz=self.native_rate_hz,
+            native_channels=self.native_channels,
+            nonfinite_samples=sanitize.nonfinite_samples,
+            clipped_samples=sanitize.clipped_samples,
+            dc_offset=sanitize.dc_offset,
+            **source_specific,
+        )
+
     def poll_events(self) -> list[SourceEvent]:
         """Events since the last call, oldest first (thread-safe)."""
         events: list[SourceEvent] = []

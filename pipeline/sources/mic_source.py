@@ -386,16 +386,8 @@ class MicSource(AudioSource):
 
     @property
     def stats(self) -> SourceStats:
-        sanitize = self._conditioner.sanitizer.stats
         buffer = self._buffer
-        return SourceStats(
-            blocks_emitted=self._blocks_emitted,
-            samples_emitted=self._samples_emitted,
-            native_rate_hz=self.native_rate_hz,
-            native_channels=self.native_channels,
-            nonfinite_samples=sanitize.nonfinite_samples,
-            clipped_samples=sanitize.clipped_samples,
-            dc_offset=sanitize.dc_offset,
+        return self._common_stats(
             overflows=self._retired_overflows + (buffer.overflow_count if buffer else 0),
             dropped_blocks=self._retired_dropped + (buffer.dropped_blocks if buffer else 0),
             device_losses=self._device_losses,

@@ -124,15 +124,7 @@ class StdinSource(AudioSource):
 
     @property
     def stats(self) -> SourceStats:
-        sanitize = self._conditioner.sanitizer.stats
-        return SourceStats(
-            blocks_emitted=self._blocks_emitted,
-            samples_emitted=self._samples_emitted,
-            native_rate_hz=self.native_rate_hz,
-            native_channels=self.native_channels,
-            nonfinite_samples=sanitize.nonfinite_samples,
-            clipped_samples=sanitize.clipped_samples,
-            dc_offset=sanitize.dc_offset,
+        return self._common_stats(
             truncated_bytes=self._truncated_bytes,
         )
 
