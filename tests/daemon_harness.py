@@ -41,7 +41,8 @@ class DaemonRun:
 
     # ---- life ---------------------------------------------------------------------------
 
-    def start(self) -> DaemonRun:
+    def start(self, stdin_path: Path | None = None) -> DaemonRun:
+        """Start the daemon; ``stdin_path`` is piped to its stdin (for ``--source stdin:...``)."""
         command = [
             sys.executable,
             str(REPO_ROOT / "run.py"),
@@ -56,9 +57,12 @@ class DaemonRun:
         ]
         self._log = self.log_path.open("ab")
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        stdin = stdin_path.open("rb") if stdin_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            command, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT
+            command, stdin=stdin, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT
         )
+        if stdin_path:
+            stdin.close()
         return self
 
     @property

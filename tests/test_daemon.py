@@ -329,3 +329,21 @@ def test_a_worker_over_its_memory_limit_is_recycled_without_losing_work() -> Non
         assert "marked failed" not in log
     finally:
         run.cleanup()
+
+
+def test_raw_pcm_on_stdin_is_transcribed(tmp_path) -> None:
+    audio, rate = soundfile.read(DATA_DIR / "harvard_list72_8k.wav", dtype="int16")
+    raw = tmp_path / "harvard.s16le"
+    raw.write_bytes(np.ascontiguousarray(audio).tobytes())
+    run = DaemonRun("--source", f"stdin:s16le:{rate}").start(stdin_path=raw)
+    try:
+        assert run.wait(180) == 0, run.log()[-3000:]
+        text = " ".join(f["text"] for f in run.journal())
+        reference = (DATA_DIR / "references.json").read_text()
+        import json
+
+        wer = word_error_rate(json.loads(reference)["harvard_list72_8k.wav"], text)
+        assert wer < 0.25, text
+        assert not (run.runtime_dir / "t.stdin").exists(), "the stdin FIFO was left behind"
+    finally:
+        run.cleanup()

@@ -82,7 +82,13 @@ def main(settings: dict[str, Any]) -> None:
             context, zmq.PUB, settings["audio_endpoint"], bind=True, options=options
         )
         capture = Capture(
-            config, stream_id, ring, publisher, events, settings.get("await_reader", True)
+            config,
+            stream_id,
+            ring,
+            publisher,
+            events,
+            settings.get("await_reader", True),
+            stdin_fifo=settings.get("stdin_fifo", ""),
         )
         capture.run()
     except ParentGone as e:
@@ -120,6 +126,7 @@ class Capture:
         publisher: zmq.Socket,
         events: EventsPusher,
         await_reader: bool = True,
+        stdin_fifo: str = "",
     ) -> None:
         self.capture_config = config.capture
         self.report_interval_s = config.supervisor.heartbeat_interval_s
@@ -128,6 +135,7 @@ class Capture:
         self.publisher = publisher
         self.events = events
         self.await_reader = await_reader
+        self.stdin_fifo = stdin_fifo  # the supervisor's relay of its stdin (stdin sources)
         self._last_counts: dict[str, int] = {}
         self._last_tick_s = 0.0
 
@@ -137,7 +145,16 @@ class Capture:
         options: dict[str, Any] = {"start_sample": resume_index}
         if spec.kind == "mic":
             options["idle_yield_s"] = self.report_interval_s  # wake to report while it waits
-        source = open_capture_source(self.capture_config, **options)
+        stdin_stream = None
+        if spec.kind == "stdin" and self.stdin_fifo:
+            stdin_stream = open(self.stdin_fifo, "rb", buffering=0)  # noqa: SIM115 - closed below
+            options["stdin_stream"] = stdin_stream
+        try:
+            source = open_capture_source(self.capture_config, **options)
+        except BaseException:
+            if stdin_stream is not None:
+                stdin_stream.close()
+            raise
         with source:
             waits = spec.kind == "file" and self.capture_config.pace == "fast"
             detail = source.description + (f", resumed at {resume_index}" if resume_index else "")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from config.loader import as_tree
@@ -74,6 +75,7 @@ class StreamProcesses:
     open_segment_start: int | None = None  # start index of the segment the VAD has open
     next_segment_id: int = 0  # one past the highest segment id seen
     vad_guard_index: int | None = None  # held for a restarted VAD until it reports in
+    stdin_fifo: Path | None = None  # where a stdin source is relayed (see workers.stdin_relay)
     _cursor_slot: int | None = None
 
     def __post_init__(self) -> None:
@@ -106,7 +108,10 @@ class StreamProcesses:
         }
 
     def _start_capture(self, now_s: float) -> None:
-        spec = ChildSpec("capture", "workers.capture", self._settings("capture"), self.log_level)
+        settings = self._settings("capture")
+        if self.stdin_fifo is not None:
+            settings["stdin_fifo"] = str(self.stdin_fifo)
+        spec = ChildSpec("capture", "workers.capture", settings, self.log_level)
         self._launch(self.capture, spec, now_s)
 
     def _start_vad(self, now_s: float, start_index: int) -> None:

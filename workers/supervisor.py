@@ -45,6 +45,7 @@ from pipeline.ring import AudioRing, remove_stale_segments
 from pipeline.supervision.memory_trend import MemoryTrend
 from workers.control_server import ControlServer
 from workers.daemon_lock import DaemonLock
+from workers.stdin_relay import StdinRelay
 from workers.stream_children import StreamProcesses
 from workers.worker_pool import WorkerPool
 
@@ -142,6 +143,10 @@ class Supervisor:
                     internal.events,
                     self.options.log_level,
                 )
+                if config.capture.source.startswith("stdin"):
+                    self.stdin_relay = StdinRelay(runtime_dir / f"{self.options.instance}.stdin")
+                    self.streams.stdin_fifo = self.stdin_relay.fifo_path
+                    self.stdin_relay.start()
                 self.control_server = ControlServer(self)
                 self._install_signal_handlers()
                 self.pool.start()
@@ -412,6 +417,9 @@ class Supervisor:
         ring = getattr(self, "ring", None)
         if ring is not None:
             ring.close()
+        relay = getattr(self, "stdin_relay", None)
+        if relay is not None:
+            relay.remove()
         logger.info("daemon stopped (%s)", self.stop_reason or "start-up failed")
 
 

@@ -10,6 +10,7 @@ to the caller (``PoolEvents.lost``) to be sent again, so no work disappears with
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -148,6 +149,8 @@ class WorkerPool:
         for slot in self.slots.values():
             if slot.child.is_alive() and slot.ready:
                 self._send(slot, Shutdown(reason="pool stopping"))
+            elif slot.child.is_alive():
+                slot.child.signal(signal.SIGTERM)  # still loading: nothing to finish
         deadline_s = time.monotonic() + grace_s
         for slot in self.slots.values():
             slot.child.stop(max(0.1, deadline_s - time.monotonic()))
