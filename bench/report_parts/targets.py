@@ -1,0 +1,118 @@
+"""Targets of the bench figures, and checking a figure against one.
+
+A target is a string ``"<op> <number>"`` with op one of ``<=``, ``<``, ``>=``, ``>``, ``==``.
+A bench may carry its own targets in its JSON (``"targets": {"figure": ">= 1.7"}``); those win
+over the suite's defaults below. Figure names are dotted paths into the bench's JSON object
+(``wer_stream_minus_offline.worst``).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Where each default comes from:
+#   daemon_e2e: the bench brief (WER +0.005, no loss or duplicate, restart within 2 s);
+#   parallel:   bench/parallel.py's docstring (speed-up >= 1.7 on 2 cores, WER +0.005);
+#   engine:     DESIGN.md (faster-whisper is "the speed to beat": ratio <= 1);
+#   soak:       DESIGN.md (no segment lost or doubled, memory flat). The memory slope bound is
+#               this suite's choice (a quarter of the supervisor's default recycling slope of
+#               200 MB/h), not a documented contract.
+#   vad:        no utterance cut, no segment from noise (bench/vad.py's own figures of merit).
+SUITE_TARGETS: dict[str, dict[str, str]] = {
+    "daemon_e2e": {
+        "wer_stream_minus_offline.worst": "<= 0.005",
+        "finals_lost": "== 0",
+        "finals_duplicated": "== 0",
+        "restart_s": "<= 2",
+    },
+    "parallel": {"speedup": ">= 1.7", "wer_merged_minus_single": "<= 0.005"},
+    "engine": {"ratio": "<= 1.0"},
+    "soak": {"lost": "== 0", "duplicated": "== 0", "rss_slope_mb_per_audio_h": "<= 50"},
+    "vad": {"utterances_cut": "== 0", "noise_segments": "== 0"},
+    "ring_ipc": {},
+}
+
+_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "<": operator.lt,
+    ">": operator.gt,
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    figure: str
+    value: Any
+    target: str  # "" when the figure has none
+    passed: bool | None  # None: no target, or no number to check
+
+
+def targets_for(bench: str, figures: Mapping[str, Any]) -> dict[str, str]:
+    """The suite's targets for ``bench``, overridden by the bench's own ``targets`` map."""
+    own = figures.get("targets") if isinstance(figures, Mapping) else None
+    merged = dict(SUITE_TARGETS.get(bench, {}))
+    if isinstance(own, Mapping):
+        merged.update({str(k): str(v) for k, v in own.items() if _parse(str(v)) is not None})
+    return merged
+
+
+def lookup(figures: Mapping[str, Any], path: str) -> Any:
+    """The value at dotted ``path`` (None when any part is missing)."""
+    value: Any = figures
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def check(figure: str, value: Any, target: str) -> Check:
+    parsed = _parse(target)
+    number = _number(value)
+    if parsed is None or number is None:
+        return Check(figure, value, target, None if not target else False)
+    compare, bound = parsed
+    return Check(figure, value, target, compare(number, bound))
+
+
+def flatten(figures: Mapping[str, Any], skip: set[str], depth: int = 2) -> dict[str, Any]:
+    """Scalar figures (numbers, booleans, None) by dotted name, ``depth`` levels deep."""
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any, level: int) -> None:
+        if isinstance(value, Mapping):
+            if level >= depth:
+                return
+            for key, inner in value.items():
+                if key in skip:
+                    continue
+                walk(f"{prefix}.{key}" if prefix else str(key), inner, level + 1)
+        elif value is None or isinstance(value, (bool, int, float)):
+            flat[prefix] = value
+
+    walk("", figures, 0)
+    return flat
+
+
+def _parse(target: str) -> tuple[Callable[[float, float], bool], float] | None:
+    text = target.strip()
+    for symbol in ("<=", ">=", "==", "<", ">"):
+        if text.startswith(symbol):
+            try:
+                return _OPERATORS[symbol], float(text[len(symbol) :].strip())
+            except ValueError:
+                return None
+    return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    return None
