@@ -148,9 +148,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     ):
         if value is not None:
             extra[key] = value
-    loaded = load_effective_config(args, extra)
-    config = loaded.config
-    chunk_source = loaded.sources["asr.chunk_duration_s"]
+    config = load_effective_config(args, extra).config
     audio_s, parallel, sequential = transcribe_file(
         args.file,
         config,
@@ -158,7 +156,6 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         compare=args.compare,
         log_level=args.log_level,
         progress=not args.no_progress,
-        auto_chunk=chunk_source == "default" or chunk_source.startswith("profile:"),
     )
     items = [TimedText(w.start_s, w.end_s, w.text, (w,)) for w in parallel.words]
     if args.format == "text":
@@ -264,7 +261,7 @@ def register_transcribe(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--chunk-s",
         type=float,
-        help="asr.chunk_duration_s (default for Whisper: up to its 30 s window, balanced over the workers)",
+        help="asr.chunk_duration_s: longest chunk (chunks are balanced over the workers)",
     )
     parser.add_argument("--overlap-s", type=float, help="asr.overlap_duration_s")
     parser.add_argument("--format", choices=("text", "json", "srt", "vtt"), default="text")

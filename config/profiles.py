@@ -19,7 +19,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "partial_interval_s": 1.0,
         },
         "asr": {
-            "chunk_duration_s": 10.0,
+            "chunk_duration_s": 30.0,
             "overlap_duration_s": 2.0,
             "beam_size": 1,
             "parakeet_left_context_s": 5.0,
@@ -39,7 +39,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "partial_interval_s": 0.5,
         },
         "asr": {
-            "chunk_duration_s": 8.0,
+            "chunk_duration_s": 15.0,
             "overlap_duration_s": 1.5,
             "beam_size": 1,
             "partial_min_audio_s": 0.5,
@@ -61,7 +61,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "partial_interval_s": 3.0,
         },
         "asr": {
-            "chunk_duration_s": 15.0,
+            "chunk_duration_s": 30.0,
             "overlap_duration_s": 2.0,
             "beam_size": 1,
             "partial_min_audio_s": 2.0,
@@ -80,7 +80,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "partial_interval_s": 1.5,
         },
         "asr": {
-            "chunk_duration_s": 20.0,
+            "chunk_duration_s": 30.0,
             "overlap_duration_s": 3.0,
             "beam_size": 5,
             "parakeet_left_context_s": 10.0,

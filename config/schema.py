@@ -70,7 +70,7 @@ class VadConfig:
     hangover_ms: int = _key(600, "silence needed before a segment ends", min=50, max=10000)
     pre_roll_ms: int = _key(300, "audio kept before the detected start", min=0, max=5000)
     max_segment_s: float = _key(
-        30.0, "a longer segment is split at its quietest recent point", min=2, max=600
+        45.0, "a longer segment is split at its quietest recent point", min=2, max=600
     )
     partial_interval_s: float = _key(
         1.0, "cadence of SpeechOngoing events (drives partials)", min=0.1, max=30
@@ -114,7 +114,10 @@ class AsrConfig:
     max_tokens_per_s: float = _key(8.0, "cap on decoded tokens per second of audio", min=1, max=50)
     use_prompt: bool = _key(True, "prompt each final with the previous final of the stream")
     chunk_duration_s: float = _key(
-        10.0, "long audio is cut into chunks of this length", min=2, max=30
+        30.0,
+        "longer segments and files are cut into chunks of at most this length (Whisper pads every input to 30 s, so shorter chunks cost more)",
+        min=2,
+        max=30,
     )
     overlap_duration_s: float = _key(2.0, "overlap between consecutive chunks", min=0, max=10)
     partial_min_audio_s: float = _key(1.0, "no partial for less audio than this", min=0.1, max=30)

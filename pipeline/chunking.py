@@ -178,3 +178,22 @@ def balanced_options(
     step = math.ceil(max(0, span_samples - overlap_samples) / count)
     chunk = min(max_chunk_samples, max(step + overlap_samples, overlap_samples + 1))
     return ChunkingOptions(chunk, overlap_samples, max_chunk_samples, min_tail_samples)
+
+
+def plan_chunks(
+    start_index: int, end_index: int, options: ChunkingOptions, workers: int = 1
+) -> tuple[Chunk, ...]:
+    """How a segment or file is transcribed: one request when it fits ``options.chunk_samples``;
+    otherwise equal overlapping chunks of at most that length, their count a multiple of
+    ``workers`` so they finish together. The daemon's long segments and ``run.py transcribe``
+    both plan with this."""
+    if end_index - start_index <= options.chunk_samples:
+        return (Chunk(0, start_index, end_index),) if end_index > start_index else ()
+    balanced = balanced_options(
+        end_index - start_index,
+        workers,
+        options.overlap_samples,
+        options.chunk_samples,
+        options.min_tail_samples,
+    )
+    return split_span(start_index, end_index, balanced)

@@ -31,6 +31,11 @@ def test_defaults_are_balanced_profile_and_default_toml_matches_schema() -> None
     from_file = load_config(ROOT / "config" / "default.toml", environ={})
     assert from_file.config == Config()
     assert set(from_file.sources.values()) == {f"file:{ROOT / 'config' / 'default.toml'}"}
+    from config.default_toml import render
+
+    assert (ROOT / "config" / "default.toml").read_text() == render(), (
+        "run: python -m config.default_toml"
+    )
 
 
 def test_precedence_default_profile_file_env_cli(tmp_path: Path) -> None:

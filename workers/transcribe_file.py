@@ -25,7 +25,7 @@ from config.schema import Config
 from pipeline.audio_format import SAMPLE_RATE_HZ
 from pipeline.bus.runtime_dir import resolve_runtime_dir
 from pipeline.bus.sockets import SocketOptions, new_context, open_socket
-from pipeline.chunking import WHISPER_WINDOW_S, ChunkingOptions, balanced_options, split_span
+from pipeline.chunking import ChunkingOptions, plan_chunks
 from pipeline.errors import AudioSourceError, BackendError, StreamscribeError
 from pipeline.long_form import LongFormPass
 from pipeline.merging import ChunkWords, merge_chunks, merged_text
@@ -182,22 +182,6 @@ def _check_error(message: WorkerError, attempts: dict[str, int], key: str) -> No
     logger.warning("chunk %s failed (%s), sending it again", key, message.message)
 
 
-def plan_chunking(
-    config: Config, span_samples: int, workers: int, auto_chunk: bool
-) -> ChunkingOptions:
-    """The configured chunks, or for Whisper (``auto_chunk``) window-sized ones balanced over the
-    workers: Whisper pads every chunk to 30 s, so shorter chunks only add encoder passes."""
-    overlap_s = config.asr.overlap_duration_s
-    if auto_chunk and config.asr.backend == "whisper":
-        return balanced_options(
-            span_samples,
-            workers,
-            int(overlap_s * SAMPLE_RATE_HZ),
-            int(WHISPER_WINDOW_S * SAMPLE_RATE_HZ),
-        )
-    return ChunkingOptions.from_seconds(config.asr.chunk_duration_s, overlap_s)
-
-
 def run_parallel_pass(
     ring: AudioRing,
     config: Config,
@@ -208,8 +192,8 @@ def run_parallel_pass(
     progress: bool,
     chunking: ChunkingOptions,
 ) -> PassReport:
-    """``chunking``'s chunks on ``workers`` processes, merged."""
-    chunks = split_span(0, ring.write_index, chunking)
+    """The file in chunks planned by ``plan_chunks`` on ``workers`` processes, merged."""
+    chunks = plan_chunks(0, ring.write_index, chunking, workers)
     requests = {
         c.index: _request(ring, f"p{c.index}", c.index, len(chunks), c.start_index, c.end_index)
         for c in chunks
@@ -345,12 +329,8 @@ def transcribe_file(
     compare: bool = False,
     log_level: str = "WARNING",
     progress: bool = True,
-    auto_chunk: bool = False,
 ) -> tuple[float, PassReport, PassReport | None]:
-    """Transcribe ``path``; returns (audio seconds, parallel report, sequential report or None).
-
-    ``auto_chunk``: the chunk length was not chosen by the user (see ``plan_chunking``).
-    """
+    """Transcribe ``path``; returns (audio seconds, parallel report, sequential report or None)."""
     from pipeline.backends.factory import resolve_model_path
 
     audio = load_file_audio(path)
@@ -362,7 +342,9 @@ def transcribe_file(
     ring = AudioRing.create(STREAM_ID, len(audio) + SAMPLE_RATE_HZ, SAMPLE_RATE_HZ, runtime_dir)
     try:
         ring.write(audio)
-        chunking = plan_chunking(config, ring.write_index, workers, auto_chunk)
+        chunking = ChunkingOptions.from_seconds(
+            config.asr.chunk_duration_s, config.asr.overlap_duration_s
+        )
         parallel = run_parallel_pass(
             ring, config, model_path, workers, runtime_dir, log_level, progress, chunking
         )

@@ -29,6 +29,7 @@ class SchedulerOptions:
     chunking: ChunkingOptions  # how an ended segment is cut (its max chunk = the backend window)
     partial_min_audio_samples: int  # no partial request for less segment audio than this
     partial_interval_s: float  # least time between two partial requests of one segment
+    workers: int = 1  # long segments are cut into a multiple of this many chunks
     use_prompt: bool = True  # prompt requests with the stream's previous final text
     streaming: bool = False  # stateful sessions (parakeet): open / feed / close per segment
     max_attempts: int = DEFAULT_MAX_ATTEMPTS  # sends per request before its audio counts as lost
@@ -75,6 +76,7 @@ class SchedulerOptions:
             backend=backend_name,
             model=model_name,
             chunking=chunking,
+            workers=asr.workers,
             partial_min_audio_samples=seconds_to_samples(asr.partial_min_audio_s),
             partial_interval_s=config.vad.partial_interval_s,
             use_prompt=asr.use_prompt,

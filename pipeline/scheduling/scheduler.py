@@ -146,7 +146,7 @@ class SegmentScheduler:
             )
         del self._open[stream_id]
         chunking = None if self.options.streaming else self.options.chunking
-        segment.end(message.end_index, now_s, chunking)
+        segment.end(message.end_index, now_s, chunking, self.options.workers)
         out.append(SpeechEvent(stream_id, segment.segment_id, "ended", _s(segment.end_index or 0)))
         session = segment.session
         if session is not None and segment.end_index == session.open_index and not session.opened:

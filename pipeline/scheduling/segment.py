@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipeline.chunking import Chunk, ChunkingOptions, split_span
+from pipeline.chunking import Chunk, ChunkingOptions, plan_chunks
 from pipeline.local_agreement import LocalAgreement
 from pipeline.scheduling.final_words import ChunkResult
 from pipeline.scheduling.stream_session import StreamSession
@@ -57,14 +57,16 @@ class Segment:
     def audio_samples(self) -> int:
         return self.newest_index - self.start_index
 
-    def end(self, end_index: int, now_s: float, chunking: ChunkingOptions | None) -> None:
-        """Speech ended at ``end_index``; with ``chunking`` (request mode) cut it into chunks."""
+    def end(
+        self, end_index: int, now_s: float, chunking: ChunkingOptions | None, workers: int = 1
+    ) -> None:
+        """Speech ended at ``end_index``; with ``chunking`` (request mode) plan its requests."""
         self.end_index = max(end_index, self.start_index)
         self.newest_index = self.end_index
         self.ended_at_s = now_s
         self.agreement = None  # partials are over
         if chunking is not None:
-            self.chunks = split_span(self.start_index, self.end_index, chunking)
+            self.chunks = plan_chunks(self.start_index, self.end_index, chunking, workers)
 
     @property
     def chunks_pending(self) -> int:
