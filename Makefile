@@ -36,11 +36,9 @@ lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# Every bench side by side, a 10-minute soak, then bench/results/ (JSON, plots, REPORT.md).
 bench: $(VENV)/.synced
-	$(VENV)/bin/python bench/ring_ipc.py
-	$(VENV)/bin/python -m bench.engine
-	$(VENV)/bin/python bench/parallel.py
-	$(VENV)/bin/python bench/vad.py
+	$(VENV)/bin/python bench/run_all.py
 
 # Optional system libraries (root): PortAudio for microphones, OpenBLAS for fast MLX on Linux CPUs.
 system-deps:
