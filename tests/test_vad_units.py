@@ -292,3 +292,22 @@ def test_tiered_stats_and_reset() -> None:
     assert 0.0 < stats.mean_speech_probability < 1.0
     assert stats.cpu_s > 0.0
     assert vad.stats().windows == 0
+
+
+def test_no_progress_during_the_hangover_silence() -> None:
+    rate = 16_000
+    params = SegmenterParams(
+        min_speech_samples=8 * W,
+        hangover_samples=4 * rate,  # a long hangover: several progress intervals of silence
+        pre_roll_samples=6 * W,
+        max_segment_samples=600_000,
+        partial_interval_samples=rate // 2,
+        max_start_gap_samples=2 * W,
+        split_lookback_samples=80_000,
+    )
+    audio = np.concatenate([noise(3 * rate), silence(6 * rate)])
+    events = run(StreamVad(LevelDetector(), params), audio)
+    (end,) = of(events, SpeechEnd)
+    progress = [p.current_index for p in of(events, SpeechProgress)]
+    assert progress and max(progress) <= 3 * rate + W  # only while the speech lasted
+    assert end.end_index > 3 * rate

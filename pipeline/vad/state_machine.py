@@ -15,8 +15,8 @@ States: quiet -> starting -> speaking -> stopping -> quiet.
 
 A segment that reaches ``max_segment_samples`` is split at the quietest point of the recent
 past (the lowest 3-window mean energy in the last ``split_lookback_samples``); the next segment
-starts right there. While a segment is open a ``SpeechProgress`` goes out every
-``partial_interval_samples``. Pre-roll, hangover and splits are index arithmetic: no audio is
+starts right there. While speech goes on a ``SpeechProgress`` goes out every
+``partial_interval_samples`` (none during the hangover's silence). Pre-roll, hangover and splits are index arithmetic: no audio is
 kept here, only one level per window for the split search.
 """
 
@@ -153,7 +153,9 @@ class SpeechStateMachine:
 
         if self.segment_open and end_index - self._segment_start_index >= p.max_segment_samples:
             events.extend(self._split(end_index))
-        if self.segment_open and end_index >= self._next_progress_index:
+        # No progress while stopping: a partial over the hangover's silence would only hold up
+        # the final that is about to be due (a worker cannot be interrupted).
+        if self._state is VadState.SPEAKING and end_index >= self._next_progress_index:
             events.append(SpeechProgress(self._segment_index, self._segment_start_index, end_index))
             while self._next_progress_index <= end_index:
                 self._next_progress_index += p.partial_interval_samples
