@@ -1,0 +1,182 @@
+"""Memory of every daemon process over audio time, and its growth slope after a warm-up.
+
+Each sample: the RSS of every process (psutil on the pids ``status`` names, plus the supervisor
+itself) and, for asr workers, the MLX active and cache memory ``status`` reports. The x axis is
+audio time (the ring's write position), so slopes are MB per hour of AUDIO.
+
+Restarts: a role (``asr-1``, ``capture``, ``vad``, ``supervisor``) keeps one series across the
+processes that fill it. The fit (``fit_role``) uses the samples after the warm-up, drops the
+first ``settle_s`` wall seconds of every replacement process (start-up allocations are not a
+leak), and fits ONE slope with a separate level per pid segment (a fixed-effects least-squares
+fit: each segment is centred on its own means, then ``fit_slope`` runs on the pooled centred
+samples, with its standard error corrected for the per-segment levels). A fresh process starting
+lower than the one it replaced therefore does not read as a negative slope, nor a saw-tooth as a
+flat one.
+
+Memory of the soak itself stays bounded: past ``max_samples`` samples a role's series is thinned
+to every other sample and later samples are taken at half the rate (repeatedly, as needed).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.supervision.memory_trend import fit_slope
+
+DEFAULT_MAX_SAMPLES = 20_000  # per role, before thinning
+SOAK_ROLE = "soak"  # the soak process itself (not a daemon process: not in the worst slope)
+SUPERVISOR_ROLE = "supervisor"
+VALUES = ("rss_mb", "mlx_active_mb", "mlx_cache_mb")
+
+
+@dataclass(frozen=True)
+class MemorySample:
+    wall_s: float
+    audio_s: float
+    pid: int
+    rss_mb: float
+    mlx_active_mb: float | None  # asr workers only
+    mlx_cache_mb: float | None
+
+
+class MemorySeries:
+    def __init__(self, max_samples: int = DEFAULT_MAX_SAMPLES) -> None:
+        self.max_samples = max_samples
+        self.samples: dict[str, list[MemorySample]] = {}
+        self.first_seen_s: dict[tuple[str, int], float] = {}
+        self.restarts: list[dict[str, Any]] = []  # pid changes seen per role
+        self._last_pid: dict[str, int] = {}
+        self._stride: dict[str, int] = {}
+        self._offered: dict[str, int] = {}
+        self._processes: dict[int, Any] = {}
+
+    def sample(self, status: dict[str, Any], daemon_pid: int, wall_s: float) -> None:
+        """One sample of every process ``status`` names (plus the supervisor and the soak)."""
+        audio_s = float(status["ring"]["write_s"])
+        rows = [(SUPERVISOR_ROLE, daemon_pid, None, None), (SOAK_ROLE, os.getpid(), None, None)]
+        for row in status["processes"]:
+            if row.get("pid") and row.get("state") not in ("failed", "finished"):
+                rows.append(
+                    (row["role"], row["pid"], row.get("mlx_active_mb"), row.get("mlx_cache_mb"))
+                )
+        for role, pid, active, cache in rows:
+            self.observe_pid(role, pid, wall_s, audio_s)
+            rss_mb = self._rss_mb(pid)
+            if rss_mb is not None:
+                self._add(role, MemorySample(wall_s, audio_s, pid, rss_mb, active, cache))
+
+    def observe_pid(self, role: str, pid: int, wall_s: float, audio_s: float) -> bool:
+        """Note ``pid`` as ``role``'s process; True when it replaced another one."""
+        self.first_seen_s.setdefault((role, pid), wall_s)
+        previous = self._last_pid.get(role)
+        self._last_pid[role] = pid
+        if previous is not None and previous != pid:
+            self.restarts.append(
+                {
+                    "role": role,
+                    "wall_s": round(wall_s, 2),
+                    "audio_s": round(audio_s, 2),
+                    "old_pid": previous,
+                    "new_pid": pid,
+                }
+            )
+            return True
+        return False
+
+    def _rss_mb(self, pid: int) -> float | None:
+        import psutil
+
+        process = self._processes.get(pid)
+        try:
+            if process is None:
+                process = self._processes[pid] = psutil.Process(pid)
+            return process.memory_info().rss / 1e6
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            self._processes.pop(pid, None)
+            return None
+
+    def _add(self, role: str, sample: MemorySample) -> None:
+        offered = self._offered.get(role, 0)
+        self._offered[role] = offered + 1
+        stride = self._stride.get(role, 1)
+        if offered % stride:
+            return
+        series = self.samples.setdefault(role, [])
+        series.append(sample)
+        if len(series) > self.max_samples:
+            del series[1::2]
+            self._stride[role] = stride * 2
+
+    def forget_dead(self, live_pids: set[int]) -> None:
+        for pid in [p for p in self._processes if p not in live_pids]:
+            del self._processes[pid]
+
+
+def fit_role(
+    series: list[MemorySample],
+    value: str,
+    warmup_audio_s: float,
+    settle_s: float,
+    first_seen_s: dict[tuple[str, int], float],
+    role: str,
+) -> dict[str, Any]:
+    """Slope of ``value`` in MB per audio hour after the warm-up (see the module docstring)."""
+    first_pid = series[0].pid if series else None
+    kept: dict[int, list[tuple[float, float]]] = {}
+    for sample in series:
+        level = getattr(sample, value)
+        if level is None or sample.audio_s < warmup_audio_s:
+            continue
+        if sample.pid != first_pid:
+            born_s = first_seen_s.get((role, sample.pid), sample.wall_s)
+            if sample.wall_s - born_s < settle_s:
+                continue
+        kept.setdefault(sample.pid, []).append((sample.audio_s, level))
+    times: list[float] = []
+    values: list[float] = []
+    groups = 0
+    for points in kept.values():
+        if len(points) < 2:
+            continue
+        groups += 1
+        mean_t = sum(t for t, _ in points) / len(points)
+        mean_v = sum(v for _, v in points) / len(points)
+        times.extend(t - mean_t for t, _ in points)
+        values.extend(v - mean_v for _, v in points)
+    order = sorted(range(len(times)), key=times.__getitem__)
+    fit = fit_slope([times[i] for i in order], [values[i] for i in order])
+    slope_h, stderr_h = fit.per_hour()
+    count = fit.sample_count
+    if groups > 1 and count - 1 - groups > 0 and math.isfinite(stderr_h):
+        stderr_h *= math.sqrt((count - 2) / (count - 1 - groups))  # one level per segment
+    levels = [getattr(s, value) for s in series if getattr(s, value) is not None]
+    return {
+        "slope_mb_per_audio_h": round(slope_h, 3) if count >= 2 else None,
+        "stderr_mb_per_audio_h": round(stderr_h, 3) if math.isfinite(stderr_h) else None,
+        "samples_fitted": count,
+        "pid_segments": groups,
+        "first_mb": round(levels[0], 1) if levels else None,
+        "last_mb": round(levels[-1], 1) if levels else None,
+        "max_mb": round(max(levels), 1) if levels else None,
+    }
+
+
+def fit_all(
+    memory: MemorySeries, warmup_audio_s: float, settle_s: float
+) -> dict[str, dict[str, Any]]:
+    """Per role: the RSS fit, and for asr workers the MLX active and cache fits too."""
+    out: dict[str, dict[str, Any]] = {}
+    for role, series in sorted(memory.samples.items()):
+        fits = {
+            "rss": fit_role(series, "rss_mb", warmup_audio_s, settle_s, memory.first_seen_s, role)
+        }
+        if any(s.mlx_active_mb is not None for s in series):
+            for value, name in (("mlx_active_mb", "mlx_active"), ("mlx_cache_mb", "mlx_cache")):
+                fits[name] = fit_role(
+                    series, value, warmup_audio_s, settle_s, memory.first_seen_s, role
+                )
+        out[role] = fits
+    return out
