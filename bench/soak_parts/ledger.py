@@ -64,11 +64,11 @@ class LiveLedger:
     def add(self, final: Any) -> None:
         if self.first_seq is None:
             self.first_seq = final.seq
-        self.rows.append(
-            FinalRow(
-                final.seq, final.segment_id, final.start_s, final.end_s, not final.text.strip()
-            )
-        )
+        self._seq.append(final.seq)
+        self._segment_id.append(final.segment_id)
+        self._start_s.append(final.start_s)
+        self._end_s.append(final.end_s)
+        self._empty.append(0 if final.text.strip() else 1)
         self.latencies_ms.append(final.latency_ms)
         self._current.append(final.latency_ms)
 
