@@ -347,3 +347,33 @@ def test_raw_pcm_on_stdin_is_transcribed(tmp_path) -> None:
         assert not (run.runtime_dir / "t.stdin").exists(), "the stdin FIFO was left behind"
     finally:
         run.cleanup()
+
+
+def test_graceful_shutdown_finishes_queued_finals_without_restarting_capture() -> None:
+    run = DaemonRun(
+        "--source",
+        f"file:{DICTATION}",
+        "--pace",
+        "fast",
+        "--loop",
+        "--workers",
+        "1",
+        "--set",
+        "supervisor.shutdown_timeout_s=60",
+    ).start()
+    try:
+        run.wait_for(
+            lambda s: s["metrics"]["finals"] >= 3 and s["metrics"]["queue"]["finals"] >= 2,
+            120,
+            "a backlog",
+        )
+        run.process.send_signal(signal.SIGTERM)
+        assert run.wait(90) == 0, run.log()[-3000:]
+        log = run.log()
+        assert "restarting it" not in log, "capture or VAD restarted during shutdown"
+        assert "given up" not in log and "ring_overrun" not in log
+        journal = run.journal()
+        assert [f["seq"] for f in journal] == list(range(len(journal)))
+        assert all(f["text"] for f in journal[-3:]), "the last finals lost their words"
+    finally:
+        run.cleanup()

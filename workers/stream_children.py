@@ -76,6 +76,7 @@ class StreamProcesses:
     next_segment_id: int = 0  # one past the highest segment id seen
     vad_guard_index: int | None = None  # held for a restarted VAD until it reports in
     stdin_fifo: Path | None = None  # where a stdin source is relayed (see workers.stdin_relay)
+    stopping: bool = False  # capture and VAD were told to stop: no more restarts
     _cursor_slot: int | None = None
 
     def __post_init__(self) -> None:
@@ -165,8 +166,13 @@ class StreamProcesses:
     # ---- watching -----------------------------------------------------------------------
 
     def check(self, now_s: float) -> list[tuple[str, str]]:
-        """Restart dead or silent children; returns (role, why) for each restart or failure."""
+        """Restart dead or silent children; returns (role, why) for each restart or failure.
+
+        Nothing is restarted once the stream is stopping: capture and VAD were told to stop.
+        """
         events: list[tuple[str, str]] = []
+        if self.stopping:
+            return events
         timeout_s = self.config.supervisor.heartbeat_timeout_s
         for watched in (self.capture, self.vad):
             if watched.failed or watched.finished or watched.child is None:
@@ -271,12 +277,17 @@ class StreamProcesses:
         return all(w.finished or w.failed for w in (self.capture, self.vad))
 
     def stop(self, grace_s: float) -> None:
+        """Stop capture and VAD for good. The ring cursor stays held (queued work still reads the
+        ring) until ``release_cursor``."""
+        self.stopping = True
         for watched in (self.capture, self.vad):
             if watched.child is not None and watched.child.is_alive():
                 watched.child.signal(15)  # SIGTERM: capture and VAD hold nothing worth flushing
         for watched in (self.capture, self.vad):
             if watched.child is not None:
                 watched.child.stop(grace_s)
+
+    def release_cursor(self) -> None:
         if self._cursor_slot is not None:
             self.ring.release_cursor(self._cursor_slot)
             self._cursor_slot = None

@@ -395,6 +395,7 @@ class Supervisor:
         for step in (
             lambda: self.pool.stop(grace_s=min(5.0, self.config.supervisor.shutdown_timeout_s)),
             lambda: self.streams.stop(grace_s=1.0),
+            lambda: self.streams.release_cursor(),
             lambda: self.journal.close(),
         ):
             try:
