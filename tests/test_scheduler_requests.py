@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from pipeline.merging import merged_text
@@ -170,7 +172,7 @@ def test_long_segment_is_chunked_and_merged_into_one_final() -> None:
     spans = [(r.start_index / SR, r.end_index / SR) for r in requests]
     assert spans[0][0] == 0.0 and spans[-1][1] == 24.0
     assert all(abs((end - start) - 28.0 / 3) < 0.01 for start, end in spans)
-    assert all(abs(a[1] - b[0] - 2.0) < 0.01 for a, b in zip(spans, spans[1:], strict=False))
+    assert all(abs(a[1] - b[0] - 2.0) < 0.01 for a, b in itertools.pairwise(spans))
     out = []
     for role, request in reversed(assignments):  # results in any order
         lo, hi = request.start_index / SR, request.end_index / SR

@@ -27,9 +27,14 @@ logger = logging.getLogger(__name__)
 
 
 def heartbeat_message(
-    role: str, process: psutil.Process, memory: MemoryStats | None = None, busy: str = ""
+    role: str,
+    process: psutil.Process,
+    memory: MemoryStats | None = None,
+    busy: str = "",
+    position_index: int = 0,
 ) -> Heartbeat:
-    """A ``Heartbeat`` for this process: resident memory, engine memory, current request."""
+    """A ``Heartbeat`` for this process: resident memory, engine memory, current request, and for
+    ring readers the position read so far."""
     stats = memory or MemoryStats()
     return Heartbeat(
         role=role,
@@ -38,6 +43,7 @@ def heartbeat_message(
         mlx_active_bytes=stats.active_bytes,
         mlx_cache_bytes=stats.cache_bytes,
         busy_request_id=busy,
+        position_index=position_index,
     )
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from config.loader import as_tree
 from config.schema import Config
+from pipeline.audio_format import SAMPLE_RATE_HZ
 from pipeline.messages import (
     CaptureEvent,
     EndOfStream,
@@ -36,6 +37,8 @@ from pipeline.supervision.restart_policy import RestartLimits, RestartPolicy
 from workers.child_process import ChildProcess, ChildSpec
 
 logger = logging.getLogger(__name__)
+
+UNREPORTED_MARGIN_SAMPLES = 16_000  # 1 s beyond pre-roll + min speech (detector windows, blocks)
 
 
 @dataclass
@@ -73,8 +76,9 @@ class StreamProcesses:
     vad: WatchedChild = field(init=False)
     capture_ended: bool = False  # EndOfStream seen
     open_segment_start: int | None = None  # start index of the segment the VAD has open
+    open_segment_id: int = 0
     next_segment_id: int = 0  # one past the highest segment id seen
-    vad_guard_index: int | None = None  # held for a restarted VAD until it reports in
+    vad_position: int = 0  # the VAD's reported read position (events before it have arrived)
     stdin_fifo: Path | None = None  # where a stdin source is relayed (see workers.stdin_relay)
     stopping: bool = False  # capture and VAD were told to stop: no more restarts
     _cursor_slot: int | None = None
@@ -119,7 +123,7 @@ class StreamProcesses:
         settings = self._settings("vad")
         settings["start_index"] = start_index
         settings["first_segment_id"] = self.next_segment_id
-        self.vad_guard_index = start_index
+        self.vad_position = start_index  # nothing is known past where the new VAD starts
         self.hold_cursor(min(start_index, self.held_index()))
         spec = ChildSpec("vad", "workers.vad", settings, self.log_level)
         self._launch(self.vad, spec, now_s)
@@ -146,8 +150,8 @@ class StreamProcesses:
             if watched is not None:
                 watched.last_heartbeat_s = now_s
                 watched.rss_bytes = message.rss_bytes
-            if watched is self.vad:
-                self.vad_guard_index = None  # the new VAD holds its own cursor now
+            if watched is self.vad and message.position_index > 0:
+                self.vad_position = max(self.vad_position, message.position_index)
             return
         if isinstance(message, (SpeechStarted, SpeechEnded)):
             self.vad.last_heartbeat_s = now_s
@@ -261,9 +265,17 @@ class StreamProcesses:
         )
 
     def update_cursor(self, needed_index: int | None) -> None:
-        """Hold the ring at the oldest audio still needed by queued work or a restarting VAD."""
-        candidates = [i for i in (needed_index, self.vad_guard_index) if i is not None]
-        self.hold_cursor(min(candidates) if candidates else self.ring.write_index)
+        """Hold the ring at the oldest audio still needed: by queued work, or by a segment the VAD
+        has not reported yet. Such a segment starts after the VAD's reported position minus its
+        pre-roll and minimum speech (events arrive in order, before the position that follows
+        them), so a fast capture never overwrites audio that will be transcribed."""
+        vad = self.config.vad
+        lookback = (
+            round((vad.pre_roll_ms + vad.min_speech_ms) * SAMPLE_RATE_HZ / 1000)
+            + UNREPORTED_MARGIN_SAMPLES
+        )
+        safe_index = max(0, self.vad_position - lookback)
+        self.hold_cursor(safe_index if needed_index is None else min(needed_index, safe_index))
 
     def hold_cursor(self, index: int) -> None:
         """Keep a fast capture from overwriting audio from ``index`` on (work still needs it)."""
@@ -286,6 +298,21 @@ class StreamProcesses:
         for watched in (self.capture, self.vad):
             if watched.child is not None:
                 watched.child.stop(grace_s)
+
+    def close_open_segment(self) -> SpeechEnded | None:
+        """At shutdown: the segment the VAD had open ends where the VAD had read to, so the words
+        spoken so far still get their final."""
+        if self.open_segment_start is None:
+            return None
+        end_index = max(self.open_segment_start, self.vad_position)
+        ended = SpeechEnded(
+            stream_id=self.stream_id,
+            segment_id=self.open_segment_id,
+            start_index=self.open_segment_start,
+            end_index=end_index,
+        )
+        self.open_segment_start = None
+        return ended
 
     def release_cursor(self) -> None:
         if self._cursor_slot is not None:

@@ -384,6 +384,11 @@ class Supervisor:
         """Finish or give up in-flight work within the shutdown timeout, publishing finals."""
         deadline_s = time.monotonic() + self.config.supervisor.shutdown_timeout_s
         self.streams.stop(grace_s=1.0)
+        self._handle_events(time.monotonic(), accept_speech=True)  # what they sent before stopping
+        ended = self.streams.close_open_segment()
+        if ended is not None:
+            for output in self.scheduler.speech_ended(ended, time.monotonic()):
+                self.publish(output)
         while not self.scheduler.idle() and time.monotonic() < deadline_s:
             self._step(accept_speech=True)
         if not self.scheduler.idle():

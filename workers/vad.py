@@ -264,7 +264,11 @@ class VadLoop:
             self._next_heartbeat_s = now_s + self.heartbeat_interval_s
             if not self.events.parent_alive():
                 raise ParentGone(f"parent {self.events.parent_pid} is gone")
-            self.events.offer(heartbeat_message(self.role, self._process))
+            # after the events of the audio before ``position`` (one ordered pipe): the supervisor
+            # may let go of audio up to shortly before it
+            self.events.offer(
+                heartbeat_message(self.role, self._process, position_index=self.position)
+            )
         if now_s - self._stats_since_s >= self.stats_interval_s:
             self._push_stats()
 

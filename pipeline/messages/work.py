@@ -51,6 +51,9 @@ class Heartbeat(Message):
     mlx_active_bytes: Count = 0
     mlx_cache_bytes: Count = 0
     busy_request_id: str = ""  # the request being worked on, "" when idle
+    # Readers of the ring (vad): the index read and judged so far, sent after the events for the
+    # audio before it, so the supervisor knows no segment will start much earlier.
+    position_index: Count = 0
 
 
 @register
