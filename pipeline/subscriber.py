@@ -161,6 +161,12 @@ class TranscriptSubscriber:
         while True:
             if self._ready:
                 return self._ready.popleft()
+            if (
+                deadline is not None
+                and time.monotonic() >= deadline
+                and (self._catching_up or self._held is None)
+            ):
+                return None  # a catch-up left (e.g. the daemon is gone) goes on at the next call
             if self._catching_up:
                 self._catch_up_once()
                 continue
@@ -251,6 +257,7 @@ class TranscriptSubscriber:
         assert self._expected is not None
         self._next_check_at = self._idle_deadline()
         reply = self._request(ReplayRequest(since_seq=self._expected, max_count=self.replay_batch))
+        self._next_check_at = self._idle_deadline()  # from the answer (or the last timeout) on
         if not isinstance(reply, ReplayReply):
             self._catching_up = False  # a held final now counts its gap as lost
             return

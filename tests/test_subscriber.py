@@ -189,3 +189,25 @@ def test_a_daemon_whose_journal_was_lost_is_followed_from_zero(runtime_dir: Path
     finally:
         subscriber.close()
         first.stop()
+
+
+def test_receive_returns_within_its_timeout_when_the_daemon_is_gone(tmp_path) -> None:
+    """No daemon answers: replay attempts time out, and receive() still returns about on time."""
+    import time as _time
+
+    from pipeline.subscriber import TranscriptSubscriber
+
+    runtime = tmp_path
+    with TranscriptSubscriber(
+        f"ipc://{runtime}/gone.transcript",
+        f"ipc://{runtime}/gone.control",
+        from_seq=0,
+        replay_timeout_ms=300,
+        replay_retries=2,
+        idle_check_s=0.2,
+    ) as subscriber:
+        for _ in range(3):
+            started = _time.monotonic()
+            assert subscriber.receive(timeout_ms=100) is None
+            # one catch-up (3 tries of 300 ms) may run past the timeout, never more
+            assert _time.monotonic() - started < 1.5
