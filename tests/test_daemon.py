@@ -74,9 +74,10 @@ def test_dictation_streams_no_worse_than_offline_with_contiguous_seq(
             text,
         )
         assert not shm_segments_of(run.pid), "shared memory left after a clean exit"
-        assert not list(run.runtime_dir.glob("t.*[!l]")) or all(
-            p.suffix in (".jsonl", ".log") for p in run.runtime_dir.glob("t.*")
-        )
+        leftovers = [
+            p.name for p in run.runtime_dir.glob("t.*") if p.suffix not in (".jsonl", ".log")
+        ]
+        assert not leftovers, f"sockets or lock left after a clean exit: {leftovers}"
     finally:
         run.cleanup()
 

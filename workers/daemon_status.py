@@ -90,13 +90,9 @@ def status(supervisor: Supervisor) -> dict[str, Any]:
         "endpoints": dict(supervisor.endpoints),
         "processes": processes(supervisor),
         "ring": ring_fill(supervisor),
-        "vad": dict(counters_vad(supervisor)),
+        "vad": dict(supervisor.counters.vad_stats),
         "capture_events": dict(supervisor.counters.capture_events),
         "scheduler": dict(supervisor.scheduler.stats()),
         "metrics": metrics_values(supervisor),
         "stopping": supervisor.stopping,
     }
-
-
-def counters_vad(supervisor: Supervisor) -> dict[str, Any]:
-    return supervisor.counters.vad_stats or {}

@@ -188,7 +188,7 @@ class StreamProcesses:
             exitcode = watched.child.exitcode if not watched.child.is_alive() else None
             why = ""
             if exitcode is not None:
-                if exitcode == 0 and self._may_finish(watched):
+                if exitcode == 0 and self.stream_ended():
                     watched.finished = True
                     logger.info("%s finished at the end of the stream", watched.role)
                     continue
@@ -208,9 +208,8 @@ class StreamProcesses:
             self.config.supervisor.startup_timeout_s if starting and watched.rss_bytes == 0 else 0.0
         )
 
-    def _may_finish(self, watched: WatchedChild) -> bool:
-        if watched is self.capture:
-            return self.capture_ended or self.ring.end_index is not None
+    def stream_ended(self) -> bool:
+        """The source has ended: a child exiting 0 now is done, not crashed."""
         return self.capture_ended or self.ring.end_index is not None
 
     def _schedule_restart(self, watched: WatchedChild, why: str, now_s: float) -> None:
