@@ -50,7 +50,7 @@ from pipeline.messages import (
 )
 from pipeline.messages.schema import schema_for, to_wire
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 DEFAULT_FILE_NAME = "finals.jsonl"
 DEFAULT_TAIL_SIZE = 1000  # finals kept in memory for replay without reading files
@@ -120,7 +120,7 @@ class FinalsJournal:
         except BaseException:
             self.close()
             raise
-        log.info(
+        logger.info(
             "finals journal %s opened (run %s): next seq %d", self.path, self.run_id, self._next_seq
         )
 
@@ -225,7 +225,7 @@ class FinalsJournal:
                 if e.reason != "oversize":
                     raise
             if len(finals) == 1:  # cannot happen for a final that was published; do not loop
-                log.warning("final seq %d does not fit a replay frame; skipped", finals[0].seq)
+                logger.warning("final seq %d does not fit a replay frame; skipped", finals[0].seq)
                 return ReplayReply(finals=(), next_seq=finals[0].seq + 1)
             finals = finals[: len(finals) // 2]
             next_seq = finals[-1].seq + 1
@@ -307,7 +307,7 @@ class FinalsJournal:
         self._file = None
         self._open_current()
         self.rotations += 1
-        log.debug("finals journal rotated at seq %d", self._next_seq)
+        logger.debug("finals journal rotated at seq %d", self._next_seq)
         self._write_mark("rotate")
 
     def _repair_torn_line(self) -> None:
@@ -330,7 +330,7 @@ class FinalsJournal:
         try:
             _parse_line(torn)
         except ValueError:
-            log.warning(
+            logger.warning(
                 "finals journal %s: cutting a torn last line of %d bytes (a crash mid-write)",
                 self.path,
                 self._size - cut_at,
@@ -394,7 +394,9 @@ class FinalsJournal:
                 if record.seq >= stop_before:
                     return finals
                 if record.seq <= last:
-                    log.warning("finals journal %s: seq %d out of order; skipped", path, record.seq)
+                    logger.warning(
+                        "finals journal %s: seq %d out of order; skipped", path, record.seq
+                    )
                     continue
                 finals.append(record)
                 last = record.seq
@@ -421,7 +423,7 @@ class FinalsJournal:
         except ValueError as e:
             self.corrupt_lines += 1  # a replay reads a damaged line again: log it loudly once
             level = logging.WARNING if self.corrupt_lines <= _LOUD_DAMAGE else logging.DEBUG
-            log.log(level, "finals journal %s: skipped a damaged line (%s)", path, e)
+            logger.log(level, "finals journal %s: skipped a damaged line (%s)", path, e)
             return None
 
 

@@ -49,7 +49,7 @@ from pipeline.messages import (
     TranscriptPartial,
 )
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 DEFAULT_REPLAY_TIMEOUT_MS = 1000  # one control request, before the REQ socket is remade
 DEFAULT_REPLAY_RETRIES = 2  # further tries of one request after a timeout
@@ -226,7 +226,7 @@ class TranscriptSubscriber:
         if final.seq > self._expected:
             if live:
                 self.counters.gaps_detected += 1
-                log.info(
+                logger.info(
                     "gap: got seq %d, expected %d; asking for a replay", final.seq, self._expected
                 )
                 self._held = final
@@ -244,7 +244,7 @@ class TranscriptSubscriber:
         assert self._expected is not None
         count = up_to_seq - self._expected
         self.counters.lost += count
-        log.warning("finals %d..%d are lost (%s)", self._expected, up_to_seq - 1, why)
+        logger.warning("finals %d..%d are lost (%s)", self._expected, up_to_seq - 1, why)
         self._expected = up_to_seq
 
     def _idle_deadline(self) -> float:
@@ -263,7 +263,7 @@ class TranscriptSubscriber:
             return
         if not reply.finals and reply.next_seq < self._expected:
             self.counters.resets += 1
-            log.warning(
+            logger.warning(
                 "the daemon's next seq is %d but %d finals were seen: its journal started over; "
                 "following its new numbering from 0",
                 reply.next_seq,
@@ -295,11 +295,11 @@ class TranscriptSubscriber:
                 received = receiver.receive(self.replay_timeout_ms)
             if received is not None:
                 if isinstance(received.message, ControlError):
-                    log.warning("replay refused: %s", received.message.message)
+                    logger.warning("replay refused: %s", received.message.message)
                     return None
                 return received.message
             self.counters.replay_timeouts += 1
-            log.warning(
+            logger.warning(
                 "no answer from %s to a replay request within %d ms (try %d of %d)",
                 self.control_endpoint,
                 self.replay_timeout_ms,

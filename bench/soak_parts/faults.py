@@ -24,7 +24,7 @@ import signal
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 DEFAULT_KINDS = ("kill:asr", "kill:capture", "kill:vad", "hang:asr")
 HANG_GIVE_UP_S = 30.0  # past the heartbeat timeout: a hang nobody noticed
@@ -107,7 +107,7 @@ class FaultInjector:
             self._stopped[pid] = fault
         self.faults.append(fault)
         self._next_s = wall_s + self._rng.uniform(self.min_gap_s, self.max_gap_s)
-        log.info("fault: %s %s (pid %d) at %.1f s", action, role, pid, wall_s)
+        logger.info("fault: %s %s (pid %d) at %.1f s", action, role, pid, wall_s)
         return fault
 
     def _recent(self, role: str, wall_s: float) -> int:

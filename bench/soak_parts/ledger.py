@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.soak_parts.expected import FinalRow
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 def percentile(values: list[float] | array, fraction: float) -> float:

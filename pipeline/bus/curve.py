@@ -30,7 +30,7 @@ from pipeline.errors import BusError
 if TYPE_CHECKING:
     from zmq.auth.thread import ThreadAuthenticator
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 AUTHORIZED_DIR = "authorized_clients"
 _SECRET_MODE = 0o600
@@ -98,7 +98,7 @@ def generate_keys(keys_dir: str | os.PathLike[str], *, overwrite: bool = False) 
             allowed = authorized / "client.key"
             _write_new(allowed, _certificate(public, None), _PUBLIC_MODE, overwrite)
             written.append(allowed)
-    log.info("wrote CURVE keys to %s", root)
+    logger.info("wrote CURVE keys to %s", root)
     return written
 
 

@@ -34,7 +34,7 @@ from pipeline.messages import (
     encode,
 )
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 MAX_IDENTITY_FRAMES = 8  # envelope depth accepted on a ROUTER
 LOUD_REJECTIONS = 5  # rejections logged as warnings before dropping to debug
@@ -198,17 +198,17 @@ class Receiver:
         self.rejected[reason] += 1
         total = self.rejected_total
         if total <= LOUD_REJECTIONS:
-            log.warning(
+            logger.warning(
                 "%s: rejected a message (%s)%s",
                 self.name,
                 detail,
                 "; further rejections are logged at debug" if total == LOUD_REJECTIONS else "",
             )
         else:
-            log.debug("%s: rejected a message (%s)", self.name, detail)
+            logger.debug("%s: rejected a message (%s)", self.name, detail)
         now = time.monotonic()
         if now - self._summary_at >= SUMMARY_INTERVAL_S and total > self._summary_total:
-            log.warning(
+            logger.warning(
                 "%s: %d messages rejected in the last %.0f s; by reason so far: %s",
                 self.name,
                 total - self._summary_total,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pipeline.errors import BusError
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 DIR_MODE = 0o700
 # sockaddr_un.sun_path is 104 bytes on macOS and 108 on Linux, the terminating NUL included.
@@ -55,7 +55,7 @@ def ensure_private_dir(path: Path, *, fix_permissions: bool = False) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.mkdir(mode=DIR_MODE)
-        log.debug("created runtime directory %s", path)
+        logger.debug("created runtime directory %s", path)
     except FileExistsError:
         pass
     except OSError as e:
@@ -80,7 +80,7 @@ def ensure_private_dir(path: Path, *, fix_permissions: bool = False) -> Path:
                 f"runtime directory {path} has mode {mode:04o}; other users could reach its "
                 f"sockets. Run 'chmod 700 {path}' or choose another outputs.runtime_dir"
             )
-        log.warning("runtime directory %s had mode %04o; setting 0700", path, mode)
+        logger.warning("runtime directory %s had mode %04o; setting 0700", path, mode)
     if mode != DIR_MODE:
         try:
             os.chmod(path, DIR_MODE)

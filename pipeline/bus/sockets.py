@@ -22,7 +22,7 @@ from pipeline.bus.runtime_dir import check_socket_path
 from pipeline.errors import BusError
 from pipeline.messages import DEFAULT_MAX_FRAME_BYTES
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 _CONTEXT_PIDS: weakref.WeakKeyDictionary[zmq.Context, int] = weakref.WeakKeyDictionary()
 
@@ -91,7 +91,9 @@ def open_socket(
     except BaseException:
         socket.close(linger=0)
         raise
-    log.debug("%s %s %s", _type_name(socket_type), "bound to" if bind else "connected to", endpoint)
+    logger.debug(
+        "%s %s %s", _type_name(socket_type), "bound to" if bind else "connected to", endpoint
+    )
     return socket
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from pipeline.audio_format import SAMPLE_RATE_HZ
 from pipeline.errors import ModelError
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 WINDOW_SAMPLES = 512  # samples per Silero window at 16 kHz (32 ms)
 CONTEXT_SAMPLES = 64  # samples of the preceding audio the model sees before each window
@@ -80,7 +80,7 @@ class SileroVad:
         # One preallocated model input: [context (64) | window (512)], shape (1, 576).
         self._input = np.zeros((1, CONTEXT_SAMPLES + WINDOW_SAMPLES), dtype=np.float32)
         self._state = np.zeros(STATE_SHAPE, dtype=np.float32)
-        log.debug("Silero VAD loaded from %s", path)
+        logger.debug("Silero VAD loaded from %s", path)
 
     def reset(self) -> None:
         """Zero the recurrent state and the context: a new stream starts."""

@@ -37,7 +37,7 @@ from pipeline.vad.events import SpeechEnd, SpeechProgress, SpeechStart, VadEvent
 if TYPE_CHECKING:
     from config.schema import VadConfig
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 SPLIT_LOOKBACK_MAX_S = 5.0  # the split point is searched in at most this much recent audio
 SPLIT_SMOOTH_WINDOWS = 3  # windows averaged when looking for the quietest point
@@ -172,8 +172,8 @@ class SpeechStateMachine:
         return events
 
     def _set_state(self, state: VadState, index: int) -> None:
-        if state is not self._state and log.isEnabledFor(logging.DEBUG):
-            log.debug("vad %s -> %s at %d", self._state.value, state.value, index)
+        if state is not self._state and logger.isEnabledFor(logging.DEBUG):
+            logger.debug("vad %s -> %s at %d", self._state.value, state.value, index)
         self._state = state
 
     def _open(self, start_index: int, decided_index: int) -> SpeechStart:
@@ -203,7 +203,7 @@ class SpeechStateMachine:
         )
         if split_index is None:
             split_index = end_index
-        log.debug("vad split of segment %d at %d", self._segment_index, split_index)
+        logger.debug("vad split of segment %d at %d", self._segment_index, split_index)
         ended = self._close(split_index, end_index, split=True)
         started = SpeechStart(self._segment_index, split_index, end_index)
         self._segment_start_index = split_index

@@ -22,7 +22,7 @@ from pipeline.vad.state_machine import SegmenterParams, SpeechStateMachine, VadS
 if TYPE_CHECKING:
     from config.schema import VadConfig
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 class StreamVad:
@@ -82,7 +82,7 @@ class StreamVad:
         if self._stream_start_index is None:
             self._begin(start_index)
         elif start_index > self.next_index:
-            log.warning(
+            logger.warning(
                 "vad input gap: expected index %d, got %d; restarting the stream",
                 self.next_index,
                 start_index,
@@ -93,7 +93,7 @@ class StreamVad:
             self._begin(start_index)
         elif start_index < self.next_index:
             skip = self.next_index - start_index
-            log.debug("vad input overlap: skipping %d samples already seen", skip)
+            logger.debug("vad input overlap: skipping %d samples already seen", skip)
             block = block[skip:]
         if block.size == 0:
             return events

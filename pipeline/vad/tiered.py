@@ -28,7 +28,7 @@ from pipeline.vad.webrtc import WebRtcParams, WebRtcVad
 if TYPE_CHECKING:
     from config.schema import VadConfig
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 SILERO_MODES = ("off", "confirm", "always")  # VadConfig.silero choices
 
@@ -105,9 +105,9 @@ class TieredDetector(SpeechDetector):
             else None
         )
         if params.webrtc and params.silero == "always":
-            log.info("silero=always: the WebRTC tier is not run")
+            logger.info("silero=always: the WebRTC tier is not run")
         if self._webrtc is None and self._silero is None:
-            log.warning("WebRTC and Silero are both off: the energy gate alone decides")
+            logger.warning("WebRTC and Silero are both off: the energy gate alone decides")
         self._energy_counter = _TierCounter("energy")
         self._webrtc_counter = _TierCounter("webrtc")
         self._silero_counter = _TierCounter("silero")

@@ -21,7 +21,7 @@ import numpy as np
 
 from pipeline.audio_format import SAMPLE_RATE_HZ
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 FRAME_MS_CHOICES = (10, 20, 30)  # frame lengths WebRTC VAD accepts
 INT16_FULL_SCALE = 32767.0  # float sample 1.0 in int16
@@ -104,8 +104,8 @@ class WebRtcVad:
                 continue
             frames += 1
             speech += self.is_speech(context[lo : lo + frame_samples])
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("webrtc window@%d: %d/%d frames speech", window_start, speech, frames)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("webrtc window@%d: %d/%d frames speech", window_start, speech, frames)
         return speech / frames if frames else 0.0
 
     def _pre_emphasize(self, context: np.ndarray) -> np.ndarray:
