@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
-from pipeline.messages.base import AtLeast, Below, FrameRejected, FreeForm, Max, Min
+from pipeline.messages.constraints import AtLeast, Below, FrameRejected, FreeForm, Max, Min
 
 Converter = Callable[[Any, str], Any]
 
