@@ -56,6 +56,7 @@ EXAMPLES: dict[str, m.Message] = {
         FINAL,
         m.TranscriptPartial("mic", 3, 2, 12.5, 13.4, "hello", " wor", "whisper", "tiny.en"),
         m.SpeechEvent("mic", 3, "ended", 14.0),
+        m.GapEvent("mic", 20.0, 21.5, "vad_resync"),
         m.Metrics(1_700_000_000.5, {"queue": {"finals": 0}, "rss_mb": [101.5, 99], "ok": True}),
         m.StatusRequest(),
         m.StatusReply({"workers": [{"id": "asr-1", "busy": None}], "uptime_s": 12}),

@@ -28,7 +28,15 @@ from pipeline.messages.control import (
     StatusRequest,
 )
 from pipeline.messages.speech import SpeechEnded, SpeechOngoing, SpeechStarted, VadStats
-from pipeline.messages.transcripts import Metrics, SpeechEvent, TranscriptFinal, TranscriptPartial
+from pipeline.messages.transcripts import (
+    FINAL_STATUSES,
+    GAP_REASONS,
+    GapEvent,
+    Metrics,
+    SpeechEvent,
+    TranscriptFinal,
+    TranscriptPartial,
+)
 from pipeline.messages.work import (
     Heartbeat,
     Ready,
@@ -44,6 +52,8 @@ from pipeline.messages.work import (
 
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
+    "FINAL_STATUSES",
+    "GAP_REASONS",
     "REGISTRY",
     "REJECTION_REASONS",
     "SCHEMA_VERSION",
@@ -52,6 +62,7 @@ __all__ = [
     "ControlError",
     "EndOfStream",
     "FrameRejected",
+    "GapEvent",
     "Heartbeat",
     "Message",
     "Metrics",

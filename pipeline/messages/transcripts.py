@@ -1,7 +1,16 @@
 """What the supervisor publishes on the ``transcript`` PUB socket; the topic is the ``kind``.
 
-Times are seconds of the stream (sample index / sample rate). ``seq`` numbers the finals of one
-daemon gap-free from 0, so a subscriber can detect loss and ask for a replay.
+Times are seconds of the stream (sample index / sample rate). ``seq`` numbers the finals
+gap-free, continuing across daemon restarts through the journal, so a subscriber can detect loss
+and ask for a replay; ``run_id`` names the daemon run that made a message (new at every start), so
+a seq that comes again from another run (a journal that was lost) is never taken for a duplicate.
+
+Loss is visible: a final whose audio was overrun in the ring or given up carries ``status``
+``audio_lost`` or ``failed`` and the lost range, and a stretch of audio that the VAD skipped is an
+``event.gap``. A subscriber can tell silence (no final, no gap) from loss.
+
+Fields added after the first release have defaults, so journal lines and frames written before
+them still decode.
 """
 
 from __future__ import annotations
@@ -21,12 +30,23 @@ from pipeline.messages.base import (
 from pipeline.words import Word
 
 EndTime = Annotated[float, Min(0.0), AtLeast("start_s")]
+LostEndTime = Annotated[float, Min(0.0), AtLeast("lost_start_s")]
+
+FINAL_STATUSES = ("ok", "audio_lost", "failed")
+FinalStatus = Literal["ok", "audio_lost", "failed"]
+GAP_REASONS = ("vad_resync", "vad_crash", "ring_overrun", "queue_full", "capture_error")
 
 
 @register
 @dataclass(frozen=True, slots=True)
 class TranscriptFinal(Message):
-    """The one final transcript of a segment."""
+    """The one final transcript of a segment (or of a committed part of one).
+
+    ``status``: ``ok``; ``audio_lost`` when part or all of the audio was gone before it could be
+    transcribed (overrun in the ring), ``text`` holding what was left; ``failed`` when the
+    segment was given up (its requests kept failing), ``text`` empty. ``lost_start_s`` ..
+    ``lost_end_s`` is the range that has no text for that reason (both 0 for ``ok``).
+    """
 
     kind: ClassVar[str] = "transcript.final"
     stream_id: str
@@ -39,6 +59,10 @@ class TranscriptFinal(Message):
     backend: str
     model: str
     latency_ms: NonNegFloat  # end of speech → publish
+    run_id: str = ""  # the daemon run that published it ("" in lines older than run ids)
+    status: FinalStatus = "ok"
+    lost_start_s: NonNegFloat = 0.0
+    lost_end_s: LostEndTime = 0.0
 
 
 @register
@@ -56,6 +80,26 @@ class TranscriptPartial(Message):
     unstable: str
     backend: str = ""
     model: str = ""
+    run_id: str = ""  # the daemon run that published it
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class GapEvent(Message):
+    """Audio of a stream that was skipped without a transcript (published by the daemon).
+
+    ``reason`` says why, one of ``GAP_REASONS``: ``vad_resync`` (the VAD fell behind the ring and
+    jumped ahead), ``vad_crash`` (audio that crashed the VAD was skipped), ``ring_overrun``,
+    ``queue_full`` (the oldest pending work was dropped), ``capture_error``. Other values may be
+    added; a subscriber should show an unknown reason as it is.
+    """
+
+    kind: ClassVar[str] = "event.gap"
+    stream_id: str
+    start_s: NonNegFloat
+    end_s: EndTime
+    reason: str
+    run_id: str = ""
 
 
 @register
