@@ -30,13 +30,13 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from pipeline.backends import mlx_runtime
 from pipeline.backends.base import StreamSession, StreamUpdate
-from pipeline.backends.parakeet import (
+from pipeline.backends.parakeet_words import (
     SAMPLE_RATE,
     ParakeetStreamingOptions,
     Piece,
@@ -50,8 +50,16 @@ from pipeline.backends.parakeet import (
 from pipeline.errors import BackendError
 from pipeline.words import Transcription, Word
 
-if TYPE_CHECKING:
-    from pipeline.backends.parakeet import ParakeetBackend
+
+class ParakeetModelHost(Protocol):
+    """What a session needs of the backend that loaded the model (``ParakeetBackend``)."""
+
+    model: Any  # a parakeet-mlx model (TDT, RNNT or CTC)
+    frame_samples: int  # audio samples per encoder frame
+    subsampling_factor: int  # mel frames per encoder frame
+
+    def log_mel(self, samples: np.ndarray) -> Any: ...
+
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +119,7 @@ class _WindowCache:
 class ParakeetStreamSession(StreamSession):
     """A parakeet stream owned by one worker; feed audio as it arrives, ``finish`` at segment end."""
 
-    def __init__(self, backend: ParakeetBackend, options: ParakeetStreamingOptions) -> None:
+    def __init__(self, backend: ParakeetModelHost, options: ParakeetStreamingOptions) -> None:
         from parakeet_mlx.attention import LocalRelPositionalEncoding, RelPositionalEncoding
         from parakeet_mlx.parakeet import ParakeetCTC, ParakeetRNNT, ParakeetTDT
 
