@@ -48,7 +48,7 @@ def write_mlx_whisper(
 
     ``weights`` maps mlx-whisper parameter names to numpy or MLX arrays, stored in their dtype.
     """
-    from pipeline.backends.mlx_runtime import import_mlx
+    from pipeline.mlx_blas import import_mlx
 
     mx = import_mlx()
     import mlx.nn as nn
@@ -139,7 +139,7 @@ def quantize_mlx_dir(src: Path, quantization: str) -> Path:
     final = store.cache_root() / store.entry_name(src.name, source_hash, quantization)
 
     def write(out_dir: Path) -> None:
-        from pipeline.backends.mlx_runtime import import_mlx
+        from pipeline.mlx_blas import import_mlx
 
         weights = import_mlx().load(str(weights_path))
         heads = weights.pop("alignment_heads", None)
