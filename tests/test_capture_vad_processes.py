@@ -7,9 +7,10 @@ import time
 
 import numpy as np
 
-from pipeline.audio_format import SAMPLE_RATE_HZ
+from pipeline.audio_format import SAMPLE_RATE_HZ, samples_to_seconds, seconds_to_samples
 from pipeline.messages import (
     EndOfStream,
+    GapEvent,
     RingOverrunReport,
     SpeechEnded,
     SpeechOngoing,
@@ -137,6 +138,10 @@ def test_lagging_vad_without_cursor_reports_overrun_and_resynchronises() -> None
         assert report.oldest_index == samples.size - capacity == report.write_index - capacity
         ends = harness.messages(SpeechEnded)
         assert ends and all(e.start_index >= report.oldest_index for e in ends)
+        (gap,) = harness.messages(GapEvent)  # the skipped audio, for subscribers
+        assert gap.reason == "vad_resync" and gap.start_s == 0.0
+        assert gap.end_s == samples_to_seconds(report.oldest_index + capacity // 8)
+        assert all(e.start_index >= seconds_to_samples(gap.end_s) for e in ends)
 
 
 def test_capture_killed_mid_file_resumes_without_repeat_or_gap() -> None:

@@ -13,6 +13,7 @@ from pipeline import messages as m
 from pipeline.errors import MessageError
 from pipeline.messages.base import Min, register
 from pipeline.messages.codec import _build
+from pipeline.messages.speech import SpeechPaused, SpeechResumed
 from pipeline.words import Word
 
 WORDS = (Word(0.0, 0.4, " hello", 0.93), Word(0.4, 0.9, " world", 0.81))
@@ -40,6 +41,8 @@ EXAMPLES: dict[str, m.Message] = {
         m.SpeechStarted("mic", 0, 1600),
         m.SpeechOngoing("mic", 0, 1600, 32000),
         m.SpeechEnded("mic", 0, 1600, 48000, split=True),
+        SpeechPaused("mic", 0, 1600, 40000, 43200, 1),
+        SpeechResumed("mic", 0, 1600, 44800, 1),
         m.VadStats(
             "mic", 5.0, {"energy": 250, "webrtc": 80}, {"energy": 0.01, "silero": 0.2}, 2, 0.7
         ),

@@ -13,7 +13,9 @@ from pipeline.vad import (
     SegmenterParams,
     SpeechDetector,
     SpeechEnd,
+    SpeechPause,
     SpeechProgress,
+    SpeechResume,
     SpeechStart,
     StreamVad,
     VadEvent,
@@ -311,3 +313,32 @@ def test_no_progress_during_the_hangover_silence() -> None:
     progress = [p.current_index for p in of(events, SpeechProgress)]
     assert progress and max(progress) <= 3 * rate + W  # only while the speech lasted
     assert end.end_index > 3 * rate
+
+
+def test_pause_and_resume_inside_a_segment() -> None:
+    # PARAMS: hangover 16 windows (8192 samples), pause 3200 samples (7 windows of 512).
+    speech_1, gap, speech_2 = 40 * W, 12 * W, 40 * W  # the gap: a pause, not an end
+    audio = np.concatenate(
+        [noise(speech_1), silence(gap), noise(speech_2, seed=1), silence(3 * W), noise(20 * W)]
+    )
+    events = run(StreamVad(LevelDetector(), PARAMS), np.concatenate([audio, silence(40 * W)]))
+    kinds = [type(e).__name__ for e in events if not isinstance(e, SpeechProgress)]
+    assert kinds == ["SpeechStart", "SpeechPause", "SpeechResume", "SpeechPause", "SpeechEnd"]
+    first, last = of(events, SpeechPause)
+    (resume,) = of(events, SpeechResume)
+    (end,) = of(events, SpeechEnd)
+    assert first.pause_index == speech_1 and first.pause_number == 0
+    assert first.decided_index == speech_1 + 7 * W  # the first window with 3200 samples of silence
+    assert resume.resume_index == speech_1 + gap and resume.pause_number == 0
+    assert last.pause_number == 1 and last.pause_index == audio.size
+    assert end.end_index == audio.size + PARAMS.hangover_samples
+    # the 3-window silence inside the second stretch was no pause
+
+
+def test_pause_disabled_and_bounded_by_the_hangover() -> None:
+    quiet = replace(PARAMS, pause_samples=0)
+    audio = np.concatenate([noise(40 * W), silence(12 * W), noise(40 * W), silence(40 * W)])
+    events = run(StreamVad(LevelDetector(), quiet), audio)
+    assert not of(events, SpeechPause) and not of(events, SpeechResume)
+    with pytest.raises(ValueError, match="pause_samples"):
+        replace(PARAMS, pause_samples=PARAMS.hangover_samples)

@@ -19,8 +19,10 @@ Settings (plain values, from the parent):
                        position, so a fast writer never laps this reader
     stats_interval_s   optional, default ``STATS_INTERVAL_S``
 
-Sends on the events PUSH: ``SpeechStarted``, ``SpeechOngoing``, ``SpeechEnded`` (absolute ring
-indices), ``RingOverrunReport`` when it fell behind by more than the ring holds, ``VadStats``
+Sends on the events PUSH: ``SpeechStarted``, ``SpeechOngoing``, ``SpeechPaused``,
+``SpeechResumed``, ``SpeechEnded`` (absolute ring indices), ``RingOverrunReport`` and a
+``GapEvent`` (reason ``vad_resync``, the audio it skipped) when it fell behind by more than the
+ring holds, ``VadStats``
 every ``stats_interval_s`` and ``Heartbeat`` every ``supervisor.heartbeat_interval_s`` (both from
 the loop itself, so a hung loop goes silent).
 
@@ -45,6 +47,7 @@ import psutil
 import zmq
 
 from config.loader import from_tree
+from pipeline.audio_format import samples_to_seconds
 from pipeline.bus.frames import Receiver
 from pipeline.bus.sockets import SocketOptions, new_context, open_socket
 from pipeline.errors import RingOverrun
@@ -58,8 +61,18 @@ from pipeline.messages import (
     SpeechStarted,
     VadStats,
 )
+from pipeline.messages.speech import SpeechPaused, SpeechResumed
+from pipeline.messages.transcripts import GapEvent
 from pipeline.ring import AudioRing
-from pipeline.vad import SpeechEnd, SpeechProgress, SpeechStart, StreamVad, VadEvent
+from pipeline.vad import (
+    SpeechEnd,
+    SpeechPause,
+    SpeechProgress,
+    SpeechResume,
+    SpeechStart,
+    StreamVad,
+    VadEvent,
+)
 from workers.events_push import EventsPusher, ParentGone
 from workers.heartbeat import heartbeat_message
 
@@ -214,9 +227,21 @@ class VadLoop:
         self.vad.reset(next_id)  # flush resets the counter; ids go on
         self._push_events(closing)
         margin = int(self.ring.capacity_samples * RESYNC_MARGIN_FRACTION)
-        self.position = min(self.ring.oldest_index + margin, self.ring.write_index)
+        skipped_from = self.position
+        self.position = max(
+            skipped_from, min(self.ring.oldest_index + margin, self.ring.write_index)
+        )
         if self.cursor_slot is not None:
             self.ring.set_cursor(self.cursor_slot, self.position)
+        if self.position > skipped_from:
+            self.events.push(
+                GapEvent(
+                    self.stream_id,
+                    start_s=samples_to_seconds(skipped_from),
+                    end_s=samples_to_seconds(self.position),
+                    reason="vad_resync",
+                )
+            )
 
     def _wait_for_audio(self, end_seen: int | None) -> int | None:
         """Sleep until a tick (or ``POLL_S``); drain every queued frame, decoding only the end."""
@@ -253,6 +278,23 @@ class VadLoop:
         if isinstance(event, SpeechProgress):
             return SpeechOngoing(
                 self.stream_id, event.segment_index, event.start_index, event.current_index
+            )
+        if isinstance(event, SpeechPause):
+            return SpeechPaused(
+                self.stream_id,
+                event.segment_index,
+                event.start_index,
+                event.pause_index,
+                event.decided_index,
+                event.pause_number,
+            )
+        if isinstance(event, SpeechResume):
+            return SpeechResumed(
+                self.stream_id,
+                event.segment_index,
+                event.start_index,
+                event.resume_index,
+                event.pause_number,
             )
         return SpeechEnded(
             self.stream_id, event.segment_index, event.start_index, event.end_index, event.split

@@ -1,4 +1,5 @@
-"""VAD events (vad → supervisor over PUSH/PULL): speech start, progress, end, and statistics.
+"""VAD events (vad → supervisor over PUSH/PULL): speech start, progress, pause, resume, end, and
+statistics.
 
 Indices are absolute ring sample indices of the stream; pre-roll and hangover are already in
 them. ``segment_id`` counts segments of one stream from 0.
@@ -40,6 +41,34 @@ class SpeechOngoing(Message):
     segment_id: Count
     start_index: SampleIndex
     current_index: Annotated[int, Min(0), AtLeast("start_index")]
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class SpeechPaused(Message):
+    """Silence began inside the open segment at ``pause_index`` (its hangover runs): the segment
+    may end here (a ``SpeechEnded`` follows) or go on (a ``SpeechResumed`` follows)."""
+
+    kind: ClassVar[str] = "speech.paused"
+    stream_id: str
+    segment_id: Count
+    start_index: SampleIndex
+    pause_index: Annotated[int, Min(0), AtLeast("start_index")]  # where the silence begins
+    decided_index: Annotated[int, Min(0), AtLeast("pause_index")]  # audio seen at the decision
+    pause_number: Count = 0  # counts the pauses of the segment from 0
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class SpeechResumed(Message):
+    """Speech came back after ``SpeechPaused`` number ``pause_number``; the segment goes on."""
+
+    kind: ClassVar[str] = "speech.resumed"
+    stream_id: str
+    segment_id: Count
+    start_index: SampleIndex
+    resume_index: Annotated[int, Min(0), AtLeast("start_index")]
+    pause_number: Count = 0
 
 
 @register

@@ -12,7 +12,14 @@ from pipeline.vad.detector import (
     TierStats,
     WindowVerdict,
 )
-from pipeline.vad.events import SpeechEnd, SpeechProgress, SpeechStart, VadEvent
+from pipeline.vad.events import (
+    SpeechEnd,
+    SpeechPause,
+    SpeechProgress,
+    SpeechResume,
+    SpeechStart,
+    VadEvent,
+)
 from pipeline.vad.state_machine import SegmenterParams, SpeechStateMachine, VadState
 from pipeline.vad.stream_vad import StreamVad
 
@@ -22,7 +29,9 @@ __all__ = [
     "SegmenterParams",
     "SpeechDetector",
     "SpeechEnd",
+    "SpeechPause",
     "SpeechProgress",
+    "SpeechResume",
     "SpeechStart",
     "SpeechStateMachine",
     "StreamVad",

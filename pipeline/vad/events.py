@@ -1,7 +1,8 @@
 """What the VAD state machine emits: small frozen events with absolute sample indices.
 
 These stay inside ``pipeline.vad``; the VAD worker translates them into the bus messages
-(``SpeechStarted``, ``SpeechOngoing``, ``SpeechEnded``) with the stream id. Every index is an
+(``SpeechStarted``, ``SpeechOngoing``, ``SpeechPaused``, ``SpeechResumed``, ``SpeechEnded``)
+with the stream id. Every index is an
 absolute ring index (samples since the ring's start, 16 kHz). ``segment_index`` counts the
 segments of one stream from 0.
 """
@@ -27,6 +28,28 @@ class SpeechProgress:
 
 
 @dataclass(frozen=True)
+class SpeechPause:
+    """Silence began inside an open segment (its hangover is running): the segment may end
+    here, or speech may resume (``SpeechResume``). At most one per stretch of silence."""
+
+    segment_index: int
+    start_index: int  # first sample of the segment
+    pause_index: int  # the silence begins here (end of the last speech window)
+    decided_index: int  # the audio up to this index had been seen when the pause was decided
+    pause_number: int  # counts the pauses of the segment from 0
+
+
+@dataclass(frozen=True)
+class SpeechResume:
+    """Speech came back after a ``SpeechPause``, before the hangover ended the segment."""
+
+    segment_index: int
+    start_index: int  # first sample of the segment
+    resume_index: int  # first sample of the speech window that resumed it
+    pause_number: int  # the pause it ends
+
+
+@dataclass(frozen=True)
 class SpeechEnd:
     segment_index: int
     start_index: int  # first sample of the segment
@@ -39,4 +62,4 @@ class SpeechEnd:
         return self.end_index - self.start_index
 
 
-VadEvent = Union[SpeechStart, SpeechProgress, SpeechEnd]  # noqa: UP007 (py3.10 target, runtime alias)
+VadEvent = Union[SpeechStart, SpeechProgress, SpeechPause, SpeechResume, SpeechEnd]  # noqa: UP007 (py3.10 target, runtime alias)

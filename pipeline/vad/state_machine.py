@@ -11,7 +11,10 @@ States: quiet -> starting -> speaking -> stopping -> quiet.
   drops the candidate (a click or a burst is not speech).
 - speaking: a non-speech window makes it ``stopping``.
 - stopping: speech makes it ``speaking`` again; ``hangover_samples`` of silence after the last
-  speech end the segment (``SpeechEnd``) at the end of that silence.
+  speech end the segment (``SpeechEnd``) at the end of that silence. Once ``pause_samples`` of
+  that silence have passed, a ``SpeechPause`` goes out (the scheduler may decode the final
+  early, or end the segment at once after a complete sentence); speech coming back after it
+  sends a ``SpeechResume``.
 
 A segment that reaches ``max_segment_samples`` is split at the quietest point of the recent
 past (the lowest 3-window mean energy in the last ``split_lookback_samples``); the next segment
@@ -32,7 +35,14 @@ import numpy as np
 
 from pipeline.audio_format import seconds_to_samples
 from pipeline.vad.detector import WindowVerdict
-from pipeline.vad.events import SpeechEnd, SpeechProgress, SpeechStart, VadEvent
+from pipeline.vad.events import (
+    SpeechEnd,
+    SpeechPause,
+    SpeechProgress,
+    SpeechResume,
+    SpeechStart,
+    VadEvent,
+)
 
 if TYPE_CHECKING:
     from config.schema import VadConfig
@@ -41,6 +51,7 @@ logger = logging.getLogger(__name__)
 
 SPLIT_LOOKBACK_MAX_S = 5.0  # the split point is searched in at most this much recent audio
 SPLIT_SMOOTH_WINDOWS = 3  # windows averaged when looking for the quietest point
+PAUSE_S = 0.2  # silence inside a segment that sends a SpeechPause (at most half the hangover)
 
 
 class VadState(enum.Enum):
@@ -61,26 +72,34 @@ class SegmenterParams:
     partial_interval_samples: int = 16_000  # SpeechProgress cadence (1 s)
     max_start_gap_samples: int = 1_600  # silence that drops a start candidate (100 ms)
     split_lookback_samples: int = 80_000  # where the split point is searched (5 s)
+    pause_samples: int = 3_200  # silence that sends a SpeechPause (200 ms); 0: no pause events
 
     def __post_init__(self) -> None:
         for name in ("min_speech_samples", "hangover_samples", "max_segment_samples"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0 <= self.pause_samples < self.hangover_samples:
+            raise ValueError(
+                f"pause_samples must be in [0, hangover_samples = {self.hangover_samples}), "
+                f"got {self.pause_samples}"
+            )
         if self.split_lookback_samples >= self.max_segment_samples:
             raise ValueError("split_lookback_samples must be shorter than max_segment_samples")
 
     @classmethod
     def from_config(cls, config: VadConfig) -> SegmenterParams:
         max_segment_samples = seconds_to_samples(config.max_segment_s)
+        hangover_samples = seconds_to_samples(config.hangover_ms / 1000)
         return cls(
             min_speech_samples=seconds_to_samples(config.min_speech_ms / 1000),
-            hangover_samples=seconds_to_samples(config.hangover_ms / 1000),
+            hangover_samples=hangover_samples,
             pre_roll_samples=seconds_to_samples(config.pre_roll_ms / 1000),
             max_segment_samples=max_segment_samples,
             partial_interval_samples=seconds_to_samples(config.partial_interval_s),
             split_lookback_samples=min(
                 seconds_to_samples(SPLIT_LOOKBACK_MAX_S), max_segment_samples // 2
             ),
+            pause_samples=min(seconds_to_samples(PAUSE_S), hangover_samples // 2),
         )
 
 
@@ -111,6 +130,8 @@ class SpeechStateMachine:
         self._last_speech_end_index = stream_start_index
         self._segment_start_index = 0
         self._next_progress_index = 0
+        self._paused = False  # a SpeechPause went out for the current silence
+        self._pause_number = 0  # pauses of the open segment so far
         self._levels.clear()
 
     @property
@@ -142,13 +163,18 @@ class SpeechStateMachine:
                 state = VadState.QUIET
         elif state is VadState.SPEAKING or state is VadState.STOPPING:
             if verdict.is_speech:
+                if self._paused:
+                    events.append(self._resume(start_index))
                 self._last_speech_end_index = end_index
                 state = VadState.SPEAKING
             else:
                 state = VadState.STOPPING
-                if end_index - self._last_speech_end_index >= p.hangover_samples:
+                silence_samples = end_index - self._last_speech_end_index
+                if silence_samples >= p.hangover_samples:
                     events.append(self._close(end_index, end_index, split=False))
                     state = VadState.QUIET
+                elif not self._paused and 0 < p.pause_samples <= silence_samples:
+                    events.append(self._pause(end_index))
         self._set_state(state, end_index)
 
         if self.segment_open and end_index - self._segment_start_index >= p.max_segment_samples:
@@ -181,11 +207,31 @@ class SpeechStateMachine:
         self._next_progress_index = decided_index + self.params.partial_interval_samples
         return SpeechStart(self._segment_index, start_index, decided_index)
 
+    def _pause(self, decided_index: int) -> SpeechPause:
+        self._paused = True
+        return SpeechPause(
+            self._segment_index,
+            self._segment_start_index,
+            self._last_speech_end_index,
+            decided_index,
+            self._pause_number,
+        )
+
+    def _resume(self, resume_index: int) -> SpeechResume:
+        event = SpeechResume(
+            self._segment_index, self._segment_start_index, resume_index, self._pause_number
+        )
+        self._paused = False
+        self._pause_number += 1
+        return event
+
     def _close(self, end_index: int, decided_index: int, split: bool) -> SpeechEnd:
         event = SpeechEnd(
             self._segment_index, self._segment_start_index, end_index, decided_index, split
         )
         self._segment_index += 1
+        self._paused = False
+        self._pause_number = 0
         # A later pre-roll may overlap this segment's hangover, never its speech; after a split
         # the next segment starts exactly at the split.
         self._floor_index = end_index if split else min(end_index, self._last_speech_end_index)
