@@ -12,9 +12,9 @@ and hands out decoded messages. Finals come out gap-free, in ``seq`` order, each
   final (no later one reveals the gap) and a daemon whose numbering went back to 0 (its journal
   was lost, see ``pipeline/journal.py``) are noticed too.
 
-The control socket is a REQ used the lazy-pirate way: a request that gets no answer within
-``replay_timeout_ms`` has its socket closed and made again, and is retried ``replay_retries``
-times; after that the missing finals are counted as ``lost`` and the stream goes on. ZeroMQ
+The control socket is a ``ControlClient`` (a REQ used the lazy-pirate way): a request that gets
+no answer within ``replay_timeout_ms`` has its socket closed and made again, and is retried
+``replay_retries`` times; after that the missing finals are counted as ``lost`` and the stream goes on. ZeroMQ
 reconnects the SUB socket by itself after a daemon restart.
 
 Partials, speech events and metrics are live only (never replayed) and may interleave with
@@ -36,7 +36,8 @@ from dataclasses import dataclass
 
 import zmq
 
-from pipeline.bus import ClientKeys, Receiver, SocketOptions, new_context, open_socket, send_message
+from pipeline.bus import ClientKeys, Receiver, SocketOptions, new_context, open_socket
+from pipeline.control_client import ControlClient
 from pipeline.messages import (
     DEFAULT_MAX_FRAME_BYTES,
     ControlError,
@@ -136,8 +137,14 @@ class TranscriptSubscriber:
         self._receiver = Receiver(
             self._sub, accept=wanted, max_frame_bytes=max_frame_bytes, name="transcripts"
         )
-        self._control: zmq.Socket | None = None
-        self._control_receiver: Receiver | None = None
+        self._control = ControlClient(
+            control_endpoint,
+            curve_client=curve_client,
+            accept=(ReplayReply, ControlError),
+            max_frame_bytes=max_frame_bytes,
+            high_water_mark=high_water_mark,
+            context=self._context,
+        )
         self._ready: deque[Message] = deque()  # to hand out, in order
         self._expected: int | None = from_seq  # the seq of the next final to hand out
         self._held: TranscriptFinal | None = None  # the live final that revealed a gap
@@ -196,7 +203,7 @@ class TranscriptSubscriber:
                 yield message
 
     def close(self) -> None:
-        self._close_control()
+        self._control.close()
         self._sub.close(linger=0)
         if self._own_context:
             self._context.term()
@@ -288,16 +295,13 @@ class TranscriptSubscriber:
     def _request(self, request: ReplayRequest) -> Message | None:
         """The daemon's answer to ``request``, None after every try timed out (lazy pirate)."""
         for attempt in range(self.replay_retries + 1):
-            control, receiver = self._control_socket()
             self.counters.replay_requests += 1
-            received = None
-            if send_message(control, request, block=False, max_frame_bytes=self.max_frame_bytes):
-                received = receiver.receive(self.replay_timeout_ms)
-            if received is not None:
-                if isinstance(received.message, ControlError):
-                    logger.warning("replay refused: %s", received.message.message)
+            reply = self._control.ask(request, self.replay_timeout_ms)
+            if reply is not None:
+                if isinstance(reply, ControlError):
+                    logger.warning("replay refused: %s", reply.message)
                     return None
-                return received.message
+                return reply
             self.counters.replay_timeouts += 1
             logger.warning(
                 "no answer from %s to a replay request within %d ms (try %d of %d)",
@@ -306,24 +310,4 @@ class TranscriptSubscriber:
                 attempt + 1,
                 self.replay_retries + 1,
             )
-            self._close_control()  # a REQ that lost its reply is stuck: make a new one
         return None
-
-    def _control_socket(self) -> tuple[zmq.Socket, Receiver]:
-        if self._control is None or self._control_receiver is None:
-            self._control = open_socket(
-                self._context, zmq.REQ, self.control_endpoint, bind=False, options=self._options
-            )
-            self._control_receiver = Receiver(
-                self._control,
-                accept=(ReplayReply, ControlError),
-                max_frame_bytes=self.max_frame_bytes,
-                name="control",
-            )
-        return self._control, self._control_receiver
-
-    def _close_control(self) -> None:
-        if self._control is not None:
-            self._control.close(linger=0)
-        self._control = None
-        self._control_receiver = None
