@@ -120,6 +120,14 @@ class LocalAgreement:
         self._tails.clear()
         self._partial = EMPTY_PARTIAL
 
+    def seed(self, words: Sequence[Word]) -> None:
+        """Start over with ``words`` as the stable prefix (words made final by other means than
+        agreement, e.g. an early final at a pause); the hypotheses so far are forgotten."""
+        self.reset()
+        self._stable.extend(w for w in words if w.text.strip())
+        self._stable_norms.extend(normalize_word(w.text) for w in self._stable)
+        self._partial = PartialText(merged_text(self._stable), "", tuple(self._stable), ())
+
     def update(self, words: Sequence[Word]) -> PartialText:
         """Take the newest hypothesis (words in order, absolute times) and return the partial."""
         hypothesis = [w for w in words if w.text.strip()]
@@ -173,26 +181,59 @@ class LocalAgreement:
 
     def _after_stable(self, hypothesis: list[Word], norms: list[str]) -> list[Word]:
         """The words of a hypothesis that come after the stable prefix."""
-        stable_count = len(self._stable_norms)
-        if stable_count == 0:
-            return hypothesis
-        if norms[:stable_count] == self._stable_norms:
-            return hypothesis[stable_count:]
-        # The hypothesis revises a stable word or covers only the newest audio: find the last
-        # stable words in it near where they were heard.
-        end_s = self._stable_end_s()
-        for size in range(min(stable_count, _ANCHOR_WORDS), 0, -1):
-            target = self._stable_norms[-size:]
-            best: tuple[float, int] | None = None
-            for start in range(len(norms) - size + 1):
-                if norms[start : start + size] != target:
-                    continue
-                distance_s = abs(hypothesis[start + size - 1].end_s - end_s)
-                if distance_s <= self.anchor_tolerance_s and (best is None or distance_s < best[0]):
-                    best = (distance_s, start + size)
-            if best is not None:
-                return hypothesis[best[1] :]
-        return [w for w in hypothesis if _center_s(w) > end_s]
+        return _words_after(
+            self._stable, self._stable_norms, hypothesis, norms, self.anchor_tolerance_s
+        )
+
+
+def words_after(
+    prefix: Sequence[Word], hypothesis: Sequence[Word], anchor_tolerance_s: float = 0.5
+) -> list[Word]:
+    """The words of ``hypothesis`` that come after ``prefix`` (words already taken, e.g. the
+    committed text), both with absolute times.
+
+    The hypothesis may start with the whole prefix, with only its end (a window of the newest
+    audio), or revise some of it: the last prefix words are looked for near where they were
+    heard (within ``anchor_tolerance_s``), and failing that, the words heard after the prefix's
+    end are kept.
+    """
+    words = [w for w in hypothesis if w.text.strip()]
+    return _words_after(
+        list(prefix),
+        [normalize_word(w.text) for w in prefix],
+        words,
+        [normalize_word(w.text) for w in words],
+        anchor_tolerance_s,
+    )
+
+
+def _words_after(
+    prefix: list[Word],
+    prefix_norms: list[str],
+    hypothesis: list[Word],
+    norms: list[str],
+    anchor_tolerance_s: float,
+) -> list[Word]:
+    prefix_count = len(prefix_norms)
+    if prefix_count == 0:
+        return hypothesis
+    if norms[:prefix_count] == prefix_norms:
+        return hypothesis[prefix_count:]
+    # The hypothesis revises a prefix word or covers only the newest audio: find the last
+    # prefix words in it near where they were heard.
+    end_s = prefix[-1].end_s
+    for size in range(min(prefix_count, _ANCHOR_WORDS), 0, -1):
+        target = prefix_norms[-size:]
+        best: tuple[float, int] | None = None
+        for start in range(len(norms) - size + 1):
+            if norms[start : start + size] != target:
+                continue
+            distance_s = abs(hypothesis[start + size - 1].end_s - end_s)
+            if distance_s <= anchor_tolerance_s and (best is None or distance_s < best[0]):
+                best = (distance_s, start + size)
+        if best is not None:
+            return hypothesis[best[1] :]
+    return [w for w in hypothesis if _center_s(w) > end_s]
 
 
 def _center_s(word: Word) -> float:

@@ -1,0 +1,133 @@
+"""When words of an open segment become final while speech goes on: pure rules, no state.
+
+A partial hypothesis covers the segment's audio from a window start (at or before the last cut)
+to the newest audio; local agreement (``pipeline.local_agreement``) makes a word stable once two
+consecutive hypotheses agree on it. A stable word is committed (made final) once it also ends at
+least ``margin_s`` before the newest audio its hypothesis heard: the last words of a hypothesis
+are the ones a cut in mid-word or the next word still change.
+
+A commit cuts the segment at a word boundary: midway between the last committed word and the
+word after it, never past the audio heard minus the margin. The committed range becomes a final
+of its own; the rest continues. Partial windows keep some committed audio before the cut as
+context (the words in it are recognized as committed and skipped, see
+``local_agreement.words_after``) and move up to the cut after a complete sentence, or when that
+context grows past ``max_context_s``. A window never holds more than one model window of audio.
+
+A pause in speech after a complete sentence (final punctuation) ends the sentence at once;
+``ends_sentence`` reads that from the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pipeline.local_agreement import find_repetition
+from pipeline.text_metrics import normalize_word
+from pipeline.words import Word
+
+SENTENCE_END = (".", "?", "!")  # final punctuation: the sentence before it is complete
+_CLOSERS = "\"')]}»”’"  # quotes and brackets that may follow the final punctuation
+SEAM_TOLERANCE_S = 1.0  # a repeat of the committed words must start this close to their end
+
+
+@dataclass(frozen=True, slots=True)
+class CommitOptions:
+    """How eagerly words are committed while speech goes on."""
+
+    margin_s: float = 0.5  # a stable word is final once it ends this long before the newest audio
+    max_context_s: float = 10.0  # committed audio kept at the head of partial windows, at most
+    cut_pad_s: float = 0.1  # cut this long after the last committed word when no next word is known
+    repeat_limit: int = 3  # a run of this many repeats is a repetition loop, never committed
+
+    def __post_init__(self) -> None:
+        for name in ("margin_s", "max_context_s", "cut_pad_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+        if self.repeat_limit < 2:
+            raise ValueError(f"repeat_limit must be at least 2, got {self.repeat_limit}")
+
+
+def committable(
+    stable: Sequence[Word], committed_count: int, heard_end_s: float, margin_s: float
+) -> int:
+    """How many leading words of ``stable`` are final now (never fewer than ``committed_count``).
+
+    ``stable``: the segment's stable words in order (absolute times); ``heard_end_s``: the end of
+    the audio the newest hypothesis heard. Words are committed in order, so the count stops at
+    the first word that ends within ``margin_s`` of the newest audio.
+    """
+    count = committed_count
+    limit_s = heard_end_s - margin_s
+    while count < len(stable) and stable[count].end_s <= limit_s:
+        count += 1
+    return count
+
+
+def cut_after(last: Word, following: Word | None, limit_s: float, pad_s: float) -> float:
+    """Stream seconds where the audio is cut after the committed word ``last``.
+
+    Midway to ``following`` (the first word not committed) when it starts later; ``pad_s`` after
+    ``last`` when it is not known; never before ``last`` ends, never past ``limit_s`` unless
+    ``last`` itself ends later.
+    """
+    if following is not None:
+        cut_s = (
+            (last.end_s + following.start_s) / 2 if following.start_s > last.end_s else last.end_s
+        )
+    else:
+        cut_s = last.end_s + pad_s
+    return max(last.end_s, min(cut_s, limit_s))
+
+
+def ends_sentence(text: str) -> bool:
+    """Whether ``text`` ends with final punctuation (a closing quote or bracket may follow)."""
+    return text.rstrip().rstrip(_CLOSERS).endswith(SENTENCE_END)
+
+
+def partial_window(
+    window_start_index: int, newest_index: int, window_samples: int
+) -> tuple[int, int]:
+    """[start, end) of the next partial request: from the window start to the newest audio, at
+    most ``window_samples`` (the oldest uncommitted audio is never skipped; commits move the
+    start up)."""
+    start = min(window_start_index, newest_index)
+    return start, min(newest_index, start + max(window_samples, 1))
+
+
+def window_start_after_commit(
+    window_start_index: int, cut_index: int, last_committed: Word, max_context_samples: int
+) -> int:
+    """Where partial windows start after a commit cut at ``cut_index``: the cut itself after a
+    complete sentence, or once more than ``max_context_samples`` of committed audio would lie
+    before it; otherwise unchanged (the committed words before the cut stay as context)."""
+    if ends_sentence(last_committed.text) or cut_index - window_start_index > max_context_samples:
+        return max(window_start_index, cut_index)
+    return window_start_index
+
+
+def without_repeated_head(
+    committed: Sequence[Word], words: Sequence[Word], max_ngram_words: int = 5
+) -> list[Word]:
+    """``words`` without a head that repeats the end of ``committed`` (the same 1 to
+    ``max_ngram_words`` words, longest first, starting within ``SEAM_TOLERANCE_S`` of the
+    committed end): a word heard on both sides of a cut is kept once."""
+    words = list(words)
+    if not committed or not words or words[0].start_s > committed[-1].end_s + SEAM_TOLERANCE_S:
+        return words
+    tail = [normalize_word(w.text) for w in committed[-max_ngram_words:]]
+    head = [normalize_word(w.text) for w in words[:max_ngram_words]]
+    for size in range(min(len(tail), len(head)), 0, -1):
+        if tail[-size:] == head[:size]:
+            return words[size:]
+    return words
+
+
+def without_repetition_loop(words: Sequence[Word], repeat_limit: int = 3) -> list[Word]:
+    """``words`` up to a repetition loop (Whisper's "I think I think I think ..."), the repeated
+    words kept once."""
+    words = list(words)
+    loop = find_repetition([normalize_word(w.text) for w in words], repeat_limit)
+    if loop is None:
+        return words
+    return words[: loop.start + loop.ngram_words]
