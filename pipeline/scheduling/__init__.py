@@ -1,11 +1,16 @@
 """The supervisor's scheduling brain as pure logic: segments in, requests out, transcripts back.
 
-- ``scheduler``: ``SegmentScheduler``, the one object the supervisor talks to.
-- ``plans``: which queued work goes to which idle worker (finals first; streaming queue order).
-- ``segment`` / ``stream_session``: the state of one segment, and of its streaming session.
+- ``scheduler``: ``SegmentScheduler``, the one object the supervisor talks to: the core shared
+  by every kind of work (segment lifecycle, flights in the ledger, completion, retry limit).
+- ``work_kind``: the strategy interface (``WorkKind``, ``FinalWork``) and what a strategy may
+  ask of the core; the strategies: ``chunked`` (Whisper finals cut into chunks and merged),
+  ``partials`` (newest-only partials with local agreement), ``sessions`` (parakeet streaming
+  sessions owned by one worker; state of one in ``stream_session``).
+- ``segment``: the lifecycle of one segment.
 - ``final_words`` / ``final_order``: chunk results merged into a final; finals published once,
   in segment order, with a gap-free seq.
-- ``options``, ``stats``, ``request_ids``, ``flights``: settings, counters, ids, in-flight records.
+- ``options``, ``stats``, ``request_ids``, ``requests``, ``flights``: settings, counters, ids,
+  request builders, reply matching.
 """
 
 from pipeline.scheduling.final_order import FIRST_SEQ, FinalOrder, SegmentOutcome

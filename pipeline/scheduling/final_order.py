@@ -2,7 +2,8 @@
 
 Segments of a stream are expected in the order they started. A segment whose final is ready
 while an earlier one of its stream is still being transcribed is held until that one is
-published. ``seq`` numbers the finals of the daemon 1, 2, 3, ... in publish order across all
+published. A prefix of a segment committed while it is still open (a "part") goes out before
+the rest of its segment, behind the stream's earlier segments like the segment itself. ``seq`` numbers the finals of the daemon 1, 2, 3, ... in publish order across all
 streams, so a subscriber that sees a gap knows it lost one (and can ask for a replay).
 
 Latency is measured from the VAD's end decision (``SpeechEnded`` arriving) to publication; the
@@ -46,7 +47,9 @@ class FinalOrder:
         self.model = model
         self.next_seq = first_seq
         self._expected: dict[str, deque[int]] = {}  # stream -> segment ids in start order
-        self._ready: dict[tuple[str, int], SegmentOutcome] = {}  # finished, not yet published
+        self._ready: dict[tuple[str, int], SegmentOutcome | None] = {}  # finished, not yet
+        # published (None: abandoned after parts of it were committed; nothing more to publish)
+        self._parts: dict[tuple[str, int], list[SegmentOutcome]] = {}  # committed, held
         self._last_text: dict[str, str] = {}  # stream -> text of its last published final
 
     def expect(self, stream_id: str, segment_id: int) -> None:
@@ -57,10 +60,14 @@ class FinalOrder:
         """The stream's newest segment will get no final (dropped while still open).
 
         Only the newest can be: no final of its stream waits behind it, so none is released.
+        Parts of it already committed and still held are published in their turn.
         """
         expected = self._expected.get(stream_id)
         if not expected or expected[-1] != segment_id:
             raise ValueError(f"{stream_id}/{segment_id} is not the stream's newest segment")
+        if (stream_id, segment_id) in self._parts:
+            self._ready[(stream_id, segment_id)] = None
+            return
         expected.pop()
         if not expected:
             del self._expected[stream_id]
@@ -74,9 +81,20 @@ class FinalOrder:
         self._ready[key] = outcome
         return self._release(outcome.stream_id, now_s)
 
+    def complete_part(self, outcome: SegmentOutcome, now_s: float) -> list[TranscriptFinal]:
+        """Record a committed prefix of a segment still open (more finals of it follow);
+        return the finals of its stream that can go out now."""
+        key = (outcome.stream_id, outcome.segment_id)
+        expected = self._expected.get(outcome.stream_id)
+        if expected is None or outcome.segment_id not in expected or key in self._ready:
+            raise ValueError(f"segment {key} is not open")
+        self._parts.setdefault(key, []).append(outcome)
+        return self._release(outcome.stream_id, now_s)
+
     def held(self) -> int:
         """Finals ready but waiting for an earlier segment of their stream."""
-        return len(self._ready)
+        finals = sum(1 for outcome in self._ready.values() if outcome is not None)
+        return finals + sum(len(parts) for parts in self._parts.values())
 
     def pending(self, stream_id: str) -> int:
         """Segments of the stream started and not yet published."""
@@ -93,9 +111,15 @@ class FinalOrder:
     def _release(self, stream_id: str, now_s: float) -> list[TranscriptFinal]:
         published = []
         expected = self._expected[stream_id]
-        while expected and (stream_id, expected[0]) in self._ready:
-            outcome = self._ready.pop((stream_id, expected.popleft()))
-            published.append(self._final(outcome, now_s))
+        while expected:
+            key = (stream_id, expected[0])
+            published.extend(self._final(part, now_s) for part in self._parts.pop(key, ()))
+            if key not in self._ready:
+                break
+            outcome = self._ready.pop(key)
+            expected.popleft()
+            if outcome is not None:
+                published.append(self._final(outcome, now_s))
         if not expected:
             del self._expected[stream_id]
         return published

@@ -7,27 +7,28 @@ audio of later chunks follows other speech; partials get it too.
 
 from __future__ import annotations
 
+from pipeline.chunking import Chunk
 from pipeline.messages.work import TranscribeRequest
 from pipeline.scheduling.request_ids import chunk_request_id, partial_request_id
 from pipeline.scheduling.segment import Segment
 
 
 def chunk_request(
-    segment: Segment, chunk_index: int, attempt: int, prompt: str
+    segment: Segment, chunk: Chunk, chunk_count: int, attempt: int, prompt: str
 ) -> TranscribeRequest:
-    """Attempt ``attempt`` (from 1) of the final chunk ``chunk_index`` of an ended segment."""
-    chunk = segment.chunks[chunk_index]
+    """Attempt ``attempt`` (from 1) of ``chunk`` (one of ``chunk_count``) of an ended segment;
+    only the first chunk gets ``prompt``."""
     return TranscribeRequest(
-        request_id=chunk_request_id(segment.stream_id, segment.segment_id, chunk_index, attempt),
+        request_id=chunk_request_id(segment.stream_id, segment.segment_id, chunk.index, attempt),
         stream_id=segment.stream_id,
         segment_id=segment.segment_id,
-        chunk_index=chunk_index,
-        chunk_count=len(segment.chunks),
+        chunk_index=chunk.index,
+        chunk_count=chunk_count,
         ring_name=segment.ring_name,
         start_index=chunk.start_index,
         end_index=chunk.end_index,
         is_partial=False,
-        prompt=prompt if chunk_index == 0 else "",
+        prompt=prompt if chunk.index == 0 else "",
     )
 
 

@@ -1,18 +1,16 @@
-"""One segment as the scheduler tracks it, from ``SpeechStarted`` until its final is published.
+"""One segment as the scheduler core tracks it, from ``SpeechStarted`` until its final is out.
 
-While open it collects the newest audio index (for partials, or for feeding its streaming
-session); at its end it is cut into chunks whose results come back in any order. A segment is
-forgotten as soon as its final is published.
+Only the lifecycle lives here: where the segment starts, the newest audio known to belong to it,
+where it ended, and what its published partials looked like. The state of the work done for it
+(chunks and their results, a streaming session, the partials' agreement) belongs to the work
+kinds (``work_kind``), each in its own table. A segment is forgotten as soon as its final is
+published.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from pipeline.chunking import Chunk, ChunkingOptions, plan_chunks
-from pipeline.local_agreement import LocalAgreement
-from pipeline.scheduling.final_words import ChunkResult
-from pipeline.scheduling.stream_session import StreamSession
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 SegmentKey = tuple[str, int]  # (stream id, segment id)
 
@@ -23,25 +21,13 @@ class Segment:
     segment_id: int
     order: int  # start order across all streams: lower is older, served first
     ring_name: str
-    start_index: int  # first sample (absolute ring index)
+    start_index: int  # first sample not yet published (absolute ring index)
     newest_index: int  # newest audio known to belong to it (SpeechOngoing / SpeechEnded)
     end_index: int | None = None  # one past the last sample; None while speech goes on
     ended_at_s: float = 0.0  # scheduler time when SpeechEnded arrived
-    # ---- final work (request mode) ----
-    chunks: tuple[Chunk, ...] = ()
-    results: dict[int, ChunkResult] = field(default_factory=dict)  # chunk index -> result
-    failed_chunks: set[int] = field(default_factory=set)  # given up: their audio is missing
-    attempts: dict[int, int] = field(default_factory=dict)  # chunk index -> sends so far
-    # ---- partials (request mode) ----
-    agreement: LocalAgreement | None = None
-    partial_serial: int = 0  # partial requests made
     partial_revision: int = 0  # partials published (the next one's revision)
-    last_partial_request_s: float | None = None
-    last_partial_end_index: int = 0  # end of the newest partial request's audio
-    last_partial_serial: int = 0  # serial of the newest partial published (0: none)
     last_partial_text: tuple[str, str] = ("", "")  # (stable, unstable) last published
-    # ---- streaming mode ----
-    session: StreamSession | None = None
+    parts_committed: int = 0  # prefixes published as finals of their own while it was open
     failed: bool = False  # some of its audio could not be transcribed
     complete: bool = False  # its outcome went to the final order
 
@@ -57,52 +43,82 @@ class Segment:
     def audio_samples(self) -> int:
         return self.newest_index - self.start_index
 
-    def end(
-        self, end_index: int, now_s: float, chunking: ChunkingOptions | None, workers: int = 1
-    ) -> None:
-        """Speech ended at ``end_index``; with ``chunking`` (request mode) plan its requests."""
+    def end(self, end_index: int, now_s: float) -> None:
+        """Speech ended at ``end_index`` (never before the segment's start)."""
         self.end_index = max(end_index, self.start_index)
         self.newest_index = self.end_index
         self.ended_at_s = now_s
-        self.agreement = None  # partials are over
-        if chunking is not None:
-            self.chunks = plan_chunks(self.start_index, self.end_index, chunking, workers)
 
-    @property
-    def chunks_pending(self) -> int:
-        """Chunks neither answered nor given up."""
-        return len(self.chunks) - len(self.results) - len(self.failed_chunks)
 
-    def chunk_settled(self, chunk_index: int) -> bool:
-        return chunk_index in self.results or chunk_index in self.failed_chunks
+class SegmentTable:
+    """The segments not yet published: at most one open per stream, the highest segment id
+    each stream has used (ids must increase), and the start order across streams."""
 
-    def partial_due(self, now_s: float, min_audio_samples: int, interval_s: float) -> bool:
-        """Whether a partial request for the newest audio may be made now."""
-        return (
-            self.is_open
-            and self.audio_samples >= max(min_audio_samples, 1)
-            and self.newest_index > self.last_partial_end_index
-            and (
-                self.last_partial_request_s is None
-                or now_s - self.last_partial_request_s >= interval_s
-            )
+    def __init__(self, rings: Mapping[str, str]) -> None:
+        self._rings = dict(rings)  # stream id -> ring name
+        self._segments: dict[SegmentKey, Segment] = {}  # started, final not yet out
+        self._open: dict[str, SegmentKey] = {}  # stream -> its segment in speech
+        self._last_segment_id: dict[str, int] = {}  # stream -> highest segment id seen
+        self._next_order = 0
+
+    def add_stream(self, stream_id: str, ring_name: str) -> None:
+        self._rings[stream_id] = ring_name
+
+    def refusal(self, stream_id: str, segment_id: int) -> str:
+        """Why a new segment ``segment_id`` of the stream is refused ("" when it is not)."""
+        if stream_id not in self._rings:
+            return f"unknown stream {stream_id!r}"
+        last = self._last_segment_id.get(stream_id)
+        if last is not None and segment_id <= last:
+            return f"segment ids of {stream_id} are past {last} (stale event)"
+        return ""
+
+    def begin(self, stream_id: str, segment_id: int, start_index: int) -> Segment:
+        """Open a new segment (the stream has none open)."""
+        assert stream_id not in self._open
+        segment = Segment(
+            stream_id=stream_id,
+            segment_id=segment_id,
+            order=self._next_order,
+            ring_name=self._rings[stream_id],
+            start_index=start_index,
+            newest_index=start_index,
         )
+        self._next_order += 1
+        self._last_segment_id[stream_id] = segment_id
+        self._segments[segment.key] = segment
+        self._open[stream_id] = segment.key
+        return segment
 
-    def has_new_partial_audio(self, min_audio_samples: int) -> bool:
-        """Audio a partial could cover now or once its interval is over."""
-        return (
-            self.is_open
-            and self.audio_samples >= max(min_audio_samples, 1)
-            and self.newest_index > self.last_partial_end_index
-        )
+    def get(self, key: SegmentKey) -> Segment | None:
+        return self._segments.get(key)
 
-    def needed_index(self) -> int | None:
-        """Lowest ring index this segment may still read; None when it needs no more audio."""
-        if self.complete:
-            return None
-        if self.session is not None:
-            return self.session.resume_index
-        if self.is_open:
-            return self.start_index
-        pending = [c.start_index for c in self.chunks if not self.chunk_settled(c.index)]
-        return min(pending) if pending else None
+    def open_segment(self, stream_id: str) -> Segment | None:
+        key = self._open.get(stream_id)
+        return self._segments[key] if key is not None else None
+
+    def open_segments(self) -> Iterator[Segment]:
+        return (self._segments[key] for key in self._open.values())
+
+    def close(self, segment: Segment) -> None:
+        """Speech of ``segment`` ended: it is no longer its stream's open segment."""
+        if self._open.get(segment.stream_id) == segment.key:
+            del self._open[segment.stream_id]
+
+    def remove(self, segment: Segment) -> None:
+        """Forget ``segment`` (published, or abandoned while open)."""
+        self.close(segment)
+        del self._segments[segment.key]
+
+    def __iter__(self) -> Iterator[Segment]:
+        return iter(self._segments.values())
+
+    def __len__(self) -> int:
+        return len(self._segments)
+
+    def sizes(self) -> dict[str, int]:
+        return {
+            "segments": len(self._segments),
+            "open": len(self._open),
+            "streams_known": len(self._last_segment_id),
+        }
