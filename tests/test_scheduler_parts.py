@@ -127,7 +127,7 @@ def test_request_ids_are_unique_per_attempt() -> None:
         for role, request in s.dispatch(["a", "b", "c"], 25.0 + attempt):
             assert request.request_id not in ids
             ids.add(request.request_id)
-            s.on_lost(role, request, 25.5 + attempt)
+            s.worker_lost(role, 25.5 + attempt)
     assert len(ids) == 1 + 9
 
 
@@ -140,7 +140,7 @@ def run_request_segment(s, rng: random.Random, segment_id: int, stream: str, t: 
         s.speech_ongoing(ongoing(segment_id, t, t + k, stream), t + k)
         for role, request in s.dispatch(["w1", "w2"], t + k):
             if rng.random() < 0.1:
-                s.on_lost(role, request, t + k)
+                s.worker_lost(role, t + k)
             else:
                 out += s.on_reply(role, result(request, "a partial"), t + k)
     partial_late = None
@@ -156,7 +156,7 @@ def run_request_segment(s, rng: random.Random, segment_id: int, stream: str, t: 
         for role, request in assignments:
             roll = rng.random()
             if roll < 0.1:
-                out += s.on_lost(role, request, t + length_s)
+                out += s.worker_lost(role, t + length_s)
             elif roll < 0.15:
                 out += s.on_reply(role, error(request.request_id), t + length_s)
             else:
@@ -204,7 +204,7 @@ def test_streaming_segments_leave_no_state_behind() -> None:
             s.speech_ongoing(ongoing(segment_id, t, t + k), t + k)
             for role, message in s.dispatch(["w1", "w2"], t + k):
                 if rng.random() < 0.05:
-                    finals += len(s.on_lost(role, message, t + k))
+                    finals += len(s.worker_lost(role, t + k))
                     continue
                 sid = message.session_id
                 s.on_reply(role, update(sid, segment_id, spoken("x y"), spoken("z", 1.0)), t + k)
@@ -253,15 +253,16 @@ def test_reconfigure_applies_to_work_queued_afterwards() -> None:
     assert [f.model for f in out] == ["other", "other"]
 
 
-def test_lost_request_needs_no_role_from_the_caller() -> None:
+def test_a_worker_loss_is_one_call_that_resends_its_request() -> None:
     s = scheduler()
     s.speech_started(started(0, 0.0), 0.0)
     s.speech_ended(ended(0, 0.0, 2.0), 2.0)
     ((_, request),) = s.dispatch(["asr-1"], 2.0)
-    s.on_lost("", request, 3.0)  # the pool reports lost requests without their worker
+    assert s.worker_lost("asr-1", 3.0, "exited with code -9") == []
     assert s.in_flight() == {}
     ((role, again),) = s.dispatch(["asr-1"], 3.0)
     assert role == "asr-1" and again.chunk_index == 0
+    assert again.request_id != request.request_id and s.stats().retries == 1
 
 
 def test_stats_read_as_attributes_and_as_a_mapping() -> None:

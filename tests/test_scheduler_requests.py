@@ -208,7 +208,7 @@ def test_lost_worker_request_is_sent_again_and_final_published_once() -> None:
     s.speech_ended(ended(0, 0.0, 3.0), 3.0)
     _, first = only(s.dispatch(["asr-1"], 3.0))
     assert s.in_flight() == {"asr-1": first}
-    assert s.on_lost("asr-1", first, 4.0) == []
+    assert s.worker_lost("asr-1", 4.0) == []
     assert s.in_flight() == {}
     role, again = only(s.dispatch(["asr-2"], 4.0))
     assert role == "asr-2"
@@ -219,7 +219,7 @@ def test_lost_worker_request_is_sent_again_and_final_published_once() -> None:
     assert s.on_reply("asr-1", result(first, "hello"), 5.5) == []  # late reply of attempt 1
     stats = s.stats()
     assert (stats.retries, stats.duplicates_dropped, stats.finals_published) == (1, 1, 1)
-    assert s.on_lost("asr-2", again, 6.0) == []  # already answered: nothing to redo
+    assert s.worker_lost("asr-2", 6.0) == []  # already answered: nothing to redo
 
 
 def test_duplicate_reply_of_a_finished_chunk_is_dropped() -> None:
@@ -479,7 +479,8 @@ def test_failed_or_lost_partials_are_not_retried() -> None:
     assert s.dispatch(["w"], 2.2) == []  # no new audio: nothing to redo
     s.speech_ongoing(ongoing(0, 0.0, 3.5), 3.5)
     _, p2 = only(s.dispatch(["w"], 3.5))
-    assert s.on_lost("w", p2, 3.6) == []
+    assert s.in_flight() == {"w": p2}
+    assert s.worker_lost("w", 3.6) == []
     assert s.stats().partials_failed == 2 and s.stats().retries == 0
 
 

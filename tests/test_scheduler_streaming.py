@@ -152,7 +152,8 @@ def test_owner_lost_reopens_elsewhere_from_the_last_finalized_index() -> None:
     assert s.oldest_needed_index("mic") == round(1.7 * SR)
     s.speech_ongoing(ongoing(0, 1.0, 4.0), 4.0)
     _, feed = only(s.dispatch(["w1"], 4.0))
-    assert s.on_lost("w1", feed, 4.5) == []
+    assert s.in_flight() == {"w1": feed}
+    assert s.worker_lost("w1", 4.5) == []
     assert s.in_flight() == {}
     s2_role, reopen = only(s.dispatch(["w2"], 4.6))
     assert isinstance(reopen, StreamOpen) and s2_role == "w2"
@@ -183,7 +184,7 @@ def test_every_session_of_a_lost_worker_is_reopened() -> None:
     s.speech_ongoing(ongoing(0, 0.0, 1.0), 1.0)
     _, feed = only(s.dispatch(["w1"], 1.0))
     assert feed.session_id == mic
-    s.on_lost("w1", feed, 1.5)
+    s.worker_lost("w1", 1.5)
     opens = s.dispatch(["w2", "w3"], 1.6)
     assert sorted(type(m).__name__ for _, m in opens) == ["StreamOpen", "StreamOpen"]
     assert {m.stream_id for _, m in opens} == {"mic", "room"}
@@ -193,8 +194,8 @@ def test_every_session_of_a_lost_worker_is_reopened() -> None:
 def test_worker_restarted_while_idle_reopens_its_sessions() -> None:
     s = scheduler(streaming=True)
     sid = opened(s, role="w1")
-    assert s.worker_restarted("w2", 1.0) == []  # owns nothing
-    assert s.worker_restarted("w1", 1.0) == []
+    assert s.worker_lost("w2", 1.0) == []  # owns nothing
+    assert s.worker_lost("w1", 1.0) == []
     _role, message = only(s.dispatch(["w1"], 1.1))  # the new process may take it
     assert isinstance(message, StreamOpen) and message.session_id != sid
 
@@ -235,9 +236,11 @@ def test_repeated_loss_gives_up_after_max_attempts() -> None:
     s.speech_started(started(0, 0.0), 0.0)
     s.speech_ended(ended(0, 0.0, 1.0), 0.5)
     _, first = only(s.dispatch(["w1"], 1.0))
-    assert s.on_lost("w1", first, 1.1) == []
+    assert s.in_flight() == {"w1": first}
+    assert s.worker_lost("w1", 1.1) == []
     _, second = only(s.dispatch(["w2"], 1.2))
-    (final,) = s.on_lost("w2", second, 1.3)
+    assert s.in_flight() == {"w2": second}
+    (final,) = s.worker_lost("w2", 1.3)
     assert final.text == "" and s.stats().finals_failed == 1 and s.idle()
 
 

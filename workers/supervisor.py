@@ -291,13 +291,10 @@ class Supervisor:
         for role, message in events.replies:
             for output in self.scheduler.on_reply(role, message, now_s):
                 self.publish(output)
-        for request in events.lost:
-            for output in self.scheduler.on_lost("", request, now_s):
-                self.publish(output)
-        for role, why in events.restarted:
-            logger.warning("worker %s replaced: %s", role, why)
-            self.memory.pop(role, None)
-            for output in self.scheduler.worker_restarted(role, now_s):
+        for loss in events.lost:
+            logger.warning("worker %s replaced: %s", loss.role, loss.why)
+            self.memory.pop(loss.role, None)
+            for output in self.scheduler.worker_lost(loss.role, now_s, loss.why):
                 self.publish(output)
 
     def _dispatch(self, now_s: float) -> None:

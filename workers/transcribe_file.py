@@ -214,7 +214,9 @@ def run_parallel_pass(
                 if not run.pool.submit(role, request):
                     pending.appendleft(request)
             events = run.pool.poll(20)
-            pending.extend(r for r in events.lost if isinstance(r, TranscribeRequest))
+            pending.extend(
+                loss.request for loss in events.lost if isinstance(loss.request, TranscribeRequest)
+            )
             for role, message in events.replies:
                 if isinstance(message, TranscribeResult) and message.chunk_index not in results:
                     results[message.chunk_index] = (message, role)
@@ -304,7 +306,7 @@ def _await_one(
         if not sent and run.pool.idle_roles():
             sent = run.pool.submit(run.pool.idle_roles()[0], request)
         events = run.pool.poll(20)
-        if events.lost:
+        if any(loss.request is not None for loss in events.lost):
             sent = False
         for _, message in events.replies:
             if isinstance(message, TranscribeResult) and message.request_id == request.request_id:

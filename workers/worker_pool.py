@@ -3,8 +3,9 @@
 The pool starts N ``workers.asr`` children, knows which are ready and idle, sends one request
 at a time to a worker, and watches them: a dead child, a silent one (no heartbeat for
 ``heartbeat_timeout_s``) or a hung one (busy far longer than its audio allows) is killed and
-restarted within the restart intensity limit. A request whose worker was lost is handed back
-to the caller (``PoolEvents.lost``) to be sent again, so no work disappears with a worker.
+restarted within the restart intensity limit. Each worker process that goes (killed, crashed,
+or recycled) is reported once, as a ``WorkerLoss`` in ``PoolEvents.lost`` carrying the request
+it held, so the caller sends that again and no work disappears with a worker.
 """
 
 from __future__ import annotations
@@ -75,14 +76,23 @@ class WorkerSlot:
         return self.ready and self.in_flight is None and not self.failed and not self.draining
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerLoss:
+    """A worker process went: whatever it held (its request, any session state) is gone."""
+
+    role: str
+    why: str  # "exited with code -9", "silent for 31.0 s", "recycled", ...
+    request: WorkRequest | None  # the request it was working on, to send again elsewhere
+    planned: bool = False  # a recycle (memory, configuration), not a failure
+
+
 @dataclass
 class PoolEvents:
     """What one ``poll`` saw."""
 
     replies: list[tuple[str, Message]] = field(default_factory=list)  # (role, result/error/update)
-    lost: list[WorkRequest] = field(default_factory=list)  # requests to send again
+    lost: list[WorkerLoss] = field(default_factory=list)  # one per worker process gone
     ready: list[str] = field(default_factory=list)  # roles that became ready
-    restarted: list[tuple[str, str]] = field(default_factory=list)  # (role, why)
 
 
 class WorkerPool:
@@ -276,12 +286,10 @@ class WorkerPool:
     def _replace(self, slot: WorkerSlot, why: str, now_s: float, events: PoolEvents) -> None:
         logger.warning("%s (pid %s) %s: replacing it", slot.role, slot.child.pid, why)
         slot.child.kill()
-        if slot.in_flight is not None:
-            events.lost.append(slot.in_flight)
+        events.lost.append(WorkerLoss(slot.role, why, slot.in_flight))
         slot.in_flight = None
         slot.ready = False
         decision = slot.policy.decide(now_s)
-        events.restarted.append((slot.role, why))
         if not decision.allowed:
             slot.failed = True
             logger.error(
@@ -303,7 +311,7 @@ class WorkerPool:
         self._send(slot, Shutdown(reason="recycled"))
         slot.child.stop(grace_s=2.0)  # an idle worker answers Shutdown within its poll interval
         slot.recycles += 1
-        events.restarted.append((slot.role, "recycled"))
+        events.lost.append(WorkerLoss(slot.role, "recycled", None, planned=True))
         self._start_slot(slot, now_s)
 
     def update_config(self, config: Config) -> None:

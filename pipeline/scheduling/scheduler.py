@@ -2,8 +2,8 @@
 
 Pure logic: no sockets, no processes, no clock (every call that needs time takes ``now_s``,
 any monotonic clock in seconds). The supervisor feeds it VAD events, asks it what to send to its
-idle workers (``dispatch``), hands it replies, lost workers and undelivered requests, and
-publishes what it returns.
+idle workers (``dispatch``), hands it replies, lost workers (``worker_lost``) and undelivered
+requests, and publishes what it returns.
 
 This module is the core every kind of work shares: the segments' lifecycle, the ledger of
 requests in flight, completion, final order and the retry limit. What to send and how to read
@@ -212,29 +212,15 @@ class SegmentScheduler:
             logger.warning("%s answered by %s, sent to %s", key, role, flight.role)
         return flight.kind.answered(flight, message, now_s)  # type: ignore[arg-type]
 
-    def on_lost(self, role: str, request: WorkRequest, now_s: float) -> list[Message]:
-        """``request``'s worker died or hung: send it again elsewhere (streaming: reopen every
-        session that worker owned). Returns finals that giving up completed (publish them)."""
-        key = flight_key(request)
-        flight = self._ledger.take(key)
-        if flight is None:
-            logger.debug("lost request %s is not in flight; ignored", key)
-            return []
-        why = f"{flight.role} lost"
-        out = flight.kind.lost(flight, why, now_s)
+    def worker_lost(self, role: str, now_s: float, why: str = "") -> list[Message]:
+        """Worker ``role`` died, hung or was replaced (one call per loss): its request in flight
+        is sent again elsewhere and state it held (streaming sessions) is rebuilt. Returns the
+        finals that giving up completed (publish them)."""
+        why = f"{role} {why or 'lost'}"
+        flight = self._ledger.take_role(role)
+        out = flight.kind.lost(flight, why, now_s) if flight is not None else []
         for kind in self._kinds:
-            out.extend(kind.worker_lost(flight.role, why, now_s))
-        return out
-
-    def worker_restarted(self, role: str, now_s: float) -> list[Message]:
-        """Everything on ``role`` is gone (the pool replaced it): its request in flight is lost
-        and the sessions it owned are reopened. Idempotent with ``on_lost``."""
-        request = self._ledger.in_flight().get(role)
-        if request is not None:
-            return self.on_lost(role, request, now_s)
-        out: list[Message] = []
-        for kind in self._kinds:
-            out.extend(kind.worker_lost(role, f"{role} restarted", now_s))
+            out.extend(kind.worker_lost(role, why, now_s))
         return out
 
     def on_unsent(self, role: str, request: WorkRequest, now_s: float) -> None:
