@@ -43,7 +43,7 @@ from pipeline.messages.base import Message
 from pipeline.messages.speech import SpeechEnded, SpeechOngoing, SpeechStarted
 from pipeline.messages.transcripts import SpeechEvent, TranscriptPartial
 from pipeline.scheduling.chunked import ChunkedSegments
-from pipeline.scheduling.final_order import FIRST_SEQ, FinalOrder, SegmentOutcome
+from pipeline.scheduling.final_order import FIRST_SEQ, FinalOrder
 from pipeline.scheduling.flights import WorkRequest, flight_key, reply_key
 from pipeline.scheduling.ledger import FlightLedger
 from pipeline.scheduling.options import SchedulerOptions
@@ -263,21 +263,9 @@ class SegmentScheduler:
     def partial(
         self, segment: Segment, stable: str, unstable: str, end_index: int
     ) -> TranscriptPartial:
-        partial = TranscriptPartial(
-            stream_id=segment.stream_id,
-            segment_id=segment.segment_id,
-            revision=segment.partial_revision,
-            start_s=_s(segment.start_index),
-            end_s=_s(max(end_index, segment.start_index)),
-            stable=stable,
-            unstable=unstable,
-            backend=self._options.backend,
-            model=self._options.model,
-        )
-        segment.partial_revision += 1
-        segment.last_partial_text = (stable, unstable)
         self._stats.partials_published += 1
-        return partial
+        backend, model = self._options.backend, self._options.model
+        return segment.next_partial(stable, unstable, end_index, backend, model)
 
     def complete_if_done(self, segment: Segment, now_s: float) -> list[Message]:
         """Hand a finished segment to the final order; returns the finals that go out now."""
@@ -290,16 +278,7 @@ class SegmentScheduler:
         segment.complete = True
         self._forget(segment)
         assert segment.end_index is not None
-        outcome = SegmentOutcome(
-            segment.stream_id,
-            segment.segment_id,
-            segment.start_index,
-            segment.end_index,
-            segment.ended_at_s,
-            words,
-            text,
-            segment.failed,
-        )
+        outcome = segment.outcome(segment.end_index, segment.ended_at_s, words, text)
         self._stats.finals_failed += int(segment.failed)
         self._stats.finals_empty += int(not text)
         return self._published(self._order.complete(outcome, now_s))
@@ -318,15 +297,7 @@ class SegmentScheduler:
                 f"cut {cut_index} of {segment.key} is outside its uncommitted audio "
                 f"({segment.start_index}, {segment.newest_index}]"
             )
-        outcome = SegmentOutcome(
-            segment.stream_id,
-            segment.segment_id,
-            segment.start_index,
-            cut_index,
-            now_s,
-            words,
-            merged_text(words),
-        )
+        outcome = segment.outcome(cut_index, now_s, words, merged_text(words))
         segment.start_index = cut_index
         segment.parts_committed += 1
         self._stats.finals_empty += int(not outcome.text)

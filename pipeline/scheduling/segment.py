@@ -12,6 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from pipeline.audio_format import samples_to_seconds
+from pipeline.messages.transcripts import TranscriptPartial
+from pipeline.scheduling.final_order import SegmentOutcome
+from pipeline.words import Word
+
 SegmentKey = tuple[str, int]  # (stream id, segment id)
 
 
@@ -48,6 +53,40 @@ class Segment:
         self.end_index = max(end_index, self.start_index)
         self.newest_index = self.end_index
         self.ended_at_s = now_s
+
+    def next_partial(
+        self, stable: str, unstable: str, end_index: int, backend: str, model: str
+    ) -> TranscriptPartial:
+        """Its next partial (the revision counts up) over ``[start_index, end_index)``."""
+        partial = TranscriptPartial(
+            stream_id=self.stream_id,
+            segment_id=self.segment_id,
+            revision=self.partial_revision,
+            start_s=samples_to_seconds(self.start_index),
+            end_s=samples_to_seconds(max(end_index, self.start_index)),
+            stable=stable,
+            unstable=unstable,
+            backend=backend,
+            model=model,
+        )
+        self.partial_revision += 1
+        self.last_partial_text = (stable, unstable)
+        return partial
+
+    def outcome(
+        self, end_index: int, ended_at_s: float, words: tuple[Word, ...], text: str
+    ) -> SegmentOutcome:
+        """Its audio from ``start_index`` to ``end_index`` as transcribed, for the final order."""
+        return SegmentOutcome(
+            self.stream_id,
+            self.segment_id,
+            self.start_index,
+            end_index,
+            ended_at_s,
+            words,
+            text,
+            self.failed,
+        )
 
 
 class SegmentTable:
