@@ -1,19 +1,37 @@
-"""Answering control requests on the supervisor's ROUTER socket.
+"""Answering control requests on the supervisor's ROUTER socket, with handlers it is handed.
 
-Every request gets a reply: the paired reply message, or ``ControlError`` naming what was wrong
-(an unexpected kind, a bad argument). Frames that do not decode at all are counted and logged by
-the ``Receiver`` and never reach here. Nothing a client sends can stop the loop.
+The server knows requests and replies, not the daemon: it is given a mapping from request class
+to a handler (``request -> reply``); ``daemon_handlers`` builds the daemon's from plain
+callables. Every request gets a reply: the handler's, or ``ControlError`` naming what was wrong
+(an unexpected kind, a bad argument, a handler that raised, a reply too big for a frame). Frames
+that do not decode at all are counted and logged by the ``Receiver`` and never reach a handler.
+
+Nothing a client sends can stop or stall the loop:
+
+- any exception while answering or sending one request becomes an error reply (or, for a send,
+  a logged drop) and a count in ``stats()`` (shown by ``status``), never an exit;
+- replay replies are cut to the frame limit, with ``next_seq`` telling where to go on;
+- replies go out without blocking: a client that never reads loses its replies (counted as
+  ``unsent``) once its queue is full;
+- one ``serve_pending`` call answers requests for at most ``budget_ms`` (and at most
+  ``max_requests`` of them); the rest wait for the loop's next step.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import zmq
 
 from pipeline.bus import PeerUnreachable, Receiver, send_message
 from pipeline.errors import StreamscribeError
 from pipeline.messages import (
     ControlError,
+    FrameRejected,
     Message,
     MetricsReply,
     MetricsRequest,
@@ -27,70 +45,160 @@ from pipeline.messages import (
     StatusRequest,
 )
 
-if TYPE_CHECKING:
-    from workers.supervisor import Supervisor
-
 logger = logging.getLogger(__name__)
 
-MAX_REQUESTS_PER_STEP = 200  # the loop's other duties are never starved by a flood
-MAX_REPLAY_COUNT = 1000
+MAX_REQUESTS_PER_STEP = 200  # requests answered in one loop step at most
+CONTROL_BUDGET_MS = 5.0  # time one loop step spends answering requests (at least one is served)
+MAX_REPLAY_COUNT = 1000  # finals one replay reply holds at most (the frame limit may cut more)
+REPLIES_QUEUED_PER_CLIENT = 16  # replies (each up to a frame) held for a client that does not read
+
+Handler = Callable[[Any], Message]
+
+
+class ReplaySource(Protocol):
+    def answer(self, request: ReplayRequest, *, max_frame_bytes: int) -> ReplayReply: ...
+
+
+@dataclass
+class ControlCounters:
+    answered: int = 0  # replies sent (error replies included)
+    refused: int = 0  # requests answered with ControlError: not a control request, bad argument
+    errors: int = 0  # requests that failed inside the daemon (answered with ControlError)
+    unsent: int = 0  # replies dropped: the client left, or does not read its replies
+    deferred_steps: int = 0  # loop steps that left requests waiting for the budget
 
 
 class ControlServer:
-    def __init__(self, supervisor: Supervisor) -> None:
-        self.supervisor = supervisor
-        self.receiver = Receiver(
-            supervisor.control,
-            max_frame_bytes=supervisor.config.outputs.max_frame_bytes,
-            name="control",
-        )
-        self.answered = 0
+    def __init__(
+        self,
+        socket: zmq.Socket,
+        handlers: Mapping[type[Message], Handler],
+        *,
+        max_frame_bytes: int,
+        budget_ms: float = CONTROL_BUDGET_MS,
+        max_requests: int = MAX_REQUESTS_PER_STEP,
+    ) -> None:
+        self.socket = socket
+        self.handlers = dict(handlers)
+        self.max_frame_bytes = max_frame_bytes
+        self.budget_ms = budget_ms
+        self.max_requests = max_requests
+        self.counters = ControlCounters()
+        # a client that never reads must not hold HWM x frame bytes of replies in the daemon;
+        # applies to connections made from now on (before any client: the loop has not started)
+        socket.setsockopt(zmq.SNDHWM, REPLIES_QUEUED_PER_CLIENT)
+        self.receiver = Receiver(socket, max_frame_bytes=max_frame_bytes, name="control")
 
     @property
     def rejected(self) -> int:
         return self.receiver.rejected_total
 
-    def serve_pending(self) -> None:
-        for _ in range(MAX_REQUESTS_PER_STEP):
-            received = self.receiver.receive(timeout_ms=0)
-            if received is None:
-                return
-            reply = self._answer(received.message)
+    def stats(self) -> dict[str, int]:
+        """Counters for ``status`` (``rejected``: frames that did not decode)."""
+        return {
+            "answered": self.counters.answered,
+            "refused": self.counters.refused,
+            "errors": self.counters.errors,
+            "unsent": self.counters.unsent,
+            "rejected": self.rejected,
+            "deferred_steps": self.counters.deferred_steps,
+        }
+
+    def serve_pending(self) -> int:
+        """Answer waiting requests within the step's budget; returns how many were answered."""
+        deadline_s = time.monotonic() + self.budget_ms / 1000
+        served = 0
+        while served < self.max_requests:
+            if served and time.monotonic() >= deadline_s:
+                self.counters.deferred_steps += 1
+                break
             try:
-                send_message(
-                    self.supervisor.control, reply, identity=received.identity, block=False
-                )
-                self.answered += 1
-            except PeerUnreachable:
-                logger.debug("control client left before its reply")
+                received = self.receiver.receive(timeout_ms=0)
+            except zmq.ZMQError as e:  # the socket itself failed: log, let the loop go on
+                logger.warning("control socket: %s", e)
+                break
+            if received is None:
+                break
+            served += 1
+            request = received.message
+            self._send(received.identity, request, self._answer(request))
+        return served
 
     def _answer(self, request: Message) -> Message:
+        handler = self.handlers.get(type(request))
+        if handler is None:
+            self.counters.refused += 1
+            return _error(request.kind, f"{request.kind} is not a control request")
         try:
-            if isinstance(request, StatusRequest):
-                from workers.daemon_status import status
-
-                return StatusReply(status=status(self.supervisor))
-            if isinstance(request, MetricsRequest):
-                return MetricsReply(values=self.supervisor.metrics_values())
-            if isinstance(request, ReplayRequest):
-                count = min(request.max_count, MAX_REPLAY_COUNT)
-                finals, next_seq = self.supervisor.journal.replay(request.since_seq, count)
-                return ReplayReply(finals=tuple(finals), next_seq=next_seq)
-            if isinstance(request, ShutdownRequest):
-                self.supervisor.request_stop(
-                    f"shutdown requested: {request.reason or 'no reason given'}"
-                )
-                return ShutdownAck()
-            if isinstance(request, SetProfileRequest):
-                restarted = self.supervisor.set_profile(request.profile)
-                return SetProfileReply(profile=request.profile, restarted=tuple(restarted))
-            return ControlError(
-                request_kind=request.kind, message=f"{request.kind} is not a control request"
-            )
-        except StreamscribeError as e:
-            return ControlError(request_kind=request.kind, message=str(e))
+            return handler(request)
+        except StreamscribeError as e:  # the request was wrong (an unknown profile, ...)
+            self.counters.refused += 1
+            return _error(request.kind, str(e))
         except Exception as e:
             logger.exception("control request %s failed", request.kind)
-            return ControlError(
-                request_kind=request.kind, message=f"internal error: {type(e).__name__}: {e}"
-            )
+            self.counters.errors += 1
+            return _error(request.kind, f"internal error: {type(e).__name__}: {e}")
+
+    def _send(self, identity: Sequence[bytes], request: Message, reply: Message) -> None:
+        try:
+            try:
+                sent = self._deliver(identity, reply)
+            except FrameRejected as e:
+                logger.warning(
+                    "control reply %s not sendable (%s); an error instead", reply.kind, e
+                )
+                self.counters.errors += 1
+                sent = self._deliver(identity, _error(request.kind, f"reply not sendable: {e}"))
+        except PeerUnreachable:
+            logger.debug("control client left before its reply")
+            sent = False
+        except Exception:
+            logger.exception("sending the reply to %s failed", request.kind)
+            self.counters.errors += 1
+            sent = False
+        if sent:
+            self.counters.answered += 1
+        else:  # gone, or not reading its replies (its queue is full)
+            self.counters.unsent += 1
+
+    def _deliver(self, identity: Sequence[bytes], reply: Message) -> bool:
+        return send_message(
+            self.socket, reply, identity=identity, block=False, max_frame_bytes=self.max_frame_bytes
+        )
+
+
+def _error(request_kind: str, message: str) -> ControlError:
+    return ControlError(request_kind=request_kind, message=message)
+
+
+def daemon_handlers(
+    *,
+    status: Callable[[], dict[str, Any]],
+    metrics: Callable[[], dict[str, Any]],
+    journal: ReplaySource,
+    request_stop: Callable[[str], None],
+    set_profile: Callable[[str], list[str]],
+    max_frame_bytes: int,
+) -> dict[type[Message], Handler]:
+    """The daemon's control requests, answered by these callables."""
+
+    def replay(request: ReplayRequest) -> ReplayReply:
+        if request.max_count > MAX_REPLAY_COUNT:
+            request = ReplayRequest(since_seq=request.since_seq, max_count=MAX_REPLAY_COUNT)
+        return journal.answer(request, max_frame_bytes=max_frame_bytes)
+
+    def shutdown(request: ShutdownRequest) -> ShutdownAck:
+        request_stop(f"shutdown requested: {request.reason or 'no reason given'}")
+        return ShutdownAck()
+
+    def switch_profile(request: SetProfileRequest) -> SetProfileReply:
+        restarted = set_profile(request.profile)
+        return SetProfileReply(profile=request.profile, restarted=tuple(restarted))
+
+    return {
+        StatusRequest: lambda _request: StatusReply(status=status()),
+        MetricsRequest: lambda _request: MetricsReply(values=metrics()),
+        ReplayRequest: replay,
+        ShutdownRequest: shutdown,
+        SetProfileRequest: switch_profile,
+    }

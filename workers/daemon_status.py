@@ -1,27 +1,72 @@
-"""What ``run.py status`` and the ``metrics`` topic report about a running daemon."""
+"""What ``run.py status`` and the ``metrics`` topic report about a running daemon, and its text.
+
+The supervisor hands a ``DaemonView`` (the parts to report on, gathered at the moment of the
+request); ``status`` and ``metrics_values`` build plain dicts from it, which travel in
+``StatusReply`` / ``Metrics``; ``render_status_text`` turns a status dict into the lines that
+``run.py status`` prints. Nothing here knows the supervisor.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pipeline.audio_format import SAMPLE_RATE_HZ
 
 if TYPE_CHECKING:
-    from workers.supervisor import Supervisor
+    from config.schema import Config
+    from pipeline.ring import AudioRing
 
 
-def percentile(values: list[float], fraction: float) -> float:
+class StreamChildren(Protocol):
+    def snapshot(self, now_s: float) -> list[dict[str, Any]]: ...
+
+
+class DaemonCounters(Protocol):
+    finals: int
+    partials: int
+    overruns: int
+    worker_recycles: int
+    child_restarts: int
+    vad_stats: dict[str, Any]
+    capture_events: dict[str, int]
+
+
+@dataclass(frozen=True)
+class DaemonView:
+    """The parts of a running daemon that status and metrics report on."""
+
+    instance: str
+    config: Config  # the configuration in effect (a profile switch replaces it)
+    endpoints: Mapping[str, str]  # transcript, control
+    started_at_s: float  # time.monotonic() at start
+    stopping: bool
+    streams: StreamChildren  # capture and VAD rows
+    workers: Iterable[Any]  # the worker pool's slots
+    worker_restarts: int
+    ring: AudioRing
+    counters: DaemonCounters
+    latencies_ms: Sequence[float]  # the latest finals' latencies
+    last_seq: int | None  # of the journal
+    queue_depths: Mapping[str, int]
+    scheduler_stats: Mapping[str, Any]
+    control: Mapping[str, int]  # the control server's counters
+    events_rejected: int  # frames refused on the events socket
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def processes(supervisor: Supervisor) -> list[dict[str, Any]]:
+def processes(view: DaemonView) -> list[dict[str, Any]]:
     now_s = time.monotonic()
-    rows = supervisor.streams.snapshot(now_s)
-    for slot in supervisor.pool:
+    rows = view.streams.snapshot(now_s)
+    for slot in view.workers:
         state = "failed" if slot.failed else "ready" if slot.ready else "starting"
         if slot.in_flight is not None:
             state = "busy"
@@ -43,8 +88,7 @@ def processes(supervisor: Supervisor) -> list[dict[str, Any]]:
     return rows
 
 
-def ring_fill(supervisor: Supervisor) -> dict[str, Any]:
-    ring = supervisor.ring
+def ring_fill(ring: AudioRing) -> dict[str, Any]:
     held = ring.min_cursor()
     write_index = ring.write_index
     backlog = write_index - held if held is not None else 0
@@ -58,41 +102,72 @@ def ring_fill(supervisor: Supervisor) -> dict[str, Any]:
     }
 
 
-def metrics_values(supervisor: Supervisor) -> dict[str, Any]:
-    counters = supervisor.counters
-    latencies = supervisor.latencies_ms
+def metrics_values(view: DaemonView, rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    counters = view.counters
+    rows = processes(view) if rows is None else rows
     return {
-        "uptime_s": round(time.monotonic() - supervisor.started_at_s, 1),
+        "uptime_s": round(time.monotonic() - view.started_at_s, 1),
         "finals": counters.finals,
         "partials": counters.partials,
-        "last_seq": supervisor.journal.last_seq,
-        "latency_p50_ms": round(percentile(latencies, 0.5), 1),
-        "latency_p95_ms": round(percentile(latencies, 0.95), 1),
-        "queue": dict(supervisor.scheduler.queue_depths()),
-        "worker_restarts": supervisor.pool.total_restarts,
+        "last_seq": view.last_seq,
+        "latency_p50_ms": round(percentile(view.latencies_ms, 0.5), 1),
+        "latency_p95_ms": round(percentile(view.latencies_ms, 0.95), 1),
+        "queue": dict(view.queue_depths),
+        "worker_restarts": view.worker_restarts,
         "worker_recycles": counters.worker_recycles,
         "child_restarts": counters.child_restarts,
         "ring_overruns": counters.overruns,
-        "control_rejected": supervisor.control_server.rejected,
-        "events_rejected": supervisor.events_receiver.rejected_total,
-        "rss_mb": {row["role"]: row["rss_mb"] for row in processes(supervisor)},
-        "failed": [row["role"] for row in processes(supervisor) if row["state"] == "failed"],
+        "control_rejected": view.control.get("rejected", 0),
+        "control_errors": view.control.get("errors", 0),
+        "events_rejected": view.events_rejected,
+        "rss_mb": {row["role"]: row["rss_mb"] for row in rows},
+        "failed": [row["role"] for row in rows if row["state"] == "failed"],
     }
 
 
-def status(supervisor: Supervisor) -> dict[str, Any]:
-    config = supervisor.config
+def status(view: DaemonView) -> dict[str, Any]:
+    config = view.config
+    rows = processes(view)
     return {
-        "instance": supervisor.options.instance,
+        "instance": view.instance,
         "profile": config.profile,
         "backend": config.asr.backend,
         "source": config.capture.source,
-        "endpoints": dict(supervisor.endpoints),
-        "processes": processes(supervisor),
-        "ring": ring_fill(supervisor),
-        "vad": dict(supervisor.counters.vad_stats),
-        "capture_events": dict(supervisor.counters.capture_events),
-        "scheduler": dict(supervisor.scheduler.stats()),
-        "metrics": metrics_values(supervisor),
-        "stopping": supervisor.stopping,
+        "endpoints": dict(view.endpoints),
+        "processes": rows,
+        "ring": ring_fill(view.ring),
+        "vad": dict(view.counters.vad_stats),
+        "capture_events": dict(view.counters.capture_events),
+        "scheduler": dict(view.scheduler_stats),
+        "control": dict(view.control),
+        "metrics": metrics_values(view, rows),
+        "stopping": view.stopping,
     }
+
+
+def render_status_text(status: Mapping[str, Any]) -> str:
+    """The status as ``run.py status`` prints it (a few lines, one per process)."""
+    metrics = status.get("metrics", {})
+    ring = status.get("ring", {})
+    lines = [
+        f"daemon {status.get('instance')} ({status.get('profile')}, {status.get('backend')}, "
+        f"source {status.get('source')})",
+        f"  uptime {metrics.get('uptime_s', 0):.0f} s, finals {metrics.get('finals', 0)}, "
+        f"last seq {metrics.get('last_seq', 0)}, "
+        f"latency p50 {metrics.get('latency_p50_ms', 0):.0f} ms / "
+        f"p95 {metrics.get('latency_p95_ms', 0):.0f} ms",
+        f"  queue {metrics.get('queue', {})}",
+        f"  ring {ring.get('capacity_s')} s, written {ring.get('write_s')} s, "
+        f"held back {ring.get('held_back_s')} s (fill {ring.get('fill', 0):.1%})",
+        f"  vad {status.get('vad', {})}",
+    ]
+    control = status.get("control")
+    if control:
+        lines.append("  control " + ", ".join(f"{k} {v}" for k, v in control.items()))
+    lines.append("  processes:")
+    for row in status.get("processes", []):
+        lines.append(
+            f"    {row['role']:10s} pid {row.get('pid')!s:>7s}  {row['state']:9s} "
+            f"up {row['uptime_s']:>8.1f} s  restarts {row['restarts']}  rss {row['rss_mb']:.0f} MB"
+        )
+    return "\n".join(lines)
