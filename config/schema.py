@@ -170,15 +170,30 @@ class SupervisorConfig:
 @dataclass(frozen=True)
 class OutputsConfig:
     runtime_dir: str = _key("", "socket and state directory (mode 0700); empty = per-user default")
-    transport: str = _key("ipc", "socket transport", choices=("ipc", "tcp"))
-    tcp_host: str = _key("127.0.0.1", "host of tcp endpoints; non-loopback requires CURVE keys")
+    transport: str = _key(
+        "ipc",
+        "socket transport; tcp (loopback included) requires curve_keys_dir",
+        choices=("ipc", "tcp"),
+    )
+    tcp_host: str = _key("127.0.0.1", "host of tcp endpoints")
     tcp_base_port: int = _key(47800, "first of five consecutive tcp ports", min=1024, max=65530)
-    curve_keys_dir: str = _key("", "directory with CURVE keys (run.py keys generate)")
-    journal_path: str = _key("", "JSONL journal of finals; empty = runtime_dir/finals.jsonl")
+    curve_keys_dir: str = _key(
+        "", "directory with CURVE keys (run.py keys generate); required for tcp"
+    )
+    journal_path: str = _key(
+        "", "JSONL journal of finals (mode 0600); empty = runtime_dir/INSTANCE.finals.jsonl"
+    )
     journal_max_mb: float = _key(
-        16.0, "journal file size before it is rotated", min=0.01, max=100000
+        16.0, "journal file size (MB of 10^6 bytes) before it is rotated", min=0.01, max=100000
     )
     journal_keep: int = _key(3, "rotated journal files kept", min=0, max=1000)
+    journal_sync: str = _key(
+        "fsync",
+        "when the journal reaches the disk: fsync = each final before it is published; "
+        "rotate = at rotation and close (a power loss may lose recent lines, never reuse a seq); "
+        "none = never",
+        choices=("fsync", "rotate", "none"),
+    )
     max_frame_bytes: int = _key(
         1_048_576, "larger incoming frames are rejected", min=1024, max=1 << 30
     )

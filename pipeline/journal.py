@@ -1,44 +1,86 @@
 """The finals journal: every published ``TranscriptFinal`` as one JSON line, for replay.
 
 The supervisor appends a final here *before* it publishes it, so whatever a subscriber can have
-missed on the PUB socket, the journal holds (a ``ReplayRequest`` is answered from it).
+missed on the PUB socket, the journal holds (a ``ReplayRequest`` is answered from it). One way to
+open it: ``FinalsJournal.from_outputs(outputs, runtime_dir, instance)``.
 
-Files: ``finals.jsonl`` is written; when the next line would take it past ``max_bytes`` it
-becomes ``finals.jsonl.1``, the older ones shift to ``.2`` … ``.keep_files`` and the oldest is
-deleted. On disk the journal stays under ``(keep_files + 1) * max_bytes`` plus one line.
+Files: ``<instance>.finals.jsonl`` is written; when the next line would take it past
+``max_bytes`` it becomes ``.1``, the older ones shift to ``.2`` … ``.keep_files`` and the oldest
+is deleted. On disk the journal stays under ``(keep_files + 1) * max_bytes`` plus one line. Every
+file is created 0600 and a directory the journal creates 0700, whatever the umask.
 
 Lines: a final is ``{"kind": "transcript.final", "v": <schema>, <every field>}`` with words as
 maps; a mark ``{"kind": "journal.mark", "v": <schema>, "next_seq": N, "run_id": ..., ...}``
 starts every file and every daemon run. The mark makes the numbering survive a rotation that
 leaves no final behind (``keep_files = 0``) and tells a reader where a file starts.
 
-Numbering: ``seq`` *continues across restarts*. A new daemon reads the newest mark or final and
-goes on from there, so a subscriber that stays connected through a restart sees one gap-free
-sequence and ``ReplayRequest(since_seq)`` never mixes two runs' numbers. Only a journal that is
-gone altogether (a deleted directory, a reboot that empties a tmpfs runtime dir) starts again at
-0; ``TranscriptSubscriber`` notices that from a replay answer whose ``next_seq`` went backwards.
+Durability (``outputs.journal_sync``, one of ``SYNC_MODES``):
+
+- ``fsync`` (default): each final's line is fsynced before ``append`` returns, so before it is
+  published; a power loss cannot take a published final out of the journal.
+- ``rotate``: lines reach the OS per final (they survive a crash of the daemon, not a power
+  loss); a file is fsynced when it is rotated out and at close.
+- ``none``: the journal file is never fsynced.
+
+Rotation fsyncs the file rotated out (``fsync``, ``rotate``) and then the directory, so the
+renames are durable.
+
+Numbering: ``seq`` *continues across restarts* and is **never reused for different content**.
+A new daemon goes on from the newest mark or final in the files, or from the seq high-water
+file ``<journal>.seq`` (``journal_files.SeqHighWater``), whichever is higher. That file holds a
+bound below which every published seq lies, written and synced *before* a final whose line is
+not synced (modes ``rotate``/``none``, or any mode while the journal is degraded) is published.
+It is raised in blocks of ``SEQ_RESERVE_BLOCK`` in modes ``rotate``/``none`` (one extra fsync per
+block, not per final) and by one in mode ``fsync``. So after a crash that lost the journal's
+unsynced tail, the next run starts past every seq that may have been published: a gap of at most
+one block (which a subscriber sees as finals it cannot get back), never a seq used twice. A clean
+close stores the exact next seq, so an orderly restart leaves no gap. Each run writes its
+``run_id`` (new per daemon start) into its marks and finals. Only a journal that is gone
+altogether (a deleted directory, a reboot that empties a tmpfs runtime dir) starts again at 0;
+the new ``run_id`` lets ``TranscriptSubscriber`` tell those finals from ones it has seen.
+
+Degraded: a write that fails (a full disk, an I/O error) never leaves ``append``: the journal
+becomes *degraded* (``health()`` says why and since when), keeps the finals it could not write
+in memory (at most ``tail_size``; older ones are counted as dropped) and still answers replays
+from its in-memory tail. ``maintain()`` (called by ``append`` too) retries every
+``RETRY_INTERVAL_S``: it re-opens the file, cuts a torn last line, writes what is pending and
+returns to ``ok``.
 
 Damage: a line that does not parse (a crash mid-write, a disk error) is skipped with a warning;
-a torn last line is cut off at open. Appends are flushed per line (``fsync=True`` also syncs it
-to disk, for power loss). Memory: the last ``tail_size`` finals are kept for fast replay; older
-ones are read back from the files on demand. Not thread-safe: one owner (the supervisor loop).
+a torn last line is cut off at open. Memory: the last ``tail_size`` finals are kept for fast
+replay; older ones are read back from the files on demand. Not thread-safe: one owner (the
+supervisor loop).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fcntl
-import json
 import logging
 import os
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, Literal, Protocol
 
 from pipeline.errors import StreamscribeError
+from pipeline.journal_files import (
+    SeqHighWater,
+    describe,
+    ensure_journal_dir,
+    fsync_dir,
+    open_private_append,
+    write_all,
+)
+from pipeline.journal_reader import (
+    MARK_KIND,
+    TAIL_READ_BYTES,
+    JournalReader,
+    final_line,
+    json_line,
+    parse_line,
+)
 from pipeline.messages import (
     DEFAULT_MAX_FRAME_BYTES,
     SCHEMA_VERSION,
@@ -48,20 +90,21 @@ from pipeline.messages import (
     TranscriptFinal,
     encode,
 )
-from pipeline.messages.schema import schema_for, to_wire
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_FILE_NAME = "finals.jsonl"
+FILE_SUFFIX = ".finals.jsonl"  # the journal of instance NAME is NAME.finals.jsonl
+SEQ_FILE_SUFFIX = ".seq"  # the high-water file sits next to the journal: NAME.finals.jsonl.seq
+SYNC_MODES = ("fsync", "rotate", "none")
+SEQ_RESERVE_BLOCK = 1000  # seqs reserved per high-water write in modes rotate/none
+RETRY_INTERVAL_S = 1.0  # a degraded journal tries to write again this often
 DEFAULT_TAIL_SIZE = 1000  # finals kept in memory for replay without reading files
-MARK_KIND = "journal.mark"
-FINAL_KIND = TranscriptFinal.kind
-_TAIL_READ_BYTES = 64 * 1024  # read from the end of a file to find its last seq at open
-_LOUD_DAMAGE = 20  # damaged lines logged as warnings, then at debug
+
+SyncMode = Literal["fsync", "rotate", "none"]
 
 
 class JournalError(StreamscribeError):
-    """The journal cannot be opened or written (locked by another daemon, unwritable, ...)."""
+    """The journal cannot be opened (locked by another daemon, unreadable, a bad setting)."""
 
 
 class OutputsLike(Protocol):
@@ -70,11 +113,30 @@ class OutputsLike(Protocol):
     journal_path: str
     journal_max_mb: float
     journal_keep: int
+    journal_sync: str
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class _Mark:
-    next_seq: int
+class JournalHealth:
+    """What status and metrics report about the journal (``FinalsJournal.health()``)."""
+
+    state: Literal["ok", "degraded"]
+    reason: str  # why it is degraded ("" when ok)
+    since_unix_s: float | None  # when it became degraded
+    write_errors: int  # failed writes since open
+    unwritten: int  # published finals held in memory, not yet in the files
+    dropped: int  # published finals that will never be in the files (memory bound)
+    recoveries: int  # times it went from degraded back to ok
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def journal_path(outputs: OutputsLike, runtime_dir: Path, instance: str) -> Path:
+    """Where the journal of ``instance`` lives: ``outputs.journal_path`` or the runtime dir."""
+    if outputs.journal_path:
+        return Path(outputs.journal_path).expanduser()
+    return Path(runtime_dir) / f"{instance}{FILE_SUFFIX}"
 
 
 class FinalsJournal:
@@ -92,7 +154,7 @@ class FinalsJournal:
         keep_files: int,
         *,
         tail_size: int = DEFAULT_TAIL_SIZE,
-        fsync: bool = False,
+        sync: str = "fsync",
         run_id: str = "",
     ) -> None:
         if max_bytes <= 0:
@@ -101,28 +163,72 @@ class FinalsJournal:
             raise ValueError(f"keep_files {keep_files} must be >= 0")
         if tail_size < 1:
             raise ValueError(f"tail_size {tail_size} must be >= 1")
+        if sync not in SYNC_MODES:
+            raise ValueError(f"sync {sync!r} is not one of {', '.join(SYNC_MODES)}")
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.keep_files = keep_files
-        self.fsync = fsync
-        self.run_id = run_id or uuid.uuid4().hex[:12]  # names this daemon run in the marks
-        self.corrupt_lines = 0  # lines skipped while reading, since open
+        self.sync: SyncMode = sync  # type: ignore[assignment]
+        self.run_id = run_id or new_run_id()  # names this daemon run in marks and finals
+        self._reader = JournalReader(self.path)
         self.rotations = 0
         self._tail: deque[TranscriptFinal] = deque(maxlen=tail_size)
-        self._file: BinaryIO | None = None
+        self._fd: int | None = None
+        self._closed = False
         self._size = 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._high_water = SeqHighWater(self.path.with_name(self.path.name + SEQ_FILE_SUFFIX))
+        self._reserved = 0  # every published seq is below this (stored in the high-water file)
+        self._pending: deque[bytes] = deque()  # lines not yet written (degraded)
+        self._pending_max = tail_size
+        self._degraded_reason = ""
+        self._degraded_since: float | None = None
+        self._retry_at_s = 0.0
+        self._write_errors = 0
+        self._dropped = 0
+        self._recoveries = 0
+        try:
+            ensure_journal_dir(self.path.parent)
+        except OSError as e:
+            raise JournalError(
+                f"cannot create the journal directory {self.path.parent}: {e}"
+            ) from e
         self._open_current()
         try:
-            self._repair_torn_line()
-            self._next_seq = self._recover_next_seq()
-            self._write_mark("open")
+            self._start_run()
         except BaseException:
             self.close()
             raise
         logger.info(
-            "finals journal %s opened (run %s): next seq %d", self.path, self.run_id, self._next_seq
+            "finals journal %s opened (run %s, sync %s): next seq %d",
+            self.path,
+            self.run_id,
+            self.sync,
+            self._next_seq,
         )
+
+    def _start_run(self) -> None:
+        """Repair the files, recover the numbering, and mark the start of this run."""
+        try:
+            self._repair_torn_line()
+        except OSError as e:
+            self._degrade("cannot repair", e)
+        try:
+            self._next_seq = max(self._reader.recover_next_seq(), self._high_water.read())
+        except OSError as e:
+            raise JournalError(f"cannot read finals journal {self.path}: {e}") from e
+        self._reserved = self._next_seq
+        try:  # allocated now, so that it can be updated in place on a full disk
+            self._high_water.write(self._next_seq, self.run_id)
+        except OSError as e:
+            self._degrade("cannot store the seq high-water mark in", e)
+        if self._degraded_reason:
+            return
+        try:
+            self._write_mark("open")
+            if self.sync == "fsync" and self._fd is not None:
+                os.fsync(self._fd)
+        except OSError as e:
+            self._degrade("cannot write", e)
 
     @classmethod
     def open(
@@ -132,20 +238,23 @@ class FinalsJournal:
         keep_files: int,
         *,
         tail_size: int = DEFAULT_TAIL_SIZE,
-        fsync: bool = False,
+        sync: str = "fsync",
         run_id: str = "",
     ) -> FinalsJournal:
         """Open (creating or recovering) the journal at ``path``."""
-        return cls(path, max_bytes, keep_files, tail_size=tail_size, fsync=fsync, run_id=run_id)
+        return cls(path, max_bytes, keep_files, tail_size=tail_size, sync=sync, run_id=run_id)
 
     @classmethod
-    def from_outputs(cls, outputs: OutputsLike, runtime_dir: Path, **kwargs: Any) -> FinalsJournal:
-        """The journal ``outputs`` configures; an empty ``journal_path`` means the runtime dir."""
-        path = Path(outputs.journal_path).expanduser() if outputs.journal_path else None
+    def from_outputs(
+        cls, outputs: OutputsLike, runtime_dir: Path, instance: str, **kwargs: Any
+    ) -> FinalsJournal:
+        """The journal of daemon ``instance`` as ``outputs`` configures it (the one way the
+        daemon and its tools open it): ``journal_max_mb`` in MB of 10^6 bytes."""
         return cls.open(
-            path or Path(runtime_dir) / DEFAULT_FILE_NAME,
-            max(1, int(outputs.journal_max_mb * 1024 * 1024)),
+            journal_path(outputs, runtime_dir, instance),
+            max(1, int(outputs.journal_max_mb * 1e6)),
             outputs.journal_keep,
+            sync=outputs.journal_sync,
             **kwargs,
         )
 
@@ -161,26 +270,157 @@ class FinalsJournal:
         """The seq of the newest final ever journaled here (any run), None if there is none."""
         return self._next_seq - 1 if self._next_seq > 0 else None
 
+    @property
+    def corrupt_lines(self) -> int:
+        """Lines skipped as damaged while reading, since open."""
+        return self._reader.corrupt_lines
+
+    @property
+    def degraded(self) -> bool:
+        """True while writes fail; the daemon goes on publishing (see ``health()``)."""
+        return bool(self._degraded_reason)
+
+    def health(self) -> JournalHealth:
+        """The journal's state for ``status`` and ``metrics``."""
+        return JournalHealth(
+            state="degraded" if self._degraded_reason else "ok",
+            reason=self._degraded_reason,
+            since_unix_s=self._degraded_since,
+            write_errors=self._write_errors,
+            unwritten=len(self._pending),
+            dropped=self._dropped,
+            recoveries=self._recoveries,
+        )
+
     def append(self, final: TranscriptFinal) -> None:
-        """Write ``final`` (whose seq must be ``next_seq``) as one flushed line."""
+        """Record ``final`` (whose seq must be ``next_seq``) before it is published.
+
+        Never raises for a disk problem: the journal degrades instead (see the module docstring).
+        On return the final may be published: its line is synced (mode ``fsync``) or its seq is
+        below the synced high-water mark.
+        """
         if final.seq != self._next_seq:
             raise ValueError(
                 f"final seq {final.seq} is not the journal's next seq {self._next_seq}"
             )
-        self._write_line(_final_line(final))
+        self.maintain()
+        line = final_line(final)
         self._tail.append(final)
         self._next_seq += 1
+        synced = False
+        if not self._degraded_reason:
+            try:
+                self._write_line(line)
+                if self.sync == "fsync":
+                    assert self._fd is not None
+                    os.fsync(self._fd)
+                    synced = True
+            except OSError as e:
+                self._degrade("cannot write", e)
+                self._hold(line)  # the line may be torn in the file: recovery cuts it off
+        else:
+            self._hold(line)
+        if not synced:
+            self._reserve(final.seq)
+
+    def maintain(self, now_s: float | None = None) -> None:
+        """While degraded, try again (at most every ``RETRY_INTERVAL_S``) to write what is
+        pending; back to ok when that works. Cheap when healthy: call it from the owner's loop."""
+        if not self._degraded_reason:
+            return
+        now_s = time.monotonic() if now_s is None else now_s
+        if now_s < self._retry_at_s:
+            return
+        self._retry_at_s = now_s + RETRY_INTERVAL_S
+        written = 0
+        try:
+            self._reopen()
+            while self._pending:
+                self._write_line(self._pending[0])
+                self._pending.popleft()
+                written += 1
+            self._write_mark("recover")
+            if self.sync != "none":
+                assert self._fd is not None
+                os.fsync(self._fd)
+        except OSError as e:
+            self._degrade("cannot write", e)
+            logger.debug("finals journal %s still failing: %s", self.path, e)
+            return
+        logger.warning(
+            "finals journal %s recovered after %.0f s (%d finals written late, %d dropped)",
+            self.path,
+            time.time() - (self._degraded_since or time.time()),
+            written,
+            self._dropped,
+        )
+        self._degraded_reason = ""
+        self._degraded_since = None
+        self._recoveries += 1
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()  # releases the lock
-            self._file = None
+        """Sync (unless mode ``none``), store the exact next seq, release the lock."""
+        if self._closed:
+            return
+        self._closed = True
+        self.maintain(now_s=float("inf"))
+        if self._fd is not None:
+            try:
+                if self.sync != "none":
+                    os.fsync(self._fd)
+            except OSError as e:
+                logger.warning("finals journal %s: sync at close failed: %s", self.path, e)
+            os.close(self._fd)  # releases the lock
+            self._fd = None
+        if hasattr(self, "_next_seq"):
+            try:  # every published seq is in the synced files or below this: no gap next run
+                self._high_water.write(self._next_seq, self.run_id)
+            except OSError as e:
+                logger.warning("cannot store the next seq in %s: %s", self._high_water.path, e)
+        self._high_water.close()
 
     def __enter__(self) -> FinalsJournal:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _degrade(self, what: str, error: OSError) -> None:
+        self._write_errors += 1
+        reason = f"{what} {self.path}: {describe(error)}"
+        if not self._degraded_reason:
+            logger.error(
+                "finals journal degraded: %s; finals are still published and kept in memory "
+                "(up to %d) until it can be written again",
+                reason,
+                self._pending_max,
+            )
+            self._degraded_since = time.time()
+        self._degraded_reason = reason
+        self._retry_at_s = time.monotonic() + RETRY_INTERVAL_S
+
+    def _hold(self, line: bytes) -> None:
+        if len(self._pending) == self._pending_max:
+            self._pending.popleft()
+            self._dropped += 1
+        self._pending.append(line)
+
+    def _reserve(self, seq: int) -> None:
+        """Make sure the high-water file says ``seq`` may have been published."""
+        if seq < self._reserved:
+            return
+        block = 1 if self.sync == "fsync" else SEQ_RESERVE_BLOCK
+        try:
+            self._high_water.write(seq + block, self.run_id)
+        except OSError as e:
+            self._degrade("cannot store the seq high-water mark in", e)
+            logger.error(
+                "seq %d is published without a durable record: a power loss now could let the "
+                "next run reuse it",
+                seq,
+            )
+            return
+        self._reserved = seq + block
 
     # --- replay -------------------------------------------------------------------------------
 
@@ -199,7 +439,7 @@ class FinalsJournal:
         finals: list[TranscriptFinal] = []
         tail_start = self._tail[0].seq if self._tail else self._next_seq
         if since_seq < tail_start:
-            finals = self._read_files(since_seq, max_count, stop_before=tail_start)
+            finals = self._reader.read_range(since_seq, max_count, stop_before=tail_start)
         if len(finals) < max_count and self._tail:
             first = max(since_seq, tail_start)
             offset = first - tail_start  # the tail is contiguous: append checks every seq
@@ -234,36 +474,44 @@ class FinalsJournal:
 
     def files(self) -> list[Path]:
         """The journal's files that exist, oldest first (``.N`` … ``.1``, then the current)."""
-        rotated = sorted(self._rotated_indices(), reverse=True)
-        return [self._rotated_path(i) for i in rotated] + [self.path]
+        return self._reader.files()
 
-    def _rotated_path(self, index: int) -> Path:
-        return self.path.with_name(f"{self.path.name}.{index}")
-
-    def _rotated_indices(self) -> list[int]:
-        prefix = self.path.name + "."
-        indices = []
-        for entry in self.path.parent.iterdir():
-            suffix = entry.name[len(prefix) :] if entry.name.startswith(prefix) else ""
-            if suffix.isdigit() and int(suffix) > 0:
-                indices.append(int(suffix))
-        return indices
+    @staticmethod
+    def peek_next_seq(path: str | os.PathLike[str]) -> int:
+        """The seq the next final of the journal at ``path`` will get, read without opening it
+        for writing (a running daemon keeps it locked)."""
+        path = Path(path)
+        high_water = SeqHighWater(path.with_name(path.name + SEQ_FILE_SUFFIX))
+        return max(JournalReader(path).recover_next_seq(), high_water.read())
 
     def _open_current(self) -> None:
         try:
-            file = open(self.path, "ab", buffering=0)  # noqa: SIM115 (kept open for appends)
+            fd = open_private_append(self.path)
         except OSError as e:
             raise JournalError(f"cannot open finals journal {self.path}: {e}") from e
         try:
-            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
-            file.close()
+            os.close(fd)
             raise JournalError(
                 f"finals journal {self.path} is in use by another process (is a daemon with the "
                 "same runtime directory running?)"
             ) from e
-        self._file = file
-        self._size = os.fstat(file.fileno()).st_size
+        self._fd = fd
+        self._size = os.fstat(fd).st_size
+
+    def _reopen(self) -> None:
+        """Open the current file again (after an error) and cut a torn last line."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        ensure_journal_dir(self.path.parent)
+        try:
+            self._open_current()
+        except JournalError as e:
+            cause = e.__cause__
+            raise cause if isinstance(cause, OSError) else OSError(str(e)) from e
+        self._repair_torn_line()
 
     def _write_line(self, line: bytes) -> None:
         if self._size > 0 and self._size + len(line) > self.max_bytes:
@@ -271,13 +519,8 @@ class FinalsJournal:
         self._write_raw(line)
 
     def _write_raw(self, line: bytes) -> None:
-        assert self._file is not None, "journal is closed"
-        try:
-            self._file.write(line)  # unbuffered: one write(2) per line
-            if self.fsync:
-                os.fsync(self._file.fileno())
-        except OSError as e:
-            raise JournalError(f"cannot write finals journal {self.path}: {e}") from e
+        assert self._fd is not None, "journal is closed"
+        write_all(self._fd, line)  # O_APPEND, unbuffered: one write(2) per line
         self._size += len(line)
 
     def _write_mark(self, reason: str) -> None:
@@ -286,36 +529,45 @@ class FinalsJournal:
             "v": SCHEMA_VERSION,
             "next_seq": self._next_seq,
             "run_id": self.run_id,
-            "reason": reason,  # "open" (a daemon run starts) or "rotate" (a new file)
+            "reason": reason,  # "open" (a run starts), "rotate" (a new file), "recover"
             "time_unix_s": round(time.time(), 3),
         }
-        self._write_line(_json_line(mark))
+        self._write_line(json_line(mark))
 
     def _rotate(self) -> None:
-        assert self._file is not None
-        for index in sorted(self._rotated_indices(), reverse=True):
-            source = self._rotated_path(index)
+        assert self._fd is not None
+        if self.sync != "none":
+            os.fsync(self._fd)  # the file rotated out is complete on disk
+        for index in sorted(self._reader.rotated_indices(), reverse=True):
+            source = self._reader.rotated_path(index)
             if index >= self.keep_files:
                 source.unlink(missing_ok=True)
             else:
-                os.replace(source, self._rotated_path(index + 1))
+                os.replace(source, self._reader.rotated_path(index + 1))
         if self.keep_files > 0:
-            os.replace(self.path, self._rotated_path(1))
+            os.replace(self.path, self._reader.rotated_path(1))
         else:
             self.path.unlink(missing_ok=True)
-        self._file.close()
-        self._file = None
-        self._open_current()
+        os.close(self._fd)
+        self._fd = None
+        try:
+            self._open_current()
+        except JournalError as e:
+            cause = e.__cause__
+            raise cause if isinstance(cause, OSError) else OSError(str(e)) from e
+        if self.sync != "none":
+            fsync_dir(self.path.parent)  # the renames and the new file survive a power loss
         self.rotations += 1
         logger.debug("finals journal rotated at seq %d", self._next_seq)
         self._write_mark("rotate")
 
     def _repair_torn_line(self) -> None:
-        """Cut off a last line without its newline (a crash mid-write), or end it if whole."""
+        """Cut off a last line without its newline (a crash or a full disk mid-write), or end
+        it if it is whole."""
         if self._size == 0:
             return
         with open(self.path, "rb") as reader:
-            start = max(0, self._size - _TAIL_READ_BYTES)
+            start = max(0, self._size - TAIL_READ_BYTES)
             reader.seek(start)
             chunk = reader.read()
         if chunk.endswith(b"\n"):
@@ -328,7 +580,7 @@ class FinalsJournal:
             cut_at = start + cut + 1
             torn = chunk[cut + 1 :]
         try:
-            _parse_line(torn)
+            parse_line(torn)
         except ValueError:
             logger.warning(
                 "finals journal %s: cutting a torn last line of %d bytes (a crash mid-write)",
@@ -340,127 +592,7 @@ class FinalsJournal:
             return
         self._write_raw(b"\n")
 
-    def _recover_next_seq(self) -> int:
-        for path in reversed(self.files()):
-            found = self._last_next_seq(path)
-            if found is not None:
-                return found
-        return 0
 
-    def _last_next_seq(self, path: Path) -> int | None:
-        """The seq after the newest final or mark in ``path``; None if it holds neither."""
-        try:
-            with open(path, "rb") as reader:
-                size = reader.seek(0, os.SEEK_END)
-                start = max(0, size - _TAIL_READ_BYTES)
-                reader.seek(start)
-                lines = reader.read().split(b"\n")
-        except FileNotFoundError:
-            return None
-        if start > 0:
-            lines = lines[1:]  # the first piece is the end of a line that began earlier
-        for line in reversed(lines):
-            record = self._parse_or_skip(line, path)
-            if record is not None:
-                return _next_seq_of(record)
-        if start == 0:
-            return None
-        found = None
-        for record in self._records(path):  # the tail was all damage: read the whole file
-            found = _next_seq_of(record)
-        return found
-
-    def _first_seq(self, path: Path) -> int | None:
-        """The seq the first record of ``path`` starts at (its mark, else its first final)."""
-        for record in self._records(path):
-            return record.seq if isinstance(record, TranscriptFinal) else record.next_seq
-        return None
-
-    def _read_files(
-        self, since_seq: int, max_count: int, stop_before: int
-    ) -> list[TranscriptFinal]:
-        paths = self.files()
-        start_index = 0
-        for index, path in enumerate(paths):
-            first = self._first_seq(path)
-            if first is not None and first <= since_seq:
-                start_index = index  # nothing at or after since_seq lies in an earlier file
-        finals: list[TranscriptFinal] = []
-        last = since_seq - 1
-        for path in paths[start_index:]:
-            for record in self._records(path):
-                if not isinstance(record, TranscriptFinal) or record.seq < since_seq:
-                    continue
-                if record.seq >= stop_before:
-                    return finals
-                if record.seq <= last:
-                    logger.warning(
-                        "finals journal %s: seq %d out of order; skipped", path, record.seq
-                    )
-                    continue
-                finals.append(record)
-                last = record.seq
-                if len(finals) == max_count:
-                    return finals
-        return finals
-
-    def _records(self, path: Path) -> Iterator[TranscriptFinal | _Mark]:
-        try:
-            reader = open(path, "rb")  # noqa: SIM115 (closed below; a generator may be left early)
-        except FileNotFoundError:
-            return
-        with reader:
-            for line in reader:
-                record = self._parse_or_skip(line, path)
-                if record is not None:
-                    yield record
-
-    def _parse_or_skip(self, line: bytes, path: Path) -> TranscriptFinal | _Mark | None:
-        if not line.strip():
-            return None
-        try:
-            return _parse_line(line)
-        except ValueError as e:
-            self.corrupt_lines += 1  # a replay reads a damaged line again: log it loudly once
-            level = logging.WARNING if self.corrupt_lines <= _LOUD_DAMAGE else logging.DEBUG
-            logger.log(level, "finals journal %s: skipped a damaged line (%s)", path, e)
-            return None
-
-
-def _json_line(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-
-
-def _final_line(final: TranscriptFinal) -> bytes:
-    return _json_line({"kind": FINAL_KIND, "v": SCHEMA_VERSION, **to_wire(final)})
-
-
-def _parse_line(line: bytes) -> TranscriptFinal | _Mark | None:
-    """The record on ``line``; None for a kind this version does not know; ValueError if damaged."""
-    try:
-        record = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"not JSON: {e}") from e
-    if not isinstance(record, dict):
-        raise ValueError(f"a JSON {type(record).__name__}, not an object")
-    kind = record.pop("kind", None)
-    version = record.pop("v", None)
-    if version != SCHEMA_VERSION:
-        raise ValueError(f"schema version {version!r}, expected {SCHEMA_VERSION}")
-    if kind == FINAL_KIND:
-        try:
-            return schema_for(TranscriptFinal).convert(record, "journal")
-        except FrameRejected as e:
-            raise ValueError(str(e)) from e
-    if kind == MARK_KIND:
-        next_seq = record.get("next_seq")
-        if type(next_seq) is not int or next_seq < 0:
-            raise ValueError(f"mark with next_seq {next_seq!r}")
-        return _Mark(next_seq)
-    if not isinstance(kind, str):
-        raise ValueError(f"kind {kind!r}")
-    return None
-
-
-def _next_seq_of(record: TranscriptFinal | _Mark) -> int:
-    return record.seq + 1 if isinstance(record, TranscriptFinal) else record.next_seq
+def new_run_id() -> str:
+    """A fresh id for one daemon run (12 hex digits)."""
+    return uuid.uuid4().hex[:12]

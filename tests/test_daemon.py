@@ -75,7 +75,9 @@ def test_dictation_streams_no_worse_than_offline_with_contiguous_seq(
         )
         assert not shm_segments_of(run.pid), "shared memory left after a clean exit"
         leftovers = [
-            p.name for p in run.runtime_dir.glob("t.*") if p.suffix not in (".jsonl", ".log")
+            p.name
+            for p in run.runtime_dir.glob("t.*")
+            if p.suffix not in (".jsonl", ".seq", ".log")
         ]
         assert not leftovers, f"sockets or lock left after a clean exit: {leftovers}"
     finally:
@@ -143,7 +145,9 @@ def test_kill_9_of_the_daemon_leaves_nothing_the_next_start_does_not_clean() -> 
             assert second.wait(60) == 0
             assert not shm_segments_of(second.pid)
             leftovers = sorted(
-                p.name for p in first.runtime_dir.iterdir() if p.suffix not in (".jsonl", ".log")
+                p.name
+                for p in first.runtime_dir.iterdir()
+                if p.suffix not in (".jsonl", ".seq", ".log")
             )
             assert leftovers in ([], ["ring-segments"]), leftovers
         finally:

@@ -1,4 +1,5 @@
-"""FinalsJournal: lines, rotation bounds, replay across files, recovery, numbering on reopen."""
+"""FinalsJournal: lines, rotation bounds, replay across files, recovery, numbering on reopen;
+sync modes, seqs never reused after a lost tail, private files under umask 022."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.journal import DEFAULT_FILE_NAME, FinalsJournal, JournalError
+from pipeline.journal import SEQ_RESERVE_BLOCK, FinalsJournal, JournalError
 from pipeline.messages import DEFAULT_MAX_FRAME_BYTES, ReplayRequest, TranscriptFinal, encode
 from pipeline.words import Word
+
+DEFAULT_FILE_NAME = "t.finals.jsonl"
 
 
 def make_final(seq: int, words: int = 4, text: str = "") -> TranscriptFinal:
@@ -97,7 +100,7 @@ def test_rotation_bounds_files_and_total_size(tmp_path: Path) -> None:
 
 
 def test_replay_across_rotated_files_and_max_count(tmp_path: Path) -> None:
-    with FinalsJournal.open(tmp_path / "f.jsonl", 3000, 5, tail_size=10) as journal:
+    with FinalsJournal.open(tmp_path / "f.jsonl", 4000, 5, tail_size=10) as journal:
         fill(journal, 200)
         oldest = journal.replay(0, 1)[0][0].seq
         assert oldest > 0  # the first finals were rotated away
@@ -148,6 +151,7 @@ def test_numbering_survives_a_rotation_that_keeps_no_final(tmp_path: Path) -> No
     rotated_at = json.loads(mark)["next_seq"]
     assert rotated_at > 30
     path.write_text(mark)  # as if the daemon died just after a rotation: only the mark is left
+    (tmp_path / (DEFAULT_FILE_NAME + ".seq")).unlink()  # and no high-water file either
     with FinalsJournal.open(path, 1500, 0) as reopened:
         assert reopened.next_seq == rotated_at
         # nothing held: a subscriber counts the finals before rotated_at as lost
@@ -169,11 +173,12 @@ def test_truncated_last_line_is_cut_and_numbering_recovers(tmp_path: Path, caplo
     caplog.set_level(logging.WARNING, logger="pipeline.journal")
     with FinalsJournal.open(path, 1 << 20, 1, tail_size=1) as journal:
         assert "torn last line" in caplog.text
-        assert journal.next_seq == 9  # seq 9 never completed: it is given again
+        # seq 9 was published (the close recorded it): it is never given to other words
+        assert journal.next_seq == 10
         fill(journal, 3)
         finals, next_seq = journal.replay(0, 100)
-        assert finals[:9] == written[:9] and seqs(finals) == list(range(12)) and next_seq == 12
-        assert journal.corrupt_lines == 0
+        assert finals[:9] == written[:9] and seqs(finals) == [*range(9), 10, 11, 12]
+        assert next_seq == 13 and journal.corrupt_lines == 0
 
 
 def test_a_whole_last_line_without_newline_is_kept(tmp_path: Path) -> None:
@@ -220,10 +225,19 @@ def test_memory_tail_is_bounded(tmp_path: Path) -> None:
         assert seqs(finals) == list(range(100, 500))
 
 
-def test_from_outputs_defaults_to_the_runtime_dir(tmp_path: Path) -> None:
+def test_from_outputs_is_the_instance_journal_in_the_runtime_dir(tmp_path: Path) -> None:
     from config.schema import OutputsConfig
 
-    outputs = OutputsConfig(journal_max_mb=0.5, journal_keep=4)
-    with FinalsJournal.from_outputs(outputs, tmp_path) as journal:
-        assert journal.path == tmp_path / DEFAULT_FILE_NAME
-        assert journal.max_bytes == 512 * 1024 and journal.keep_files == 4
+    outputs = OutputsConfig(journal_max_mb=0.5, journal_keep=4, journal_sync="rotate")
+    with FinalsJournal.from_outputs(outputs, tmp_path, "inst") as journal:
+        assert journal.path == tmp_path / "inst.finals.jsonl"
+        assert journal.max_bytes == 500_000 and journal.keep_files == 4
+        assert journal.sync == "rotate"
+        with pytest.raises(JournalError, match="in use"):
+            FinalsJournal.from_outputs(outputs, tmp_path, "inst")
+        fill(journal, 3)
+        # read-only, while it is locked: a bound (the reserved block) until the close
+        assert FinalsJournal.peek_next_seq(journal.path) == SEQ_RESERVE_BLOCK
+    assert FinalsJournal.peek_next_seq(journal.path) == 3
+    with pytest.raises(ValueError, match="sync 'always'"):
+        FinalsJournal.open(tmp_path / "x.jsonl", 1000, 1, sync="always")

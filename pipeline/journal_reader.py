@@ -1,0 +1,181 @@
+"""Reading the finals journal's files: which files, their records, seq recovery, ranges.
+
+``JournalReader`` is what ``FinalsJournal`` reads with, and what a tool can use without opening
+the journal for writing (``FinalsJournal.peek_next_seq``). Record lines are described in
+``pipeline/journal.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pipeline.messages import SCHEMA_VERSION, FrameRejected, TranscriptFinal
+from pipeline.messages.schema import schema_for, to_wire
+
+logger = logging.getLogger(__name__)
+
+MARK_KIND = "journal.mark"
+FINAL_KIND = TranscriptFinal.kind
+TAIL_READ_BYTES = 64 * 1024  # read from the end of a file to find its last seq
+_LOUD_DAMAGE = 20  # damaged lines logged as warnings, then at debug
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Mark:
+    next_seq: int
+
+
+class JournalReader:
+    """The files of the journal at ``path`` (``path``, ``path.1`` … ) and what they hold."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.corrupt_lines = 0  # lines skipped while reading
+
+    def files(self) -> list[Path]:
+        """The journal's files that exist, oldest first (``.N`` … ``.1``, then the current)."""
+        rotated = sorted(self.rotated_indices(), reverse=True)
+        return [self.rotated_path(i) for i in rotated] + [self.path]
+
+    def rotated_path(self, index: int) -> Path:
+        return self.path.with_name(f"{self.path.name}.{index}")
+
+    def rotated_indices(self) -> list[int]:
+        prefix = self.path.name + "."
+        indices = []
+        if not self.path.parent.is_dir():
+            return indices
+        for entry in self.path.parent.iterdir():
+            suffix = entry.name[len(prefix) :] if entry.name.startswith(prefix) else ""
+            if suffix.isdigit() and int(suffix) > 0:
+                indices.append(int(suffix))
+        return indices
+
+    def recover_next_seq(self) -> int:
+        for path in reversed(self.files()):
+            found = self._last_next_seq(path)
+            if found is not None:
+                return found
+        return 0
+
+    def _last_next_seq(self, path: Path) -> int | None:
+        """The seq after the newest final or mark in ``path``; None if it holds neither."""
+        try:
+            with open(path, "rb") as reader:
+                size = reader.seek(0, os.SEEK_END)
+                start = max(0, size - TAIL_READ_BYTES)
+                reader.seek(start)
+                lines = reader.read().split(b"\n")
+        except FileNotFoundError:
+            return None
+        if start > 0:
+            lines = lines[1:]  # the first piece is the end of a line that began earlier
+        for line in reversed(lines):
+            record = self.parse_or_skip(line, path)
+            if record is not None:
+                return _next_seq_of(record)
+        if start == 0:
+            return None
+        found = None
+        for record in self.records(path):  # the tail was all damage: read the whole file
+            found = _next_seq_of(record)
+        return found
+
+    def _first_seq(self, path: Path) -> int | None:
+        """The seq the first record of ``path`` starts at (its mark, else its first final)."""
+        for record in self.records(path):
+            return record.seq if isinstance(record, TranscriptFinal) else record.next_seq
+        return None
+
+    def read_range(self, since_seq: int, max_count: int, stop_before: int) -> list[TranscriptFinal]:
+        paths = self.files()
+        start_index = 0
+        for index, path in enumerate(paths):
+            first = self._first_seq(path)
+            if first is not None and first <= since_seq:
+                start_index = index  # nothing at or after since_seq lies in an earlier file
+        finals: list[TranscriptFinal] = []
+        last = since_seq - 1
+        for path in paths[start_index:]:
+            for record in self.records(path):
+                if not isinstance(record, TranscriptFinal) or record.seq < since_seq:
+                    continue
+                if record.seq >= stop_before:
+                    return finals
+                if record.seq <= last:
+                    logger.warning(
+                        "finals journal %s: seq %d out of order; skipped", path, record.seq
+                    )
+                    continue
+                finals.append(record)
+                last = record.seq
+                if len(finals) == max_count:
+                    return finals
+        return finals
+
+    def records(self, path: Path) -> Iterator[TranscriptFinal | Mark]:
+        try:
+            reader = open(path, "rb")  # noqa: SIM115 (closed below; a generator may be left early)
+        except FileNotFoundError:
+            return
+        with reader:
+            for line in reader:
+                record = self.parse_or_skip(line, path)
+                if record is not None:
+                    yield record
+
+    def parse_or_skip(self, line: bytes, path: Path) -> TranscriptFinal | Mark | None:
+        if not line.strip():
+            return None
+        try:
+            return parse_line(line)
+        except ValueError as e:
+            self.corrupt_lines += 1  # a replay reads a damaged line again: log it loudly once
+            level = logging.WARNING if self.corrupt_lines <= _LOUD_DAMAGE else logging.DEBUG
+            logger.log(level, "finals journal %s: skipped a damaged line (%s)", path, e)
+            return None
+
+
+def json_line(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def final_line(final: TranscriptFinal) -> bytes:
+    return json_line({"kind": FINAL_KIND, "v": SCHEMA_VERSION, **to_wire(final)})
+
+
+def parse_line(line: bytes) -> TranscriptFinal | Mark | None:
+    """The record on ``line``; None for a kind this version does not know; ValueError if damaged."""
+    try:
+        record = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"not JSON: {e}") from e
+    if not isinstance(record, dict):
+        raise ValueError(f"a JSON {type(record).__name__}, not an object")
+    kind = record.pop("kind", None)
+    version = record.pop("v", None)
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"schema version {version!r}, expected {SCHEMA_VERSION}")
+    if kind == FINAL_KIND:
+        try:
+            return schema_for(TranscriptFinal).convert(record, "journal")
+        except FrameRejected as e:
+            raise ValueError(str(e)) from e
+    if kind == MARK_KIND:
+        next_seq = record.get("next_seq")
+        if type(next_seq) is not int or next_seq < 0:
+            raise ValueError(f"mark with next_seq {next_seq!r}")
+        return Mark(next_seq)
+    if not isinstance(kind, str):
+        raise ValueError(f"kind {kind!r}")
+    return None
+
+
+def _next_seq_of(record: TranscriptFinal | Mark) -> int:
+    return record.seq + 1 if isinstance(record, TranscriptFinal) else record.next_seq
