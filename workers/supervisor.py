@@ -47,8 +47,9 @@ from pipeline.messages import (
 )
 from pipeline.ring import AudioRing, remove_stale_segments
 from pipeline.supervision.memory_trend import MemoryTrend
-from workers.control_server import ControlServer
+from workers.control_server import ControlServer, daemon_handlers
 from workers.daemon_lock import DaemonLock
+from workers.daemon_status import DaemonView, metrics_values, status
 from workers.stdin_relay import StdinRelay
 from workers.stream_children import StreamProcesses
 from workers.worker_pool import WorkerPool
@@ -155,7 +156,18 @@ class Supervisor:
                     self.stdin_relay = StdinRelay(runtime_dir / f"{self.options.instance}.stdin")
                     self.streams.stdin_fifo = self.stdin_relay.fifo_path
                     self.stdin_relay.start()
-                self.control_server = ControlServer(self)
+                self.control_server = ControlServer(
+                    self.control,
+                    daemon_handlers(
+                        status=self.status_values,
+                        metrics=self.metrics_values,
+                        journal=self.journal,
+                        request_stop=self.request_stop,
+                        set_profile=self.set_profile,
+                        max_frame_bytes=config.outputs.max_frame_bytes,
+                    ),
+                    max_frame_bytes=config.outputs.max_frame_bytes,
+                )
                 self._install_signal_handlers()
                 self.pool.start()
                 self.streams.start()
@@ -362,9 +374,30 @@ class Supervisor:
         send_message(self.publisher, message, block=False)
 
     def metrics_values(self) -> dict[str, Any]:
-        from workers.daemon_status import metrics_values
+        return metrics_values(self._status_view())
 
-        return metrics_values(self)
+    def status_values(self) -> dict[str, Any]:
+        return status(self._status_view())
+
+    def _status_view(self) -> DaemonView:
+        return DaemonView(
+            instance=self.options.instance,
+            config=self.config,
+            endpoints=self.endpoints,
+            started_at_s=self.started_at_s,
+            stopping=self.stopping,
+            streams=self.streams,
+            workers=self.pool,
+            worker_restarts=self.pool.total_restarts,
+            ring=self.ring,
+            counters=self.counters,
+            latencies_ms=self.latencies_ms,
+            last_seq=self.journal.last_seq,
+            queue_depths=self.scheduler.queue_depths(),
+            scheduler_stats=dict(self.scheduler.stats()),
+            control=self.control_server.stats(),
+            events_rejected=self.events_receiver.rejected_total,
+        )
 
     def set_profile(self, profile: str) -> list[str]:
         """Switch to ``profile``: reload the configuration and restart the VAD (new tiers and
