@@ -45,6 +45,7 @@ from pipeline.messages import (
     TranscriptPartial,
     VadStats,
 )
+from pipeline.messages.speech import SpeechPaused, SpeechResumed
 from pipeline.ring import AudioRing, remove_stale_segments
 from pipeline.supervision.memory_trend import MemoryTrend
 from workers.control_server import ControlServer, daemon_handlers
@@ -211,6 +212,9 @@ class Supervisor:
                 SpeechStarted,
                 SpeechOngoing,
                 SpeechEnded,
+                SpeechPaused,
+                SpeechResumed,
+                GapEvent,
                 VadStats,
                 Heartbeat,
                 CaptureEvent,
@@ -271,16 +275,22 @@ class Supervisor:
         while (received := self.events_receiver.receive(timeout_ms=0)) is not None:
             message = received.message
             self.streams.observe(message, now_s)
-            if isinstance(message, (SpeechStarted, SpeechOngoing, SpeechEnded)):
+            if isinstance(
+                message, (SpeechStarted, SpeechOngoing, SpeechPaused, SpeechResumed, SpeechEnded)
+            ):
                 if not accept_speech:
                     continue
                 handler = {
                     SpeechStarted: self.scheduler.speech_started,
                     SpeechOngoing: self.scheduler.speech_ongoing,
+                    SpeechPaused: self.scheduler.speech_paused,
+                    SpeechResumed: self.scheduler.speech_resumed,
                     SpeechEnded: self.scheduler.speech_ended,
                 }[type(message)]
                 for output in handler(message, now_s):
                     self.publish(output)
+            elif isinstance(message, GapEvent):  # audio the VAD skipped (resync)
+                self.publish(message)
             elif isinstance(message, VadStats):
                 self.counters.vad_stats = {
                     "windows": dict(message.windows),

@@ -23,6 +23,7 @@ from pipeline.words import Word
 logger = logging.getLogger(__name__)
 
 FIRST_SEQ = 1  # seq of the daemon's first final; 0 stays free for "nothing seen yet"
+LAST_TEXT_MAX_CHARS = 1000  # text kept of the committed parts of one segment (for prompts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,7 @@ class FinalOrder:
         # published (None: abandoned after parts of it were committed; nothing more to publish)
         self._parts: dict[tuple[str, int], list[SegmentOutcome]] = {}  # committed, held
         self._last_text: dict[str, str] = {}  # stream -> text of its last published final
+        self._last_segment: dict[str, int] = {}  # stream -> segment of that final
 
     def expect(self, stream_id: str, segment_id: int) -> None:
         """A segment started: its final comes after those of the stream's earlier segments."""
@@ -139,7 +141,11 @@ class FinalOrder:
         )
         self.next_seq += 1
         if outcome.text:  # a silent segment does not erase the context of the one before
-            self._last_text[outcome.stream_id] = outcome.text
+            stream_id, text = outcome.stream_id, outcome.text
+            if self._last_segment.get(stream_id) == outcome.segment_id:  # parts of one segment
+                text = f"{self._last_text[stream_id]} {text}"[-LAST_TEXT_MAX_CHARS:]
+            self._last_text[stream_id] = text
+            self._last_segment[stream_id] = outcome.segment_id
         logger.debug(
             "final seq %d: %s/%d, %d words, %.0f ms after its end",
             final.seq,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from config.schema import Config
 from pipeline.audio_format import seconds_to_samples
 from pipeline.chunking import WHISPER_WINDOW_S, ChunkingOptions
+from pipeline.scheduling.commit_policy import CommitOptions
 
 DEFAULT_MAX_ATTEMPTS = 3  # sends of one request (first try included) before it counts as failed
 DEFAULT_PROMPT_MAX_CHARS = 400  # tail of the previous final given as a prompt (~100 tokens)
@@ -34,6 +35,9 @@ class SchedulerOptions:
     streaming: bool = False  # stateful sessions (parakeet): open / feed / close per segment
     max_attempts: int = DEFAULT_MAX_ATTEMPTS  # sends per request before its audio counts as lost
     prompt_max_chars: int = DEFAULT_PROMPT_MAX_CHARS  # longest prompt, cut at a word boundary
+    # Commit stable words while speech goes on, and decode finals early at pauses (request
+    # mode; ``commits.CommittedSegments``); None: finals only when a segment ends.
+    commit: CommitOptions | None = None
 
     def __post_init__(self) -> None:
         if self.partial_min_audio_samples < 0:
@@ -82,4 +86,5 @@ class SchedulerOptions:
             use_prompt=asr.use_prompt,
             streaming=streaming,
             max_attempts=max_attempts,
+            commit=None if streaming else CommitOptions(),
         )

@@ -40,9 +40,16 @@ from config.schema import Config
 from pipeline.audio_format import samples_to_seconds
 from pipeline.merging import merged_text
 from pipeline.messages.base import Message
-from pipeline.messages.speech import SpeechEnded, SpeechOngoing, SpeechStarted
+from pipeline.messages.speech import (
+    SpeechEnded,
+    SpeechOngoing,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+)
 from pipeline.messages.transcripts import SpeechEvent, TranscriptPartial
 from pipeline.scheduling.chunked import ChunkedSegments
+from pipeline.scheduling.commits import CommittedSegments
 from pipeline.scheduling.final_order import FIRST_SEQ, FinalOrder
 from pipeline.scheduling.flights import WorkRequest, flight_key, reply_key
 from pipeline.scheduling.ledger import FlightLedger
@@ -64,6 +71,8 @@ def default_work(options: SchedulerOptions) -> tuple[WorkKind, ...]:
     """The kinds of work for ``options``, in dispatch priority order (finals first)."""
     if options.streaming:
         return (StreamedSessions(),)
+    if options.commit is not None:
+        return (CommittedSegments(options.commit),)
     return (ChunkedSegments(), Partials())
 
 
@@ -144,6 +153,33 @@ class SegmentScheduler:
         if segment is not None:
             segment.newest_index = max(segment.newest_index, message.current_index)
         return []
+
+    def speech_paused(self, message: SpeechPaused, now_s: float) -> list[Message]:
+        """Silence began inside the open segment (the VAD's hangover runs): the kinds may
+        decode its final early or commit a complete sentence; returns what to publish."""
+        segment = self._open_segment(message.stream_id, message.segment_id, message.kind)
+        if segment is None:
+            return []
+        segment.newest_index = max(segment.newest_index, message.decided_index)
+        out: list[Message] = []
+        for kind in self._kinds:
+            out.extend(
+                kind.paused(
+                    segment, message.pause_index, message.decided_index, message.pause_number, now_s
+                )
+            )
+        return out
+
+    def speech_resumed(self, message: SpeechResumed, now_s: float) -> list[Message]:
+        """Speech came back after a pause inside the open segment."""
+        segment = self._open_segment(message.stream_id, message.segment_id, message.kind)
+        if segment is None:
+            return []
+        segment.newest_index = max(segment.newest_index, message.resume_index)
+        out: list[Message] = []
+        for kind in self._kinds:
+            out.extend(kind.resumed(segment, message.pause_number, now_s))
+        return out
 
     def speech_ended(self, message: SpeechEnded, now_s: float) -> list[Message]:
         """A segment is complete: queue its final work; returns ``SpeechEvent("ended")`` (and

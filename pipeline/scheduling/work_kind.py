@@ -110,6 +110,22 @@ class WorkKind(ABC):
     def ended(self, segment: Segment, now_s: float) -> None:  # noqa: B027 - optional hook
         """A segment's speech ended (``segment.end_index`` is set): queue its final work."""
 
+    def paused(
+        self,
+        segment: Segment,
+        pause_index: int,
+        decided_index: int,
+        pause_number: int,
+        now_s: float,
+    ) -> list[Message]:
+        """Silence began at ``pause_index`` inside the open segment (seen up to
+        ``decided_index``); pause ``pause_number`` of it. Returns what to publish."""
+        return []
+
+    def resumed(self, segment: Segment, pause_number: int, now_s: float) -> list[Message]:
+        """Speech came back after pause ``pause_number`` of the open segment."""
+        return []
+
     @abstractmethod
     def forget(self, segment: Segment) -> None:
         """The segment was published or abandoned: drop every state kept for it."""

@@ -1,0 +1,481 @@
+"""Chunked finals plus commits while speech goes on, early finals at pauses (Whisper).
+
+One ``FinalWork`` that extends ``chunked.ChunkedSegments`` with the work done while a segment
+is open; it replaces ``partials.Partials``. Dispatch order: final chunks first, then early finals,
+then partials (a partial is never sent while final work waits).
+
+- Partials cover the uncommitted audio: from a window start (the last cut, or a little before it
+  as context) to the newest audio, never more than one model window, prompted with the stream's
+  text before the window. Their words go through local agreement (``pipeline.local_agreement``).
+- Commits (``commit_policy``): stable words that end ``margin_s`` before the newest audio the
+  hypothesis heard become a final of their own at once (``core.commit``): the segment is cut at
+  that word boundary and goes on from the cut.
+- Pauses: the VAD says when silence begins inside a segment (``paused``). If the stable text
+  then ends a sentence, it is committed at once, cut inside the silence. Otherwise an early
+  final of the uncommitted audio up to the silence is decoded right away. If its text ends a
+  sentence it is committed as soon as it comes back; if the segment ends first (no speech since
+  the pause), it is the segment's final, so no decode is left after the VAD's end decision; if
+  speech resumes (``resumed``) and the text ends mid-sentence, it is dropped and counted as
+  wasted (``early_finals_wasted``).
+- The segment's final covers what is left after the last cut: chunks decoded at its end (a
+  repeat of the last committed words at the seam is dropped), an early final, or nothing when
+  everything up to the silence was committed and speech never resumed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from pipeline.audio_format import samples_to_seconds, seconds_to_samples
+from pipeline.local_agreement import LocalAgreement, words_after
+from pipeline.merging import merged_text
+from pipeline.messages.base import Message
+from pipeline.messages.work import TranscribeRequest, TranscribeResult
+from pipeline.scheduling.chunked import ChunkedSegments
+from pipeline.scheduling.commit_policy import (
+    CommitOptions,
+    committable,
+    cut_after,
+    ends_sentence,
+    partial_window,
+    window_start_after_commit,
+    without_repeated_head,
+    without_repetition_loop,
+)
+from pipeline.scheduling.flights import WorkReply
+from pipeline.scheduling.request_ids import partial_request_id
+from pipeline.scheduling.requests import partial_request, prompt_tail
+from pipeline.scheduling.segment import Segment, SegmentKey
+from pipeline.scheduling.work_kind import Flight
+from pipeline.words import Word
+
+logger = logging.getLogger(__name__)
+
+MIN_EARLY_SAMPLES = 4_800  # no early final for less uncommitted audio than this (0.3 s)
+
+
+@dataclass(eq=False, slots=True)
+class EarlyFinal:
+    """The final of the uncommitted audio up to a pause, decoded before the segment ends."""
+
+    pause_number: int
+    cut_index: int  # it covers [the segment's start when sent, cut_index)
+    serial: int = 0  # its request's serial (0: not sent yet)
+    words: tuple[Word, ...] | None = None  # its answer, committed words removed
+    resumed: bool = False  # speech came back after the pause
+
+
+@dataclass(eq=False, slots=True)
+class CommitState:
+    """The work done for one segment while it is open (and its early final after)."""
+
+    context_text: str  # the stream's published text before the segment (prompts)
+    window_start_index: int  # partial windows start here (at or before the segment's start)
+    agreement: LocalAgreement = field(default_factory=LocalAgreement)
+    committed: list[Word] = field(default_factory=list)  # words made final, in order
+    committed_count: int = 0  # stable words of the agreement that are committed
+    serial: int = 0  # requests made for it (partials and early finals)
+    busy: bool = False  # a partial is in flight
+    last_request_s: float | None = None
+    last_end_index: int = 0  # end of the newest partial request's audio
+    last_serial: int = 0  # serial of the newest partial read (0: none)
+    early: EarlyFinal | None = None  # the early final of the current pause
+    silent_tail: bool = False  # all audio up to a pause is committed and speech did not resume
+    awaiting_early: bool = False  # ended: its final is the early final in flight
+
+
+class CommittedSegments(ChunkedSegments):
+    """Chunked finals, partials of the uncommitted audio, commits and early finals."""
+
+    def __init__(self, options: CommitOptions | None = None) -> None:
+        super().__init__()
+        self.commit_options = options or CommitOptions()
+        self._states: dict[SegmentKey, CommitState] = {}
+        self._early_ids: set[str] = set()  # request ids of early finals in flight
+        self._finals: dict[SegmentKey, tuple[tuple[Word, ...], str]] = {}  # known without chunks
+
+    # ---- segment lifecycle ------------------------------------------------------------------
+
+    def began(self, segment: Segment) -> None:
+        self._states[segment.key] = CommitState(
+            context_text=self.core.prompt(segment.stream_id),
+            window_start_index=segment.start_index,
+            last_end_index=segment.start_index,
+        )
+
+    def ended(self, segment: Segment, now_s: float) -> None:
+        state = self._states.get(segment.key)
+        early = state.early if state is not None else None
+        if state is not None and state.silent_tail:
+            self._finals[segment.key] = ((), "")  # nothing was said after the last cut
+        elif state is not None and early is not None and not early.resumed:
+            if early.words is not None:
+                self._take_early(segment, state, early)  # the core completes it next
+            else:
+                state.awaiting_early = True  # in flight or about to be sent
+        else:
+            super().ended(segment, now_s)
+
+    def forget(self, segment: Segment) -> None:
+        super().forget(segment)
+        self._states.pop(segment.key, None)
+        self._finals.pop(segment.key, None)
+
+    def final_words(self, segment: Segment) -> tuple[tuple[Word, ...], str] | None:
+        known = self._finals.get(segment.key)
+        if known is not None:
+            return known
+        final = super().final_words(segment)
+        state = self._states.get(segment.key)
+        if final is None or state is None or not state.committed:
+            return final
+        words = without_repeated_head(state.committed, final[0])
+        return (tuple(words), merged_text(words)) if len(words) != len(final[0]) else final
+
+    def paused(
+        self,
+        segment: Segment,
+        pause_index: int,
+        decided_index: int,
+        pause_number: int,
+        now_s: float,
+    ) -> list[Message]:
+        """Silence began at ``pause_index`` inside the open segment (seen up to
+        ``decided_index``): commit a complete sentence now, or decode an early final."""
+        state = self._states.get(segment.key)
+        if state is None or not segment.is_open:
+            return []
+        cut_index = min((pause_index + decided_index) // 2, segment.newest_index)
+        if cut_index - segment.start_index < MIN_EARLY_SAMPLES:
+            return []
+        partial = state.agreement.partial
+        rest = list(partial.stable_words[state.committed_count :])
+        if rest and not partial.unstable_words and ends_sentence(rest[-1].text):
+            self.core.counters.endpoint_commits += 1
+            return self._commit(segment, state, cut_index, rest, now_s, at_pause=True)
+        self._drop_early(state, wasted=state.early is not None and state.early.words is None)
+        state.early = EarlyFinal(pause_number, cut_index)
+        return []
+
+    def resumed(self, segment: Segment, pause_number: int, now_s: float) -> list[Message]:
+        """Speech came back after a pause: an early final that ends mid-sentence is wasted."""
+        state = self._states.get(segment.key)
+        if state is None:
+            return []
+        state.silent_tail = False
+        early = state.early
+        if early is None or early.pause_number != pause_number:
+            return []
+        if early.words is None and early.serial:
+            early.resumed = True  # in flight: read when it comes back
+        else:
+            self._drop_early(state, wasted=early.words is not None)
+        return []
+
+    # ---- work -----------------------------------------------------------------------------
+
+    def plan(self, free_roles: list[str], now_s: float) -> list[Flight]:
+        flights = super().plan(free_roles, now_s)
+        taken = {flight.role for flight in flights}
+        free = [role for role in free_roles if role not in taken]
+        if not free or super().pending():
+            return flights  # finals first
+        for segment in self.core.segments():
+            state = self._states.get(segment.key)
+            if not free or state is None:
+                continue
+            early = state.early
+            if early is not None and not early.serial and not early.resumed:
+                flights.append(self._early_flight(free.pop(0), segment, state, early))
+        for segment, state in self._due_partials(now_s):
+            if not free:
+                break
+            flights.append(self._partial_flight(free.pop(0), segment, state, now_s))
+        return flights
+
+    def answered(self, flight: Flight, reply: WorkReply, now_s: float) -> list[Message]:
+        request = flight.request
+        if isinstance(request, TranscribeRequest) and request.request_id in self._early_ids:
+            self._early_ids.discard(request.request_id)
+            return self._early_answered(flight, reply, now_s)
+        if isinstance(request, TranscribeRequest) and request.is_partial:
+            return self._partial_answered(flight, reply, now_s)
+        return super().answered(flight, reply, now_s)
+
+    def lost(self, flight: Flight, why: str, now_s: float) -> list[Message]:
+        request = flight.request
+        if isinstance(request, TranscribeRequest) and request.request_id in self._early_ids:
+            self._early_ids.discard(request.request_id)
+            return self._early_failed(flight, now_s)
+        if isinstance(request, TranscribeRequest) and request.is_partial:
+            self._release_partial(flight)
+            self.core.counters.partials_failed += 1
+            return []
+        return super().lost(flight, why, now_s)
+
+    def unsent(self, flight: Flight) -> None:
+        request = flight.request
+        state = self._states.get(flight.segment)
+        if isinstance(request, TranscribeRequest) and request.request_id in self._early_ids:
+            self._early_ids.discard(request.request_id)
+            if state is not None and state.early is not None and state.early.serial == flight.index:
+                state.early.serial = 0  # planned again
+            return
+        if isinstance(request, TranscribeRequest) and request.is_partial:
+            self._release_partial(flight)
+            segment = self.core.segment(flight.segment)
+            if state is not None and segment is not None:
+                state.last_request_s = None
+                state.last_end_index = segment.start_index
+            return
+        super().unsent(flight)
+
+    # ---- partials and commits -------------------------------------------------------------
+
+    def _due_partials(self, now_s: float) -> list[tuple[Segment, CommitState]]:
+        options = self.core.options
+        due = []
+        for segment in self.core.open_segments():
+            state = self._states.get(segment.key)
+            if state is None or state.busy or (state.early is not None and not state.early.resumed):
+                continue  # one partial at a time; none over the silence of a pause
+            if not self._has_new_audio(segment, state):
+                continue
+            if state.last_request_s is None or now_s - state.last_request_s >= (
+                options.partial_interval_s
+            ):
+                due.append((segment, state))
+        due.sort(
+            key=lambda item: (
+                float("-inf") if item[1].last_request_s is None else item[1].last_request_s,
+                item[0].order,
+            )
+        )
+        return due
+
+    def _has_new_audio(self, segment: Segment, state: CommitState) -> bool:
+        min_samples = max(self.core.options.partial_min_audio_samples, 1)
+        return segment.audio_samples >= min_samples and segment.newest_index > state.last_end_index
+
+    def _prompt(self, state: CommitState) -> str:
+        """The stream's text before the window: earlier finals and the committed words heard
+        before the window start."""
+        options = self.core.options
+        if not options.use_prompt:
+            return ""
+        start_s = samples_to_seconds(state.window_start_index)
+        before = merged_text(w for w in state.committed if w.end_s <= start_s)
+        text = f"{state.context_text} {before}".strip()
+        return prompt_tail(text, options.prompt_max_chars)
+
+    def _partial_flight(
+        self, role: str, segment: Segment, state: CommitState, now_s: float
+    ) -> Flight:
+        start_index, end_index = partial_window(
+            state.window_start_index, segment.newest_index, self.core.options.window_samples
+        )
+        state.serial += 1
+        state.busy = True
+        state.last_request_s = now_s
+        state.last_end_index = end_index
+        self.core.counters.partials_requested += 1
+        request = partial_request(
+            segment, state.serial, start_index, end_index, self._prompt(state)
+        )
+        return Flight(role, request, segment.key, self, state.serial)
+
+    def _release_partial(self, flight: Flight) -> None:
+        state = self._states.get(flight.segment)
+        if state is not None:
+            state.busy = False
+
+    def _partial_answered(self, flight: Flight, reply: WorkReply, now_s: float) -> list[Message]:
+        self._release_partial(flight)
+        if not isinstance(reply, TranscribeResult):
+            self.core.counters.partials_failed += 1
+            return []
+        segment = self.core.segment(flight.segment)
+        state = self._states.get(flight.segment)
+        if (
+            segment is None
+            or state is None
+            or not segment.is_open
+            or flight.index <= state.last_serial
+        ):
+            self.core.counters.partials_stale += 1
+            return []
+        request = flight.request
+        assert isinstance(request, TranscribeRequest)
+        offset_s = samples_to_seconds(request.start_index)
+        partial = state.agreement.update([w.shifted(offset_s) for w in reply.words])
+        state.last_serial = flight.index
+        out: list[Message] = []
+        stable = partial.stable_words
+        heard_end_s = samples_to_seconds(request.end_index)
+        margin_s = self.commit_options.margin_s
+        count = committable(stable, state.committed_count, heard_end_s, margin_s)
+        if count > state.committed_count:
+            words = list(stable[state.committed_count : count])
+            following = (
+                stable[count] if count < len(stable) else next(iter(partial.unstable_words), None)
+            )
+            cut_s = cut_after(
+                words[-1], following, heard_end_s - margin_s, self.commit_options.cut_pad_s
+            )
+            cut_index = min(seconds_to_samples(cut_s), segment.newest_index)
+            if cut_index > segment.start_index:
+                out.extend(self._commit(segment, state, cut_index, words, now_s, at_pause=False))
+                state.committed_count = count
+        rest_stable = merged_text(stable[state.committed_count :])
+        if (rest_stable, partial.unstable) != segment.last_partial_text:
+            out.append(self.core.partial(segment, rest_stable, partial.unstable, request.end_index))
+        return out
+
+    def _commit(
+        self,
+        segment: Segment,
+        state: CommitState,
+        cut_index: int,
+        words: list[Word],
+        now_s: float,
+        *,
+        at_pause: bool,
+    ) -> list[Message]:
+        """Publish ``words`` as the final of the segment's audio up to ``cut_index``."""
+        words = [w for w in words if w.text.strip()]
+        out = self.core.commit(segment, cut_index, tuple(words), now_s)
+        self.core.counters.commits += 1
+        state.committed.extend(words)
+        if at_pause:
+            state.agreement.seed(state.committed)
+            state.committed_count = len(state.agreement.partial.stable_words)
+            state.window_start_index = cut_index
+            state.silent_tail = True
+        elif words:
+            state.window_start_index = window_start_after_commit(
+                state.window_start_index,
+                cut_index,
+                words[-1],
+                seconds_to_samples(self.commit_options.max_context_s),
+            )
+        state.last_end_index = max(state.last_end_index, cut_index)
+        logger.debug(
+            "%s/%d committed %d words up to %d%s",
+            *segment.key,
+            len(words),
+            cut_index,
+            " at a pause" if at_pause else "",
+        )
+        return out
+
+    # ---- early finals ---------------------------------------------------------------------
+
+    def _early_flight(
+        self, role: str, segment: Segment, state: CommitState, early: EarlyFinal
+    ) -> Flight:
+        state.serial += 1
+        early.serial = state.serial
+        start_index = min(state.window_start_index, segment.start_index)
+        request = partial_request(
+            segment, state.serial, start_index, early.cut_index, self._prompt(state)
+        )
+        request_id = partial_request_id(segment.stream_id, segment.segment_id, state.serial) + "e"
+        request = _replace_request(request, request_id=request_id, is_partial=False)
+        self._early_ids.add(request_id)
+        self.core.counters.early_finals_requested += 1
+        return Flight(role, request, segment.key, self, state.serial)
+
+    def _early_answered(self, flight: Flight, reply: WorkReply, now_s: float) -> list[Message]:
+        segment = self.core.segment(flight.segment)
+        state = self._states.get(flight.segment)
+        early = state.early if state is not None else None
+        if segment is None or state is None or early is None or early.serial != flight.index:
+            self.core.counters.early_finals_wasted += 1
+            return []
+        if not isinstance(reply, TranscribeResult):
+            return self._early_failed(flight, now_s)
+        request = flight.request
+        assert isinstance(request, TranscribeRequest)
+        offset_s = samples_to_seconds(request.start_index)
+        words = without_repetition_loop(
+            [w.shifted(offset_s) for w in reply.words if w.text.strip()],
+            self.commit_options.repeat_limit,
+        )
+        words = words_after(state.committed, words) if state.committed else words
+        early.words = tuple(words)
+        if not segment.is_open:
+            if state.awaiting_early:
+                self._take_early(segment, state, early)
+                return self.core.complete_if_done(segment, now_s)
+            self._drop_early(state, wasted=True)  # speech had resumed: decoded the usual way
+            return []
+        if words and ends_sentence(words[-1].text) and early.cut_index > segment.start_index:
+            self.core.counters.early_finals_used += 1
+            out = self._commit(segment, state, early.cut_index, words, now_s, at_pause=True)
+            state.silent_tail = not early.resumed
+            state.early = None
+            return out
+        if early.resumed:
+            self._drop_early(state, wasted=True)
+        return []  # held: the segment's final if it ends before speech resumes
+
+    def _take_early(self, segment: Segment, state: CommitState, early: EarlyFinal) -> None:
+        """The segment ended with no speech after the pause: the early final is its final."""
+        assert early.words is not None
+        self.core.counters.early_finals_used += 1
+        self._finals[segment.key] = (early.words, merged_text(early.words))
+        state.early = None
+        state.awaiting_early = False
+
+    def _early_failed(self, flight: Flight, now_s: float) -> list[Message]:
+        segment = self.core.segment(flight.segment)
+        state = self._states.get(flight.segment)
+        if state is None or state.early is None or state.early.serial != flight.index:
+            return []
+        state.early = None
+        self.core.counters.early_finals_wasted += 1
+        if segment is not None and state.awaiting_early:
+            state.awaiting_early = False
+            super().ended(segment, now_s)  # decode the rest the usual way
+        return []
+
+    def _drop_early(self, state: CommitState, *, wasted: bool) -> None:
+        if state.early is not None and wasted:
+            self.core.counters.early_finals_wasted += 1
+        state.early = None
+
+    # ---- introspection --------------------------------------------------------------------
+
+    def needed_index(self, segment: Segment) -> int | None:
+        state = self._states.get(segment.key)
+        if state is not None and segment.is_open:
+            return min(state.window_start_index, segment.start_index)
+        if state is not None and (state.awaiting_early or state.early is not None):
+            return min(state.window_start_index, segment.start_index)
+        return super().needed_index(segment)
+
+    def queue_depths(self) -> dict[str, int]:
+        depths = super().queue_depths()
+        depths["partials"] = sum(
+            1
+            for segment in self.core.open_segments()
+            if (state := self._states.get(segment.key)) is not None
+            and not state.busy
+            and self._has_new_audio(segment, state)
+        )
+        return depths
+
+    def sizes(self) -> dict[str, int]:
+        return {
+            **super().sizes(),
+            "commit_segments": len(self._states),
+            "early_in_flight": len(self._early_ids),
+            "known_finals": len(self._finals),
+        }
+
+
+def _replace_request(request: TranscribeRequest, **changes: object) -> TranscribeRequest:
+    import dataclasses
+
+    return dataclasses.replace(request, **changes)

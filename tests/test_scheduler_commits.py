@@ -1,0 +1,196 @@
+"""Commits while speaking, partials of the uncommitted audio, early finals at pauses (fakes)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.messages.speech import SpeechPaused, SpeechResumed
+from pipeline.messages.transcripts import TranscriptFinal, TranscriptPartial
+from pipeline.messages.work import TranscribeRequest
+from pipeline.scheduling import SegmentScheduler
+from pipeline.scheduling.commit_policy import CommitOptions
+from tests.test_scheduler_fakes import (
+    RINGS,
+    SR,
+    ended,
+    ongoing,
+    options,
+    result,
+    started,
+)
+
+
+def committing(margin_s: float = 0.5, **overrides) -> SegmentScheduler:
+    commit = CommitOptions(margin_s=margin_s)
+    return SegmentScheduler(options(commit=commit, **overrides), rings=RINGS)
+
+
+def only(assignments: list) -> TranscribeRequest:
+    assert len(assignments) == 1, assignments
+    return assignments[0][1]
+
+
+def finals(messages: list) -> list[TranscriptFinal]:
+    return [m for m in messages if isinstance(m, TranscriptFinal)]
+
+
+def paused(pause_s: float, decided_s: float, number: int = 0) -> SpeechPaused:
+    return SpeechPaused("mic", 0, 0, round(pause_s * SR), round(decided_s * SR), number)
+
+
+def resumed(at_s: float, number: int = 0) -> SpeechResumed:
+    return SpeechResumed("mic", 0, 0, round(at_s * SR), number)
+
+
+def partial_round(s: SegmentScheduler, audio_s: float, text: str, now_s: float) -> list:
+    """Speech reaches ``audio_s``; the partial sent now is answered with ``text``."""
+    s.speech_ongoing(ongoing(0, 0.0, audio_s), now_s)
+    request = only(s.dispatch(["asr-1"], now_s))
+    assert request.is_partial
+    return s.on_reply("asr-1", result(request, text), now_s + 0.3)
+
+
+def test_stable_words_are_committed_while_speaking_and_the_rest_ends_the_segment() -> None:
+    s = committing()
+    s.speech_started(started(0, 0.0), 0.0)
+    assert not finals(partial_round(s, 3.0, "a river runs down to the", 3.0))
+    out = partial_round(s, 4.0, "a river runs down to the sea and", 4.0)
+    (part,) = finals(out)
+    # "a ... the" agreed; all end <= 4.0 - 0.5; the cut lies between "the" (2.0-2.3) and "sea"
+    assert part.text == "a river runs down to the" and part.seq == 1
+    assert (part.start_s, part.end_s) == (0.0, pytest.approx(2.35, abs=1e-3))
+    (partial,) = [m for m in out if isinstance(m, TranscriptPartial)]
+    assert partial.stable == "" and partial.unstable == "sea and"
+    assert partial.start_s == part.end_s
+    assert s.stats().commits == 1
+
+    # the next partial keeps the committed words as context (no sentence end yet), unprompted
+    s.speech_ongoing(ongoing(0, 0.0, 5.5), 5.5)
+    request = only(s.dispatch(["asr-1"], 5.5))
+    assert (request.start_index, request.end_index) == (0, round(5.5 * SR)) and request.prompt == ""
+    s.on_reply("asr-1", result(request, "a river runs down to the see"), 5.8)  # no agreement
+
+    out = s.speech_ended(ended(0, 0.0, 6.0), 6.0)
+    assert not finals(out)
+    request = only(s.dispatch(["asr-1"], 6.0))
+    assert not request.is_partial
+    assert request.start_index == round(2.35 * SR) and request.end_index == 6 * SR
+    assert request.prompt == "a river runs down to the"
+    (rest,) = finals(s.on_reply("asr-1", result(request, "the sea and it ends"), 6.4))
+    assert rest.seq == 2 and rest.start_s == part.end_s and rest.end_s == 6.0
+    assert rest.text == "sea and it ends"  # the seam repeat of "the" is dropped
+    assert s.idle()
+
+
+def test_window_moves_to_the_cut_after_a_sentence_and_prompt_is_the_committed_text() -> None:
+    s = committing()
+    s.speech_started(started(0, 0.0), 0.0)
+    partial_round(s, 3.0, "It rained. Then the sun", 3.0)
+    (part,) = finals(partial_round(s, 4.0, "It rained. Then the sun came out", 4.0))
+    assert part.text == "It rained. Then the sun"
+    s.speech_ongoing(ongoing(0, 0.0, 6.0), 6.0)
+    request = only(s.dispatch(["asr-1"], 6.0))
+    assert request.start_index == 0  # "sun" ends no sentence: the context is kept
+    out = s.on_reply("asr-1", result(request, "It rained. Then the sun came out. Birds"), 6.2)
+    (part2,) = finals(out)
+    assert part2.text == "came out." and part2.start_s == part.end_s
+    s.speech_ongoing(ongoing(0, 0.0, 8.0), 8.0)
+    request = only(s.dispatch(["asr-1"], 8.0))
+    assert request.start_index == round(part2.end_s * SR)  # a sentence ended: window moves up
+    assert request.prompt == "It rained. Then the sun came out."
+
+
+def test_partial_window_never_exceeds_one_window() -> None:
+    s = committing()
+    window = options().window_samples
+    s.speech_started(started(0, 0.0), 0.0)
+    s.speech_ongoing(ongoing(0, 0.0, 2 * window / SR), 0.0)
+    request = only(s.dispatch(["asr-1"], 1.0))
+    assert (request.start_index, request.end_index) == (0, window)
+
+
+def test_complete_sentence_at_a_pause_is_final_at_once() -> None:
+    s = committing(margin_s=1.5)
+    s.speech_started(started(0, 0.0), 0.0)
+    partial_round(s, 1.4, "Yes I agree.", 1.4)
+    out = partial_round(s, 1.5, "Yes I agree.", 2.5)  # stable, but within the margin
+    assert not finals(out)
+    out = s.speech_paused(paused(1.3, 1.6), 2.6)
+    (part,) = finals(out)
+    assert part.text == "Yes I agree." and part.end_s == pytest.approx(1.45)
+    assert s.stats().endpoint_commits == 1
+    # the segment ends with no speech after the pause: its final is empty and needs no work
+    out = s.speech_ended(ended(0, 0.0, 1.9), 2.9)
+    (rest,) = finals(out)
+    assert rest.text == "" and rest.seq == 2 and rest.start_s == part.end_s
+    assert s.dispatch(["asr-1"], 3.0) == [] and s.idle()
+
+
+def test_early_final_at_a_pause_is_the_final_when_the_segment_ends() -> None:
+    s = committing()
+    s.speech_started(started(0, 0.0), 0.0)
+    s.speech_ongoing(ongoing(0, 0.0, 1.5), 1.5)
+    assert s.speech_paused(paused(1.5, 1.7), 1.7) == []
+    request = only(s.dispatch(["asr-1"], 1.7))
+    assert not request.is_partial and (request.start_index, request.end_index) == (0, 1.6 * SR)
+    assert s.dispatch(["asr-2"], 1.7) == []  # no partial over the pause's silence
+    assert finals(s.on_reply("asr-1", result(request, "so I went"), 2.1)) == []  # mid-clause
+    out = s.speech_ended(ended(0, 0.0, 2.1), 2.3)
+    (final,) = finals(out)
+    assert final.text == "so I went" and final.latency_ms == 0.0
+    assert s.dispatch(["asr-1"], 2.3) == [] and s.idle()
+    assert s.stats().early_finals_used == 1 and s.stats().early_finals_wasted == 0
+
+
+def test_early_final_ending_a_sentence_is_committed_when_it_comes_back() -> None:
+    s = committing()
+    s.speech_started(started(0, 0.0), 0.0)
+    s.speech_ongoing(ongoing(0, 0.0, 1.5), 1.5)
+    s.speech_paused(paused(1.5, 1.7), 1.7)
+    request = only(s.dispatch(["asr-1"], 1.7))
+    out = s.on_reply("asr-1", result(request, "I went home."), 2.0)
+    (part,) = finals(out)
+    assert part.text == "I went home." and part.end_s == pytest.approx(1.6)
+    (rest,) = finals(s.speech_ended(ended(0, 0.0, 2.1), 2.3))  # nothing after: empty at once
+    assert rest.text == "" and s.idle()
+
+
+def test_speech_resuming_wastes_an_early_final_that_ends_mid_clause() -> None:
+    s = committing()
+    s.speech_started(started(0, 0.0), 0.0)
+    s.speech_ongoing(ongoing(0, 0.0, 1.5), 1.5)
+    s.speech_paused(paused(1.5, 1.7), 1.7)
+    request = only(s.dispatch(["asr-1"], 1.7))
+    s.speech_resumed(resumed(1.8), 1.8)
+    assert finals(s.on_reply("asr-1", result(request, "so I went"), 2.0)) == []
+    assert s.stats().early_finals_wasted == 1
+    s.speech_ongoing(ongoing(0, 0.0, 3.0), 3.0)
+    assert only(s.dispatch(["asr-1"], 3.0)).is_partial  # partials go on
+    s.speech_ended(ended(0, 0.0, 3.5), 3.5)
+    request = only(s.dispatch(["asr-2"], 3.5))
+    assert not request.is_partial and request.start_index == 0  # the whole segment, as usual
+
+
+def test_no_partial_while_final_work_waits() -> None:
+    s = committing()
+    s.speech_started(started(0, 0.0), 0.0)
+    s.speech_ended(ended(0, 0.0, 2.0), 2.0)
+    s.speech_started(started(1, 3.0), 3.0)
+    s.speech_ongoing(ongoing(1, 3.0, 5.0), 5.0)
+    (assignment,) = s.dispatch(["asr-1"], 5.0)
+    assert not assignment[1].is_partial  # the final of segment 0 first
+
+
+def test_commit_state_is_forgotten() -> None:
+    s = committing()
+    for segment_id in range(3):
+        t = segment_id * 10.0
+        s.speech_started(started(segment_id, t), t)
+        s.speech_ongoing(ongoing(segment_id, t, t + 3.0), t + 3.0)
+        request = only(s.dispatch(["asr-1"], t + 3.0))
+        s.on_reply("asr-1", result(request, "one two three four"), t + 3.1)
+        s.speech_ended(ended(segment_id, t, t + 4.0), t + 4.0)
+        request = only(s.dispatch(["asr-1"], t + 4.0))
+        s.on_reply("asr-1", result(request, "one two three four"), t + 4.1)
+    assert s.idle()
+    assert all(v == 0 for k, v in s.sizes().items() if k != "streams_known"), s.sizes()
