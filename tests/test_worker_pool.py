@@ -23,7 +23,7 @@ from pipeline.bus.runtime_dir import ensure_private_dir
 from pipeline.bus.sockets import new_context, open_socket
 from pipeline.messages.work import TranscribeRequest, TranscribeResult, WorkerError
 from pipeline.ring import AudioRing
-from workers.worker_pool import WorkerPool
+from workers.worker_pool import PoolOptions, WorkerPool
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -50,7 +50,10 @@ def make_pool(runtime_dir: Path, workers: int, **overrides):
     context = new_context()
     endpoint = f"ipc://{runtime_dir}/w.work"
     router = open_socket(context, zmq.ROUTER, endpoint, bind=True)
-    pool = WorkerPool(context, endpoint, config, RANDOM_PARAKEET_SPEC, workers, router)
+    options = PoolOptions.from_config(
+        config, work_endpoint=endpoint, model_path=RANDOM_PARAKEET_SPEC, workers=workers
+    )
+    pool = WorkerPool(router, options)
     return pool, router, context
 
 

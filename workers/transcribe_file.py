@@ -33,7 +33,7 @@ from pipeline.messages.work import TranscribeRequest, TranscribeResult, WorkerEr
 from pipeline.ring import AudioRing, remove_stale_segments
 from pipeline.sources import open_source
 from pipeline.words import Transcription, Word
-from workers.worker_pool import WorkerPool
+from workers.worker_pool import PoolOptions, WorkerPool
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +126,14 @@ class _PoolRun:
             options=SocketOptions(max_frame_bytes=config.outputs.max_frame_bytes),
         )
         self.pool = WorkerPool(
-            self.context, endpoint, config, model_path, workers, self.router, log_level
+            self.router,
+            PoolOptions.from_config(
+                config,
+                work_endpoint=endpoint,
+                model_path=model_path,
+                workers=workers,
+                log_level=log_level,
+            ),
         )
         self.config = config
         self.workers = workers

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -45,6 +45,66 @@ logger = logging.getLogger(__name__)
 HEARTBEAT_SUFFIX = b":hb"
 HANG_GRACE_S = 10.0  # added to factor × audio length before a busy worker counts as hung
 WorkRequest = TranscribeRequest | StreamOpen | StreamFeed | StreamClose
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolOptions:
+    """What a ``WorkerPool`` needs: its workers, what they load, and how they are watched."""
+
+    work_endpoint: str  # the ROUTER endpoint the workers connect to
+    model_path: str  # the model every worker loads
+    workers: int  # how many asr processes
+    worker_config: Mapping[str, Any]  # configuration tree each worker loads (``as_tree``)
+    blas_threads: int  # BLAS threads per worker (0: cores / workers)
+    max_frame_bytes: int  # largest frame accepted from a worker
+    restart_limits: RestartLimits  # restart intensity per worker
+    heartbeat_timeout_s: float  # a ready worker silent this long is replaced
+    startup_timeout_s: float  # a loading worker silent this long is replaced
+    inference_timeout_factor: float  # busy longer than this × audio (+ grace): hung
+    log_level: str = "WARNING"  # the workers' log level
+    role_prefix: str = "asr"  # roles are "{prefix}-1", "{prefix}-2", ...
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Config,
+        *,
+        work_endpoint: str,
+        model_path: str,
+        workers: int,
+        log_level: str = "WARNING",
+        role_prefix: str = "asr",
+    ) -> PoolOptions:
+        return cls(
+            work_endpoint=work_endpoint,
+            model_path=model_path,
+            workers=workers,
+            log_level=log_level,
+            role_prefix=role_prefix,
+            **_config_settings(config),
+        )
+
+    def with_config(self, config: Config) -> PoolOptions:
+        """The same pool under a new configuration (limits, timeouts, what workers load)."""
+        return replace(self, **_config_settings(config))
+
+
+def _config_settings(config: Config) -> dict[str, Any]:
+    supervisor = config.supervisor
+    return {
+        "worker_config": as_tree(config),
+        "blas_threads": config.asr.blas_threads,
+        "max_frame_bytes": config.outputs.max_frame_bytes,
+        "restart_limits": RestartLimits(
+            supervisor.restart_max,
+            supervisor.restart_window_s,
+            supervisor.restart_backoff_initial_s,
+            supervisor.restart_backoff_max_s,
+        ),
+        "heartbeat_timeout_s": supervisor.heartbeat_timeout_s,
+        "startup_timeout_s": supervisor.startup_timeout_s,
+        "inference_timeout_factor": supervisor.inference_timeout_factor,
+    }
 
 
 @dataclass
@@ -96,45 +156,30 @@ class PoolEvents:
 
 
 class WorkerPool:
-    def __init__(
-        self,
-        context: zmq.Context,
-        work_endpoint: str,
-        config: Config,
-        model_path: str,
-        count: int,
-        router: zmq.Socket,
-        log_level: str = "WARNING",
-        role_prefix: str = "asr",
-    ) -> None:
-        self.config = config
+    def __init__(self, router: zmq.Socket, options: PoolOptions) -> None:
+        """``router``: the bound ROUTER socket at ``options.work_endpoint``."""
+        self.options = options
         self._router = router
         self._receiver = Receiver(
             router,
             accept=(Ready, Heartbeat, TranscribeResult, WorkerError, StreamUpdate),
-            max_frame_bytes=config.outputs.max_frame_bytes,
+            max_frame_bytes=options.max_frame_bytes,
             name="work",
         )
-        supervisor = config.supervisor
-        limits = RestartLimits(
-            supervisor.restart_max,
-            supervisor.restart_window_s,
-            supervisor.restart_backoff_initial_s,
-            supervisor.restart_backoff_max_s,
-        )
-        environment = worker_environment(config.asr.blas_threads, count)
+        environment = worker_environment(options.blas_threads, options.workers)
         settings: dict[str, Any] = {
-            "config": as_tree(config),
-            "model_path": model_path,
-            "work_endpoint": work_endpoint,
+            "config": dict(options.worker_config),
+            "model_path": options.model_path,
+            "work_endpoint": options.work_endpoint,
         }
         self.slots: dict[str, WorkerSlot] = {}
-        for number in range(1, count + 1):
-            role = f"{role_prefix}-{number}"
+        for number in range(1, options.workers + 1):
+            role = f"{options.role_prefix}-{number}"
             spec = ChildSpec(
-                role, "workers.asr", {**settings, "role": role}, log_level, environment
+                role, "workers.asr", {**settings, "role": role}, options.log_level, environment
             )
-            self.slots[role] = WorkerSlot(role, ChildProcess(spec), RestartPolicy(limits))
+            policy = RestartPolicy(options.restart_limits)
+            self.slots[role] = WorkerSlot(role, ChildProcess(spec), policy)
         self.total_restarts = 0
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -247,7 +292,7 @@ class WorkerPool:
         events.replies.append((role, message))
 
     def _check_health(self, now_s: float, events: PoolEvents) -> None:
-        supervisor = self.config.supervisor
+        options = self.options
         for slot in self.slots.values():
             if slot.failed:
                 continue
@@ -258,11 +303,9 @@ class WorkerPool:
             why = ""
             if not slot.child.is_alive():
                 why = f"exited with code {slot.child.exitcode}"
-            elif now_s - slot.last_heartbeat_s > supervisor.heartbeat_timeout_s:
+            elif now_s - slot.last_heartbeat_s > options.heartbeat_timeout_s:
                 timeout_s = (
-                    supervisor.startup_timeout_s
-                    if not slot.ready
-                    else supervisor.heartbeat_timeout_s
+                    options.startup_timeout_s if not slot.ready else options.heartbeat_timeout_s
                 )
                 if now_s - slot.last_heartbeat_s > timeout_s:
                     why = f"silent for {now_s - slot.last_heartbeat_s:.1f} s"
@@ -281,7 +324,7 @@ class WorkerPool:
             audio_s = (request.end_index - request.start_index) / SAMPLE_RATE_HZ
         else:
             audio_s = 30.0
-        return self.config.supervisor.inference_timeout_factor * audio_s + HANG_GRACE_S
+        return self.options.inference_timeout_factor * audio_s + HANG_GRACE_S
 
     def _replace(self, slot: WorkerSlot, why: str, now_s: float, events: PoolEvents) -> None:
         logger.warning("%s (pid %s) %s: replacing it", slot.role, slot.child.pid, why)
@@ -296,7 +339,7 @@ class WorkerPool:
                 "%s restarted %d times within %.0f s: marked failed",
                 slot.role,
                 decision.recent_restarts,
-                self.config.supervisor.restart_window_s,
+                self.options.restart_limits.window_s,
             )
             return
         self.total_restarts += 1
@@ -315,9 +358,10 @@ class WorkerPool:
         self._start_slot(slot, now_s)
 
     def update_config(self, config: Config) -> None:
-        """Workers started from now on (restarts, recycles) get ``config``."""
-        self.config = config
-        tree = as_tree(config)
+        """Workers started from now on (restarts, recycles) get ``config``; its supervision
+        limits apply from now on."""
+        self.options = self.options.with_config(config)
+        tree = dict(self.options.worker_config)
         for slot in self.slots.values():
             slot.child.spec = replace(
                 slot.child.spec, settings={**slot.child.spec.settings, "config": tree}
