@@ -14,9 +14,10 @@ directory; the ones users connect to (transcript, control) follow ``outputs.tran
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,11 @@ from pipeline.bus import Receiver, new_context, open_socket, send_message
 from pipeline.bus.endpoints import Endpoints, endpoints_from_outputs, ipc_endpoints
 from pipeline.bus.runtime_dir import resolve_runtime_dir
 from pipeline.bus.sockets import SocketOptions
+from pipeline.journal import FinalsJournal, journal_path, new_run_id
 from pipeline.messages import (
     CaptureEvent,
     EndOfStream,
+    GapEvent,
     Heartbeat,
     Message,
     Metrics,
@@ -39,12 +42,15 @@ from pipeline.messages import (
     SpeechOngoing,
     SpeechStarted,
     TranscriptFinal,
+    TranscriptPartial,
     VadStats,
 )
+from pipeline.messages.speech import SpeechPaused, SpeechResumed
 from pipeline.ring import AudioRing, remove_stale_segments
 from pipeline.supervision.memory_trend import MemoryTrend
-from workers.control_server import ControlServer
+from workers.control_server import ControlServer, daemon_handlers
 from workers.daemon_lock import DaemonLock
+from workers.daemon_status import DaemonView, metrics_values, status
 from workers.stdin_relay import StdinRelay
 from workers.stream_children import StreamProcesses
 from workers.worker_pool import PoolOptions, WorkerPool
@@ -101,6 +107,7 @@ class Supervisor:
         from pipeline.scheduling import SchedulerOptions, SegmentScheduler
 
         config = self.config
+        os.umask(0o077)  # whatever the user's umask, every file and socket we create is private
         runtime_dir = resolve_runtime_dir(config.outputs.runtime_dir)
         with DaemonLock(runtime_dir, self.options.instance) as lock:
             for name in remove_stale_segments(runtime_dir):
@@ -109,7 +116,10 @@ class Supervisor:
             model_path = resolve_model_path(config.asr)
             internal = ipc_endpoints(runtime_dir, self.options.instance)
             public = endpoints_from_outputs(config.outputs, self.options.instance)
-            self.journal = open_journal(config, runtime_dir, self.options.instance)
+            self.run_id = new_run_id()  # new per start: in every final, partial and gap event
+            self.journal = FinalsJournal.from_outputs(
+                config.outputs, runtime_dir, self.options.instance, run_id=self.run_id
+            )
             capacity = int(config.ring.capacity_s * SAMPLE_RATE_HZ)
             self.ring = AudioRing.create(STREAM_ID, capacity, SAMPLE_RATE_HZ, runtime_dir)
             self.context = new_context()
@@ -148,7 +158,18 @@ class Supervisor:
                     self.stdin_relay = StdinRelay(runtime_dir / f"{self.options.instance}.stdin")
                     self.streams.stdin_fifo = self.stdin_relay.fifo_path
                     self.stdin_relay.start()
-                self.control_server = ControlServer(self)
+                self.control_server = ControlServer(
+                    self.control,
+                    daemon_handlers(
+                        status=self.status_values,
+                        metrics=self.metrics_values,
+                        journal=self.journal,
+                        request_stop=self.request_stop,
+                        set_profile=self.set_profile,
+                        max_frame_bytes=config.outputs.max_frame_bytes,
+                    ),
+                    max_frame_bytes=config.outputs.max_frame_bytes,
+                )
                 self._install_signal_handlers()
                 self.pool.start()
                 self.streams.start()
@@ -192,6 +213,9 @@ class Supervisor:
                 SpeechStarted,
                 SpeechOngoing,
                 SpeechEnded,
+                SpeechPaused,
+                SpeechResumed,
+                GapEvent,
                 VadStats,
                 Heartbeat,
                 CaptureEvent,
@@ -252,16 +276,22 @@ class Supervisor:
         while (received := self.events_receiver.receive(timeout_ms=0)) is not None:
             message = received.message
             self.streams.observe(message, now_s)
-            if isinstance(message, (SpeechStarted, SpeechOngoing, SpeechEnded)):
+            if isinstance(
+                message, (SpeechStarted, SpeechOngoing, SpeechPaused, SpeechResumed, SpeechEnded)
+            ):
                 if not accept_speech:
                     continue
                 handler = {
                     SpeechStarted: self.scheduler.speech_started,
                     SpeechOngoing: self.scheduler.speech_ongoing,
+                    SpeechPaused: self.scheduler.speech_paused,
+                    SpeechResumed: self.scheduler.speech_resumed,
                     SpeechEnded: self.scheduler.speech_ended,
                 }[type(message)]
                 for output in handler(message, now_s):
                     self.publish(output)
+            elif isinstance(message, GapEvent):  # audio the VAD skipped (resync)
+                self.publish(message)
             elif isinstance(message, VadStats):
                 self.counters.vad_stats = {
                     "windows": dict(message.windows),
@@ -334,7 +364,15 @@ class Supervisor:
     # ---- outputs ------------------------------------------------------------------------
 
     def publish(self, message: Message) -> None:
-        """Send on the transcript PUB (never blocks: a slow subscriber loses, the daemon doesn't)."""
+        """Send on the transcript PUB (never blocks: a slow subscriber loses, the daemon doesn't).
+
+        A final is recorded in the journal first (synced per ``outputs.journal_sync``); a
+        journal that cannot write degrades (``journal.health()``), never stops the publishing.
+        """
+        self.journal.maintain()  # a degraded journal retries (cheap when it is ok)
+        stamped = (TranscriptFinal, TranscriptPartial, GapEvent)  # carry the daemon's run_id
+        if isinstance(message, stamped) and not message.run_id:
+            message = replace(message, run_id=self.run_id)
         if isinstance(message, TranscriptFinal):
             self.journal.append(message)
             self.counters.finals += 1
@@ -347,9 +385,30 @@ class Supervisor:
         send_message(self.publisher, message, block=False)
 
     def metrics_values(self) -> dict[str, Any]:
-        from workers.daemon_status import metrics_values
+        return metrics_values(self._status_view())
 
-        return metrics_values(self)
+    def status_values(self) -> dict[str, Any]:
+        return status(self._status_view())
+
+    def _status_view(self) -> DaemonView:
+        return DaemonView(
+            instance=self.options.instance,
+            config=self.config,
+            endpoints=self.endpoints,
+            started_at_s=self.started_at_s,
+            stopping=self.stopping,
+            streams=self.streams,
+            workers=self.pool,
+            worker_restarts=self.pool.total_restarts,
+            ring=self.ring,
+            counters=self.counters,
+            latencies_ms=self.latencies_ms,
+            last_seq=self.journal.last_seq,
+            queue_depths=self.scheduler.queue_depths(),
+            scheduler_stats=dict(self.scheduler.stats()),
+            control=self.control_server.stats(),
+            events_rejected=self.events_receiver.rejected_total,
+        )
 
     def set_profile(self, profile: str) -> list[str]:
         """Switch to ``profile``: reload the configuration and restart the VAD (new tiers and
@@ -427,25 +486,10 @@ class Supervisor:
         logger.info("daemon stopped (%s)", self.stop_reason or "start-up failed")
 
 
-def open_journal(config: Config, runtime_dir: Path, instance: str):
-    """The finals journal of daemon ``instance`` (``outputs.journal_path`` or the runtime dir)."""
-    from pipeline.journal import FinalsJournal
-
-    path = Path(config.outputs.journal_path).expanduser() if config.outputs.journal_path else None
-    return FinalsJournal.open(
-        path or runtime_dir / f"{instance}.finals.jsonl",
-        max(1, int(config.outputs.journal_max_mb * 1e6)),
-        config.outputs.journal_keep,
-    )
-
-
 def peek_next_seq(config: Config, instance: str) -> int:
-    """The seq the next final of ``instance`` will get (call before the daemon starts)."""
-    journal = open_journal(config, resolve_runtime_dir(config.outputs.runtime_dir), instance)
-    try:
-        return journal.next_seq
-    finally:
-        journal.close()
+    """The seq the next final of ``instance`` will get (read-only; call before the daemon starts)."""
+    runtime_dir = resolve_runtime_dir(config.outputs.runtime_dir)
+    return FinalsJournal.peek_next_seq(journal_path(config.outputs, runtime_dir, instance))
 
 
 def run_daemon(config: Config, options: DaemonOptions) -> int:
