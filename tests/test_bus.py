@@ -127,10 +127,12 @@ def test_socket_path_too_long_is_a_clear_error(tmp_path: Path, context: zmq.Cont
 
 
 def test_tcp_endpoints_use_consecutive_ports() -> None:
-    endpoints = bus.endpoints_from_outputs(outputs(transport="tcp", tcp_base_port=40000))
+    endpoints = bus.endpoints_from_outputs(
+        outputs(transport="tcp", tcp_base_port=40000, curve_keys_dir="/k")
+    )
     assert endpoints.audio == "tcp://127.0.0.1:40000"
     assert endpoints.control == "tcp://127.0.0.1:40004"
-    assert bus.tcp_endpoints("::1", 40000).work == "tcp://[::1]:40002"
+    assert bus.tcp_endpoints("::1", 40000, curve_keys_dir="/k").work == "tcp://[::1]:40002"
 
 
 @pytest.mark.parametrize("host", ["192.168.1.20", "0.0.0.0", "*", "example.com", "::"])

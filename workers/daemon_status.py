@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pipeline.audio_format import SAMPLE_RATE_HZ
@@ -54,6 +54,7 @@ class DaemonView:
     scheduler_stats: Mapping[str, Any]
     control: Mapping[str, int]  # the control server's counters
     events_rejected: int  # frames refused on the events socket
+    journal: Mapping[str, Any] = field(default_factory=dict)  # FinalsJournal.health().as_dict()
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -120,6 +121,7 @@ def metrics_values(view: DaemonView, rows: list[dict[str, Any]] | None = None) -
         "control_rejected": view.control.get("rejected", 0),
         "control_errors": view.control.get("errors", 0),
         "events_rejected": view.events_rejected,
+        "journal": dict(view.journal),  # state "ok" or "degraded", reason, ...
         "rss_mb": {row["role"]: row["rss_mb"] for row in rows},
         "failed": [row["role"] for row in rows if row["state"] == "failed"],
     }

@@ -408,6 +408,7 @@ class Supervisor:
             scheduler_stats=dict(self.scheduler.stats()),
             control=self.control_server.stats(),
             events_rejected=self.events_receiver.rejected_total,
+            journal=self.journal.health().as_dict(),
         )
 
     def set_profile(self, profile: str) -> list[str]:

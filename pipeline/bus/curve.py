@@ -1,11 +1,12 @@
 """CURVE keys for TCP endpoints: generation (``run.py keys generate``), loading and client auth.
 
-A keys directory (mode 0700) holds, in pyzmq's certificate format::
+A keys directory (mode 0700) holds, in pyzmq's certificate format, every file mode 0600
+whatever the umask (public keys too: private by default; copy one on purpose to share it)::
 
     server.key            server public key (give it to clients)
-    server.key_secret     server key pair (mode 0600)
+    server.key_secret     server key pair
     client.key            client public key
-    client.key_secret     client key pair (mode 0600)
+    client.key_secret     client key pair
     authorized_clients/   public keys of the clients the daemon accepts (client.key to start)
 
 With an authenticator running (``start_authenticator``) only clients whose public key is in
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 AUTHORIZED_DIR = "authorized_clients"
 _SECRET_MODE = 0o600
-_PUBLIC_MODE = 0o644
+_PUBLIC_MODE = 0o600  # not secret, but nobody else's business either
 
 
 @dataclass(frozen=True, slots=True)

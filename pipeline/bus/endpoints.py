@@ -1,8 +1,10 @@
 """The daemon's five endpoints, from the ``outputs`` settings.
 
-ipc (default): ``ipc://<runtime_dir>/<instance>.<socket>``. tcp (opt-in): ``tcp://host:port`` on
-ports ``tcp_base_port`` .. ``tcp_base_port + 4`` in the order of ``SOCKET_NAMES``. A TCP host that
-is not loopback requires CURVE keys; a CURVE keys directory turns CURVE on for loopback too.
+ipc (default): ``ipc://<runtime_dir>/<instance>.<socket>``, in a directory only the user can
+open. tcp (opt-in): ``tcp://host:port`` on ports ``tcp_base_port`` .. ``tcp_base_port + 4`` in the
+order of ``SOCKET_NAMES``. Private by default: every TCP endpoint, loopback included, requires
+CURVE keys (``outputs.curve_keys_dir``), since any local user can connect to a loopback port and
+would otherwise read every transcript, replay the journal and shut the daemon down.
 """
 
 from __future__ import annotations
@@ -67,23 +69,26 @@ def ipc_endpoints(runtime_dir: Path, instance: str = DEFAULT_INSTANCE) -> Endpoi
     return Endpoints(**addresses)
 
 
-def tcp_endpoints(host: str, base_port: int, *, curve_keys_dir: str = "") -> Endpoints:
-    """tcp endpoints on ``base_port`` .. ``base_port + 4``; BusError for a non-loopback host
-    without keys."""
+def tcp_endpoints(host: str, base_port: int, *, curve_keys_dir: str) -> Endpoints:
+    """tcp endpoints on ``base_port`` .. ``base_port + 4``, all with CURVE; BusError without keys
+    (loopback included: any local user can reach a loopback port)."""
     if not 1 <= base_port <= 65535 - (len(SOCKET_NAMES) - 1):
         raise BusError(f"tcp_base_port {base_port} leaves no room for {len(SOCKET_NAMES)} ports")
     if not host:
         raise BusError("tcp_host is empty")
-    if not is_loopback(host) and not curve_keys_dir:
+    if not curve_keys_dir:
+        where = "a loopback address" if is_loopback(host) else "not a loopback address"
         raise BusError(
-            f"tcp_host {host!r} is not a loopback address: set outputs.curve_keys_dir "
-            "(create keys with 'run.py keys generate DIR') or use tcp_host = '127.0.0.1'"
+            f"outputs.transport = 'tcp' (tcp_host {host!r}, {where}) requires CURVE keys: any "
+            "local user could otherwise read every transcript and control the daemon. Create "
+            "keys with 'run.py keys generate DIR' and set outputs.curve_keys_dir = DIR, or use "
+            "outputs.transport = 'ipc'"
         )
     shown = f"[{host.strip('[]')}]" if ":" in host else host
     addresses = {
         name: f"tcp://{shown}:{base_port + offset}" for offset, name in enumerate(SOCKET_NAMES)
     }
-    return Endpoints(**addresses, curve=bool(curve_keys_dir), curve_keys_dir=curve_keys_dir)
+    return Endpoints(**addresses, curve=True, curve_keys_dir=curve_keys_dir)
 
 
 def endpoints_from_outputs(outputs: OutputsLike, instance: str = DEFAULT_INSTANCE) -> Endpoints:

@@ -1,5 +1,9 @@
 """The runtime directory: where ipc sockets live. Only its owner may open it (mode 0700).
 
+Private whatever the umask: the directory and any parent created for it get mode 0700 set
+explicitly (``mkdir``'s mode is masked by the umask); the daemon also runs with umask 077, so
+its sockets, pid file, journal and shared memory are created private too.
+
 Default: ``$XDG_RUNTIME_DIR/streamscribe`` on Linux (falling back to ``/tmp/streamscribe-<uid>``),
 ``$TMPDIR/streamscribe`` on macOS (a per-user directory there).
 """
@@ -53,7 +57,7 @@ def ensure_private_dir(path: Path, *, fix_permissions: bool = False) -> Path:
     """
     path = Path(os.path.abspath(path))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_private_parents(path.parent)
         path.mkdir(mode=DIR_MODE)
         logger.debug("created runtime directory %s", path)
     except FileExistsError:
@@ -87,6 +91,21 @@ def ensure_private_dir(path: Path, *, fix_permissions: bool = False) -> Path:
         except OSError as e:
             raise BusError(f"cannot set mode 0700 on runtime directory {path}: {e}") from e
     return path
+
+
+def _make_private_parents(path: Path) -> None:
+    """Create the missing directories of ``path`` with mode 0700 (mkdir's mode obeys the umask,
+    so the mode is set again explicitly); existing ones are left as they are."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            continue
+        os.chmod(directory, DIR_MODE)
 
 
 def check_socket_path(path: str | os.PathLike[str]) -> str:
