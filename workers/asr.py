@@ -1,7 +1,9 @@
 """The asr worker process: loads one backend once, then answers work requests from the parent.
 
 Settings (plain values, from the parent):
-    role            this worker's name and DEALER identity, e.g. "asr-1"
+    role            this worker's name, e.g. "asr-1"
+    identity        optional: its DEALER identity (default: role); the pool makes it carry the
+                    daemon's run, so a stale worker of an earlier run can never take the slot
     config          the configuration tree (``config.loader.as_tree``)
     model_path      what to load (resolved once by the parent)
     work_endpoint   the parent's ROUTER endpoint
@@ -33,10 +35,15 @@ from pipeline.messages.work import (
     TranscribeRequest,
 )
 from workers.heartbeat import HeartbeatThread
+from workers.parent_death import spawn_parent_pid
 
 logger = logging.getLogger(__name__)
 
 POLL_MS = 200  # how often the loop checks that the parent is still there
+# Test hook for supervision tests (a backend that fails to load, or loads slowly): a JSON map
+# {"counter": PATH, "fail_times": N, "delay_s": S}. Each load attempt appends one byte to
+# PATH; the first N attempts fail; every attempt first sleeps S seconds.
+LOAD_FAULT_ENV = "STREAMSCRIBE_TEST_LOAD_FAULT"
 WORK_MESSAGES = (TranscribeRequest, StreamOpen, StreamFeed, StreamClose, Shutdown)
 
 
@@ -51,6 +58,7 @@ def main(settings: dict[str, Any]) -> None:
     from pipeline.transcription_service import TranscriptionService
 
     load_started_s = time.perf_counter()
+    _injected_load_fault()
     backend = build_backend(config.asr, settings["model_path"])
     service = TranscriptionService(backend)
     logger.info("loaded %s in %.2f s", backend.model_name, time.perf_counter() - load_started_s)
@@ -66,7 +74,7 @@ def main(settings: dict[str, Any]) -> None:
         settings["work_endpoint"],
         bind=False,
         options=options,
-        identity=role.encode(),
+        identity=settings.get("identity", role).encode(),
     )
     heartbeat = HeartbeatThread(
         context,
@@ -74,12 +82,13 @@ def main(settings: dict[str, Any]) -> None:
         role,
         config.supervisor.heartbeat_interval_s,
         socket_type=zmq.DEALER,
+        identity=settings.get("identity", role),
         busy_request_id=lambda: service.busy_request_id,
         memory=backend.memory_stats,
         options=options,
     )
     heartbeat.start()
-    parent_pid = os.getppid()
+    parent_pid = spawn_parent_pid()  # as passed at spawn: a getppid() now could already be 1
     try:
         capabilities = ("words", "streaming") if backend.capabilities.streaming else ("words",)
         send_message(
@@ -122,3 +131,21 @@ def serve(socket: zmq.Socket, service, parent_pid: int, *, max_frame_bytes: int)
                 send_message(socket, reply)
             except BusError:
                 logger.exception("could not send the answer to %s", type(message).__name__)
+
+
+def _injected_load_fault() -> None:
+    """The test hook ``LOAD_FAULT_ENV`` (see above); nothing when it is not set."""
+    raw = os.environ.get(LOAD_FAULT_ENV)
+    if not raw:
+        return
+    import json
+
+    from pipeline.errors import BackendError
+
+    fault = json.loads(raw)
+    with open(fault["counter"], "ab") as counter:
+        counter.write(b".")
+        attempt = counter.tell()
+    time.sleep(float(fault.get("delay_s", 0.0)))
+    if attempt <= int(fault.get("fail_times", 0)):
+        raise BackendError(f"injected load failure {attempt} of {fault['fail_times']}")

@@ -13,6 +13,8 @@ import signal
 from collections.abc import Mapping
 from typing import Any
 
+from workers.parent_death import die_with_parent
+
 LOG_FORMAT = "%(asctime)s %(levelname)s {role}[%(process)d] %(name)s: %(message)s"
 
 
@@ -21,12 +23,21 @@ def configure_child_logging(role: str, level: str) -> None:
     logging.basicConfig(level=level.upper(), format=LOG_FORMAT.format(role=role), force=True)
 
 
-def run_child(entry_module: str, role: str, settings: Mapping[str, Any], log_level: str) -> None:
+def run_child(
+    entry_module: str,
+    role: str,
+    settings: Mapping[str, Any],
+    log_level: str,
+    parent_pid: int | None = None,
+) -> None:
     """Import ``entry_module`` and call its ``main(settings)``; exit code 0 on a clean return.
 
+    First of all the child ties its life to ``parent_pid``, the spawning process as that process
+    named itself (``workers.parent_death``): it exits when the parent does, at any moment.
     SIGINT is ignored in children: a Ctrl-C in the terminal reaches the whole process group,
     and the parent decides how its children stop (a ``Shutdown`` message, then SIGTERM/SIGKILL).
     """
+    die_with_parent(parent_pid if parent_pid is not None else os.getppid())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure_child_logging(role, log_level)
     logger = logging.getLogger(entry_module)

@@ -48,6 +48,7 @@ class ChildProcess:
                     self.spec.role,
                     dict(self.spec.settings),
                     self.spec.log_level,
+                    os.getpid(),  # the child checks its parent against this, not getppid()
                 ),
                 name=self.spec.role,
                 daemon=False,

@@ -2,7 +2,8 @@
 is doing (a long transcription, waiting for stdin, a lost device, room in the ring).
 
 It has its own socket: a DEALER on the work endpoint for asr workers (identity ``<role>:hb``,
-so the pool knows whose beat it is), a PUSH on the events endpoint for capture. A SIGSTOPped or
+so the pool knows whose beat it is; ``<identity>:hb`` when the worker's identity carries
+the daemon's run), a PUSH on the events endpoint for capture. A SIGSTOPped or
 deadlocked process stops sending and the supervisor notices the silence. A beat that cannot go
 out at once is dropped: a late heartbeat is worth nothing.
 """
@@ -56,6 +57,7 @@ class HeartbeatThread(threading.Thread):
         interval_s: float,
         *,
         socket_type: int = zmq.DEALER,
+        identity: str = "",
         busy_request_id: Callable[[], str] = lambda: "",
         memory: Callable[[], MemoryStats] = MemoryStats,
         options: SocketOptions | None = None,
@@ -66,6 +68,7 @@ class HeartbeatThread(threading.Thread):
         self._role = role
         self._interval_s = interval_s
         self._socket_type = socket_type
+        self._identity = identity or role  # DEALER: the worker's identity, ":hb" appended
         self._busy_request_id = busy_request_id
         self._memory = memory
         self._options = options
@@ -74,7 +77,7 @@ class HeartbeatThread(threading.Thread):
         self.dropped = 0  # beats that found no room
 
     def run(self) -> None:
-        identity = f"{self._role}:hb".encode() if self._socket_type == zmq.DEALER else None
+        identity = f"{self._identity}:hb".encode() if self._socket_type == zmq.DEALER else None
         socket = open_socket(
             self._context,
             self._socket_type,

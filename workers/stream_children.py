@@ -1,13 +1,18 @@
 """The capture and VAD children of one stream, as the supervisor watches and restarts them.
 
 Capture writes the stream's ring; VAD reads it. Both push heartbeats on the events socket. A
-child that dies or goes silent is killed and restarted within the restart intensity limit:
+child that dies or goes silent is killed and restarted with backoff, behind a circuit breaker
+(``pipeline.supervision.restart_policy``); every start, restarts included, gets the start-up
+grace until the new process is first heard from:
 
 - a restarted capture attaches to the same ring and resumes at its write index (a file source
   seeks there), so no audio is repeated or skipped;
 - a restarted VAD starts where the previous one stopped (its ring cursor), or at the start of
   the segment it had open, which it then detects again under a new segment id. Until it holds
-  its own cursor the supervisor's cursor keeps a fast capture from overwriting that audio.
+  its own cursor the supervisor's cursor keeps a fast capture from overwriting that audio;
+- audio that crashes the VAD twice (two VADs in a row die near the same position) is skipped:
+  the next VAD starts past it (``pipeline.supervision.poison``) and the skipped range is
+  reported as a gap (``take_gaps``).
 
 A capture that exits 0 after ``EndOfStream`` and a VAD that exits 0 after flushing are done,
 not crashed.
@@ -33,7 +38,10 @@ from pipeline.messages import (
     SpeechStarted,
 )
 from pipeline.ring import AudioRing
+from pipeline.supervision.poison import PoisonTracker
+from pipeline.supervision.progress import ChildHealth
 from pipeline.supervision.restart_policy import RestartLimits, RestartPolicy
+from pipeline.supervision.timers import silence_limit_s
 from workers.child_process import ChildProcess, ChildSpec
 
 logger = logging.getLogger(__name__)
@@ -56,6 +64,7 @@ class WatchedChild:
     restarts: int = 0
     last_failure: str = ""
     started_at_s: float = 0.0
+    heard_since_start: bool = False  # the current process has sent something: its grace is over
 
     @property
     def pid(self) -> int | None:
@@ -82,15 +91,11 @@ class StreamProcesses:
     stdin_fifo: Path | None = None  # where a stdin source is relayed (see workers.stdin_relay)
     stopping: bool = False  # capture and VAD were told to stop: no more restarts
     _cursor_slot: int | None = None
+    _vad_poison: PoisonTracker = field(default_factory=PoisonTracker)  # VAD deaths by position
+    _gaps: list[tuple[int, int]] = field(default_factory=list)  # skipped [start, end) indices
 
     def __post_init__(self) -> None:
-        supervisor = self.config.supervisor
-        limits = RestartLimits(
-            supervisor.restart_max,
-            supervisor.restart_window_s,
-            supervisor.restart_backoff_initial_s,
-            supervisor.restart_backoff_max_s,
-        )
+        limits = RestartLimits.from_config(self.config.supervisor)
         self.capture = WatchedChild("capture", None, RestartPolicy(limits))
         self.vad = WatchedChild("vad", None, RestartPolicy(limits))
         self._cursor_slot = self.ring.claim_cursor("super", 0)
@@ -134,6 +139,8 @@ class StreamProcesses:
         watched.last_heartbeat_s = now_s
         watched.started_at_s = now_s
         watched.restart_at_s = None
+        watched.heard_since_start = False  # a dead predecessor's beats say nothing of this one
+        watched.rss_bytes = 0
 
     # ---- what the events socket says ----------------------------------------------------
 
@@ -149,12 +156,14 @@ class StreamProcesses:
             )
             if watched is not None:
                 watched.last_heartbeat_s = now_s
+                watched.heard_since_start = True
                 watched.rss_bytes = message.rss_bytes
             if watched is self.vad and message.position_index > 0:
                 self.vad_position = max(self.vad_position, message.position_index)
             return
         if isinstance(message, (SpeechStarted, SpeechEnded)):
             self.vad.last_heartbeat_s = now_s
+            self.vad.heard_since_start = True
             self.next_segment_id = max(self.next_segment_id, message.segment_id + 1)
             self.open_segment_start = (
                 message.start_index if isinstance(message, SpeechStarted) else None
@@ -164,20 +173,21 @@ class StreamProcesses:
             self.capture_ended = True
         elif isinstance(message, CaptureEvent):
             self.capture.last_heartbeat_s = now_s
+            self.capture.heard_since_start = True
             if message.event == "error":
                 self.capture.last_failure = message.detail
 
     # ---- watching -----------------------------------------------------------------------
 
     def check(self, now_s: float) -> list[tuple[str, str]]:
-        """Restart dead or silent children; returns (role, why) for each restart or failure.
+        """Restart dead or silent children; returns (role, why) for each restart.
 
         Nothing is restarted once the stream is stopping: capture and VAD were told to stop.
         """
         events: list[tuple[str, str]] = []
         if self.stopping:
             return events
-        timeout_s = self.config.supervisor.heartbeat_timeout_s
+        supervisor = self.config.supervisor
         for watched in (self.capture, self.vad):
             if watched.failed or watched.finished or watched.child is None:
                 continue
@@ -193,20 +203,16 @@ class StreamProcesses:
                     logger.info("%s finished at the end of the stream", watched.role)
                     continue
                 why = f"exited with code {exitcode}"
-            elif now_s - watched.last_heartbeat_s > max(
-                timeout_s, self._startup_grace_s(watched, now_s)
+            elif now_s - watched.last_heartbeat_s > silence_limit_s(
+                watched.heard_since_start,
+                supervisor.heartbeat_timeout_s,
+                supervisor.startup_timeout_s,
             ):
                 why = f"silent for {now_s - watched.last_heartbeat_s:.1f} s"
             if why:
                 events.append((watched.role, why))
                 self._schedule_restart(watched, why, now_s)
         return events
-
-    def _startup_grace_s(self, watched: WatchedChild, now_s: float) -> float:
-        starting = now_s - watched.started_at_s < self.config.supervisor.startup_timeout_s
-        return (
-            self.config.supervisor.startup_timeout_s if starting and watched.rss_bytes == 0 else 0.0
-        )
 
     def stream_ended(self) -> bool:
         """The source has ended: a child exiting 0 now is done, not crashed."""
@@ -216,16 +222,18 @@ class StreamProcesses:
         logger.warning("%s (pid %s) %s: restarting it", watched.role, watched.pid, why)
         if watched.child is not None:
             watched.child.kill()
-        watched.last_failure = why
+        if not (watched is self.capture and watched.last_failure and "exited" in why):
+            watched.last_failure = why  # capture's own error report says more than its exit
+        if watched is self.vad:
+            self._vad_poison.note_death(self.vad_position)
         decision = watched.policy.decide(now_s)
-        if not decision.allowed:
-            watched.failed = True
+        if decision.breaker_open:
             logger.error(
-                "%s failed %d times within the restart window: giving up on it",
+                "%s keeps failing (%s): circuit breaker open, next try in %.1f s",
                 watched.role,
-                decision.recent_restarts,
+                why,
+                decision.delay_s,
             )
-            return
         watched.restarts += 1
         watched.restart_at_s = now_s + decision.delay_s
         if decision.delay_s <= 0:
@@ -235,9 +243,30 @@ class StreamProcesses:
         if watched is self.capture:
             self._start_capture(now_s)
             return
-        resume_index = self._vad_resume_index()
+        resume_index = self._skip_poison(self._vad_resume_index())
         self.open_segment_start = None
         self._start_vad(now_s, resume_index)
+
+    def _skip_poison(self, resume_index: int) -> int:
+        """After the second VAD death at one place, start past it and record the gap."""
+        resume_index, gap = self._vad_poison.resume(resume_index)
+        if gap is not None:
+            logger.error(
+                "vad died %d times near %.1f s of stream %s: skipping [%.1f, %.1f) s",
+                self._vad_poison.deaths_there,
+                (self._vad_poison.place_index or 0) / SAMPLE_RATE_HZ,
+                self.stream_id,
+                gap[0] / SAMPLE_RATE_HZ,
+                gap[1] / SAMPLE_RATE_HZ,
+            )
+            self._gaps.append(gap)
+        return resume_index
+
+    def take_gaps(self) -> list[tuple[int, int]]:
+        """Ring index ranges ``[start, end)`` skipped since the last call (audio that crashed
+        the VAD), to be reported as gaps."""
+        gaps, self._gaps = self._gaps, []
+        return gaps
 
     def _vad_resume_index(self) -> int:
         """Where a new VAD starts: the open segment's start, else the old VAD's last position."""
@@ -284,8 +313,18 @@ class StreamProcesses:
     # ---- stopping -----------------------------------------------------------------------
 
     def finished(self) -> bool:
-        """The stream has ended and both children are done (or given up on)."""
-        return all(w.finished or w.failed for w in (self.capture, self.vad))
+        """The stream has ended and both children are done."""
+        return all(w.finished for w in (self.capture, self.vad))
+
+    def health(self, now_s: float) -> dict[str, ChildHealth]:
+        """Each child's breaker state, for ``pipeline.supervision.progress``."""
+        return {
+            w.role: ChildHealth(
+                0.0 if w.finished or self._serving(w) else w.policy.stuck_for_s(now_s),
+                w.last_failure,
+            )
+            for w in (self.capture, self.vad)
+        }
 
     def stop(self, grace_s: float) -> None:
         """Stop capture and VAD for good. The ring cursor stays held (queued work still reads the
@@ -318,15 +357,22 @@ class StreamProcesses:
             self.ring.release_cursor(self._cursor_slot)
             self._cursor_slot = None
 
+    @staticmethod
+    def _serving(watched: WatchedChild) -> bool:
+        """Alive and heard from since its latest start: recovered, whatever came before."""
+        return bool(watched.child and watched.child.is_alive() and watched.heard_since_start)
+
     def snapshot(self, now_s: float) -> list[dict[str, Any]]:
         rows = []
         for watched in (self.capture, self.vad):
             state = (
-                "failed"
-                if watched.failed
-                else "finished"
+                "finished"
                 if watched.finished
-                else ("running" if watched.child and watched.child.is_alive() else "restarting")
+                else "running"
+                if watched.child and watched.child.is_alive()
+                else "cooling_down"
+                if watched.policy.stuck_for_s(now_s) > 0
+                else "restarting"
             )
             rows.append(
                 {

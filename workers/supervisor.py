@@ -47,10 +47,12 @@ from pipeline.messages import (
 )
 from pipeline.messages.speech import SpeechPaused, SpeechResumed
 from pipeline.ring import AudioRing, remove_stale_segments
+from pipeline.sources.preflight import preflight_source
 from pipeline.supervision.memory_trend import MemoryTrend
 from workers.control_server import ControlServer, daemon_handlers
 from workers.daemon_lock import DaemonLock
 from workers.daemon_status import DaemonView, metrics_values, status
+from workers.progress_watch import EXIT_NO_PROGRESS, ProgressWatch, is_finite_source
 from workers.stdin_relay import StdinRelay
 from workers.stream_children import StreamProcesses
 from workers.worker_pool import PoolOptions, WorkerPool
@@ -93,6 +95,12 @@ class Supervisor:
         self.options = options
         self.stopping = False
         self.stop_reason = ""
+        self.exit_code = 0
+        self.progress = ProgressWatch(
+            give_up_after_s=config.supervisor.restart_window_s,
+            finite_source=options.exit_at_end
+            and is_finite_source(config.capture.source, config.capture.loop),
+        )
         self.started_at_s = time.monotonic()
         self.counters = Counters()
         self.latencies_ms: list[float] = []
@@ -103,6 +111,7 @@ class Supervisor:
     # ---- the whole life of the daemon ---------------------------------------------------
 
     def run(self) -> int:
+        preflight_source(self.config.capture.source)  # fails the start before anything spawns
         from pipeline.backends.factory import resolve_model_path
         from pipeline.scheduling import SchedulerOptions, SegmentScheduler
 
@@ -176,7 +185,7 @@ class Supervisor:
                 logger.info("daemon %s running (pid %d)", self.options.instance, lock.pid)
                 self._loop()
                 self._drain()
-                return 0
+                return self.exit_code
             finally:
                 self._close()
 
@@ -239,6 +248,7 @@ class Supervisor:
     def request_stop(self, reason: str) -> None:
         if not self.stopping:
             logger.info("stopping: %s", reason)
+            self.progress.stopping(reason)
         self.stopping = True
         self.stop_reason = self.stop_reason or reason
 
@@ -266,11 +276,31 @@ class Supervisor:
             logger.warning("stream child %s: %s", role, why)
             if role == "vad":
                 self.scheduler.vad_restarted(STREAM_ID)
+        self._watch_progress(now_s)
         self.streams.update_cursor(self.scheduler.oldest_needed_index(STREAM_ID))
         self._watch_memory(now_s)
         if now_s - self._last_metrics_s >= METRICS_INTERVAL_S:
             self._last_metrics_s = now_s
             self.publish(Metrics(time_unix_s=time.time(), values=self.metrics_values()))
+
+    def _watch_progress(self, now_s: float) -> None:
+        """Report skipped audio; end a finite source that can make no progress; tell systemd."""
+        for start_index, end_index in self.streams.take_gaps():
+            self.publish(
+                GapEvent(
+                    stream_id=STREAM_ID,
+                    start_s=start_index / SAMPLE_RATE_HZ,
+                    end_s=end_index / SAMPLE_RATE_HZ,
+                    reason="vad_crash",
+                    run_id=getattr(self, "run_id", ""),
+                )
+            )
+        verdict = self.progress.check(now_s, self.streams, self.pool)
+        if verdict.state == "stuck" and self.progress.finite_source and not self.stopping:
+            logger.error("no progress is possible: %s; giving up on the source", verdict.reason)
+            self.exit_code = EXIT_NO_PROGRESS
+            self.request_stop(f"no progress is possible: {verdict.reason}")
+        self.progress.notify(now_s, self.pool.ready_count(), len(self.pool.slots))
 
     def _handle_events(self, now_s: float, accept_speech: bool) -> None:
         while (received := self.events_receiver.receive(timeout_ms=0)) is not None:
@@ -324,6 +354,7 @@ class Supervisor:
                 self.publish(output)
         for loss in events.lost:
             logger.warning("worker %s replaced: %s", loss.role, loss.why)
+            self.progress.worker_replaced(loss.role, loss.why)
             self.memory.pop(loss.role, None)
             for output in self.scheduler.worker_lost(loss.role, now_s, loss.why):
                 self.publish(output)
@@ -484,6 +515,7 @@ class Supervisor:
         relay = getattr(self, "stdin_relay", None)
         if relay is not None:
             relay.remove()
+        self.progress.close()
         logger.info("daemon stopped (%s)", self.stop_reason or "start-up failed")
 
 

@@ -11,6 +11,7 @@ from pipeline.sources.base import (
     SourceStats,
 )
 from pipeline.sources.factory import open_capture_source, open_source
+from pipeline.sources.preflight import preflight_source
 from pipeline.sources.source_spec import SourceSpec, parse_source_spec
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "open_capture_source",
     "open_source",
     "parse_source_spec",
+    "preflight_source",
 ]

@@ -64,7 +64,7 @@ class FileSource(AudioSource):
         self.pace = pace
         self.loop = loop
         self.block_samples = block_samples_for(block_duration_ms)
-        self._sound_file = _open_sound_file(self.path)
+        self._sound_file = open_sound_file(self.path)
         self.native_rate_hz = int(self._sound_file.samplerate)
         self.native_channels = int(self._sound_file.channels)
         self.native_frames = int(self._sound_file.frames)
@@ -198,7 +198,7 @@ class FileSource(AudioSource):
                 self._sound_file.close()
 
 
-def _open_sound_file(path: str):
+def open_sound_file(path: str):
     """Open ``path`` with soundfile, turning every failure into an ``AudioSourceError``."""
     if not os.path.exists(path):
         raise AudioSourceError(f"audio file {path!r} does not exist")

@@ -1,0 +1,118 @@
+"""Escalate, never hang: a source that cannot open stops the start; a worker that cannot load
+is retried behind a circuit breaker; when nothing can make progress a finite source ends with a
+non-zero exit and the reason."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests.daemon_harness import DaemonRun
+from tests.data_paths import DATA_DIR, REPO_ROOT
+from workers.progress_watch import EXIT_NO_PROGRESS
+
+HARVARD = DATA_DIR / "harvard_list72_8k.wav"
+FAST_BREAKER = (
+    "--set",
+    "supervisor.restart_max=1",
+    "--set",
+    "supervisor.restart_backoff_max_s=1",
+    "--set",
+    "supervisor.restart_window_s=10",
+)
+
+
+@pytest.mark.parametrize("source", ["file:/nonexistent.wav", "bogus:x", "broken"])
+def test_a_source_that_cannot_be_opened_fails_the_start_at_once(tmp_path, source: str) -> None:
+    if source == "broken":
+        broken = tmp_path / "broken.wav"
+        broken.write_bytes(b"RIFF" + np.random.default_rng(1).bytes(2000))
+        source = f"file:{broken}"
+    runtime_dir = tmp_path / "rt"
+    started_s = time.monotonic()
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "run.py"),
+            "daemon",
+            "--source",
+            source,
+            "--set",
+            f"outputs.runtime_dir={runtime_dir}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO_ROOT,
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert source.split(":", 1)[1] in lines[0] or "bogus" in lines[0]
+    assert time.monotonic() - started_s < 30
+    # nothing was spawned or created: no sockets, no shared memory, no lock
+    assert not runtime_dir.exists() or not any(runtime_dir.iterdir())
+
+
+def _run_with_load_fault(tmp_path, fail_times: int, *arguments: str) -> tuple[DaemonRun, str]:
+    counter = tmp_path / "loads"
+    fault = {"counter": str(counter), "fail_times": fail_times}
+    os.environ["STREAMSCRIBE_TEST_LOAD_FAULT"] = json.dumps(fault)
+    try:
+        run = DaemonRun(*arguments).start()
+    finally:
+        del os.environ["STREAMSCRIBE_TEST_LOAD_FAULT"]
+    return run, str(counter)
+
+
+def test_a_worker_that_fails_to_load_twice_recovers_behind_the_breaker(tmp_path) -> None:
+    run, counter = _run_with_load_fault(
+        tmp_path,
+        2,
+        "--source",
+        f"file:{HARVARD}",
+        "--pace",
+        "fast",
+        "--workers",
+        "1",
+        *FAST_BREAKER,
+    )
+    try:
+        assert run.wait(240) == 0, run.log()[-4000:]
+        log = run.log()
+        assert os.path.getsize(counter) == 3  # two failed loads, then one that worked
+        assert "health: degraded" in log  # reported while the breaker was open
+        journal = run.journal()
+        assert journal and " ".join(f["text"] for f in journal).strip()
+    finally:
+        run.cleanup()
+
+
+def test_a_worker_that_never_loads_ends_a_finite_source_with_the_reason(tmp_path) -> None:
+    run, counter = _run_with_load_fault(
+        tmp_path,
+        10_000,
+        "--source",
+        f"file:{HARVARD}",
+        "--pace",
+        "fast",
+        "--workers",
+        "1",
+        *FAST_BREAKER,
+    )
+    try:
+        started_s = time.monotonic()
+        assert run.wait(120) == EXIT_NO_PROGRESS, run.log()[-4000:]
+        assert time.monotonic() - started_s < 120
+        log = run.log()
+        assert "no progress is possible" in log
+        assert "every asr worker keeps failing" in log
+        assert os.path.getsize(counter) >= 3  # retried behind the breaker first
+    finally:
+        run.cleanup()
