@@ -1,11 +1,11 @@
 """``run.py transcribe FILE``: a whole file in parallel overlapping chunks on N asr workers.
 
 The parent reads and converts the file once (16 kHz mono float32), writes it into a
-shared-memory ring it owns, cuts it into chunks (``pipeline.chunking``), hands chunk requests
-to a ``WorkerPool`` of ``workers.asr`` processes and merges their words
-(``pipeline.merging``): the same chunker, merger and workers as the daemon's long segments.
-``--compare`` then runs one sequential long-form pass on a single worker with all cores and
-reports the speed-up and the word difference.
+shared-memory ring it owns, and hands the whole file as one segment to the daemon's own
+``SegmentScheduler`` with its ``ChunkedSegments`` work: the same chunk planner, request ids,
+retry limit and merger as the daemon's long segments, on a ``WorkerPool`` of ``workers.asr``
+processes. ``--compare`` then runs the scheduler's ``SequentialWindows`` (one long-form pass on a
+single worker with all cores) and reports the speed-up and the word difference.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import logging
 import os
 import sys
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,23 +21,27 @@ import numpy as np
 import zmq
 
 from config.schema import Config
-from pipeline.audio_format import SAMPLE_RATE_HZ
+from pipeline.audio_format import SAMPLE_RATE_HZ, samples_to_seconds
 from pipeline.bus.runtime_dir import resolve_runtime_dir
 from pipeline.bus.sockets import SocketOptions, new_context, open_socket
 from pipeline.chunking import ChunkingOptions, plan_chunks
 from pipeline.errors import AudioSourceError, BackendError, StreamscribeError
-from pipeline.long_form import LongFormPass
-from pipeline.merging import ChunkWords, merge_chunks, merged_text
+from pipeline.messages.base import Message
+from pipeline.messages.speech import SpeechEnded, SpeechStarted
+from pipeline.messages.transcripts import TranscriptFinal
 from pipeline.messages.work import TranscribeRequest, TranscribeResult, WorkerError
 from pipeline.ring import AudioRing, remove_stale_segments
+from pipeline.scheduling import SchedulerOptions, SegmentScheduler
+from pipeline.scheduling.chunked import ChunkedSegments
+from pipeline.scheduling.windows import SequentialWindows
 from pipeline.sources import open_source
-from pipeline.words import Transcription, Word
+from pipeline.words import Word
 from workers.worker_pool import PoolOptions, WorkerPool
 
 logger = logging.getLogger(__name__)
 
 STREAM_ID = "file"
-MAX_ATTEMPTS = 3  # a chunk whose worker failed this often stops the run
+SEQUENTIAL_WINDOW_S = 30.0  # the reference pass reads Whisper's window at a time
 LOAD_BLOCK_MS = 500  # block size when reading the file
 
 
@@ -166,27 +169,87 @@ class _PoolRun:
         return {slot.role: slot.peak_rss_bytes / 1e6 for slot in self.pool}
 
 
-def _request(
-    ring: AudioRing, request_id: str, index: int, count: int, start: int, end: int, prompt: str = ""
-) -> TranscribeRequest:
-    return TranscribeRequest(
-        request_id=request_id,
-        stream_id=STREAM_ID,
-        segment_id=0,
-        chunk_index=index,
-        chunk_count=count,
-        ring_name=ring.name,
-        start_index=start,
-        end_index=end,
-        prompt=prompt,
+def _file_options(
+    config: Config, model_path: str, workers: int, chunking: ChunkingOptions
+) -> SchedulerOptions:
+    """The daemon's scheduler options for one file: no partials, no prompts between chunks."""
+    return SchedulerOptions(
+        backend=config.asr.backend,
+        model=Path(model_path).name,
+        chunking=chunking,
+        partial_min_audio_samples=0,
+        partial_interval_s=0.0,
+        workers=workers,
+        use_prompt=False,
     )
 
 
-def _check_error(message: WorkerError, attempts: dict[str, int], key: str) -> None:
-    attempts[key] = attempts.get(key, 0) + 1
-    if not message.retryable or attempts[key] >= MAX_ATTEMPTS:
-        raise BackendError(f"chunk {key} failed: {message.error_kind}: {message.message}")
-    logger.warning("chunk %s failed (%s), sending it again", key, message.message)
+def _transcribe_span(
+    run: _PoolRun,
+    scheduler: SegmentScheduler,
+    end_index: int,
+    bar: _Progress,
+) -> tuple[TranscriptFinal, list[ChunkTiming], float]:
+    """The file's audio ``[0, end_index)`` as one segment through ``scheduler`` on the pool:
+    the daemon's dispatch, retry limit and request ids. Returns its final, the timing of each
+    request answered (in answer order) and the wall time from the first request to the final.
+    A request given up (failed ``max_attempts`` times, or a non-retryable error) stops the run.
+    """
+    now_s = time.monotonic()
+    scheduler.speech_started(SpeechStarted(STREAM_ID, 0, 0), now_s)
+    scheduler.speech_ended(SpeechEnded(STREAM_ID, 0, 0, end_index), now_s)
+    finals: list[Message] = []
+    timings: list[ChunkTiming] = []
+    last_error = ""
+    started_s = time.perf_counter()
+    while not finals:
+        now_s = time.monotonic()
+        for role, request in scheduler.dispatch(run.pool.idle_roles(), now_s):
+            if not run.pool.submit(role, request):
+                scheduler.on_unsent(role, request, now_s)
+        events = run.pool.poll(20)
+        now_s = time.monotonic()
+        for role, message in events.replies:
+            sent = scheduler.in_flight().get(role)
+            if (
+                isinstance(message, TranscribeResult)
+                and isinstance(sent, TranscribeRequest)
+                and sent.request_id == message.request_id
+            ):
+                timings.append(_timing(sent, message, role, len(timings)))
+                bar.update(len(timings))
+            elif isinstance(message, WorkerError):
+                last_error = f"{message.request_id}: {message.error_kind}: {message.message}"
+                logger.warning("request %s failed", last_error)
+            finals.extend(scheduler.on_reply(role, message, now_s))
+        for loss in events.lost:
+            if loss.request is not None:
+                last_error = f"{loss.role} {loss.why}"
+            finals.extend(scheduler.worker_lost(loss.role, now_s, loss.why))
+        if scheduler.stats().chunks_failed:
+            raise BackendError(
+                f"a request was given up ({last_error}); the file was not transcribed"
+            )
+        if run.pool.all_failed():
+            raise BackendError("every asr worker failed; the file was not transcribed")
+    wall_s = time.perf_counter() - started_s
+    bar.close()
+    (final,) = finals
+    assert isinstance(final, TranscriptFinal)
+    return final, timings, wall_s
+
+
+def _timing(
+    request: TranscribeRequest, result: TranscribeResult, role: str, number: int
+) -> ChunkTiming:
+    """Timing of one answered request: a chunk by its index, a window by its ``number``."""
+    return ChunkTiming(
+        request.chunk_index if request.chunk_count > 1 else number,
+        samples_to_seconds(request.start_index),
+        samples_to_seconds(request.end_index),
+        result.engine_ms,
+        role,
+    )
 
 
 def run_parallel_pass(
@@ -199,58 +262,22 @@ def run_parallel_pass(
     progress: bool,
     chunking: ChunkingOptions,
 ) -> PassReport:
-    """The file in chunks planned by ``plan_chunks`` on ``workers`` processes, merged."""
-    chunks = plan_chunks(0, ring.write_index, chunking, workers)
-    requests = {
-        c.index: _request(ring, f"p{c.index}", c.index, len(chunks), c.start_index, c.end_index)
-        for c in chunks
-    }
+    """The file in chunks planned by ``plan_chunks`` on ``workers`` processes, merged: the
+    daemon's ``ChunkedSegments`` for one segment covering the file."""
+    chunk_count = len(plan_chunks(0, ring.write_index, chunking, workers))
+    options = _file_options(config, model_path, workers, chunking)
+    scheduler = SegmentScheduler(options, {STREAM_ID: ring.name}, work=(ChunkedSegments(),))
     with _PoolRun(config, model_path, workers, runtime_dir, "parallel", log_level) as run:
-        pending: deque[TranscribeRequest] = deque(requests.values())
-        results: dict[int, tuple[TranscribeResult, str]] = {}
-        attempts: dict[str, int] = {}
-        bar = _Progress(f"{workers} workers", len(chunks), progress)
-        started_s = time.perf_counter()
-        while len(results) < len(chunks):
-            for role in run.pool.idle_roles():
-                if not pending:
-                    break
-                request = pending.popleft()
-                if request.chunk_index in results:
-                    continue
-                if not run.pool.submit(role, request):
-                    pending.appendleft(request)
-            events = run.pool.poll(20)
-            pending.extend(
-                loss.request for loss in events.lost if isinstance(loss.request, TranscribeRequest)
-            )
-            for role, message in events.replies:
-                if isinstance(message, TranscribeResult) and message.chunk_index not in results:
-                    results[message.chunk_index] = (message, role)
-                    bar.update(len(results))
-                elif isinstance(message, WorkerError):
-                    index = int(message.request_id[1:])
-                    _check_error(message, attempts, message.request_id)
-                    pending.append(requests[index])
-            if run.pool.all_failed():
-                raise BackendError("every asr worker failed; the file was not transcribed")
-        wall_s = time.perf_counter() - started_s
-        bar.close()
-        merged = merge_chunks([ChunkWords.from_chunk(c, results[c.index][0].words) for c in chunks])
-        timings = tuple(
-            ChunkTiming(
-                c.index, c.start_s, c.end_s, results[c.index][0].engine_ms, results[c.index][1]
-            )
-            for c in chunks
-        )
+        bar = _Progress(f"{workers} workers", chunk_count, progress)
+        final, timings, wall_s = _transcribe_span(run, scheduler, ring.write_index, bar)
         return PassReport(
             "parallel",
             workers,
             wall_s,
             run.load_s,
-            merged,
-            merged_text(merged),
-            timings,
+            final.words,
+            final.text,
+            tuple(sorted(timings, key=lambda timing: timing.index)),
             run.peak_rss_mb(),
             run.pool.total_restarts,
         )
@@ -264,65 +291,28 @@ def run_sequential_pass(
     log_level: str,
     progress: bool,
 ) -> PassReport:
-    """One worker with all cores reads the file window after window (no overlap merging)."""
+    """One worker with all cores reads the file window after window (no overlap merging): the
+    scheduler's ``SequentialWindows`` for one segment covering the file."""
     single = _single_worker_config(config)
-    plan = LongFormPass(0, ring.write_index, window_s=30.0)
+    chunking = ChunkingOptions.from_seconds(SEQUENTIAL_WINDOW_S, 0.0)  # unused by windows
+    options = _file_options(single, model_path, 1, chunking)
+    windows = SequentialWindows(window_s=SEQUENTIAL_WINDOW_S)
+    scheduler = SegmentScheduler(options, {STREAM_ID: ring.name}, work=(windows,))
     with _PoolRun(single, model_path, 1, runtime_dir, "sequential", log_level) as run:
-        bar = _Progress(
-            "sequential", max(1, round(ring.write_index / SAMPLE_RATE_HZ / 28.5)), progress
-        )
-        timings: list[ChunkTiming] = []
-        attempts: dict[str, int] = {}
-        started_s = time.perf_counter()
-        while (window := plan.next_window()) is not None:
-            index = len(timings)
-            request = _request(ring, f"s{index}", 0, 1, window[0], window[1], plan.prompt())
-            answer = _await_one(run, request, attempts)
-            plan.accept(Transcription(answer.text, answer.words))
-            timings.append(
-                ChunkTiming(
-                    index,
-                    window[0] / SAMPLE_RATE_HZ,
-                    window[1] / SAMPLE_RATE_HZ,
-                    answer.engine_ms,
-                    "asr-1",
-                )
-            )
-            bar.update(len(timings))
-        wall_s = time.perf_counter() - started_s
-        bar.close()
-        result = plan.result()
+        estimate = max(1, round(ring.write_index / SAMPLE_RATE_HZ / 28.5))
+        bar = _Progress("sequential", estimate, progress)
+        final, timings, wall_s = _transcribe_span(run, scheduler, ring.write_index, bar)
         return PassReport(
             "sequential",
             1,
             wall_s,
             run.load_s,
-            result.words,
-            merged_text(result.words) or result.text,
+            final.words,
+            final.text,
             tuple(timings),
             run.peak_rss_mb(),
             run.pool.total_restarts,
         )
-
-
-def _await_one(
-    run: _PoolRun, request: TranscribeRequest, attempts: dict[str, int]
-) -> TranscribeResult:
-    sent = False
-    while True:
-        if not sent and run.pool.idle_roles():
-            sent = run.pool.submit(run.pool.idle_roles()[0], request)
-        events = run.pool.poll(20)
-        if any(loss.request is not None for loss in events.lost):
-            sent = False
-        for _, message in events.replies:
-            if isinstance(message, TranscribeResult) and message.request_id == request.request_id:
-                return message
-            if isinstance(message, WorkerError) and message.request_id == request.request_id:
-                _check_error(message, attempts, request.request_id)
-                sent = False
-        if run.pool.all_failed():
-            raise BackendError("the asr worker failed; the file was not transcribed")
 
 
 def _single_worker_config(config: Config) -> Config:

@@ -5,7 +5,9 @@
 - ``work_kind``: the strategy interface (``WorkKind``, ``FinalWork``) and what a strategy may
   ask of the core; the strategies: ``chunked`` (Whisper finals cut into chunks and merged),
   ``partials`` (newest-only partials with local agreement), ``sessions`` (parakeet streaming
-  sessions owned by one worker; state of one in ``stream_session``).
+  sessions owned by one worker; state of one in ``stream_session``), ``commits`` (stable words
+  committed as finals while speech goes on), ``windows`` (one window after another, each
+  prompted with the words before it: ``run.py transcribe --compare``).
 - ``segment``: the lifecycle of one segment.
 - ``final_words`` / ``final_order``: chunk results merged into a final; finals published once,
   in segment order, with a gap-free seq.

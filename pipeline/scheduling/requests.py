@@ -1,15 +1,20 @@
-"""Building the transcription requests of a segment: final chunks and partials.
+"""Building the transcription requests of a segment: final chunks, partials and windows.
 
 Prompts: a request is conditioned on the stream's previous final text as published when the
 request is made (segments never wait for it). Only a segment's first chunk gets it, since the
-audio of later chunks follows other speech; partials get it too.
+audio of later chunks follows other speech; partials get it too. A window read after the one
+before it is prompted with that window's words instead.
 """
 
 from __future__ import annotations
 
 from pipeline.chunking import Chunk
 from pipeline.messages.work import TranscribeRequest
-from pipeline.scheduling.request_ids import chunk_request_id, partial_request_id
+from pipeline.scheduling.request_ids import (
+    chunk_request_id,
+    partial_request_id,
+    window_request_id,
+)
 from pipeline.scheduling.segment import Segment
 
 
@@ -46,6 +51,25 @@ def partial_request(
         start_index=start_index,
         end_index=end_index,
         is_partial=True,
+        prompt=prompt,
+    )
+
+
+def window_request(
+    segment: Segment, window: int, attempt: int, start_index: int, end_index: int, prompt: str
+) -> TranscribeRequest:
+    """Attempt ``attempt`` of window number ``window`` (from 0) of a segment read window after
+    window, over ``[start_index, end_index)``, prompted with the words before it."""
+    return TranscribeRequest(
+        request_id=window_request_id(segment.stream_id, segment.segment_id, window, attempt),
+        stream_id=segment.stream_id,
+        segment_id=segment.segment_id,
+        chunk_index=0,
+        chunk_count=1,
+        ring_name=segment.ring_name,
+        start_index=start_index,
+        end_index=end_index,
+        is_partial=False,
         prompt=prompt,
     )
 

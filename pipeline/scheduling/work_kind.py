@@ -11,6 +11,10 @@ and ``BeamSearchDecoder`` behind ``TokenDecoder``:
   audio arrives, reopened elsewhere from its last finalized index (parakeet).
 - ``partials.Partials``: the newest audio of open segments, newest-only per stream, with local
   agreement.
+- ``commits.CommittedSegments`` (a ``FinalWork``): stable words a margin behind the newest audio
+  committed as finals of their own while speech goes on (``core.commit``).
+- ``windows.SequentialWindows`` (a ``FinalWork``): one window after another, each prompted with
+  the words before it (the reference pass of ``run.py transcribe --compare``).
 
 A kind keeps its per-segment state in its own table, plans requests for idle workers, reads the
 replies to them, and tells the core when something is ready to publish through the narrow
