@@ -7,8 +7,19 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
+
+from pipeline.chunking import ChunkingOptions
+from pipeline.errors import BackendError
+from pipeline.messages.work import TranscribeResult, WorkerError
+from pipeline.scheduling import SchedulerOptions, SegmentScheduler
+from pipeline.scheduling.chunked import ChunkedSegments
 from pipeline.text_metrics import word_error_rate
+from pipeline.words import Word
+from workers.transcribe_file import STREAM_ID, _Progress, _transcribe_span
+from workers.worker_pool import PoolEvents
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -80,3 +91,74 @@ def test_corrupt_and_missing_files_are_clear_errors(tmp_path: Path) -> None:
     assert "broken.wav" in result.stderr and "Traceback" not in result.stderr
     result = transcribe(str(tmp_path / "absent.flac"))
     assert result.returncode == 2 and "absent.flac" in result.stderr
+
+
+class _ScriptedPool:
+    """A pool stand-in for the driver's logic: one worker answering each request with
+    ``answer(request)``; the real pool and workers are exercised by the tests above."""
+
+    def __init__(self, answer) -> None:
+        self.answer = answer
+        self.sent: list = []
+        self._pending = None
+
+    def idle_roles(self) -> list[str]:
+        return [] if self._pending else ["asr-1"]
+
+    def submit(self, role: str, request) -> bool:
+        self.sent.append(request)
+        self._pending = (role, request)
+        return True
+
+    def poll(self, timeout_ms: int) -> PoolEvents:
+        events = PoolEvents()
+        if self._pending:
+            role, request = self._pending
+            self._pending = None
+            events.replies.append((role, self.answer(request)))
+        return events
+
+    def all_failed(self) -> bool:
+        return False
+
+
+def _drive(answer, seconds: float = 40.0):
+    options = SchedulerOptions(
+        backend="whisper",
+        model="m",
+        chunking=ChunkingOptions.from_seconds(30.0, 2.0),
+        partial_min_audio_samples=0,
+        partial_interval_s=0.0,
+        use_prompt=False,
+    )
+    scheduler = SegmentScheduler(options, {STREAM_ID: "ring"}, work=(ChunkedSegments(),))
+    pool = _ScriptedPool(answer)
+    bar = _Progress("test", 1, enabled=False)
+    return pool, _transcribe_span(SimpleNamespace(pool=pool), scheduler, int(seconds * 16_000), bar)
+
+
+def test_transcribe_retries_by_the_schedulers_limit_and_ids_then_stops() -> None:
+    def answer(request):
+        if request.request_id.endswith(".1"):  # every chunk fails its first attempt
+            return WorkerError(request.request_id, "backend", "flaky", retryable=True)
+        word = Word(0.5, 0.9, f" c{request.chunk_index}", 0.9)
+        return TranscribeResult(
+            request.request_id,
+            request.stream_id,
+            request.segment_id,
+            request.chunk_index,
+            word.text.strip(),
+            (word,),
+            audio_s=1.0,
+        )
+
+    pool, (final, timings, _) = _drive(answer)  # 40 s: two chunks
+    ids = [r.request_id for r in pool.sent]
+    assert ids == ["file/0/c0.1", "file/0/c0.2", "file/0/c1.1", "file/0/c1.2"]
+    assert final.text == "c0 c1" and [t.index for t in timings] == [0, 1]
+
+    def always_failing(request):
+        return WorkerError(request.request_id, "backend", "broken", retryable=True)
+
+    with pytest.raises(BackendError, match="broken"):
+        _drive(always_failing)
