@@ -40,9 +40,10 @@ lint: $(VENV)/.synced
 bench: $(VENV)/.synced
 	$(VENV)/bin/python bench/run_all.py
 
-# Optional system libraries (root): PortAudio for microphones, OpenBLAS for fast MLX on Linux CPUs.
+# Optional system libraries (root): PortAudio for microphones, OpenBLAS for fast MLX on Linux CPUs,
+# espeak-ng and sox for the benches' synthetic dev set (bench/make_devset.py).
 system-deps:
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libportaudio2 libopenblas0-pthread
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libportaudio2 libopenblas0-pthread espeak-ng sox
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache

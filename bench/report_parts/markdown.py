@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from report_parts.targets import Check, check, flatten, lookup, targets_for
+from report_parts.targets import Check, check, flatten, lookup, reason_for, targets_for
 
 # Nested parts of a bench's JSON that are detail, not headline figures (kept in <bench>.json).
-DETAIL_KEYS = {"targets", "per_file", "profiles", "speedups", "kill", "proposed_overrides"}
+DETAIL_KEYS = {
+    "targets", "per_file", "profiles", "speedups", "kill", "kills", "proposed_overrides",
+    "per_profile", "devset", "utterances", "lost_segments",
+}  # fmt: skip
 STATUS_OK = "ok"
 
 
@@ -37,7 +40,10 @@ class BenchOutcome:
         for name, value in flatten(self.figures, DETAIL_KEYS).items():
             if name not in targets:
                 rows.append(Check(name, value, "", None))
-        return rows
+        return [
+            replace(row, reason=reason_for(self.figures, row.figure)) if row.value is None else row
+            for row in rows
+        ]
 
     @property
     def targets_met(self) -> tuple[int, int]:
@@ -93,8 +99,9 @@ def render_report(
                 f"{_cell(outcome.error)} |"
             )
         for row in outcome.checks():
+            value = format_value(row.value) + (f" ({_cell(row.reason)})" if row.reason else "")
             lines.append(
-                f"| {outcome.name} | `{row.figure}` | {format_value(row.value)} | "
+                f"| {outcome.name} | `{row.figure}` | {value} | "
                 f"{_cell(row.target)} | {result_cell(row)} |"
             )
 
