@@ -142,6 +142,7 @@ class Supervisor:
                         model_path=model_path,
                         workers=config.asr.workers,
                         log_level=self.options.log_level,
+                        run_id=self.run_id,  # in worker identities: no stale worker takes a slot
                     ),
                 )
                 backend_name = config.asr.backend

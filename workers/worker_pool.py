@@ -38,12 +38,13 @@ from pipeline.messages.work import (
     WorkerError,
 )
 from pipeline.supervision.restart_policy import RestartLimits, RestartPolicy
+from pipeline.supervision.timers import HangLimitOptions, RequestTimer, billed_window_s
 from workers.child_process import ChildProcess, ChildSpec
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_SUFFIX = b":hb"
-HANG_GRACE_S = 10.0  # added to factor × audio length before a busy worker counts as hung
+HANG_GRACE_S = 10.0  # added to every hang limit (see pipeline.supervision.timers)
 WorkRequest = TranscribeRequest | StreamOpen | StreamFeed | StreamClose
 
 
@@ -60,7 +61,9 @@ class PoolOptions:
     restart_limits: RestartLimits  # restart intensity per worker
     heartbeat_timeout_s: float  # a ready worker silent this long is replaced
     startup_timeout_s: float  # a loading worker silent this long is replaced
-    inference_timeout_factor: float  # busy longer than this × audio (+ grace): hung
+    inference_timeout_factor: float  # busy longer than this × billed audio (+ grace): hung
+    billed_window_s: float = 0.0  # audio a request pays at least (Whisper: its 30 s window)
+    run_id: str = ""  # in every worker's identity: a stale worker of another run is ignored
     log_level: str = "WARNING"  # the workers' log level
     role_prefix: str = "asr"  # roles are "{prefix}-1", "{prefix}-2", ...
 
@@ -74,8 +77,10 @@ class PoolOptions:
         workers: int,
         log_level: str = "WARNING",
         role_prefix: str = "asr",
+        run_id: str = "",
     ) -> PoolOptions:
         return cls(
+            run_id=run_id,
             work_endpoint=work_endpoint,
             model_path=model_path,
             workers=workers,
@@ -95,12 +100,8 @@ def _config_settings(config: Config) -> dict[str, Any]:
         "worker_config": as_tree(config),
         "blas_threads": config.asr.blas_threads,
         "max_frame_bytes": config.outputs.max_frame_bytes,
-        "restart_limits": RestartLimits(
-            supervisor.restart_max,
-            supervisor.restart_window_s,
-            supervisor.restart_backoff_initial_s,
-            supervisor.restart_backoff_max_s,
-        ),
+        "restart_limits": RestartLimits.from_config(supervisor),
+        "billed_window_s": billed_window_s(config.asr.backend),
         "heartbeat_timeout_s": supervisor.heartbeat_timeout_s,
         "startup_timeout_s": supervisor.startup_timeout_s,
         "inference_timeout_factor": supervisor.inference_timeout_factor,
@@ -130,6 +131,8 @@ class WorkerSlot:
     draining: bool = False  # finish the current request, then be replaced
     completed: int = 0
     recycles: int = 0  # planned replacements (memory, configuration)
+    identity: str = ""  # the DEALER identity: role, and the run when the pool has one
+    timer: RequestTimer | None = None  # measured request costs -> the hang limit
 
     @property
     def idle(self) -> bool:
@@ -175,11 +178,24 @@ class WorkerPool:
         self.slots: dict[str, WorkerSlot] = {}
         for number in range(1, options.workers + 1):
             role = f"{options.role_prefix}-{number}"
+            identity = _identity(role, options.run_id)
             spec = ChildSpec(
-                role, "workers.asr", {**settings, "role": role}, options.log_level, environment
+                role,
+                "workers.asr",
+                {**settings, "role": role, "identity": identity},
+                options.log_level,
+                environment,
             )
             policy = RestartPolicy(options.restart_limits)
-            self.slots[role] = WorkerSlot(role, ChildProcess(spec), policy)
+            self.slots[role] = WorkerSlot(role, ChildProcess(spec), policy, identity=identity)
+            self.slots[role].timer = RequestTimer(
+                HangLimitOptions(
+                    factor=options.inference_timeout_factor,
+                    margin_s=HANG_GRACE_S,
+                    window_s=options.billed_window_s,
+                )
+            )
+        self._slots_by_identity = {slot.identity: slot for slot in self.slots.values()}
         self.total_restarts = 0
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -234,7 +250,9 @@ class WorkerPool:
 
     def _send(self, slot: WorkerSlot, message: Message) -> bool:
         try:
-            return send_message(self._router, message, identity=[slot.role.encode()], block=False)
+            return send_message(
+                self._router, message, identity=[slot.identity.encode()], block=False
+            )
         except PeerUnreachable:
             logger.warning("%s is not connected; will retry when it is", slot.role)
             slot.ready = False
@@ -259,11 +277,11 @@ class WorkerPool:
         self, identity: tuple[bytes, ...] | list[bytes], message: Message, events: PoolEvents
     ) -> None:
         raw = identity[-1] if identity else b""
-        role = raw.removesuffix(HEARTBEAT_SUFFIX).decode(errors="replace")
-        slot = self.slots.get(role)
-        if slot is None:
+        slot = self._slots_by_identity.get(raw.removesuffix(HEARTBEAT_SUFFIX).decode("latin-1"))
+        if slot is None:  # e.g. a stale worker of an earlier run: it never takes a slot
             logger.warning("message %s from unknown peer %r ignored", message.kind, raw)
             return
+        role = slot.role
         now_s = time.monotonic()
         slot.last_heartbeat_s = now_s
         if isinstance(message, Heartbeat):
@@ -287,6 +305,8 @@ class WorkerPool:
             return
         answered = _request_id(slot.in_flight)
         if answered and _reply_id(message) == answered:
+            if slot.timer is not None:
+                slot.timer.record(now_s - slot.sent_at_s, _audio_s(slot.in_flight))
             slot.in_flight = None
             slot.completed += 1
         events.replies.append((role, message))
@@ -310,7 +330,7 @@ class WorkerPool:
                 if now_s - slot.last_heartbeat_s > timeout_s:
                     why = f"silent for {now_s - slot.last_heartbeat_s:.1f} s"
             elif slot.in_flight is not None and now_s - slot.sent_at_s > self._hang_limit_s(
-                slot.in_flight
+                slot, slot.in_flight
             ):
                 why = f"busy for {now_s - slot.sent_at_s:.1f} s on {_request_id(slot.in_flight)}"
             elif slot.draining and slot.in_flight is None:
@@ -319,12 +339,10 @@ class WorkerPool:
             if why:
                 self._replace(slot, why, now_s, events)
 
-    def _hang_limit_s(self, request: WorkRequest) -> float:
-        if isinstance(request, TranscribeRequest):
-            audio_s = (request.end_index - request.start_index) / SAMPLE_RATE_HZ
-        else:
-            audio_s = 30.0
-        return self.options.inference_timeout_factor * audio_s + HANG_GRACE_S
+    def _hang_limit_s(self, slot: WorkerSlot, request: WorkRequest) -> float:
+        """From what the backend bills and this worker's measured cost (see timers)."""
+        assert slot.timer is not None
+        return slot.timer.limit_s(_audio_s(request))
 
     def _replace(self, slot: WorkerSlot, why: str, now_s: float, events: PoolEvents) -> None:
         logger.warning("%s (pid %s) %s: replacing it", slot.role, slot.child.pid, why)
@@ -373,6 +391,16 @@ class WorkerPool:
 
     def __iter__(self) -> Iterator[WorkerSlot]:
         return iter(self.slots.values())
+
+
+def _identity(role: str, run_id: str) -> str:
+    return f"{role}@{run_id}" if run_id else role
+
+
+def _audio_s(request: WorkRequest) -> float:
+    if isinstance(request, TranscribeRequest):
+        return (request.end_index - request.start_index) / SAMPLE_RATE_HZ
+    return 30.0  # a streaming session step: at most one window
 
 
 def _request_id(request: WorkRequest | None) -> str:

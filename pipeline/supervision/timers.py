@@ -80,3 +80,13 @@ class RequestTimer:
         else:
             limit_s = self.options.measured_factor * p95 * billed_s + self.options.margin_s
         return max(self.options.floor_s, limit_s)
+
+
+def billed_window_s(backend: str) -> float:
+    """Audio a request of ``backend`` pays at least before anything is measured: Whisper's
+    encoder window (a shorter encoder context shows up in the measured cost), else none."""
+    if backend == "whisper":
+        from pipeline.backends.whisper.features import CHUNK_LENGTH_S
+
+        return float(CHUNK_LENGTH_S)
+    return 0.0
