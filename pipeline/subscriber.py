@@ -12,6 +12,13 @@ and hands out decoded messages. Finals come out gap-free, in ``seq`` order, each
   final (no later one reveals the gap) and a daemon whose numbering went back to 0 (its journal
   was lost, see ``pipeline/journal.py``) are noticed too.
 
+Daemon restarts: every final carries the ``run_id`` of the daemon run that published it. A final
+whose seq was already handed out, but by *another* run, is not a duplicate: the daemon's
+numbering started over (its journal was lost), so it is handed out, logged and counted in
+``seq_reuses``, and the new numbering is followed from 0. Seqs skipped where the run changes (a
+daemon in ``journal_sync`` ``rotate``/``none`` mode starts past a reserved block after a crash)
+are counted in ``skipped_at_restart``, not ``lost``: they were never used or were lost in the crash.
+
 The control socket is a ``ControlClient`` (a REQ used the lazy-pirate way): a request that gets
 no answer within ``replay_timeout_ms`` has its socket closed and made again, and is retried
 ``replay_retries`` times; after that the missing finals are counted as ``lost`` and the stream goes on. ZeroMQ
@@ -30,7 +37,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -55,6 +62,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_REPLAY_TIMEOUT_MS = 1000  # one control request, before the REQ socket is remade
 DEFAULT_REPLAY_RETRIES = 2  # further tries of one request after a timeout
 DEFAULT_REPLAY_BATCH = 500  # finals asked for per ReplayRequest (the daemon may cut it further)
+RUN_MEMORY = 1000  # seqs whose run_id is remembered, to tell a reused seq from a duplicate
 DEFAULT_IDLE_CHECK_S = 2.0  # without a final for this long, ask the daemon whether one was lost
 
 
@@ -68,6 +76,8 @@ class SubscriberCounters:
     replay_requests: int = 0  # control requests sent, retries included
     replay_timeouts: int = 0  # control requests that got no answer in time
     resets: int = 0  # the daemon's numbering went backwards: its journal started over
+    seq_reuses: int = 0  # finals with a seq seen before from another daemon run: handed out
+    skipped_at_restart: int = 0  # seqs jumped over where the daemon run changed
 
 
 class TranscriptSubscriber:
@@ -148,6 +158,8 @@ class TranscriptSubscriber:
         self._ready: deque[Message] = deque()  # to hand out, in order
         self._expected: int | None = from_seq  # the seq of the next final to hand out
         self._held: TranscriptFinal | None = None  # the live final that revealed a gap
+        self._runs: OrderedDict[int, str] = OrderedDict()  # recent seq -> run_id handed out
+        self._last_run_id = ""  # of the last final handed out
         self._catching_up = from_seq is not None
         self._next_check_at = self._idle_deadline()
 
@@ -228,8 +240,11 @@ class TranscriptSubscriber:
         if self._expected is None:
             self._expected = final.seq  # the first final of a subscriber that starts live
         if final.seq < self._expected:
-            self.counters.duplicates_dropped += 1
-            return
+            if self._is_duplicate(final):
+                self.counters.duplicates_dropped += 1
+                return
+            if self._numbering_started_over(final, live=live):
+                return
         if final.seq > self._expected:
             if live:
                 self.counters.gaps_detected += 1
@@ -239,13 +254,62 @@ class TranscriptSubscriber:
                 self._held = final
                 self._catching_up = True
                 return
-            self._lose(final.seq, "the daemon did not replay them")
+            self._skip_or_lose(final, "the daemon did not replay them")
         self._hand_out(final)
 
     def _hand_out(self, final: TranscriptFinal) -> None:
         self._ready.append(final)
         self._expected = final.seq + 1
         self._next_check_at = self._idle_deadline()
+        self._runs[final.seq] = final.run_id
+        self._last_run_id = final.run_id
+        while len(self._runs) > RUN_MEMORY:
+            self._runs.popitem(last=False)
+
+    def _is_duplicate(self, final: TranscriptFinal) -> bool:
+        """A seq below the expected one is a duplicate unless another daemon run published it
+        (finals without a run_id, from daemons before run ids, always are)."""
+        seen_run = self._runs.get(final.seq, self._last_run_id)
+        return not final.run_id or not seen_run or seen_run == final.run_id
+
+    def _numbering_started_over(self, final: TranscriptFinal, *, live: bool) -> bool:
+        """``final`` reuses a seq handed out by another run: follow the new numbering from 0.
+        True when ``final`` is held back while the new run's earlier finals are replayed."""
+        self.counters.seq_reuses += 1
+        logger.warning(
+            "seq %d came again from daemon run %s (it was handed out from run %s): the daemon's "
+            "numbering started over (its journal was lost); handing it out and following the "
+            "new numbering from 0",
+            final.seq,
+            final.run_id,
+            self._runs.get(final.seq, self._last_run_id),
+        )
+        self._runs.clear()
+        self._last_run_id = final.run_id
+        self._expected = 0
+        if final.seq > 0 and live:
+            self._held = final  # the new run's finals before it come first, by replay
+            self._catching_up = True
+            return True
+        return False
+
+    def _skip_or_lose(self, final: TranscriptFinal, why: str) -> None:
+        """Seqs before ``final`` that will not come: skipped at a restart, or lost."""
+        assert self._expected is not None
+        if final.run_id and self._last_run_id and final.run_id != self._last_run_id:
+            count = final.seq - self._expected
+            self.counters.skipped_at_restart += count
+            logger.warning(
+                "seqs %d..%d skipped where the daemon restarted (run %s -> %s): never used, or "
+                "lost in a crash of the earlier run",
+                self._expected,
+                final.seq - 1,
+                self._last_run_id,
+                final.run_id,
+            )
+            self._expected = final.seq
+            return
+        self._lose(final.seq, why)
 
     def _lose(self, up_to_seq: int, why: str) -> None:
         assert self._expected is not None
@@ -279,15 +343,19 @@ class TranscriptSubscriber:
             self._expected = 0
             return
         for final in reply.finals:
-            if final.seq < self._expected:
+            if final.seq < self._expected and self._is_duplicate(final):
                 self.counters.duplicates_dropped += 1
                 continue
+            if final.seq < self._expected:
+                self._numbering_started_over(final, live=False)
             if final.seq > self._expected:
-                self._lose(final.seq, "the daemon's journal no longer holds them")
+                self._skip_or_lose(final, "the daemon's journal no longer holds them")
             self.counters.replayed += 1
             self._hand_out(final)
-        if not reply.finals and reply.next_seq > self._expected:
+        if not reply.finals and reply.next_seq > self._expected and not self._last_run_id:
             self._lose(reply.next_seq, "the daemon's journal no longer holds them")
+        # with run ids, such a range is judged when the next final shows its run: skipped at a
+        # restart (another run) or lost (the same run)
         # a reply cut by the daemon (max_count, frame size) ends where the next one starts, like
         # one that reached the newest final: ask until a reply brings nothing new
         self._catching_up = bool(reply.finals)

@@ -56,6 +56,7 @@ class FakeDaemon:
         words_per_final: int = 8,
         ignore_requests: int = 0,
         instance: str = "fake",
+        journal_sync: str = "none",  # tests here do not cut the power; fsyncs would slow them
     ) -> FakeDaemon:
         settings = {
             "transcript": f"ipc://{runtime_dir}/{instance}.transcript",
@@ -67,6 +68,7 @@ class FakeDaemon:
             "pub_high_water_mark": pub_high_water_mark,
             "words_per_final": words_per_final,
             "ignore_requests": ignore_requests,
+            "journal_sync": journal_sync,
         }
         context = multiprocessing.get_context("spawn")
         parent_conn, child_conn = context.Pipe()
@@ -152,6 +154,7 @@ def main(settings: dict[str, Any], conn: Connection) -> None:
         settings["journal_max_bytes"],
         settings["journal_keep"],
         tail_size=settings["journal_tail"],
+        sync=settings["journal_sync"],
     )
     ignore = settings["ignore_requests"]
     jobs: deque[dict[str, Any]] = deque()
@@ -197,7 +200,7 @@ def main(settings: dict[str, Any], conn: Connection) -> None:
         if jobs:
             job = jobs[0]
             for _ in range(min(PUBLISH_BATCH, job["left"])):
-                final = _final(journal.next_seq, settings["words_per_final"])
+                final = _final(journal.next_seq, settings["words_per_final"], journal.run_id)
                 journal.append(final)  # journal first: whatever was published can be replayed
                 if any(start <= final.seq < end for start, end in job["skip"]):
                     counts["skipped"] += 1
@@ -214,7 +217,7 @@ def main(settings: dict[str, Any], conn: Connection) -> None:
     context.term()
 
 
-def _final(seq: int, word_count: int):  # -> TranscriptFinal
+def _final(seq: int, word_count: int, run_id: str):  # -> TranscriptFinal
     from pipeline.messages import TranscriptFinal
     from pipeline.words import Word
 
@@ -234,4 +237,5 @@ def _final(seq: int, word_count: int):  # -> TranscriptFinal
         backend="fake",
         model="none",
         latency_ms=5.0,
+        run_id=run_id,
     )
