@@ -15,7 +15,7 @@ import logging
 import sys
 from pathlib import Path
 
-from cli import commands
+from cli import commands, service_command
 from cli.options import add_config_options, add_key_option, schema_choices
 from pipeline.errors import StreamscribeError
 from pipeline.transcript_formats import FORMATS
@@ -41,6 +41,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     generate.add_argument("directory")
     generate.add_argument("--overwrite", action="store_true")
     generate.set_defaults(handler=commands.cmd_keys_generate)
+    service_command.add_arguments(sub)
     return parser
 
 
