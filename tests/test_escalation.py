@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 
+from pipeline.messages import ShutdownAck, ShutdownRequest
 from tests.daemon_harness import DaemonRun
 from tests.data_paths import DATA_DIR, REPO_ROOT
 from workers.progress_watch import EXIT_NO_PROGRESS
@@ -114,5 +115,33 @@ def test_a_worker_that_never_loads_ends_a_finite_source_with_the_reason(tmp_path
         assert "no progress is possible" in log
         assert "every asr worker keeps failing" in log
         assert os.path.getsize(counter) >= 3  # retried behind the breaker first
+    finally:
+        run.cleanup()
+
+
+def test_a_live_source_whose_workers_never_load_stays_up_and_reports_degraded(tmp_path) -> None:
+    run, _ = _run_with_load_fault(
+        tmp_path,
+        10_000,
+        "--source",
+        f"file:{HARVARD}",
+        "--loop",  # never ends: a live source as far as escalation goes
+        "--pace",
+        "realtime",
+        "--workers",
+        "1",
+        *FAST_BREAKER,
+    )
+    try:
+        status = run.wait_for(
+            lambda s: "every asr worker" in s["metrics"]["health"].get("reason", ""),
+            120,
+            "health to report the failing workers",
+        )
+        assert status["metrics"]["health"]["state"] == "degraded"
+        time.sleep(3.0)
+        assert run.process.poll() is None  # still serving (status, capture, VAD)
+        assert isinstance(run.request(ShutdownRequest()), ShutdownAck)
+        assert run.wait(60) == 0
     finally:
         run.cleanup()

@@ -55,6 +55,7 @@ class DaemonView:
     control: Mapping[str, int]  # the control server's counters
     events_rejected: int  # frames refused on the events socket
     journal: Mapping[str, Any] = field(default_factory=dict)  # FinalsJournal.health().as_dict()
+    health: Mapping[str, str] = field(default_factory=dict)  # state ok/degraded/stuck, reason
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -122,6 +123,7 @@ def metrics_values(view: DaemonView, rows: list[dict[str, Any]] | None = None) -
         "control_errors": view.control.get("errors", 0),
         "events_rejected": view.events_rejected,
         "journal": dict(view.journal),  # state "ok" or "degraded", reason, ...
+        "health": dict(view.health),  # children: ok, degraded (breakers open), stuck
         "rss_mb": {row["role"]: row["rss_mb"] for row in rows},
         "failed": [row["role"] for row in rows if row["state"] == "failed"],
     }

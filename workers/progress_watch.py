@@ -15,7 +15,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from pipeline.sources.source_spec import parse_source_spec
-from pipeline.supervision.progress import OK, ChildHealth, ProgressVerdict, judge_progress
+from pipeline.supervision.progress import (
+    DEGRADED,
+    OK,
+    STUCK,
+    ChildHealth,
+    ProgressVerdict,
+    judge_progress,
+)
 from pipeline.supervision.sd_notify import ServiceNotifier
 
 logger = logging.getLogger(__name__)
@@ -62,6 +69,14 @@ class ProgressWatch:
             logger.log(level, "health: %s %s", verdict.state, verdict.reason)
         self.verdict = verdict
         return verdict
+
+    def health(self) -> dict[str, str]:
+        """The latest verdict for status and metrics; a live source that can make no progress
+        keeps running and reads ``degraded``."""
+        state = self.verdict.state
+        if state == STUCK and not self.finite_source:
+            state = DEGRADED
+        return {"state": state, "reason": self.verdict.reason}
 
     def notify(self, now_s: float, ready_workers: int, total_workers: int) -> None:
         """READY once a worker is ready; STATUS; WATCHDOG when due."""

@@ -49,6 +49,7 @@ from pipeline.messages.speech import SpeechPaused, SpeechResumed
 from pipeline.ring import AudioRing, remove_stale_segments
 from pipeline.sources.preflight import preflight_source
 from pipeline.supervision.memory_trend import MemoryTrend
+from pipeline.supervision.progress import STUCK
 from workers.control_server import ControlServer, daemon_handlers
 from workers.daemon_lock import DaemonLock
 from workers.daemon_status import DaemonView, metrics_values, status
@@ -297,7 +298,7 @@ class Supervisor:
                 )
             )
         verdict = self.progress.check(now_s, self.streams, self.pool)
-        if verdict.state == "stuck" and self.progress.finite_source and not self.stopping:
+        if verdict.state == STUCK and self.progress.finite_source and not self.stopping:
             logger.error("no progress is possible: %s; giving up on the source", verdict.reason)
             self.exit_code = EXIT_NO_PROGRESS
             self.request_stop(f"no progress is possible: {verdict.reason}")
@@ -441,6 +442,7 @@ class Supervisor:
             control=self.control_server.stats(),
             events_rejected=self.events_receiver.rejected_total,
             journal=self.journal.health().as_dict(),
+            health=self.progress.health(),
         )
 
     def set_profile(self, profile: str) -> list[str]:
