@@ -14,13 +14,18 @@ Nothing a client sends can stop or stall the loop:
 - replies go out without blocking: a client that never reads loses its replies (counted as
   ``unsent``) once its queue is full;
 - one ``serve_pending`` call answers requests for at most ``budget_ms`` (and at most
-  ``max_requests`` of them); the rest wait for the loop's next step.
+  ``max_requests`` of them), and at most one slow request (a replay): the rest wait for the
+  loop's next step, and cheap requests (``status``) never wait behind slow ones.
+
+A replay of finals older than the journal's in-memory tail reads the journal files; that one
+request's cost is the journal's to bound (an index from seq to file offset).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -50,6 +55,7 @@ logger = logging.getLogger(__name__)
 MAX_REQUESTS_PER_STEP = 200  # requests answered in one loop step at most
 CONTROL_BUDGET_MS = 5.0  # time one loop step spends answering requests (at least one is served)
 MAX_REPLAY_COUNT = 1000  # finals one replay reply holds at most (the frame limit may cut more)
+MAX_SLOW_WAITING = 1000  # slow requests read ahead; beyond, they wait in the socket's queue
 REPLIES_QUEUED_PER_CLIENT = 16  # replies (each up to a frame) held for a client that does not read
 
 Handler = Callable[[Any], Message]
@@ -77,13 +83,16 @@ class ControlServer:
         max_frame_bytes: int,
         budget_ms: float = CONTROL_BUDGET_MS,
         max_requests: int = MAX_REQUESTS_PER_STEP,
+        slow_kinds: Sequence[type[Message]] = (ReplayRequest,),
     ) -> None:
         self.socket = socket
         self.handlers = dict(handlers)
         self.max_frame_bytes = max_frame_bytes
         self.budget_ms = budget_ms
         self.max_requests = max_requests
+        self.slow_kinds = tuple(slow_kinds)
         self.counters = ControlCounters()
+        self._slow: deque[tuple[Sequence[bytes], Message]] = deque()
         # a client that never reads must not hold HWM x frame bytes of replies in the daemon;
         # applies to connections made from now on (before any client: the loop has not started)
         socket.setsockopt(zmq.SNDHWM, REPLIES_QUEUED_PER_CLIENT)
@@ -102,13 +111,19 @@ class ControlServer:
             "unsent": self.counters.unsent,
             "rejected": self.rejected,
             "deferred_steps": self.counters.deferred_steps,
+            "waiting": self.waiting,
         }
 
     def serve_pending(self) -> int:
-        """Answer waiting requests within the step's budget; returns how many were answered."""
+        """Answer waiting requests within the step's budget; returns how many were answered.
+
+        Cheap requests are answered as they are read; slow ones (``slow_kinds``: replays, which
+        may read journal files) wait in a queue and at most one of them is answered per step,
+        so a flood of replays never keeps ``status`` waiting behind it.
+        """
         deadline_s = time.monotonic() + self.budget_ms / 1000
         served = 0
-        while served < self.max_requests:
+        while served < self.max_requests and len(self._slow) < MAX_SLOW_WAITING:
             if served and time.monotonic() >= deadline_s:
                 self.counters.deferred_steps += 1
                 break
@@ -119,10 +134,24 @@ class ControlServer:
                 break
             if received is None:
                 break
-            served += 1
             request = received.message
+            if isinstance(request, self.slow_kinds):
+                self._slow.append((received.identity, request))
+                continue
+            served += 1
             self._send(received.identity, request, self._answer(request))
+        if self._slow and (not served or time.monotonic() < deadline_s):
+            identity, request = self._slow.popleft()
+            served += 1
+            self._send(identity, request, self._answer(request))
+        elif self._slow:
+            self.counters.deferred_steps += 1
         return served
+
+    @property
+    def waiting(self) -> int:
+        """Slow requests read and not yet answered."""
+        return len(self._slow)
 
     def _answer(self, request: Message) -> Message:
         handler = self.handlers.get(type(request))
