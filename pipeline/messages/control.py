@@ -58,7 +58,11 @@ class SetProfileReply(Message):
 @register
 @dataclass(frozen=True, slots=True)
 class ReplayRequest(Message):
-    """Finals with ``seq >= since_seq`` (that the daemon still holds), at most ``max_count``."""
+    """Finals with ``seq >= since_seq`` (that the daemon still holds), at most ``max_count``.
+
+    The daemon answers at most 1000 per reply and cuts a reply to its frame limit; follow
+    ``ReplayReply.next_seq`` until a reply brings no finals.
+    """
 
     kind: ClassVar[str] = "control.replay"
     since_seq: Count
@@ -70,7 +74,9 @@ class ReplayRequest(Message):
 class ReplayReply(Message):
     kind: ClassVar[str] = "control.replay_reply"
     finals: tuple[TranscriptFinal, ...]
-    next_seq: Count  # the seq the next final will get: ask again from here if finals were cut
+    # where to ask from next: one past the last final here if the reply was cut (max_count, or
+    # the frame limit: a daemon never sends a reply over it), else the seq the next final will get
+    next_seq: Count
 
 
 @register
