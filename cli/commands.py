@@ -115,8 +115,8 @@ def cmd_devices(args: argparse.Namespace) -> int:
 def cmd_daemon(args: argparse.Namespace) -> int:
     from workers.supervisor import DaemonOptions, peek_next_seq, run_daemon
 
-    overrides = overrides_from(args)
-    config = load_effective_config(args).config
+    overrides = overrides_from(args)  # parsed once: the daemon reloads with them (set_profile)
+    config = load_effective_config(args, overrides).config
     options = DaemonOptions(
         instance=args.instance,
         log_level=args.log_level,

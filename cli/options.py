@@ -78,6 +78,13 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
-def load_effective_config(args: argparse.Namespace) -> LoadedConfig:
-    """The configuration from file, environment and these arguments (highest precedence)."""
-    return load_config(getattr(args, "config", None), cli_overrides=overrides_from(args))
+def load_effective_config(
+    args: argparse.Namespace, overrides: dict[str, Any] | None = None
+) -> LoadedConfig:
+    """The configuration from file, environment and these arguments (highest precedence).
+
+    ``overrides``: ``overrides_from(args)`` when the caller already has them.
+    """
+    if overrides is None:
+        overrides = overrides_from(args)
+    return load_config(getattr(args, "config", None), cli_overrides=overrides)
