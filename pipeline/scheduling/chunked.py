@@ -122,7 +122,8 @@ class ChunkedSegments(FinalWork):
         why = f"{reply.error_kind}: {reply.message}"
         if reply.retryable:
             return self._retry(segment, work, chunk_index, why, now_s)
-        self._give_up(segment, work, chunk_index, why)
+        status = "audio_lost" if reply.error_kind == "ring_overrun" else "failed"
+        self._give_up(segment, work, chunk_index, why, status)
         return self.core.complete_if_done(segment, now_s)
 
     def lost(self, flight: Flight, why: str, now_s: float) -> list[Message]:
@@ -152,7 +153,14 @@ class ChunkedSegments(FinalWork):
         self._push(segment, chunk_index)
         return []
 
-    def _give_up(self, segment: Segment, work: ChunkedWork, chunk_index: int, why: str) -> None:
+    def _give_up(
+        self,
+        segment: Segment,
+        work: ChunkedWork,
+        chunk_index: int,
+        why: str,
+        status: str = "failed",
+    ) -> None:
         logger.warning(
             "%s/%d chunk %d given up, its words are missing from the final: %s",
             *segment.key,
@@ -160,7 +168,8 @@ class ChunkedSegments(FinalWork):
             why,
         )
         work.failed_chunks.add(chunk_index)
-        segment.failed = True
+        chunk = work.chunks[chunk_index]
+        segment.lose(chunk.start_index, chunk.end_index, status)  # the final says so
         self.core.counters.chunks_failed += 1
 
     def _push(self, segment: Segment, chunk_index: int) -> None:

@@ -38,6 +38,9 @@ class SegmentOutcome:
     words: tuple[Word, ...]  # stream seconds
     text: str
     failed: bool = False  # some of its audio could not be transcribed
+    status: str = "ok"  # of the final: "ok", "audio_lost" or "failed"
+    lost_start_index: int = 0  # the audio without words, when status is not "ok"
+    lost_end_index: int = 0
 
 
 class FinalOrder:
@@ -138,6 +141,9 @@ class FinalOrder:
             backend=self.backend,
             model=self.model,
             latency_ms=max(0.0, (now_s - outcome.ended_at_s) * 1000.0),
+            status=outcome.status,
+            lost_start_s=samples_to_seconds(outcome.lost_start_index),
+            lost_end_s=samples_to_seconds(outcome.lost_end_index),
         )
         self.next_seq += 1
         if outcome.text:  # a silent segment does not erase the context of the one before

@@ -13,8 +13,10 @@ finals and partials (Whisper), or streamed sessions (``options.streaming``, para
 Guarantees:
 
 - Exactly once: every segment that ended gets exactly one ``TranscriptFinal``, with empty text
-  when it held no speech or its audio could not be transcribed (a non-retryable error such as
-  ``ring_overrun``, or ``max_attempts`` sends lost or failed; counted in ``stats``). A segment
+  when it held no speech. Audio that could not be transcribed (a non-retryable error such as
+  ``ring_overrun``, or ``max_attempts`` sends lost or failed; counted in ``stats``) makes its
+  final say so: ``status`` ``audio_lost`` (the ring overran it) or ``failed`` (given up), with
+  the range in ``lost_start_s``/``lost_end_s``, so silence and loss differ. A segment
   abandoned while still open (``vad_restarted``) gets none: the restarted VAD detects its audio
   again under a new, higher segment id. A prefix committed while the segment was open
   (``commit``) is a final of its own, and the segment's final covers only the rest.

@@ -34,6 +34,9 @@ class Segment:
     last_partial_text: tuple[str, str] = ("", "")  # (stable, unstable) last published
     parts_committed: int = 0  # prefixes published as finals of their own while it was open
     failed: bool = False  # some of its audio could not be transcribed
+    lost_status: str = "ok"  # "audio_lost" (overrun in the ring) or "failed" (given up)
+    lost_start_index: int | None = None  # the audio without words (None: nothing lost) ...
+    lost_end_index: int | None = None  # ... up to here (None: to the segment's end)
     complete: bool = False  # its outcome went to the final order
 
     @property
@@ -73,10 +76,32 @@ class Segment:
         self.last_partial_text = (stable, unstable)
         return partial
 
+    def lose(self, start_index: int, end_index: int | None, status: str) -> None:
+        """Audio ``[start_index, end_index)`` of it gets no words (``end_index`` None: to its
+        end); ``status`` "audio_lost" (the audio was gone) wins over "failed" (given up)."""
+        self.failed = True
+        if self.lost_status != "audio_lost":
+            self.lost_status = status
+        if self.lost_start_index is None:
+            self.lost_start_index, self.lost_end_index = start_index, end_index
+            return
+        self.lost_start_index = min(self.lost_start_index, start_index)
+        if self.lost_end_index is not None:  # None (to the end) stays None
+            self.lost_end_index = None if end_index is None else max(self.lost_end_index, end_index)
+
     def outcome(
         self, end_index: int, ended_at_s: float, words: tuple[Word, ...], text: str
     ) -> SegmentOutcome:
-        """Its audio from ``start_index`` to ``end_index`` as transcribed, for the final order."""
+        """Its audio from ``start_index`` to ``end_index`` as transcribed, for the final order,
+        with the part of it that was lost (if any)."""
+        status, lost_start, lost_end = "ok", 0, 0
+        if self.lost_start_index is not None:
+            lost_start = max(self.lost_start_index, self.start_index)
+            lost_end = min(end_index, self.lost_end_index or end_index)
+            if lost_start < lost_end:
+                status = self.lost_status
+            else:
+                lost_start = lost_end = 0
         return SegmentOutcome(
             self.stream_id,
             self.segment_id,
@@ -86,6 +111,9 @@ class Segment:
             words,
             text,
             self.failed,
+            status,
+            lost_start,
+            lost_end,
         )
 
 

@@ -177,7 +177,8 @@ class StreamedSessions(FinalWork):
             self.core.counters.retries += 1
             logger.info("session %s: %s sent again: %s", session.session_id, request.kind, why)
             return []
-        return self._give_up(segment, why, now_s)
+        status = "audio_lost" if error.error_kind == "ring_overrun" else "failed"
+        return self._give_up(segment, why, now_s, status)
 
     def _reopen(self, segment: Segment, why: str, now_s: float) -> list[Message]:
         session = self._sessions[segment.key]
@@ -198,14 +199,17 @@ class StreamedSessions(FinalWork):
         )
         return []
 
-    def _give_up(self, segment: Segment, why: str, now_s: float) -> list[Message]:
+    def _give_up(
+        self, segment: Segment, why: str, now_s: float, status: str = "failed"
+    ) -> list[Message]:
         logger.warning(
             "session of %s/%d given up, its final keeps the words finalized so far: %s",
             *segment.key,
             why,
         )
-        self._sessions[segment.key].give_up()
-        segment.failed = True
+        session = self._sessions[segment.key]
+        segment.lose(session.resume_index, None, status)  # after its finalized words
+        session.give_up()
         self.core.counters.chunks_failed += 1
         return self.core.complete_if_done(segment, now_s)
 
