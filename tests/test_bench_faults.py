@@ -42,7 +42,8 @@ def test_final_ids() -> None:
 def test_what_a_kill_hit() -> None:
     assert kill(in_flight_id="main/1/c0.1", resent_id="main/1/c0.2").hit == "final"
     assert kill(retries_after=1).hit == "final"
-    assert kill(in_flight_id="main/1/p3e").hit == "final-early"
+    assert kill(in_flight_id="main/1/p3e", resent_id="main/1/c0.1").hit == "final-early"
+    assert kill(in_flight_id="main/1/p3e").hit == "early-not-replaced"
     assert kill(in_flight_id="main/1/p3", partials_failed_after=1).hit == "partial"
     assert kill(in_flight_id="main/1/c0.1", retries_after=0).hit == "none"
 
@@ -67,3 +68,24 @@ def test_verdict_fails_when_the_fault_did_not_happen(tmp_path: Path) -> None:
     assert "(pid 10)" in problem and "no replacement" in problem
     controller.kills.pop(0)
     assert controller.verify() == []
+
+
+def test_the_final_sent_again_after_a_kill(tmp_path: Path) -> None:
+    log = tmp_path / "d.log"
+    lines = [
+        (1, "main/0/c0.1"), (2, "main/0/p3"), (3, "main/0/c0.2"),  # chunk 0 sent again
+        (4, "main/1/p2e"), (5, "main/2/c0.1"), (6, "main/1/c0.1"),  # early final replaced
+    ]  # fmt: skip
+    log.write_text("".join(LINE.format(s=s, rid=rid, role="asr-1") for s, rid in lines))
+    controller = KillController(3, LogTail(log))
+    start = LogTail(log)
+    start.poll()
+    at = {rid: t for t, rid, _ in start.dispatches}
+    controller.kills += [
+        kill(in_flight_id="main/0/c0.1", killed_at_unix_s=at["main/0/c0.1"] + 0.5),
+        kill(in_flight_id="main/1/p2e", killed_at_unix_s=at["main/1/p2e"] + 0.5),
+        kill(in_flight_id="main/2/c0.1", killed_at_unix_s=at["main/2/c0.1"] + 0.5),
+    ]
+    controller.read_log("")
+    assert [k.resent_id for k in controller.kills] == ["main/0/c0.2", "main/1/c0.1", None]
+    assert [k.hit for k in controller.kills] == ["final", "final-early", "none"]

@@ -76,13 +76,15 @@ class Kill:
 
     @property
     def hit(self) -> str:
-        """final (sent again), final-early, partial, or none (nothing shows a lost request)."""
+        """final (sent again), final-early (an early final decoded in the hangover), partial, or
+        none (nothing shows a lost request)."""
+        if self.in_flight_id is not None and EARLY_ID.search(self.in_flight_id):
+            # it counts when the segment's final was then requested again (not left lost)
+            return "final-early" if self.resent_id is not None else "early-not-replaced"
         if self.resent_id is not None or any("chunk" in line for line in self.resent):
             return "final"
         if self.retries_before is not None and (self.retries_after or 0) > self.retries_before:
             return "final"
-        if self.in_flight_id is not None and EARLY_ID.search(self.in_flight_id):
-            return "final-early"
         if self.in_flight_id is not None and PARTIAL_ID.search(self.in_flight_id):
             return "partial"
         before = self.partials_failed_before
@@ -268,19 +270,7 @@ class KillController:
         """The supervisor's own account of each kill: detection, replacement ready, resends."""
         self.log.poll()
         for kill in self.kills:
-            match = FINAL_ID.match(kill.in_flight_id or "")
-            if match is not None:
-                kill.resent_id = next(
-                    (
-                        rid
-                        for at, rid, _ in self.log.dispatches
-                        if at >= kill.killed_at_unix_s - 0.01
-                        and (again := FINAL_ID.match(rid)) is not None
-                        and again.group(1) == match.group(1)
-                        and int(again.group(2)) > int(match.group(2))
-                    ),
-                    None,
-                )
+            kill.resent_id = self._sent_again(kill)
             ready = re.compile(
                 rf"{re.escape(kill.role)} ready \(pid (\d+), .*loaded in ([\d.]+) s\)"
             )
@@ -296,6 +286,31 @@ class KillController:
                         kill.load_s = float(match.group(2))
                 elif "sent again" in line and at < kill.killed_at_unix_s + RESTART_WAIT_S:
                     kill.resent.append(line.split(": ", 1)[-1])
+
+    def _sent_again(self, kill: Kill) -> str | None:
+        """The final dispatched after the kill in place of the one in flight: the same chunk or
+        window with a higher attempt, or (for an early final) the segment's regular final."""
+        in_flight = kill.in_flight_id or ""
+        match = FINAL_ID.match(in_flight)
+        segment = in_flight.rsplit("/", 1)[0] + "/"
+        for at, request_id, _ in self.log.dispatches:
+            if at < kill.killed_at_unix_s - 0.01:
+                continue
+            again = FINAL_ID.match(request_id)
+            same_final_again = (
+                match is not None
+                and again is not None
+                and again.group(1) == match.group(1)
+                and int(again.group(2)) > int(match.group(2))
+            )
+            replaces_early = (
+                EARLY_ID.search(in_flight) is not None
+                and request_id.startswith(segment)
+                and (again is not None or EARLY_ID.search(request_id) is not None)
+            )
+            if same_final_again or replaces_early:
+                return request_id
+        return None
 
     def verify(self) -> list[str]:
         """What the claimed fault lacks: empty when a kill hit a final and the worker restarted."""
