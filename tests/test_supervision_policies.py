@@ -164,3 +164,5 @@ def test_audio_that_kills_the_vad_twice_is_skipped_and_reported() -> None:
     assert tracker.resume(190_000)[0] == 195_000 + 64_000
     tracker.note_death(400_000)  # further on: a new place, a new count
     assert tracker.resume(390_000) == (390_000, None)
+    tracker.note_death(300_000)  # the successor died before even reaching it: no progress
+    assert tracker.resume(300_000) == (400_000 + 32_000, (300_000, 432_000))

@@ -2,8 +2,9 @@
 
 Pure logic for the VAD's restarts: a restarted VAD re-reads from the start of the segment it
 had open, so audio that crashes it would crash every successor. ``PoisonTracker`` counts deaths
-in a row near one ring position (within ``tolerance_samples``: heartbeats report the position
-about once a second). From the second death at one place on, the next start is moved past it by
+in a row that got no further than ``tolerance_samples`` past the furthest death so far
+(heartbeats report the position about once a second; a successor that dies before it even
+reaches that place has made no progress either). From the second death at one place on, the next start is moved past it by
 ``skip_s`` (doubling with every further death there, capped), and the skipped range is returned
 so it can be reported as a gap. A death further on starts a new count.
 """
@@ -17,7 +18,7 @@ from pipeline.audio_format import SAMPLE_RATE_HZ
 
 @dataclass(frozen=True)
 class PoisonOptions:
-    tolerance_samples: int = 3 * SAMPLE_RATE_HZ  # two deaths this close are at "one place"
+    tolerance_samples: int = 3 * SAMPLE_RATE_HZ  # a death at most this far past: "one place"
     skip_s: float = 2.0  # audio skipped after the second death at one place
     skip_max_s: float = 30.0  # cap of the doubling skip
     deaths_to_skip: int = 2  # deaths at one place before its audio is skipped
@@ -31,10 +32,11 @@ class PoisonTracker:
         self._pending = False  # a death not yet answered by a resume
 
     def note_death(self, position_index: int) -> None:
-        """A reader died having reported ``position_index`` as read."""
+        """A reader died having reported ``position_index`` as read (a death earlier than the
+        place, or up to ``tolerance_samples`` past it, counts for that place)."""
         self._pending = True
         place = self.place_index
-        if place is not None and abs(position_index - place) <= self.options.tolerance_samples:
+        if place is not None and position_index <= place + self.options.tolerance_samples:
             self.deaths_there += 1
             self.place_index = max(place, position_index)
         else:
