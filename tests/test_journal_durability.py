@@ -220,3 +220,19 @@ def test_a_full_disk_past_the_memory_bound_counts_dropped_finals(tmp_path: Path)
         journal.maintain(now_s=time.monotonic() + 5)
         journal.append(make_final(journal.next_seq))
         assert seqs(journal.replay(0, 100)[0]) == [3, 4, 5, 6, 7, 8]
+
+
+def test_a_restart_on_a_full_disk_starts_degraded_and_keeps_the_numbering(tmp_path: Path) -> None:
+    fs = tmp_path / "fs"
+    with small_tmpfs(fs):
+        with FinalsJournal.open(fs / NAME, 1 << 20, 1) as journal:
+            fill(journal, 3)
+            filler = fill_disk(fs)
+        with FinalsJournal.open(fs / NAME, 1 << 20, 1) as restarted:  # no exception
+            assert restarted.next_seq == 3
+            fill(restarted, 4, words=60)
+            assert restarted.degraded and restarted.health().unwritten >= 3
+            filler.unlink()
+            restarted.maintain(now_s=time.monotonic() + 5)
+            assert not restarted.degraded
+        assert FinalsJournal.peek_next_seq(fs / NAME) == 7
