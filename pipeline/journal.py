@@ -42,9 +42,9 @@ the new ``run_id`` lets ``TranscriptSubscriber`` tell those finals from ones it 
 Degraded: a write that fails (a full disk, an I/O error) never leaves ``append``: the journal
 becomes *degraded* (``health()`` says why and since when), keeps the finals it could not write
 in memory (at most ``tail_size``; older ones are counted as dropped) and still answers replays
-from its in-memory tail. ``maintain()`` (called by ``append`` too) retries every
-``RETRY_INTERVAL_S``: it re-opens the file, cuts a torn last line, writes what is pending and
-returns to ``ok``.
+from its in-memory tail. ``maintain()`` (called by ``append`` too) retries every second
+(``journal_health``): it re-opens the file, cuts a torn last line, writes what is pending (what
+is not in the file already) and returns to ``ok``.
 
 Damage: a line that does not parse (a crash mid-write, a disk error) is skipped with a warning;
 a torn last line is cut off at open. Memory: the last ``tail_size`` finals are kept for fast
@@ -54,7 +54,6 @@ supervisor loop).
 
 from __future__ import annotations
 
-import dataclasses
 import fcntl
 import logging
 import os
@@ -73,6 +72,7 @@ from pipeline.journal_files import (
     open_private_append,
     write_all,
 )
+from pipeline.journal_health import JournalBacklog, JournalHealth
 from pipeline.journal_reader import (
     MARK_KIND,
     TAIL_READ_BYTES,
@@ -97,7 +97,6 @@ FILE_SUFFIX = ".finals.jsonl"  # the journal of instance NAME is NAME.finals.jso
 SEQ_FILE_SUFFIX = ".seq"  # the high-water file sits next to the journal: NAME.finals.jsonl.seq
 SYNC_MODES = ("fsync", "rotate", "none")
 SEQ_RESERVE_BLOCK = 1000  # seqs reserved per high-water write in modes rotate/none
-RETRY_INTERVAL_S = 1.0  # a degraded journal tries to write again this often
 DEFAULT_TAIL_SIZE = 1000  # finals kept in memory for replay without reading files
 
 SyncMode = Literal["fsync", "rotate", "none"]
@@ -114,22 +113,6 @@ class OutputsLike(Protocol):
     journal_max_mb: float
     journal_keep: int
     journal_sync: str
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class JournalHealth:
-    """What status and metrics report about the journal (``FinalsJournal.health()``)."""
-
-    state: Literal["ok", "degraded"]
-    reason: str  # why it is degraded ("" when ok)
-    since_unix_s: float | None  # when it became degraded
-    write_errors: int  # failed writes since open
-    unwritten: int  # published finals held in memory, not yet in the files
-    dropped: int  # published finals that will never be in the files (memory bound)
-    recoveries: int  # times it went from degraded back to ok
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def journal_path(outputs: OutputsLike, runtime_dir: Path, instance: str) -> Path:
@@ -178,14 +161,7 @@ class FinalsJournal:
         self._size = 0
         self._high_water = SeqHighWater(self.path.with_name(self.path.name + SEQ_FILE_SUFFIX))
         self._reserved = 0  # every published seq is below this (stored in the high-water file)
-        self._pending: deque[bytes] = deque()  # lines not yet written (degraded)
-        self._pending_max = tail_size
-        self._degraded_reason = ""
-        self._degraded_since: float | None = None
-        self._retry_at_s = 0.0
-        self._write_errors = 0
-        self._dropped = 0
-        self._recoveries = 0
+        self._backlog = JournalBacklog(max_lines=tail_size)  # degraded: what waits, and why
         try:
             ensure_journal_dir(self.path.parent)
         except OSError as e:
@@ -221,7 +197,7 @@ class FinalsJournal:
             self._high_water.write(self._next_seq, self.run_id)
         except OSError as e:
             self._degrade("cannot store the seq high-water mark in", e)
-        if self._degraded_reason:
+        if self._backlog.degraded:
             return
         try:
             self._write_mark("open")
@@ -278,19 +254,11 @@ class FinalsJournal:
     @property
     def degraded(self) -> bool:
         """True while writes fail; the daemon goes on publishing (see ``health()``)."""
-        return bool(self._degraded_reason)
+        return self._backlog.degraded
 
     def health(self) -> JournalHealth:
-        """The journal's state for ``status`` and ``metrics``."""
-        return JournalHealth(
-            state="degraded" if self._degraded_reason else "ok",
-            reason=self._degraded_reason,
-            since_unix_s=self._degraded_since,
-            write_errors=self._write_errors,
-            unwritten=len(self._pending),
-            dropped=self._dropped,
-            recoveries=self._recoveries,
-        )
+        """The journal's state for ``status`` and ``metrics`` (``.as_dict()`` for a payload)."""
+        return self._backlog.health()
 
     def append(self, final: TranscriptFinal) -> None:
         """Record ``final`` (whose seq must be ``next_seq``) before it is published.
@@ -308,7 +276,7 @@ class FinalsJournal:
         self._tail.append(final)
         self._next_seq += 1
         synced = False
-        if not self._degraded_reason:
+        if not self._backlog.degraded:
             try:
                 self._write_line(line)
                 if self.sync == "fsync":
@@ -317,28 +285,30 @@ class FinalsJournal:
                     synced = True
             except OSError as e:
                 self._degrade("cannot write", e)
-                self._hold(line)  # the line may be torn in the file: recovery cuts it off
+                # torn in the file, or written but not synced: the retry cuts a torn line and
+                # writes it again unless the file already ends at or after it
+                self._backlog.hold(final.seq, line)
         else:
-            self._hold(line)
+            self._backlog.hold(final.seq, line)
         if not synced:
             self._reserve(final.seq)
 
     def maintain(self, now_s: float | None = None) -> None:
-        """While degraded, try again (at most every ``RETRY_INTERVAL_S``) to write what is
+        """While degraded, try again (at most once a second) to write what is
         pending; back to ok when that works. Cheap when healthy: call it from the owner's loop."""
-        if not self._degraded_reason:
+        backlog = self._backlog
+        if not backlog.retry_due(time.monotonic() if now_s is None else now_s):
             return
-        now_s = time.monotonic() if now_s is None else now_s
-        if now_s < self._retry_at_s:
-            return
-        self._retry_at_s = now_s + RETRY_INTERVAL_S
         written = 0
         try:
             self._reopen()
-            while self._pending:
-                self._write_line(self._pending[0])
-                self._pending.popleft()
-                written += 1
+            in_file = self._reader.last_next_seq(self.path) or 0  # lines that made it before
+            while backlog.lines:
+                seq, line = backlog.lines[0]
+                if seq >= in_file:
+                    self._write_line(line)
+                    written += 1
+                backlog.lines.popleft()
             self._write_mark("recover")
             if self.sync != "none":
                 assert self._fd is not None
@@ -350,13 +320,10 @@ class FinalsJournal:
         logger.warning(
             "finals journal %s recovered after %.0f s (%d finals written late, %d dropped)",
             self.path,
-            time.time() - (self._degraded_since or time.time()),
+            backlog.recovered(),
             written,
-            self._dropped,
+            backlog.dropped,
         )
-        self._degraded_reason = ""
-        self._degraded_since = None
-        self._recoveries += 1
 
     def close(self) -> None:
         """Sync (unless mode ``none``), store the exact next seq, release the lock."""
@@ -386,24 +353,14 @@ class FinalsJournal:
         self.close()
 
     def _degrade(self, what: str, error: OSError) -> None:
-        self._write_errors += 1
         reason = f"{what} {self.path}: {describe(error)}"
-        if not self._degraded_reason:
+        if self._backlog.fail(reason):
             logger.error(
                 "finals journal degraded: %s; finals are still published and kept in memory "
                 "(up to %d) until it can be written again",
                 reason,
-                self._pending_max,
+                self._backlog.max_lines,
             )
-            self._degraded_since = time.time()
-        self._degraded_reason = reason
-        self._retry_at_s = time.monotonic() + RETRY_INTERVAL_S
-
-    def _hold(self, line: bytes) -> None:
-        if len(self._pending) == self._pending_max:
-            self._pending.popleft()
-            self._dropped += 1
-        self._pending.append(line)
 
     def _reserve(self, seq: int) -> None:
         """Make sure the high-water file says ``seq`` may have been published."""

@@ -59,12 +59,12 @@ class JournalReader:
 
     def recover_next_seq(self) -> int:
         for path in reversed(self.files()):
-            found = self._last_next_seq(path)
+            found = self.last_next_seq(path)
             if found is not None:
                 return found
         return 0
 
-    def _last_next_seq(self, path: Path) -> int | None:
+    def last_next_seq(self, path: Path) -> int | None:
         """The seq after the newest final or mark in ``path``; None if it holds neither."""
         try:
             with open(path, "rb") as reader:

@@ -236,3 +236,27 @@ def test_a_restart_on_a_full_disk_starts_degraded_and_keeps_the_numbering(tmp_pa
             restarted.maintain(now_s=time.monotonic() + 5)
             assert not restarted.degraded
         assert FinalsJournal.peek_next_seq(fs / NAME) == 7
+
+
+def test_a_line_written_but_not_synced_is_not_written_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / NAME
+    real = os.fsync
+    failing = {"left": 1}
+
+    def fsync_failing_once(fd: int) -> None:
+        if failing["left"]:
+            failing["left"] -= 1
+            raise OSError(errno.EIO, "Input/output error")
+        real(fd)
+
+    with FinalsJournal.open(path, 1 << 20, 1) as journal:
+        fill(journal, 2)
+        monkeypatch.setattr(os, "fsync", fsync_failing_once)
+        fill(journal, 1)  # its write worked, its fsync did not
+        assert "(EIO)" in journal.health().reason
+        journal.maintain(now_s=time.monotonic() + 5)
+        assert not journal.degraded
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["seq"] for r in records if r["kind"] == "transcript.final"] == [0, 1, 2]
