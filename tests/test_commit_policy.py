@@ -69,10 +69,11 @@ def test_partial_window_never_exceeds_one_window_nor_skips_audio() -> None:
 def test_window_moves_up_after_a_sentence_or_too_much_context() -> None:
     (comma,) = words("river,")
     (period,) = words("sea.")
-    assert window_start_after_commit(0, 64_000, comma, 160_000) == 0  # keeps the context
-    assert window_start_after_commit(0, 64_000, period, 160_000) == 64_000
-    assert window_start_after_commit(0, 170_000, comma, 160_000) == 170_000
-    assert window_start_after_commit(90_000, 64_000, period, 160_000) == 90_000  # never back
+    assert window_start_after_commit(0, 64_000, comma, 160_000, 0) == 0  # keeps the context
+    assert window_start_after_commit(0, 64_000, period, 160_000, 0) == 64_000
+    assert window_start_after_commit(0, 64_000, period, 160_000, 16_000) == 48_000  # lead-in
+    assert window_start_after_commit(0, 170_000, comma, 160_000, 16_000) == 154_000
+    assert window_start_after_commit(90_000, 64_000, period, 160_000, 0) == 90_000  # never back
 
 
 def test_seam_repeat_is_dropped_once() -> None:

@@ -74,15 +74,16 @@ def test_stable_words_are_committed_while_speaking_and_the_rest_ends_the_segment
     assert not finals(out)
     request = only(s.dispatch(["asr-1"], 6.0))
     assert not request.is_partial
-    assert request.start_index == round(2.35 * SR) and request.end_index == 6 * SR
-    assert request.prompt == "a river runs down to the"
-    (rest,) = finals(s.on_reply("asr-1", result(request, "the sea and it ends"), 6.4))
+    # the rest, with 1 s of lead-in before the cut, prompted with the text before that
+    assert request.start_index == round(1.35 * SR) and request.end_index == 6 * SR
+    assert request.prompt == "a river runs"
+    (rest,) = finals(s.on_reply("asr-1", result(request, "down to the sea and it ends"), 6.4))
     assert rest.seq == 2 and rest.start_s == part.end_s and rest.end_s == 6.0
-    assert rest.text == "sea and it ends"  # the seam repeat of "the" is dropped
+    assert rest.text == "sea and it ends"  # the committed words of the lead-in are dropped
     assert s.idle()
 
 
-def test_window_moves_to_the_cut_after_a_sentence_and_prompt_is_the_committed_text() -> None:
+def test_window_moves_up_after_a_sentence_and_prompt_is_the_committed_text() -> None:
     s = committing()
     s.speech_started(started(0, 0.0), 0.0)
     partial_round(s, 3.0, "It rained. Then the sun", 3.0)
@@ -96,8 +97,9 @@ def test_window_moves_to_the_cut_after_a_sentence_and_prompt_is_the_committed_te
     assert part2.text == "came out." and part2.start_s == part.end_s
     s.speech_ongoing(ongoing(0, 0.0, 8.0), 8.0)
     request = only(s.dispatch(["asr-1"], 8.0))
-    assert request.start_index == round(part2.end_s * SR)  # a sentence ended: window moves up
-    assert request.prompt == "It rained. Then the sun came out."
+    # a sentence ended: the window moves up to 1 s (the lead-in) before the cut
+    assert request.start_index == round((part2.end_s - 1.0) * SR)
+    assert request.prompt == "It rained. Then the"  # the committed words heard before it
 
 
 def test_partial_window_never_exceeds_one_window() -> None:

@@ -273,32 +273,7 @@ class VadLoop:
                 )
 
     def _message(self, event: VadEvent) -> Message:
-        if isinstance(event, SpeechStart):
-            return SpeechStarted(self.stream_id, event.segment_index, event.start_index)
-        if isinstance(event, SpeechProgress):
-            return SpeechOngoing(
-                self.stream_id, event.segment_index, event.start_index, event.current_index
-            )
-        if isinstance(event, SpeechPause):
-            return SpeechPaused(
-                self.stream_id,
-                event.segment_index,
-                event.start_index,
-                event.pause_index,
-                event.decided_index,
-                event.pause_number,
-            )
-        if isinstance(event, SpeechResume):
-            return SpeechResumed(
-                self.stream_id,
-                event.segment_index,
-                event.start_index,
-                event.resume_index,
-                event.pause_number,
-            )
-        return SpeechEnded(
-            self.stream_id, event.segment_index, event.start_index, event.end_index, event.split
-        )
+        return speech_message(self.stream_id, event)
 
     def _periodic(self) -> None:
         now_s = time.monotonic()
@@ -331,3 +306,31 @@ class VadLoop:
         )
         self._segments_ended = 0
         self._stats_since_s = now_s
+
+
+def speech_message(stream_id: str, event: VadEvent) -> Message:
+    """The bus message of a VAD event of stream ``stream_id``."""
+    if isinstance(event, SpeechStart):
+        return SpeechStarted(stream_id, event.segment_index, event.start_index)
+    if isinstance(event, SpeechProgress):
+        return SpeechOngoing(stream_id, event.segment_index, event.start_index, event.current_index)
+    if isinstance(event, SpeechPause):
+        return SpeechPaused(
+            stream_id,
+            event.segment_index,
+            event.start_index,
+            event.pause_index,
+            event.decided_index,
+            event.pause_number,
+        )
+    if isinstance(event, SpeechResume):
+        return SpeechResumed(
+            stream_id,
+            event.segment_index,
+            event.start_index,
+            event.resume_index,
+            event.pause_number,
+        )
+    return SpeechEnded(
+        stream_id, event.segment_index, event.start_index, event.end_index, event.split
+    )

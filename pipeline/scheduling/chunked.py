@@ -62,11 +62,19 @@ class ChunkedSegments(FinalWork):
         assert segment.end_index is not None
         options = self.core.options
         chunks = plan_chunks(
-            segment.start_index, segment.end_index, options.chunking, options.workers
+            self._final_start(segment), segment.end_index, options.chunking, options.workers
         )
         self._work[segment.key] = ChunkedWork(chunks)
         for chunk in chunks:
             self._push(segment, chunk.index)
+
+    def _final_start(self, segment: Segment) -> int:
+        """Where the ended segment's chunks start (a subclass may add audio heard before)."""
+        return segment.start_index
+
+    def _prompt(self, segment: Segment) -> str:
+        """The prompt of the segment's first chunk."""
+        return self.core.prompt(segment.stream_id)
 
     def forget(self, segment: Segment) -> None:
         self._work.pop(segment.key, None)
@@ -90,7 +98,7 @@ class ChunkedSegments(FinalWork):
                 continue
             attempt = work.attempts.get(chunk_index, 0) + 1
             work.attempts[chunk_index] = attempt
-            prompt = self.core.prompt(stream_id)
+            prompt = self._prompt(segment)
             chunk = work.chunks[chunk_index]
             request = chunk_request(segment, chunk, len(work.chunks), attempt, prompt)
             flights.append(Flight(free.pop(0), request, segment.key, self, chunk_index))

@@ -38,10 +38,11 @@ class CommitOptions:
     margin_s: float = 0.5  # a stable word is final once it ends this long before the newest audio
     max_context_s: float = 10.0  # committed audio kept at the head of partial windows, at most
     cut_pad_s: float = 0.1  # cut this long after the last committed word when no next word is known
+    lead_in_s: float = 1.0  # audio before a cut that later windows and finals still hear
     repeat_limit: int = 3  # a run of this many repeats is a repetition loop, never committed
 
     def __post_init__(self) -> None:
-        for name in ("margin_s", "max_context_s", "cut_pad_s"):
+        for name in ("margin_s", "max_context_s", "cut_pad_s", "lead_in_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
         if self.repeat_limit < 2:
@@ -96,13 +97,19 @@ def partial_window(
 
 
 def window_start_after_commit(
-    window_start_index: int, cut_index: int, last_committed: Word, max_context_samples: int
+    window_start_index: int,
+    cut_index: int,
+    last_committed: Word,
+    max_context_samples: int,
+    lead_in_samples: int,
 ) -> int:
-    """Where partial windows start after a commit cut at ``cut_index``: the cut itself after a
-    complete sentence, or once more than ``max_context_samples`` of committed audio would lie
-    before it; otherwise unchanged (the committed words before the cut stay as context)."""
+    """Where partial windows start after a commit cut at ``cut_index``: ``lead_in_samples``
+    before the cut after a complete sentence, or once more than ``max_context_samples`` of
+    committed audio would lie before it; otherwise unchanged (the committed words before the
+    cut stay as context). The lead-in keeps a word whose timestamps put it after the cut
+    although it was spoken before (Whisper's word times drift by a few tenths of a second)."""
     if ends_sentence(last_committed.text) or cut_index - window_start_index > max_context_samples:
-        return max(window_start_index, cut_index)
+        return max(window_start_index, cut_index - lead_in_samples)
     return window_start_index
 
 

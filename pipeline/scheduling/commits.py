@@ -40,7 +40,6 @@ from pipeline.scheduling.commit_policy import (
     ends_sentence,
     partial_window,
     window_start_after_commit,
-    without_repeated_head,
     without_repetition_loop,
 )
 from pipeline.scheduling.flights import WorkReply
@@ -130,8 +129,25 @@ class CommittedSegments(ChunkedSegments):
         state = self._states.get(segment.key)
         if final is None or state is None or not state.committed:
             return final
-        words = without_repeated_head(state.committed, final[0])
+        words = words_after(state.committed, final[0])  # the lead-in's committed words out
         return (tuple(words), merged_text(words)) if len(words) != len(final[0]) else final
+
+    def _final_start(self, segment: Segment) -> int:
+        """After commits, the rest's chunks start ``lead_in_s`` before the last cut (within the
+        window), so a word the cut's timestamps misplaced is heard again."""
+        state = self._states.get(segment.key)
+        if state is None or not state.committed:
+            return segment.start_index
+        lead_in = seconds_to_samples(self.commit_options.lead_in_s)
+        return min(
+            segment.start_index, max(state.window_start_index, segment.start_index - lead_in)
+        )
+
+    def _prompt(self, segment: Segment) -> str:
+        state = self._states.get(segment.key)
+        if state is None:
+            return super()._prompt(segment)
+        return self._prompt_before(state, self._final_start(segment))
 
     def paused(
         self,
@@ -258,13 +274,13 @@ class CommittedSegments(ChunkedSegments):
         min_samples = max(self.core.options.partial_min_audio_samples, 1)
         return segment.audio_samples >= min_samples and segment.newest_index > state.last_end_index
 
-    def _prompt(self, state: CommitState) -> str:
-        """The stream's text before the window: earlier finals and the committed words heard
-        before the window start."""
+    def _prompt_before(self, state: CommitState, start_index: int) -> str:
+        """The stream's text before ``start_index``: earlier finals and the committed words
+        heard before it."""
         options = self.core.options
         if not options.use_prompt:
             return ""
-        start_s = samples_to_seconds(state.window_start_index)
+        start_s = samples_to_seconds(start_index)
         before = merged_text(w for w in state.committed if w.end_s <= start_s)
         text = f"{state.context_text} {before}".strip()
         return prompt_tail(text, options.prompt_max_chars)
@@ -281,7 +297,11 @@ class CommittedSegments(ChunkedSegments):
         state.last_end_index = end_index
         self.core.counters.partials_requested += 1
         request = partial_request(
-            segment, state.serial, start_index, end_index, self._prompt(state)
+            segment,
+            state.serial,
+            start_index,
+            end_index,
+            self._prompt_before(state, state.window_start_index),
         )
         return Flight(role, request, segment.key, self, state.serial)
 
@@ -358,6 +378,7 @@ class CommittedSegments(ChunkedSegments):
                 cut_index,
                 words[-1],
                 seconds_to_samples(self.commit_options.max_context_s),
+                seconds_to_samples(self.commit_options.lead_in_s),
             )
         state.last_end_index = max(state.last_end_index, cut_index)
         logger.debug(
@@ -378,7 +399,11 @@ class CommittedSegments(ChunkedSegments):
         early.serial = state.serial
         start_index = min(state.window_start_index, segment.start_index)
         request = partial_request(
-            segment, state.serial, start_index, early.cut_index, self._prompt(state)
+            segment,
+            state.serial,
+            start_index,
+            early.cut_index,
+            self._prompt_before(state, state.window_start_index),
         )
         request_id = partial_request_id(segment.stream_id, segment.segment_id, state.serial) + "e"
         request = _replace_request(request, request_id=request_id, is_partial=False)

@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 SPLIT_LOOKBACK_MAX_S = 5.0  # the split point is searched in at most this much recent audio
 SPLIT_SMOOTH_WINDOWS = 3  # windows averaged when looking for the quietest point
 PAUSE_S = 0.2  # silence inside a segment that sends a SpeechPause (at most half the hangover)
+PROGRESS_MAX_S = 0.25  # SpeechProgress at least this often: partials start from fresh audio
 
 
 class VadState(enum.Enum):
@@ -95,7 +96,9 @@ class SegmenterParams:
             hangover_samples=hangover_samples,
             pre_roll_samples=seconds_to_samples(config.pre_roll_ms / 1000),
             max_segment_samples=max_segment_samples,
-            partial_interval_samples=seconds_to_samples(config.partial_interval_s),
+            partial_interval_samples=seconds_to_samples(
+                min(config.partial_interval_s, PROGRESS_MAX_S)
+            ),
             split_lookback_samples=min(
                 seconds_to_samples(SPLIT_LOOKBACK_MAX_S), max_segment_samples // 2
             ),

@@ -1,0 +1,341 @@
+"""Commit latency: how soon words said in continuous speech are final at a subscriber.
+
+Runs the real daemon (``run.py daemon``, file source, realtime pace by default) on a dev file
+with reference utterance times (default ``monologue_dev.wav``: continuous speech, pauses of at
+most 0.15 s), subscribes like a user's program, and for each reference utterance measures
+
+    latency = when the final holding the utterance's last word reached the subscriber
+              - when that word was spoken (stream origin + the utterance's end time)
+
+The final holding a reference word is found by aligning the reference words with the words of
+the finals in seq order (``difflib`` on normalized words); a last word the model missed counts
+by the next reference word it did get. The stream origin (wall time of stream second 0) comes
+from polling the daemon's status (``ring.write_s``). Then the finals' concatenated text is
+scored against the reference and against one offline long-form pass of the same model.
+
+Prints per-utterance rows, then one JSON line with ``latency_continuous_p50_ms``,
+``latency_continuous_p95_ms``, ``finals`` (count), ``commits`` (scheduler counter),
+``wer_stream``, ``wer_offline``, ``wer_stream_minus_offline`` and the number of words.
+
+Usage: .venv/bin/python bench/commit_latency.py [--file NAME] [--pace realtime|fast]
+       [--workers N] [--no-offline] [--set KEY=VALUE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipeline.text_metrics import normalize_word, word_error_rate
+from tests.daemon_harness import DaemonRun
+from tests.data_paths import DATA_DIR
+
+POLL_S = 0.05  # subscriber and status polling period
+TRACE = bool(os.environ.get("COMMIT_LATENCY_TRACE"))  # simulate: print every request
+RUN_TIMEOUT_S = 300.0
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = q * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def run_daemon(
+    path: Path, pace: str, workers: int, settings: list[str], log_path: Path | None = None
+) -> dict[str, Any]:
+    import zmq
+
+    from pipeline.bus import new_context, open_socket, receive_message
+    from pipeline.messages import TranscriptFinal
+
+    extra = [item for setting in settings for item in ("--set", setting)]
+    run = DaemonRun(
+        "--source", f"file:{path}", "--pace", pace, "--workers", str(workers), *extra, instance="c"
+    ).start()
+    context = new_context()
+    subscriber = open_socket(
+        context,
+        zmq.SUB,
+        run.endpoint("transcript"),
+        bind=False,
+        subscribe=(TranscriptFinal.kind.encode(),),
+    )
+    arrivals: dict[int, float] = {}
+    origins: list[float] = []
+    last_status: dict[str, Any] | None = None
+    started_s = time.monotonic()
+    try:
+        assert run.process is not None
+        while run.process.poll() is None:
+            if time.monotonic() - started_s > RUN_TIMEOUT_S:
+                raise SystemExit(f"daemon still running after {RUN_TIMEOUT_S} s")
+            while (received := receive_message(subscriber, timeout_ms=0)) is not None:
+                message = received.message
+                if isinstance(message, TranscriptFinal) and message.seq not in arrivals:
+                    arrivals[message.seq] = time.time()
+            asked_unix_s = time.time()
+            status = run.status(timeout_s=2.0)
+            if status is not None:
+                last_status = status
+                origins.append(asked_unix_s - status["ring"]["write_s"])
+            time.sleep(POLL_S)
+        exit_code = run.wait(30)
+        if exit_code != 0:
+            raise SystemExit(f"daemon exited {exit_code}; log:\n{run.log()[-3000:]}")
+        finals = run.journal()  # journal records (dicts), seq order
+        if log_path is not None:
+            log_path.write_text(run.log())
+    finally:
+        subscriber.close(linger=0)
+        context.term()
+        run.close()
+    shutil.rmtree(run.runtime_dir, ignore_errors=True)
+    return {
+        "finals": finals,
+        "arrivals": arrivals,
+        "origin_unix_s": min(origins) if origins else None,
+        "status": last_status,
+    }
+
+
+def utterance_latencies_ms(
+    utterances: list[dict[str, Any]], finals: list, arrivals: dict[int, float], origin: float
+) -> list[tuple[str, float | None]]:
+    """(utterance text, latency ms or None) for each reference utterance."""
+    ref_words: list[str] = []
+    last_index: list[int] = []  # index of each utterance's last word in ref_words
+    for utterance in utterances:
+        ref_words += [w for w in (normalize_word(t) for t in utterance["text"].split()) if w]
+        last_index.append(len(ref_words) - 1)
+    hyp_words: list[str] = []
+    hyp_seq: list[int] = []
+    for final in finals:
+        for word in final["words"]:
+            norm = normalize_word(word["text"])
+            if norm:
+                hyp_words.append(norm)
+                hyp_seq.append(final["seq"])
+    matched: dict[int, int] = {}  # reference index -> seq of the final holding it
+    matcher = difflib.SequenceMatcher(a=ref_words, b=hyp_words, autojunk=False)
+    for block in matcher.get_matching_blocks():
+        for k in range(block.size):
+            matched[block.a + k] = hyp_seq[block.b + k]
+    rows: list[tuple[str, float | None]] = []
+    for utterance, index in zip(utterances, last_index, strict=True):
+        seq = next((matched[i] for i in range(index, len(ref_words)) if i in matched), None)
+        if seq is None:  # nothing matched after it: the last word of the utterance it got
+            first = index - len(utterance["text"].split()) + 1
+            seq = next((matched[i] for i in range(index, first - 1, -1) if i in matched), None)
+        if seq is None or seq not in arrivals:
+            rows.append((utterance["text"], None))
+            continue
+        spoken_unix_s = origin + utterance["end"]
+        rows.append((utterance["text"], (arrivals[seq] - spoken_unix_s) * 1000.0))
+    return rows
+
+
+def load_audio(path: Path):
+    import numpy as np
+    import soundfile
+
+    audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    if rate != 16_000:
+        raise SystemExit(f"{path}: expected 16 kHz audio, found {rate}")
+    return np.ascontiguousarray(audio.mean(axis=1))
+
+
+def simulate(path: Path, settings: list[str]) -> dict[str, Any]:
+    """The daemon's scheduling on a virtual clock: the real VAD, scheduler and model in this
+    process, audio arriving at realtime pace, one worker whose every request takes the CPU time
+    the model spent on it (one BLAS thread), so the figures do not depend on other load."""
+    from dataclasses import replace
+
+    from config.loader import load_config
+    from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
+    from pipeline.messages import SpeechEnded, SpeechOngoing, SpeechStarted, TranscriptFinal
+    from pipeline.messages.speech import SpeechPaused, SpeechResumed
+    from pipeline.messages.work import TranscribeResult
+    from pipeline.scheduling import SchedulerOptions, SegmentScheduler
+    from pipeline.vad import StreamVad
+    from workers.vad import speech_message
+
+    overrides = dict(item.split("=", 1) for item in settings)
+    config = load_config(None, cli_overrides=overrides).config
+    audio = load_audio(path)
+    backend = WhisperBackend("", replace(WhisperOptions.from_config(config.asr), blas_threads=1))
+    backend.transcribe(audio[:16_000])  # warm up
+    vad = StreamVad.from_config(config.vad)
+    scheduler = SegmentScheduler(
+        SchedulerOptions.from_config(config, "whisper", "tiny.en"), rings={"main": "sim"}
+    )
+    handlers = {
+        SpeechStarted: scheduler.speech_started,
+        SpeechOngoing: scheduler.speech_ongoing,
+        SpeechPaused: scheduler.speech_paused,
+        SpeechResumed: scheduler.speech_resumed,
+        SpeechEnded: scheduler.speech_ended,
+    }
+    finals: list[dict[str, Any]] = []
+    arrivals: dict[int, float] = {}
+    busy: tuple[float, str, Any, TranscribeResult] | None = None  # (done at, role, request, reply)
+    engine_cpu_s = 0.0
+
+    def publish(messages: list, now_s: float) -> None:
+        for message in messages:
+            if isinstance(message, TranscriptFinal):
+                arrivals[message.seq] = now_s
+                words = [{"text": w.text, "end_s": w.end_s} for w in message.words]
+                finals.append({"seq": message.seq, "start_s": message.start_s,
+                               "end_s": message.end_s, "text": message.text, "words": words})  # fmt: skip
+
+    def dispatch(now_s: float) -> None:
+        nonlocal busy, engine_cpu_s
+        if busy is not None:
+            return
+        for role, request in scheduler.dispatch(["asr-1"], now_s):
+            piece = audio[request.start_index : request.end_index]
+            cpu_s = time.process_time()
+            result = backend.transcribe(piece, prompt=request.prompt or None)
+            cpu_s = time.process_time() - cpu_s
+            engine_cpu_s += cpu_s
+            reply = TranscribeResult(request.request_id, request.stream_id, request.segment_id,
+                                     request.chunk_index, result.text, result.words)  # fmt: skip
+            busy = (now_s + cpu_s, role, request, reply)
+            if TRACE:
+                print(f"  t={now_s:6.2f} {request.request_id:14} [{request.start_index / 16e3:6.2f},"
+                      f" {request.end_index / 16e3:6.2f}) {cpu_s:5.2f} s: {result.text[-60:]}")  # fmt: skip
+
+    def settle(until_s: float) -> None:
+        nonlocal busy
+        while busy is not None and busy[0] <= until_s:
+            done_s, role, _, reply = busy
+            busy = None
+            publish(scheduler.on_reply(role, reply, done_s), done_s)
+            dispatch(done_s)
+
+    block = 320  # 20 ms, capture's block
+    for position in range(0, audio.size, block):
+        now_s = min(position + block, audio.size) / 16_000
+        settle(now_s)
+        for event in vad.process(audio[position : position + block], position):
+            message = speech_message("main", event)
+            publish(handlers[type(message)](message, now_s), now_s)
+        dispatch(now_s)
+    now_s = audio.size / 16_000
+    for event in vad.flush(audio.size):
+        message = speech_message("main", event)
+        publish(handlers[type(message)](message, now_s), now_s)
+    dispatch(now_s)
+    while busy is not None:
+        settle(busy[0])
+    stats = dict(scheduler.stats())
+    return {
+        "finals": sorted(finals, key=lambda f: f["seq"]),
+        "arrivals": arrivals,
+        "origin_unix_s": 0.0,
+        "status": {"scheduler": stats},
+        "engine_cpu_s": engine_cpu_s,
+        "audio_s": audio.size / 16_000,
+    }
+
+
+def offline_text(path: Path) -> str:
+    from dataclasses import replace
+
+    import soundfile
+
+    from config.loader import load_config
+    from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
+    from pipeline.long_form import transcribe_long
+
+    config = load_config(None).config
+    options = replace(WhisperOptions.from_config(config.asr))
+    audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    if rate != 16_000:
+        raise SystemExit(f"{path}: expected 16 kHz audio, found {rate}")
+    return transcribe_long(WhisperBackend("", options), audio.mean(axis=1)).text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--file", default="monologue_dev.wav")
+    parser.add_argument("--pace", default="realtime", choices=("realtime", "fast"))
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--no-offline", action="store_true", help="skip the offline WER pass")
+    parser.add_argument("--set", action="append", default=[], dest="settings")
+    parser.add_argument("--log", type=Path, help="write the daemon's log here")
+    parser.add_argument(
+        "--simulate", action="store_true", help="virtual clock in this process (see simulate)"
+    )
+    args = parser.parse_args(argv)
+    path = DATA_DIR / args.file
+    reference = json.loads(path.with_suffix(".json").read_text())
+    if args.simulate:
+        result = simulate(path, args.settings)
+    else:
+        result = run_daemon(path, args.pace, args.workers, args.settings, args.log)
+    print(f"{len(result['arrivals'])} finals received live")
+    finals, origin = result["finals"], result["origin_unix_s"]
+    for f in finals:
+        print(f"final seq {f['seq']} [{f['start_s']:6.2f}, {f['end_s']:6.2f}) {f['text']}")
+    latencies: list[float] = []
+    reason = None
+    if (args.pace != "realtime" and not args.simulate) or origin is None:
+        reason = "latency needs a realtime run with a status answer"
+    else:
+        rows = utterance_latencies_ms(reference["utterances"], finals, result["arrivals"], origin)
+        for text, latency in rows:
+            shown = "missed" if latency is None else f"{latency:7.0f} ms"
+            print(f"{shown}  {text[:70]}")
+        latencies = [latency for _, latency in rows if latency is not None]
+    text = " ".join(f["text"] for f in finals if f["text"])
+    wer_stream = word_error_rate(reference["text"], text)
+    wer_offline = (
+        None if args.no_offline else word_error_rate(reference["text"], offline_text(path))
+    )
+    stats = (result["status"] or {}).get("scheduler", {})
+    summary = {
+        "file": args.file,
+        "pace": "simulated realtime, 1 worker, 1 BLAS thread" if args.simulate else args.pace,
+        "words": len(reference["text"].split()),
+        "latency_continuous_p50_ms": _round(percentile(latencies, 0.5)),
+        "latency_continuous_p95_ms": _round(percentile(latencies, 0.95)),
+        "latency_reason": reason,
+        "utterances_measured": len(latencies),
+        "finals": len(finals),
+        "commits": stats.get("commits"),
+        "early_finals_used": stats.get("early_finals_used"),
+        "early_finals_wasted": stats.get("early_finals_wasted"),
+        "engine_cpu_per_audio_s": (
+            round(result["engine_cpu_s"] / result["audio_s"], 3) if args.simulate else None
+        ),
+        "wer_stream": round(wer_stream, 4),
+        "wer_offline": None if wer_offline is None else round(wer_offline, 4),
+        "wer_stream_minus_offline": (
+            None if wer_offline is None else round(wer_stream - wer_offline, 4)
+        ),
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
