@@ -15,6 +15,7 @@ from pipeline.subscriber import TranscriptSubscriber
 from tests.daemon_harness import DaemonRun
 from tests.data_paths import DATA_DIR
 from tests.test_journal_durability import small_tmpfs
+from workers.daemon_status import render_status_text
 
 HARVARD = DATA_DIR / "harvard_list72_8k.wav"
 PAGE_BYTES = 4096
@@ -64,10 +65,12 @@ def test_a_full_journal_disk_degrades_the_journal_not_the_daemon(tmp_path: Path)
                         published_while_degraded += degraded is not None
                     if time.monotonic() >= next_status_at:
                         next_status_at = time.monotonic() + 0.5
-                        state = journal_state(run.status())
+                        status = run.status()
+                        state = journal_state(status)
                         if degraded is None and state.get("state") == "degraded":
-                            degraded = state
+                            degraded, degraded_status = state, status
                 assert "No space left on device (ENOSPC)" in degraded["reason"], degraded
+                assert "journal DEGRADED" in render_status_text(degraded_status)
                 filler.unlink()  # space returns
                 recovered = run.wait_for(
                     lambda s: journal_state(s).get("state") == "ok", 30, "the journal to recover"

@@ -165,6 +165,11 @@ def render_status_text(status: Mapping[str, Any]) -> str:
         f"held back {ring.get('held_back_s')} s (fill {ring.get('fill', 0):.1%})",
         f"  vad {status.get('vad', {})}",
     ]
+    journal = metrics.get("journal", {})
+    if journal.get("state") == "degraded":
+        lines.append(
+            f"  journal DEGRADED ({journal.get('unwritten')} unwritten): {journal['reason']}"
+        )
     control = status.get("control")
     if control:
         lines.append("  control " + ", ".join(f"{k} {v}" for k, v in control.items()))
