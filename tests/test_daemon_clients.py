@@ -55,7 +55,7 @@ def test_status_text_and_json(daemon) -> None:
     _run, xdg = daemon
     text = cli(xdg, "status")
     assert text.returncode == 0, text.stderr
-    for needle in ("daemon default", "asr-1", "capture", "vad", "ring", "latency p50"):
+    for needle in ("daemon default", "asr-1", "capture", "vad", "ring", "latency p50", "control"):
         assert needle in text.stdout
     status = json.loads(cli(xdg, "status", "--json").stdout)
     roles = {row["role"] for row in status["processes"]}
@@ -64,6 +64,7 @@ def test_status_text_and_json(daemon) -> None:
         row["pid"] for row in status["processes"] if row["state"] in ("running", "ready", "busy")
     )
     assert status["endpoints"]["transcript"].endswith("default.transcript")
+    assert status["control"]["answered"] >= 1 and status["control"]["errors"] == 0
 
 
 def test_status_without_a_daemon_is_a_clear_error(tmp_path) -> None:
