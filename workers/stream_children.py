@@ -154,6 +154,9 @@ class StreamProcesses:
                 if message.role == "vad"
                 else None
             )
+            if watched is not None and message.pid != watched.pid:
+                logger.debug("heartbeat of %s from pid %d ignored", message.role, message.pid)
+                return  # not the current process (a predecessor's late beat)
             if watched is not None:
                 watched.last_heartbeat_s = now_s
                 watched.heard_since_start = True
