@@ -71,7 +71,6 @@ from bench.e2e_parts.figures import (  # noqa: E402
 )
 from bench.e2e_parts.offline import OfflineEngine, load_audio  # noqa: E402
 from bench.e2e_parts.runner import RunResult, run_daemon  # noqa: E402
-from tests.data_paths import DATA_DIR  # noqa: E402
 
 PROFILES = ("balanced", "low-latency")
 FAULT_FILE = "dictation_dev.wav"  # preferred file of the fault run
@@ -149,14 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     if fault_spec is None:
         parser.error("the fault run needs a dictation file with reference times in --files")
     fault_runs = fault_run(fault_spec, main_profile, args)
-    fast = {}
-    if not args.quick:
-        for name in FAST_FILES:
-            path = DATA_DIR / name
-            fast[name] = run_daemon(
-                f"{path.stem}-fast", path, 0.0, pace="fast", profile="balanced",
-                workers=args.workers, log_dir=args.keep_logs,
-            )  # fmt: skip
+    fast: dict[str, RunResult] = {}
+    for spec in [] if args.quick else [s for s in files if s.name in FAST_FILES]:
+        fast[spec.name] = run_daemon(
+            f"{spec.stem}-fast", spec.audio, 0.0, pace="fast", profile=main_profile,
+            workers=args.workers, log_dir=args.keep_logs,
+        )  # fmt: skip
 
     engine = OfflineEngine(args.workers)
     offline: dict[str, dict[str, Any]] = {}
@@ -187,7 +184,13 @@ def main(argv: list[str] | None = None) -> int:
     summary["wer_stream_minus_offline"] = headline["wer_stream_minus_offline"]
     summary["utterances"] = headline["utterances"]
 
-    fault_figures(summary, fault_spec, realtime[main_profile].get(fault_spec.name), fault_runs)
+    fault_figures(
+        summary,
+        fault_spec,
+        realtime[main_profile].get(fault_spec.name),
+        fault_runs,
+        offline[fault_spec.name]["errors"],
+    )
     all_runs = [r for runs in realtime.values() for r in runs.values()] + fault_runs
     all_runs += list(fast.values())
     summary["finals_duplicated"] = sum(duplicates(run) for run in all_runs)
@@ -208,16 +211,31 @@ def main(argv: list[str] | None = None) -> int:
             "no finals in the fault file's run")  # fmt: skip
     if fast:
         fast_latency = rounded([ms for run in fast.values() for ms in run.latencies_ms])
-        fast_offline_cpu = sum(offline[n]["cpu_s"] for n in fast if n in offline)
+        fast_offline_cpu = sum(offline[name]["cpu_s"] for name in fast)
         put(summary, "latency_fast_p50_ms", fast_latency["p50"], "no finals in the fast runs")
         put(summary, "latency_fast_p95_ms", fast_latency["p95"], "no finals in the fast runs")
         ratio = sum(r.cpu_s for r in fast.values()) / fast_offline_cpu if fast_offline_cpu else None
         put(summary, "cpu_overhead_ratio_fast", None if ratio is None else round(ratio, 3),
-            "the fast files were not in the offline pass")  # fmt: skip
+            "the offline pass used no CPU time")  # fmt: skip
+        engine_fast = [
+            ms
+            for spec in files
+            if spec.name in fast
+            for ms in engine.segment_ms(load_audio(spec.audio), fast[spec.name].finals)
+        ]
+        put(
+            summary, "engine_fast_p50_ms", rounded(engine_fast)["p50"], "no finals in the fast runs"
+        )
     else:
-        reason = "not measured: --quick runs no pace-fast runs"
-        for key in ("latency_fast_p50_ms", "latency_fast_p95_ms", "cpu_overhead_ratio_fast"):
+        reason = (
+            "not measured: --quick runs no pace-fast runs"
+            if args.quick
+            else f"not measured: none of {list(FAST_FILES)} in --files"
+        )
+        for key in ("latency_fast_p50_ms", "latency_fast_p95_ms", "cpu_overhead_ratio_fast",
+                    "engine_fast_p50_ms"):  # fmt: skip
             put(summary, key, None, reason)
+    summary["cpu_realtime_run_s"] = round(sum(r.cpu_s for r in realtime[main_profile].values()), 2)
 
     summary.update(
         {
@@ -281,7 +299,11 @@ def fault_run(spec: FileSpec, profile: str, args: argparse.Namespace) -> list[Ru
 
 
 def fault_figures(
-    summary: dict[str, Any], spec: FileSpec, clean: RunResult | None, runs: list[RunResult]
+    summary: dict[str, Any],
+    spec: FileSpec,
+    clean: RunResult | None,
+    runs: list[RunResult],
+    offline_errors: int,
 ) -> None:
     """finals_lost, restart figures and the proof of the kills, from the last fault run."""
     last = runs[-1]
@@ -313,7 +335,8 @@ def fault_figures(
     loads = [k.load_s for k in verified if k.load_s is not None]
     put(summary, "restart_load_s", max(loads) if loads else None, reason)
     if problems or clean is None:
-        put(summary, "finals_lost", None, f"the fault did not happen: {'; '.join(problems)}")
+        for key in ("finals_lost", "wer_killed_minus_clean", "wer_killed_minus_offline"):
+            put(summary, key, None, f"the fault did not happen: {'; '.join(problems)}")
         return
     lost = lost_against(clean, last)
     summary["finals_lost"] = len(lost) + seq_gaps(last)
@@ -321,6 +344,9 @@ def fault_figures(
     errors_clean, words = wer_counts(spec.reference_text, clean.text)
     errors_killed, _ = wer_counts(spec.reference_text, last.text)
     summary["wer_killed_minus_clean"] = round((errors_killed - errors_clean) / max(words, 1), 4)
+    summary["wer_killed_minus_offline"] = {
+        spec.stem: round((errors_killed - offline_errors) / max(words, 1), 4)
+    }
 
 
 def per_file_figures(

@@ -191,6 +191,8 @@ class KillController:
         if self.following:
             self._follow(status)
             return
+        for kill in self.kills:
+            kill.resent_id = kill.resent_id or self._sent_again(kill)
         if self.done or previous is None:
             return
         busy = [r for r in _asr_rows(status) if r.get("state") == "busy" and r.get("pid")]
