@@ -260,3 +260,13 @@ def test_a_line_written_but_not_synced_is_not_written_twice(
         assert not journal.degraded
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert [r["seq"] for r in records if r["kind"] == "transcript.final"] == [0, 1, 2]
+
+
+def test_journal_sync_is_validated_with_the_key_and_the_choices() -> None:
+    from config.loader import load_config
+    from pipeline.errors import ConfigError
+
+    assert load_config(environ={}).config.outputs.journal_sync == "fsync"
+    assert load_config(environ={}, cli_overrides={"outputs.journal_sync": "rotate"}).config
+    with pytest.raises(ConfigError, match=r"outputs\.journal_sync.*'fsync', 'rotate', 'none'"):
+        load_config(environ={}, cli_overrides={"outputs.journal_sync": "always"})
