@@ -68,6 +68,9 @@ def test_verdict_fails_when_the_fault_did_not_happen(tmp_path: Path) -> None:
     assert "(pid 10)" in problem and "no replacement" in problem
     controller.kills.pop(0)
     assert controller.verify() == []
+    controller.kills[0].status_cli = {"pid": 11, "state": "ready", "restarts": 1}
+    (problem,) = controller.verify()  # the CLI's view must agree
+    assert "run.py status --json" in problem
 
 
 def test_the_final_sent_again_after_a_kill(tmp_path: Path) -> None:

@@ -324,6 +324,17 @@ class KillController:
             for k in self.kills
             if not k.restarted
         ]
+        problems += [
+            f"`run.py status --json` after the kill of {k.role} (pid {k.victim_pid}) said "
+            f"{k.status_cli}: no new pid with a higher restart count"
+            for k in self.kills
+            if k.status_cli is not None
+            and "pid" in k.status_cli
+            and (
+                k.status_cli["pid"] == k.victim_pid
+                or (k.status_cli.get("restarts") or 0) <= k.restarts_before
+            )
+        ]
         if not any(k.hit.startswith("final") for k in self.kills):
             problems.append(
                 f"{len(self.kills)} kill(s), none hit a final request "
