@@ -61,9 +61,11 @@ def test_a_source_that_cannot_be_opened_fails_the_start_at_once(tmp_path, source
     assert not runtime_dir.exists() or not any(runtime_dir.iterdir())
 
 
-def _run_with_load_fault(tmp_path, fail_times: int, *arguments: str) -> tuple[DaemonRun, str]:
+def _run_with_load_fault(
+    tmp_path, fail_times: int, *arguments: str, request_delay_s: float = 0.0
+) -> tuple[DaemonRun, str]:
     counter = tmp_path / "loads"
-    fault = {"counter": str(counter), "fail_times": fail_times}
+    fault = {"counter": str(counter), "fail_times": fail_times, "request_delay_s": request_delay_s}
     os.environ["STREAMSCRIBE_TEST_LOAD_FAULT"] = json.dumps(fault)
     try:
         run = DaemonRun(*arguments).start()
@@ -143,5 +145,37 @@ def test_a_live_source_whose_workers_never_load_stays_up_and_reports_degraded(tm
         assert run.process.poll() is None  # still serving (status, capture, VAD)
         assert isinstance(run.request(ShutdownRequest()), ShutdownAck)
         assert run.wait(60) == 0
+    finally:
+        run.cleanup()
+
+
+def test_a_slow_worker_is_not_killed_as_hung_on_a_short_request(tmp_path) -> None:
+    """A 3 s request that takes 15 s (a slow engine paying Whisper's 30 s window): the old limit
+    (1 x audio + 10 s = 13 s) killed it as hung; the limit now starts from the billed window."""
+    import soundfile
+
+    audio, rate = soundfile.read(HARVARD, dtype="float32", frames=int(3.6 * 8000))
+    short = tmp_path / "short.wav"
+    soundfile.write(short, audio, rate)
+    run, _ = _run_with_load_fault(
+        tmp_path,
+        0,
+        "--source",
+        f"file:{short}",
+        "--pace",
+        "fast",
+        "--workers",
+        "1",
+        "--set",
+        "supervisor.inference_timeout_factor=1",
+        request_delay_s=15.0,
+    )
+    try:
+        assert run.wait(120) == 0, run.log()[-4000:]
+        log = run.log()
+        assert "busy for" not in log and "replacing it" not in log, log[-3000:]
+        journal = run.journal()
+        assert len(journal) == 1 and journal[0]["text"].strip()
+        assert journal[0]["latency_ms"] > 15_000  # it really was that slow
     finally:
         run.cleanup()

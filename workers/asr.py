@@ -40,9 +40,10 @@ from workers.parent_death import spawn_parent_pid
 logger = logging.getLogger(__name__)
 
 POLL_MS = 200  # how often the loop checks that the parent is still there
-# Test hook for supervision tests (a backend that fails to load, or loads slowly): a JSON map
-# {"counter": PATH, "fail_times": N, "delay_s": S}. Each load attempt appends one byte to
-# PATH; the first N attempts fail; every attempt first sleeps S seconds.
+# Test hook for supervision tests (a backend that fails to load, loads slowly, or is slow): a
+# JSON map {"counter": PATH, "fail_times": N, "delay_s": S, "request_delay_s": R}. Each load
+# attempt appends one byte to PATH; the first N attempts fail; every attempt first sleeps S
+# seconds; every transcription request then takes R seconds longer (a slow machine).
 LOAD_FAULT_ENV = "STREAMSCRIBE_TEST_LOAD_FAULT"
 WORK_MESSAGES = (TranscribeRequest, StreamOpen, StreamFeed, StreamClose, Shutdown)
 
@@ -125,6 +126,8 @@ def serve(socket: zmq.Socket, service, parent_pid: int, *, max_frame_bytes: int)
         if isinstance(message, Shutdown):
             logger.info("shutdown requested: %s", message.reason or "no reason given")
             return
+        if isinstance(message, TranscribeRequest):
+            time.sleep(_injected_request_delay_s())
         reply = service.handle(message)
         if reply is not None:
             try:
@@ -149,3 +152,13 @@ def _injected_load_fault() -> None:
     time.sleep(float(fault.get("delay_s", 0.0)))
     if attempt <= int(fault.get("fail_times", 0)):
         raise BackendError(f"injected load failure {attempt} of {fault['fail_times']}")
+
+
+def _injected_request_delay_s() -> float:
+    """The ``request_delay_s`` of the test hook ``LOAD_FAULT_ENV``; 0 when it is not set."""
+    raw = os.environ.get(LOAD_FAULT_ENV)
+    if not raw:
+        return 0.0
+    import json
+
+    return float(json.loads(raw).get("request_delay_s", 0.0))
