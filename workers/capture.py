@@ -42,6 +42,7 @@ from pipeline.bus.sockets import SocketOptions, new_context, open_socket
 from pipeline.messages import AudioTick, CaptureEvent, EndOfStream
 from pipeline.ring import AudioRing
 from pipeline.sources import AudioSource, open_capture_source, parse_source_spec
+from pipeline.sources.push_source import push_endpoint
 from workers.events_push import EventsPusher, ParentGone
 from workers.heartbeat import HeartbeatThread
 
@@ -89,6 +90,7 @@ def main(settings: dict[str, Any]) -> None:
             events,
             settings.get("await_reader", True),
             stdin_fifo=settings.get("stdin_fifo", ""),
+            audio_endpoint=settings["audio_endpoint"],
         )
         capture.run()
     except ParentGone as e:
@@ -127,6 +129,7 @@ class Capture:
         events: EventsPusher,
         await_reader: bool = True,
         stdin_fifo: str = "",
+        audio_endpoint: str = "",
     ) -> None:
         self.capture_config = config.capture
         self.report_interval_s = config.supervisor.heartbeat_interval_s
@@ -136,6 +139,7 @@ class Capture:
         self.events = events
         self.await_reader = await_reader
         self.stdin_fifo = stdin_fifo  # the supervisor's relay of its stdin (stdin sources)
+        self.audio_endpoint = audio_endpoint  # a push source binds beside it
         self._last_counts: dict[str, int] = {}
         self._last_tick_s = 0.0
 
@@ -143,8 +147,11 @@ class Capture:
         spec = parse_source_spec(self.capture_config.source)
         resume_index = self.ring.write_index
         options: dict[str, Any] = {"start_sample": resume_index}
-        if spec.kind == "mic":
+        if spec.kind in ("mic", "push"):
             options["idle_yield_s"] = self.report_interval_s  # wake to report while it waits
+        if spec.kind == "push":
+            options["push_endpoint"] = push_endpoint(self.audio_endpoint, self.stream_id)
+            options["stream_id"] = self.stream_id
         stdin_stream = None
         if spec.kind == "stdin" and self.stdin_fifo:
             stdin_stream = open(self.stdin_fifo, "rb", buffering=0)  # noqa: SIM115 - closed below
@@ -156,7 +163,10 @@ class Capture:
                 stdin_stream.close()
             raise
         with source:
-            waits = spec.kind == "file" and self.capture_config.pace == "fast"
+            # a fast file, or a push client sending faster than realtime (back-pressure)
+            waits = spec.kind == "push" or (
+                spec.kind == "file" and self.capture_config.pace == "fast"
+            )
             detail = source.description + (f", resumed at {resume_index}" if resume_index else "")
             logger.info("capturing %s into %s", detail, self.ring.name)
             self.events.push(self._event("started", detail))
@@ -245,4 +255,5 @@ class Capture:
             "clipped_samples": stats.clipped_samples,
             "device_losses": stats.device_losses,
             "loops_completed": stats.loops_completed,
+            **{f"push_{k}": v for k, v in getattr(source, "counts", {}).items()},
         }

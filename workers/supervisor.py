@@ -48,6 +48,7 @@ from pipeline.messages import (
 from pipeline.messages.speech import SpeechPaused, SpeechResumed
 from pipeline.ring import AudioRing, remove_stale_segments
 from pipeline.sources.preflight import preflight_source
+from pipeline.sources.push_source import push_endpoint
 from pipeline.supervision.memory_trend import MemoryTrend
 from pipeline.supervision.progress import STUCK
 from workers.control_server import ControlServer, daemon_handlers
@@ -218,6 +219,8 @@ class Supervisor:
             self.context, zmq.ROUTER, public.control, bind=True, options=public_options
         )
         self.endpoints = {"transcript": public.transcript, "control": public.control}
+        if self.config.capture.source.strip().lower().startswith("push:"):
+            self.endpoints["push"] = push_endpoint(internal.audio, STREAM_ID)  # clients send PCM
         self.events_receiver = Receiver(
             self.events,
             accept=(

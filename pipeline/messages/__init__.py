@@ -1,6 +1,6 @@
 """Inter-process messages: one frozen dataclass per kind, one registry, one ``encode``/``decode``.
 
-Families: ``audio`` (capture), ``speech`` (vad events), ``work`` (worker protocol),
+Families: ``audio`` (capture), ``push`` (clients feeding a push stream), ``speech`` (vad events), ``work`` (worker protocol),
 ``transcripts`` (published), ``control`` (requests and replies).
 """
 
@@ -27,6 +27,7 @@ from pipeline.messages.control import (
     StatusReply,
     StatusRequest,
 )
+from pipeline.messages.push import PushAudio, PushEnd, PushReply
 from pipeline.messages.speech import SpeechEnded, SpeechOngoing, SpeechStarted, VadStats
 from pipeline.messages.transcripts import (
     FINAL_STATUSES,
@@ -68,6 +69,9 @@ __all__ = [
     "Metrics",
     "MetricsReply",
     "MetricsRequest",
+    "PushAudio",
+    "PushEnd",
+    "PushReply",
     "Ready",
     "ReplayReply",
     "ReplayRequest",

@@ -25,6 +25,10 @@ CaptureEventName = Literal[
     "device_restored",  # a lost device (or its replacement) is writing again
     "overflow",  # the device's buffer overflowed: samples were dropped
     "source_ended",  # a file or stdin reached its end
+    "push_client",  # a push client started sending
+    "push_ended",  # a push client ended or timed out (its speech was closed)
+    "push_gap",  # a push client's frames were lost or reordered
+    "push_rejected",  # a push frame was rejected (garbage, wrong format, busy, oversize)
     "error",  # anything else, explained in detail
 ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, BinaryIO
 
+from pipeline.errors import AudioSourceError
 from pipeline.sources.base import AudioSource
 from pipeline.sources.source_spec import SourceSpec, parse_source_spec
 
@@ -18,6 +19,8 @@ def open_source(
     device_retry_max_s: float = 10.0,
     stdin_stream: BinaryIO | None = None,
     start_sample: int = 0,
+    push_endpoint: str = "",
+    stream_id: str = "main",
     **mic_options: Any,
 ) -> AudioSource:
     """Open ``spec`` (a ``SourceSpec`` or a source string); ``AudioSourceError`` if it cannot be.
@@ -25,7 +28,8 @@ def open_source(
     ``pace`` and ``loop`` apply to files, the retry waits to microphones, ``stdin_stream`` to
     stdin sources (default ``sys.stdin.buffer``); ``mic_options`` go to ``MicSource``.
     ``start_sample`` resumes a file that far into its converted stream (a restarted capture);
-    live sources (stdin, microphone) just continue and ignore it.
+    live sources (stdin, microphone) just continue and ignore it (a push source counts its ring
+    positions from it). ``push_endpoint`` is where a push source of ``stream_id`` binds.
     """
     if isinstance(spec, str):
         spec = parse_source_spec(spec)
@@ -45,6 +49,23 @@ def open_source(
             block_duration_ms,
             remove_dc,
             stream=stdin_stream,
+        )
+    if spec.kind == "push":
+        from pipeline.sources.push_source import PushSource
+
+        assert spec.sample_format is not None and spec.rate_hz is not None
+        if not push_endpoint:
+            raise AudioSourceError(f"{spec.describe()} needs a push endpoint to bind")
+        return PushSource(
+            stream_id,
+            push_endpoint,
+            spec.sample_format,
+            spec.rate_hz,
+            spec.channels,
+            block_duration_ms,
+            remove_dc,
+            start_sample=start_sample,
+            **mic_options,
         )
     from pipeline.sources.mic_source import MicSource
 

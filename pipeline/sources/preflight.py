@@ -4,7 +4,7 @@ A daemon started on ``file:/nonexistent.wav`` or ``bogus:x`` must stop at once w
 that names the problem, not start children that crash and restart forever. The check parses the
 source string and, for a file, opens it and closes it again (a header read: no audio decoded).
 A microphone is only parsed: a device that is missing now may be plugged in later, and the
-capture process already waits and retries for it. Stdin is only parsed.
+capture process already waits and retries for it. Stdin and push are only parsed.
 """
 
 from __future__ import annotations
