@@ -61,6 +61,16 @@ def test_a_source_that_cannot_be_opened_fails_the_start_at_once(tmp_path, source
     assert not runtime_dir.exists() or not any(runtime_dir.iterdir())
 
 
+def _short_clip(tmp_path) -> str:
+    """The first sentence of the Harvard list (3.6 s): one segment, one request."""
+    import soundfile
+
+    audio, rate = soundfile.read(HARVARD, dtype="float32", frames=int(3.6 * 8000))
+    short = tmp_path / "short.wav"
+    soundfile.write(short, audio, rate)
+    return str(short)
+
+
 def _run_with_load_fault(
     tmp_path, fail_times: int, *arguments: str, request_delay_s: float = 0.0
 ) -> tuple[DaemonRun, str]:
@@ -79,7 +89,7 @@ def test_a_worker_that_fails_to_load_twice_recovers_behind_the_breaker(tmp_path)
         tmp_path,
         2,
         "--source",
-        f"file:{HARVARD}",
+        f"file:{_short_clip(tmp_path)}",
         "--pace",
         "fast",
         "--workers",
@@ -152,16 +162,11 @@ def test_a_live_source_whose_workers_never_load_stays_up_and_reports_degraded(tm
 def test_a_slow_worker_is_not_killed_as_hung_on_a_short_request(tmp_path) -> None:
     """A 3 s request that takes 15 s (a slow engine paying Whisper's 30 s window): the old limit
     (1 x audio + 10 s = 13 s) killed it as hung; the limit now starts from the billed window."""
-    import soundfile
-
-    audio, rate = soundfile.read(HARVARD, dtype="float32", frames=int(3.6 * 8000))
-    short = tmp_path / "short.wav"
-    soundfile.write(short, audio, rate)
     run, _ = _run_with_load_fault(
         tmp_path,
         0,
         "--source",
-        f"file:{short}",
+        f"file:{_short_clip(tmp_path)}",
         "--pace",
         "fast",
         "--workers",
