@@ -60,8 +60,11 @@ import os
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, Protocol
+
+import msgpack
 
 from pipeline.errors import StreamscribeError
 from pipeline.journal_files import (
@@ -73,6 +76,7 @@ from pipeline.journal_files import (
     write_all,
 )
 from pipeline.journal_health import JournalBacklog, JournalHealth
+from pipeline.journal_index import FileKey, JournalIndex, file_key
 from pipeline.journal_reader import (
     MARK_KIND,
     TAIL_READ_BYTES,
@@ -84,12 +88,12 @@ from pipeline.journal_reader import (
 from pipeline.messages import (
     DEFAULT_MAX_FRAME_BYTES,
     SCHEMA_VERSION,
-    FrameRejected,
     ReplayReply,
     ReplayRequest,
     TranscriptFinal,
-    encode,
 )
+from pipeline.messages.codec import KIND_KEY, VERSION_KEY
+from pipeline.messages.schema import to_wire
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +102,9 @@ SEQ_FILE_SUFFIX = ".seq"  # the high-water file sits next to the journal: NAME.f
 SYNC_MODES = ("fsync", "rotate", "none")
 SEQ_RESERVE_BLOCK = 1000  # seqs reserved per high-water write in modes rotate/none
 DEFAULT_TAIL_SIZE = 1000  # finals kept in memory for replay without reading files
+# a reply is filled by adding up its finals' sizes, up to the frame limit less this share of it
+# (a number the journal holds as an int may become a float in the frame: a few bytes more)
+REPLY_MARGIN_FRACTION = 1 / 64
 
 SyncMode = Literal["fsync", "rotate", "none"]
 
@@ -153,10 +160,12 @@ class FinalsJournal:
         self.keep_files = keep_files
         self.sync: SyncMode = sync  # type: ignore[assignment]
         self.run_id = run_id or new_run_id()  # names this daemon run in marks and finals
-        self._reader = JournalReader(self.path)
+        self._reader = JournalReader(self.path, JournalIndex())
         self.rotations = 0
         self._tail: deque[TranscriptFinal] = deque(maxlen=tail_size)
+        self._tail_sizes: deque[int] = deque(maxlen=tail_size)  # each one's msgpack bytes
         self._fd: int | None = None
+        self._key: FileKey | None = None  # the identity of the current file (for the index)
         self._closed = False
         self._size = 0
         self._high_water = SeqHighWater(self.path.with_name(self.path.name + SEQ_FILE_SUFFIX))
@@ -190,6 +199,7 @@ class FinalsJournal:
             self._degrade("cannot repair", e)
         try:
             self._next_seq = max(self._reader.recover_next_seq(), self._high_water.read())
+            self._reader.build_index()  # one scan of each file: replays then read only their lines
         except OSError as e:
             raise JournalError(f"cannot read finals journal {self.path}: {e}") from e
         self._reserved = self._next_seq
@@ -274,11 +284,12 @@ class FinalsJournal:
         self.maintain()
         line = final_line(final)
         self._tail.append(final)
+        self._tail_sizes.append(wire_size(to_wire(final)))
         self._next_seq += 1
         synced = False
         if not self._backlog.degraded:
             try:
-                self._write_line(line)
+                self._write_line(line, final.seq)
                 if self.sync == "fsync":
                     assert self._fd is not None
                     os.fsync(self._fd)
@@ -306,7 +317,7 @@ class FinalsJournal:
             while backlog.lines:
                 seq, line = backlog.lines[0]
                 if seq >= in_file:
-                    self._write_line(line)
+                    self._write_line(line, seq)
                     written += 1
                 backlog.lines.popleft()
             self._write_mark("recover")
@@ -387,45 +398,64 @@ class FinalsJournal:
         Returns them and the seq to ask from next: one past the last returned if the answer was
         cut at ``max_count``, else ``next_seq``. Finals no longer held (rotated out of the files
         and older than the in-memory tail) are simply not there: the first returned seq is then
-        above ``since_seq``.
+        above ``since_seq``. Costs what it returns: finals older than the tail are found in the
+        index and only their lines are read.
         """
         if max_count < 1:
             raise ValueError(f"max_count {max_count} must be >= 1")
-        if since_seq >= self._next_seq:
-            return [], self._next_seq
         finals: list[TranscriptFinal] = []
-        tail_start = self._tail[0].seq if self._tail else self._next_seq
-        if since_seq < tail_start:
-            finals = self._reader.read_range(since_seq, max_count, stop_before=tail_start)
-        if len(finals) < max_count and self._tail:
-            first = max(since_seq, tail_start)
-            offset = first - tail_start  # the tail is contiguous: append checks every seq
-            for index in range(offset, len(self._tail)):
-                finals.append(self._tail[index])
-                if len(finals) == max_count:
-                    break
-        if len(finals) == max_count and finals[-1].seq + 1 < self._next_seq:
-            return finals, finals[-1].seq + 1
-        return finals, self._next_seq
+        for final, _ in self._finals_since(since_seq):
+            finals.append(final)
+            if len(finals) == max_count:
+                break
+        return finals, self._continue_at(finals, cut=len(finals) == max_count)
 
     def answer(
         self, request: ReplayRequest, *, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     ) -> ReplayReply:
-        """The ``ReplayReply`` to ``request``, cut so that its frame fits ``max_frame_bytes``."""
-        finals, next_seq = self.replay(request.since_seq, request.max_count)
-        while True:
-            reply = ReplayReply(finals=tuple(finals), next_seq=next_seq)
-            try:
-                encode(reply, max_frame_bytes=max_frame_bytes)
-                return reply
-            except FrameRejected as e:
-                if e.reason != "oversize":
-                    raise
-            if len(finals) == 1:  # cannot happen for a final that was published; do not loop
-                logger.warning("final seq %d does not fit a replay frame; skipped", finals[0].seq)
-                return ReplayReply(finals=(), next_seq=finals[0].seq + 1)
-            finals = finals[: len(finals) // 2]
-            next_seq = finals[-1].seq + 1
+        """The ``ReplayReply`` to ``request``, cut so that its frame fits ``max_frame_bytes``:
+        finals are added while their sizes add up to the limit (less ``REPLY_MARGIN_FRACTION``),
+        and reading stops there."""
+        if request.max_count < 1:
+            raise ValueError(f"max_count {request.max_count} must be >= 1")
+        budget = (
+            max_frame_bytes - reply_overhead_bytes() - int(max_frame_bytes * REPLY_MARGIN_FRACTION)
+        )
+        finals: list[TranscriptFinal] = []
+        total = 0
+        cut = False
+        for final, size in self._finals_since(request.since_seq):
+            if total + size > budget:
+                if not finals:  # cannot happen for a final that was published; do not loop
+                    logger.warning("final seq %d does not fit a replay frame; skipped", final.seq)
+                    return ReplayReply(finals=(), next_seq=final.seq + 1)
+                cut = True
+                break
+            finals.append(final)
+            total += size
+            if len(finals) == request.max_count:
+                cut = True
+                break
+        return ReplayReply(finals=tuple(finals), next_seq=self._continue_at(finals, cut=cut))
+
+    def _continue_at(self, finals: list[TranscriptFinal], *, cut: bool) -> int:
+        if cut and finals and finals[-1].seq + 1 < self._next_seq:
+            return finals[-1].seq + 1
+        return self._next_seq
+
+    def _finals_since(self, since_seq: int) -> Iterator[tuple[TranscriptFinal, int]]:
+        """Every final held with ``seq >= since_seq``, oldest first, with its msgpack size;
+        lazily: whoever stops early reads no further."""
+        if since_seq >= self._next_seq:
+            return
+        tail_start = self._tail[0].seq if self._tail else self._next_seq
+        if since_seq < tail_start:
+            for final, raw in self._reader.iter_finals(since_seq, stop_before=tail_start):
+                yield final, wire_size(raw)
+        first = max(since_seq, tail_start)
+        offset = first - tail_start  # the tail is contiguous: append checks every seq
+        for index in range(offset, len(self._tail)):
+            yield self._tail[index], self._tail_sizes[index]
 
     # --- files --------------------------------------------------------------------------------
 
@@ -456,6 +486,9 @@ class FinalsJournal:
             ) from e
         self._fd = fd
         self._size = os.fstat(fd).st_size
+        self._key = file_key(fd)
+        if self._size == 0 and not self._reader.index.known(self._key):
+            self._reader.index.start_empty(self._key)
 
     def _reopen(self) -> None:
         """Open the current file again (after an error) and cut a torn last line."""
@@ -470,10 +503,14 @@ class FinalsJournal:
             raise cause if isinstance(cause, OSError) else OSError(str(e)) from e
         self._repair_torn_line()
 
-    def _write_line(self, line: bytes) -> None:
+    def _write_line(self, line: bytes, seq: int | None = None) -> None:
+        """Append ``line`` (final ``seq``'s, or a mark's), rotating first if it would not fit."""
         if self._size > 0 and self._size + len(line) > self.max_bytes:
             self._rotate()
+        offset = self._size
         self._write_raw(line)
+        if seq is not None and self._key is not None:
+            self._reader.index.note(self._key, seq, offset)
 
     def _write_raw(self, line: bytes) -> None:
         assert self._fd is not None, "journal is closed"
@@ -514,6 +551,7 @@ class FinalsJournal:
             raise cause if isinstance(cause, OSError) else OSError(str(e)) from e
         if self.sync != "none":
             fsync_dir(self.path.parent)  # the renames and the new file survive a power loss
+        self._reader.build_index()  # forgets the file rotated away (the others keep their inode)
         self.rotations += 1
         logger.debug("finals journal rotated at seq %d", self._next_seq)
         self._write_mark("rotate")
@@ -546,8 +584,25 @@ class FinalsJournal:
             )
             os.truncate(self.path, cut_at)
             self._size = cut_at
+            if self._key is not None:
+                self._reader.index.truncated(self._key, cut_at)
             return
         self._write_raw(b"\n")
+        if self._key is not None:  # a whole last line, now ended: index the file again
+            self._reader.index.drop(self._key)
+            self._reader.index.for_file(self.path)
+
+
+def wire_size(wire: dict[str, Any]) -> int:
+    """The bytes a final's wire map takes inside a frame."""
+    return len(msgpack.packb(wire, use_bin_type=True))
+
+
+def reply_overhead_bytes() -> int:
+    """The bytes of a ``ReplayReply`` frame around its finals, at most (the largest next_seq,
+    the longest array header)."""
+    empty = {VERSION_KEY: SCHEMA_VERSION, KIND_KEY: ReplayReply.kind, "finals": [], "next_seq": 0}
+    return len(msgpack.packb(empty, use_bin_type=True)) + 8 + 4
 
 
 def new_run_id() -> str:
