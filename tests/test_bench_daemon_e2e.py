@@ -43,6 +43,7 @@ def test_quick_run_prints_every_figure_and_proves_its_fault() -> None:
         [sys.executable, "bench/daemon_e2e.py", "--quick"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=1500,
     )  # fmt: skip
+    print(result.stdout)  # the figures, shown with -s or on failure
     last = result.stdout.strip().splitlines()[-1]
     figures = json.loads(last)
     assert [name for name in FIGURES if name not in figures] == []
