@@ -42,7 +42,7 @@ Figures (the last output line is one JSON object; an unmeasured figure is null w
     latency_fast_*, engine_*, cpu_overhead_ratio_fast, ...  as before
 
 Usage: .venv/bin/python bench/daemon_e2e.py [--quick] [--profiles balanced,low-latency]
-       [--seed 7] [--workers 1] [--keep-logs DIR] [--files dictation_dev.wav,...]
+       [--seed 7] [--workers 1] [--keep-logs DIR] [--files dictation_dev.wav,...] [--no-fault]
 """
 
 from __future__ import annotations
@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="asr workers (default 1)")
     parser.add_argument("--keep-logs", type=Path, help="write every daemon log into DIR")
     parser.add_argument("--files", help="comma-separated dev-set file names (default: all)")
+    parser.add_argument("--no-fault", action="store_true",
+                        help="no fault run: latency and WER only (finals_lost is then null)")  # fmt: skip
     args = parser.parse_args(argv)
     profiles = (
         args.profiles.split(",") if args.profiles else ["balanced"] if args.quick else PROFILES
@@ -145,9 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     fault_spec = next((s for s in files if s.name == FAULT_FILE), None) or next(
         (s for s in files if s.kind == "dictation" and s.times), None
     )
-    if fault_spec is None:
+    if fault_spec is None and not args.no_fault:
         parser.error("the fault run needs a dictation file with reference times in --files")
-    fault_runs = fault_run(fault_spec, main_profile, args)
+    fault_runs = [] if args.no_fault else fault_run(fault_spec, main_profile, args)
     fast: dict[str, RunResult] = {}
     for spec in [] if args.quick else [s for s in files if s.name in FAST_FILES]:
         fast[spec.name] = run_daemon(
@@ -184,31 +186,24 @@ def main(argv: list[str] | None = None) -> int:
     summary["wer_stream_minus_offline"] = headline["wer_stream_minus_offline"]
     summary["utterances"] = headline["utterances"]
 
-    fault_figures(
-        summary,
-        fault_spec,
-        realtime[main_profile].get(fault_spec.name),
-        fault_runs,
-        offline[fault_spec.name]["errors"],
-    )
+    if fault_runs:
+        fault_figures(
+            summary,
+            fault_spec,
+            realtime[main_profile].get(fault_spec.name),
+            fault_runs,
+            offline[fault_spec.name]["errors"],
+        )
+    else:
+        no_fault_figures(summary)
     all_runs = [r for runs in realtime.values() for r in runs.values()] + fault_runs
     all_runs += list(fast.values())
     summary["finals_duplicated"] = sum(duplicates(run) for run in all_runs)
     summary["finals_not_received"] = sum(len(run.not_received) for run in all_runs)
     summary["seq_gaps"] = sum(seq_gaps(run) for run in all_runs)
 
-    clean_fault = realtime[main_profile].get(fault_spec.name)
-    if clean_fault is not None:
-        engine_ms = engine.segment_ms(load_audio(fault_spec.audio), clean_fault.finals)
-        engine_stats = rounded(engine_ms)
-        put(summary, "engine_p50_ms", engine_stats["p50"], "no finals in the fault file's run")
-        put(summary, "engine_p95_ms", engine_stats["p95"], "no finals in the fault file's run")
-        own = rounded(clean_fault.latencies_ms)
-        overhead = (
-            None if None in (own["p50"], engine_stats["p50"]) else own["p50"] - engine_stats["p50"]
-        )
-        put(summary, "pipeline_overhead_p50_ms", None if overhead is None else round(overhead, 1),
-            "no finals in the fault file's run")  # fmt: skip
+    engine_spec = fault_spec or next((s for s in files if s.kind == "dictation"), None)
+    engine_figures(summary, engine, engine_spec, realtime[main_profile])
     if fast:
         fast_latency = rounded([ms for run in fast.values() for ms in run.latencies_ms])
         fast_offline_cpu = sum(offline[name]["cpu_s"] for name in fast)
@@ -347,6 +342,36 @@ def fault_figures(
     summary["wer_killed_minus_offline"] = {
         spec.stem: round((errors_killed - offline_errors) / max(words, 1), 4)
     }
+
+
+def no_fault_figures(summary: dict[str, Any]) -> None:
+    """--no-fault: nothing is claimed, so nothing about loss under a fault is reported."""
+    reason = "no fault run (--no-fault)"
+    summary["faults"] = {"claimed": None, "attempted": 0, "runs": 0, "problems": []}
+    put(summary["faults"], "verified", None, reason)
+    summary["kills"] = []
+    summary["kills_hit_final"] = []
+    for key in ("finals_lost", "restart_s", "restart_polled_s", "restart_detection_s",
+                "restart_load_s", "wer_killed_minus_clean", "wer_killed_minus_offline"):  # fmt: skip
+        put(summary, key, None, reason)
+
+
+def engine_figures(
+    summary: dict[str, Any],
+    engine: OfflineEngine,
+    spec: FileSpec | None,
+    runs: dict[str, RunResult],
+) -> None:
+    """The engine alone on the segment spans of one dictation run, and what the pipeline adds."""
+    run = runs.get(spec.name) if spec is not None else None
+    reason = "no dictation file in the run" if run is None else "no finals in its run"
+    engine_ms = engine.segment_ms(load_audio(spec.audio), run.finals) if run else []
+    stats = rounded(engine_ms)
+    put(summary, "engine_p50_ms", stats["p50"], reason)
+    put(summary, "engine_p95_ms", stats["p95"], reason)
+    own = rounded(run.latencies_ms if run else [])
+    overhead = None if None in (own["p50"], stats["p50"]) else round(own["p50"] - stats["p50"], 1)
+    put(summary, "pipeline_overhead_p50_ms", overhead, reason)
 
 
 def per_file_figures(
