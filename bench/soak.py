@@ -6,6 +6,12 @@ Usage:
     .venv/bin/python bench/soak.py --minutes 10 --faults --seed 1          # accelerated
     .venv/bin/python bench/soak.py --hours 24 --realtime --workers 2        # 24 h of real time
     .venv/bin/python bench/soak.py --hours 2 --faults --set supervisor.heartbeat_timeout_s=5
+    .venv/bin/python bench/soak.py --hours 24 --silence-hours 1 --silence-every 60   # nights
+
+Silent stretches (``--silence-hours H --silence-every N``): the looped file becomes N passes of
+the audio then H hours of silence (``--silence-kind digital|noise``: zeros, or noise at -60 dBFS),
+written next to the results (soak_parts/silence.py); at pace fast an hour of silence takes
+minutes. The expected segments come from the in-process VAD over that composite file.
 
 The daemon runs with its normal command (``run.py daemon --source file:AUDIO --loop --pace
 fast|realtime --workers N``, through ``tests/daemon_harness.DaemonRun``: a private runtime
@@ -20,6 +26,11 @@ Figures (``--out DIR``, default bench/results/soak/: results.json, memory.png, l
 summary.md, daemon.log; the last stdout line is one JSON object):
     audio_hours, wall_hours      audio captured (ring write position) and wall time, start-up
                                  and shutdown included
+    rss_slope_upper_mb_per_audio_h   the worst daemon process's slope + 2 standard errors, from
+                                 its comparable samples (asr workers: idle right after a
+                                 request, see soak_parts/memory.py; others: every sample);
+                                 ``rss_slope_upper_role`` names it. Target ≤ 1 (24 h), ≤ 5 for a
+                                 15-minute run.
     rss_slope_mb_per_audio_h     worst daemon process: RSS growth per hour of AUDIO after the
                                  warm-up (``--warmup-audio-min``, default 20 % of the audio, at
                                  most 30 min), with ``rss_slope_stderr``; ``per_process`` has every
@@ -59,11 +70,16 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.soak_parts.expected import DEFAULT_TOLERANCE_S, compute_template  # noqa: E402
+from bench.soak_parts.expected import (  # noqa: E402
+    DEFAULT_TOLERANCE_S,
+    TEMPLATE_PASSES,
+    compute_template,
+)
 from bench.soak_parts.faults import DEFAULT_KINDS, FaultInjector  # noqa: E402
 from bench.soak_parts.ledger import LiveLedger  # noqa: E402
 from bench.soak_parts.memory import MemorySeries  # noqa: E402
 from bench.soak_parts.results import headline, print_summary, restarts_of, summarize  # noqa: E402
+from bench.soak_parts.silence import SILENCE_KINDS, build_looped_audio  # noqa: E402
 
 DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 DEFAULT_AUDIO = DATA_DIR / "dictation_dev.wav"
@@ -104,6 +120,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=(12.0, 30.0),
         metavar=("MIN", "MAX"),
         help="seconds between faults (uniform)",
+    )
+    parser.add_argument(
+        "--silence-hours",
+        type=float,
+        default=0.0,
+        help="hours of silence inserted after every --silence-every passes (a night; default 0)",
+    )
+    parser.add_argument(
+        "--silence-every",
+        type=int,
+        default=10,
+        metavar="PASSES",
+        help="passes of the audio between silent stretches (default 10)",
+    )
+    parser.add_argument(
+        "--silence-kind", choices=SILENCE_KINDS, default="digital", help="zeros or -60 dBFS noise"
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results directory")
     parser.add_argument("--sample-s", type=float, help="memory sampling interval (auto)")
@@ -201,7 +233,8 @@ class Soak:
         args = self.args
         self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.say(f"expected segments: in-process VAD over {args.audio.name} ...")
-        self.template = compute_template(args.audio, self.config)
+        passes = 3 if args.silence_hours > 0 else TEMPLATE_PASSES  # an hour a pass: keep it short
+        self.template = compute_template(args.audio, self.config, passes)
         self.say(
             f"  {self.template.per_loop} segments per {self.template.loop_s:.2f} s loop "
             f"(jitter {self.template.template_jitter_s * 1000:.0f} ms)"
@@ -298,6 +331,7 @@ class Soak:
                     problem = f"{row['role']} failed: {row.get('last_failure', '')}"
                     if problem not in self.problems:
                         self.problems.append(problem)
+            self.memory.sample_after_requests(status, now_s)
             if now_s >= next_sample_s:
                 next_sample_s = now_s + self.sample_s
                 self.memory.sample(status, daemon.pid, now_s)
@@ -393,6 +427,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if not args.audio.exists():
         raise SystemExit(f"audio file {args.audio} not found")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args.speech_audio = args.audio
+    args.silence = None
+    if args.silence_hours > 0:
+        args.out.mkdir(parents=True, exist_ok=True)
+        composite = args.out / f"looped_{args.audio.stem}_silence.wav"
+        layout = build_looped_audio(
+            args.audio, composite, args.silence_hours, args.silence_every, args.silence_kind
+        )
+        args.silence = {
+            "hours": args.silence_hours,
+            "every_passes": args.silence_every,
+            "kind": args.silence_kind,
+            "fraction": round(layout.silence_fraction(), 4),
+            "file": str(composite),
+        }
+        args.audio = composite
     result = Soak(args).run()
     if not args.quiet:
         print_summary(result)

@@ -13,6 +13,15 @@ samples, with its standard error corrected for the per-segment levels). A fresh 
 lower than the one it replaced therefore does not read as a negative slope, nor a saw-tooth as a
 flat one.
 
+Comparable samples (``sample_after_requests``): a worker's RSS saw-tooths with every request
+(buffers of the request's window, ±70 MB), which drowns a slow leak in noise. So each status poll
+also samples every asr worker that is idle (state ``ready``) and has completed a request since its
+last such sample: memory right after a request, at the same point of the cycle every time. Workers
+report RSS only in their heartbeats (any moment), not after a request, so the soak samples with
+psutil itself. These go in ``after_request`` and give the ``rss_after_request`` fit, which is the
+worker's slope when it has at least ``MIN_COMPARABLE_SAMPLES`` samples. ``slope_upper`` is a
+fit's slope + 2 standard errors; ``worst_upper`` the worst daemon process's.
+
 Memory of the soak itself stays bounded: past ``max_samples`` samples a role's series is thinned
 to every other sample and later samples are taken at half the rate (repeatedly, as needed).
 """
@@ -30,6 +39,8 @@ DEFAULT_MAX_SAMPLES = 20_000  # per role, before thinning
 SOAK_ROLE = "soak"  # the soak process itself (not a daemon process: not in the worst slope)
 SUPERVISOR_ROLE = "supervisor"
 VALUES = ("rss_mb", "mlx_active_mb", "mlx_cache_mb")
+MIN_COMPARABLE_SAMPLES = 8  # after-request samples a worker needs for that fit to count
+IDLE_STATE = "ready"  # a worker with no request in flight (``busy`` while it has one)
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,26 @@ class MemorySeries:
         self._stride: dict[str, int] = {}
         self._offered: dict[str, int] = {}
         self._processes: dict[int, Any] = {}
+        self._completed: dict[tuple[str, int], int] = {}
+        self.after_request: MemorySeries | None = None  # created on the first comparable sample
+
+    def sample_after_requests(
+        self, status: dict[str, Any], wall_s: float, rss_mb_of: Any = None
+    ) -> int:
+        """Sample every asr worker idle right after a request (see the module docstring);
+        returns how many samples were taken. ``rss_mb_of(pid)`` defaults to psutil."""
+        audio_s = float(status["ring"]["write_s"])
+        read = rss_mb_of or self._rss_mb
+        taken = 0
+        for role, pid in requests_just_completed(status["processes"], self._completed):
+            rss_mb = read(pid)
+            if rss_mb is None:
+                continue
+            if self.after_request is None:
+                self.after_request = MemorySeries(self.max_samples)
+            self.after_request._add(role, MemorySample(wall_s, audio_s, pid, rss_mb, None, None))
+            taken += 1
+        return taken
 
     def sample(self, status: dict[str, Any], daemon_pid: int, wall_s: float) -> None:
         """One sample of every process ``status`` names (plus the supervisor and the soak)."""
@@ -113,6 +144,59 @@ class MemorySeries:
     def forget_dead(self, live_pids: set[int]) -> None:
         for pid in [p for p in self._processes if p not in live_pids]:
             del self._processes[pid]
+
+
+def requests_just_completed(
+    rows: list[dict[str, Any]], completed: dict[tuple[str, int], int]
+) -> list[tuple[str, int]]:
+    """(role, pid) of the asr workers idle now that completed a request since the count kept in
+    ``completed`` (updated). A process seen for the first time only sets its count: its first
+    sample comes after its next request."""
+    out = []
+    for row in rows:
+        role, pid, count = row.get("role", ""), row.get("pid"), row.get("completed")
+        if not role.startswith("asr") or not pid or type(count) is not int:
+            continue
+        key = (role, int(pid))
+        before = completed.get(key)
+        if before is None or count < before:
+            completed[key] = count
+            continue
+        if row.get("state") == IDLE_STATE and count > before:
+            completed[key] = count
+            out.append(key)
+    return out
+
+
+def slope_upper(fit: dict[str, Any]) -> float | None:
+    """A fit's slope + 2 standard errors (MB per audio hour); None without both."""
+    slope, stderr = fit.get("slope_mb_per_audio_h"), fit.get("stderr_mb_per_audio_h")
+    if slope is None or stderr is None:
+        return None
+    return round(slope + 2 * stderr, 3)
+
+
+def headline_fit(fits: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """The fit that stands for a process: after-request samples when there are enough."""
+    comparable = fits.get("rss_after_request")
+    if comparable and comparable["samples_fitted"] >= MIN_COMPARABLE_SAMPLES:
+        return "rss_after_request", comparable
+    return "rss", fits["rss"]
+
+
+def worst_upper(per_process: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """The daemon process with the highest slope + 2 standard errors, or a reason why none."""
+    best: dict[str, Any] | None = None
+    for role, fits in per_process.items():
+        if role == SOAK_ROLE:
+            continue
+        which, fit = headline_fit(fits)
+        upper = slope_upper(fit)
+        if upper is not None and (best is None or upper > best["upper"]):
+            best = {"role": role, "fit": which, "upper": upper}
+    if best is None:
+        return {"role": None, "fit": None, "upper": None, "reason": "no process had 3+ samples"}
+    return best
 
 
 def fit_role(
@@ -178,5 +262,12 @@ def fit_all(
                 fits[name] = fit_role(
                     series, value, warmup_audio_s, settle_s, memory.first_seen_s, role
                 )
+        comparable = memory.after_request.samples.get(role) if memory.after_request else None
+        if comparable:
+            fits["rss_after_request"] = fit_role(
+                comparable, "rss_mb", warmup_audio_s, settle_s, memory.first_seen_s, role
+            )
+        for fit in fits.values():
+            fit["upper_mb_per_audio_h"] = slope_upper(fit)
         out[role] = fits
     return out

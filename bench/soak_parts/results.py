@@ -9,7 +9,7 @@ from typing import Any
 
 from bench.soak_parts.expected import account
 from bench.soak_parts.ledger import cross_check, percentile, read_journal
-from bench.soak_parts.memory import SOAK_ROLE, SUPERVISOR_ROLE, fit_all
+from bench.soak_parts.memory import SOAK_ROLE, SUPERVISOR_ROLE, fit_all, worst_upper
 from bench.soak_parts.report import markdown, plot_latency, plot_memory
 
 MIN_INTERVAL_FINALS = 5  # a latency interval with fewer finals does not count for the drift
@@ -47,6 +47,7 @@ def summarize(soak: Any, daemon: Any, exit_code: int | None) -> dict[str, Any]:
     worst_role = max(
         daemon_fits, key=lambda r: daemon_fits[r]["slope_mb_per_audio_h"], default=None
     )
+    upper = worst_upper(fits)
 
     intervals = [vars(i) for i in soak.ledger.intervals]
     valid = [
@@ -93,7 +94,12 @@ def summarize(soak: Any, daemon: Any, exit_code: int | None) -> dict[str, Any]:
         if worst_role
         else None,
         "rss_slope_worst_role": worst_role,
+        "rss_slope_upper_mb_per_audio_h": upper["upper"],
+        "rss_slope_upper_role": upper["role"],
+        "rss_slope_upper_fit": upper["fit"],
+        "rss_slope_upper_reason": upper.get("reason"),
         "per_process": fits,
+        "silence": getattr(args, "silence", None),
         "lost": acc["lost"],
         "duplicated": acc["duplicated"],
         "out_of_order": acc["out_of_order"],
@@ -236,6 +242,8 @@ def headline(result: dict[str, Any]) -> dict[str, Any]:
         "rss_slope_mb_per_audio_h",
         "rss_slope_stderr",
         "rss_slope_worst_role",
+        "rss_slope_upper_mb_per_audio_h",
+        "rss_slope_upper_role",
         "lost",
         "duplicated",
         "out_of_order",
@@ -252,4 +260,10 @@ def headline(result: dict[str, Any]) -> dict[str, Any]:
         role: [f["rss"]["slope_mb_per_audio_h"], f["rss"]["stderr_mb_per_audio_h"]]
         for role, f in result["per_process"].items()
     }
+    line["per_process_upper_mb_per_audio_h"] = {
+        role: {name: fit.get("upper_mb_per_audio_h") for name, fit in fits.items()}
+        for role, fits in result["per_process"].items()
+    }
+    if result.get("rss_slope_upper_reason"):
+        line["rss_slope_upper_reason"] = result["rss_slope_upper_reason"]
     return line
