@@ -158,7 +158,7 @@ def load_audio(path: Path):
     return np.ascontiguousarray(audio.mean(axis=1))
 
 
-def simulate(path: Path, settings: list[str]) -> dict[str, Any]:
+def simulate(path: Path, settings: list[str], commit: dict[str, float]) -> dict[str, Any]:
     """The daemon's scheduling on a virtual clock: the real VAD, scheduler and model in this
     process, audio arriving at realtime pace, one worker whose every request takes the CPU time
     the model spent on it (one BLAS thread), so the figures do not depend on other load."""
@@ -179,9 +179,10 @@ def simulate(path: Path, settings: list[str]) -> dict[str, Any]:
     backend = WhisperBackend("", replace(WhisperOptions.from_config(config.asr), blas_threads=1))
     backend.transcribe(audio[:16_000])  # warm up
     vad = StreamVad.from_config(config.vad)
-    scheduler = SegmentScheduler(
-        SchedulerOptions.from_config(config, "whisper", "tiny.en"), rings={"main": "sim"}
-    )
+    options = SchedulerOptions.from_config(config, "whisper", "tiny.en")
+    if commit and options.commit is not None:
+        options = replace(options, commit=replace(options.commit, **commit))
+    scheduler = SegmentScheduler(options, rings={"main": "sim"})
     handlers = {
         SpeechStarted: scheduler.speech_started,
         SpeechOngoing: scheduler.speech_ongoing,
@@ -279,13 +280,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], dest="settings")
     parser.add_argument("--log", type=Path, help="write the daemon's log here")
     parser.add_argument(
+        "--commit", action="append", default=[], help="simulate: CommitOptions FIELD=VALUE"
+    )
+    parser.add_argument(
         "--simulate", action="store_true", help="virtual clock in this process (see simulate)"
     )
     args = parser.parse_args(argv)
     path = DATA_DIR / args.file
     reference = json.loads(path.with_suffix(".json").read_text())
     if args.simulate:
-        result = simulate(path, args.settings)
+        commit = dict(item.split("=", 1) for item in args.commit)
+        result = simulate(path, args.settings, {k: float(v) for k, v in commit.items()})
     else:
         result = run_daemon(path, args.pace, args.workers, args.settings, args.log)
     print(f"{len(result['arrivals'])} finals received live")

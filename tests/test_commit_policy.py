@@ -32,6 +32,9 @@ def test_committable_stops_at_the_margin() -> None:
     assert committable(stable, 0, heard_end_s=10.0, margin_s=0.5) == 7
     assert committable(stable, 5, heard_end_s=1.0, margin_s=0.5) == 5  # never goes back
     assert committable([], 0, heard_end_s=5.0, margin_s=0.5) == 0
+    pieces = [*words("measure the flow re"), Word(1.6, 1.9, "-hour", 0.9)]
+    assert committable(pieces, 0, heard_end_s=10.0, margin_s=0.5) == 5
+    assert committable(pieces, 1, heard_end_s=2.2, margin_s=0.5) == 3  # not up to "re"
 
 
 def test_cut_lies_between_words_and_before_the_margin() -> None:

@@ -62,7 +62,16 @@ def committable(
     limit_s = heard_end_s - margin_s
     while count < len(stable) and stable[count].end_s <= limit_s:
         count += 1
+    while count > committed_count and count < len(stable) and continues(stable[count]):
+        count -= 1  # never cut a word from the piece that continues it ("re" | "-hour")
     return count
+
+
+def continues(word: Word) -> bool:
+    """Whether ``word`` continues the word before it: Whisper words start with a space, and a
+    piece without one ("-hour", "'s") belongs to the previous word."""
+    text = word.text
+    return bool(text) and not text[0].isspace() and text.strip()[:1] not in (",", ".", "?", "!")
 
 
 def cut_after(last: Word, following: Word | None, limit_s: float, pad_s: float) -> float:
