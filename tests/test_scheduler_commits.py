@@ -196,3 +196,17 @@ def test_commit_state_is_forgotten() -> None:
         s.on_reply("asr-1", result(request, "one two three four"), t + 4.1)
     assert s.idle()
     assert all(v == 0 for k, v in s.sizes().items() if k != "streams_known"), s.sizes()
+
+
+def test_audio_committed_before_a_vad_restart_is_not_transcribed_again() -> None:
+    s = committing()
+    s.speech_started(started(0, 0.0), 0.0)
+    partial_round(s, 3.0, "a river runs down to the", 3.0)
+    (part,) = finals(partial_round(s, 4.0, "a river runs down to the sea and", 4.0))
+    s.vad_restarted("mic")  # the open segment is dropped; its committed part stays published
+    s.speech_started(started(1, 0.0), 5.0)  # detected again from its start
+    s.speech_ended(ended(1, 0.0, 6.0), 6.0)
+    request = only(s.dispatch(["asr-1"], 6.0))
+    assert request.start_index == round(part.end_s * SR)  # from the last cut
+    (rest,) = finals(s.on_reply("asr-1", result(request, "sea and it ends"), 6.5))
+    assert (rest.segment_id, rest.seq, rest.start_s) == (1, 2, part.end_s)

@@ -93,10 +93,20 @@ class CommittedSegments(ChunkedSegments):
         self._states: dict[SegmentKey, CommitState] = {}
         self._early_ids: set[str] = set()  # request ids of early finals in flight
         self._finals: dict[SegmentKey, tuple[tuple[Word, ...], str]] = {}  # known without chunks
+        self._committed_until: dict[str, int] = {}  # stream -> end of its last committed part
 
     # ---- segment lifecycle ------------------------------------------------------------------
 
     def began(self, segment: Segment) -> None:
+        # A VAD restarted while a segment was open detects its audio again from that segment's
+        # start: what was committed of it is published already and is not transcribed twice.
+        committed_until = self._committed_until.get(segment.stream_id, 0)
+        if segment.start_index < committed_until:
+            logger.info(
+                "%s/%d starts after its committed audio, at %d", *segment.key, committed_until
+            )
+            segment.start_index = committed_until
+            segment.newest_index = max(segment.newest_index, committed_until)
         self._states[segment.key] = CommitState(
             context_text=self.core.prompt(segment.stream_id),
             window_start_index=segment.start_index,
@@ -365,6 +375,7 @@ class CommittedSegments(ChunkedSegments):
         """Publish ``words`` as the final of the segment's audio up to ``cut_index``."""
         words = [w for w in words if w.text.strip()]
         out = self.core.commit(segment, cut_index, tuple(words), now_s)
+        self._committed_until[segment.stream_id] = cut_index
         self.core.counters.commits += 1
         state.committed.extend(words)
         if at_pause:
