@@ -118,7 +118,7 @@ class StreamHarness:
     def kill(self, role: str) -> None:
         """SIGKILL a child and reap it."""
         child = self.children[role]
-        child.kill()
+        child.kill(wait_s=5.0)
         self.exited.setdefault(role, []).append(child.exitcode)
 
     def exit_code(self, role: str, timeout_s: float = 10.0) -> int | None:
@@ -188,7 +188,7 @@ class StreamHarness:
     def close(self) -> None:
         for child in self.children.values():
             if child.is_alive():
-                child.kill()
+                child.kill(wait_s=5.0)
         self.pull.close(linger=0)
         self.context.term()
         self.ring.close()

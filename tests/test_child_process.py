@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import time
 
-from workers.child_process import ChildProcess, ChildSpec
+from workers.child_process import ChildProcess, ChildSpec, reap
 
 
 def test_child_runs_entry_and_exits_cleanly(tmp_path) -> None:
@@ -59,5 +61,61 @@ def test_kill_reaches_a_stopped_child(tmp_path) -> None:
             break
         child.join(0.1)
     child.signal(signal.SIGSTOP)
+    child.kill(wait_s=5.0)
+    assert child.exitcode == -signal.SIGKILL
+
+
+def _started(tmp_path, action: str) -> ChildProcess:
+    ready = tmp_path / "ready.txt"
+    child = ChildProcess(
+        ChildSpec(
+            role=action,
+            entry_module="tests.child_entries",
+            settings={"action": action, "path": str(ready)},
+        )
+    )
+    child.start()
+    for _ in range(300):
+        if ready.exists():
+            break
+        child.join(0.1)
+    assert ready.exists(), "child did not start"
+    return child
+
+
+def _reap_until_gone(pid: int, timeout_s: float) -> float:
+    """Call reap() as the supervisor's loop does; the time until ``pid`` is reaped."""
+    started_s = time.monotonic()
+    while time.monotonic() - started_s < timeout_s:
+        reap()
+        try:
+            os.kill(pid, 0)  # a zombie still answers: gone means reaped
+        except ProcessLookupError:
+            return time.monotonic() - started_s
+        time.sleep(0.01)
+    raise AssertionError(f"pid {pid} not reaped within {timeout_s} s")
+
+
+def test_kill_never_waits_and_reap_collects_a_stopped_child(tmp_path) -> None:
+    child = _started(tmp_path, "sleep")
+    pid = child.pid
+    child.signal(signal.SIGSTOP)
+    started_s = time.monotonic()
     child.kill()
+    assert time.monotonic() - started_s < 0.05  # signals only: no join on the caller's path
+    _reap_until_gone(pid, timeout_s=5.0)
+    assert child.exitcode == -signal.SIGKILL
+    assert reap() == 0
+
+
+def test_retire_lets_the_child_go_and_forces_it_after_the_grace(tmp_path) -> None:
+    """A retired child that ignores the request and SIGTERM is SIGKILLed by reap() at its
+    deadline; the caller never waited."""
+    child = _started(tmp_path, "ignore_term")
+    pid = child.pid
+    started_s = time.monotonic()
+    child.retire(grace_s=0.3, now_s=started_s)
+    assert time.monotonic() - started_s < 0.05
+    gone_after_s = _reap_until_gone(pid, timeout_s=10.0)
+    assert 2.3 <= gone_after_s < 6.0  # grace, SIGTERM ignored for 2 s, then SIGKILL
     assert child.exitcode == -signal.SIGKILL

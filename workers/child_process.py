@@ -80,11 +80,23 @@ class ChildProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signum)
 
-    def kill(self) -> None:
-        """SIGKILL (after SIGCONT, so a stopped child dies too) and reap."""
+    def kill(self, wait_s: float = 0.0) -> None:
+        """SIGKILL (after SIGCONT, so a stopped child dies too). Waits up to ``wait_s`` for the
+        exit; with 0 (the supervisor's loop) it returns at once and ``reap`` collects the child."""
         self.signal(signal.SIGKILL)
         self.signal(signal.SIGCONT)
-        self.join(timeout_s=5.0)
+        if wait_s > 0:
+            self.join(timeout_s=wait_s)
+        if self._process is not None and self.exitcode is None:
+            _pending.append(_Retiring(self._process, self.spec.role, 0.0, 0.0))
+
+    def retire(self, grace_s: float, now_s: float) -> None:
+        """Let the child exit on its own (it was asked, e.g. with a Shutdown message) without
+        waiting for it: ``reap`` sends SIGTERM after ``grace_s`` and SIGKILL 2 s later."""
+        if self._process is not None and self.exitcode is None:
+            _pending.append(
+                _Retiring(self._process, self.spec.role, now_s + grace_s, now_s + grace_s + 2.0)
+            )
 
     def join(self, timeout_s: float) -> bool:
         """Wait up to ``timeout_s`` for the child to exit; True when it has."""
@@ -103,5 +115,66 @@ class ChildProcess:
             self.signal(signal.SIGTERM)
             if not self.join(2.0):
                 logger.warning("%s ignored SIGTERM; killing", self.spec.role)
-                self.kill()
+                self.kill(wait_s=5.0)
         return self.exitcode
+
+
+@dataclass
+class _Retiring:
+    """A child let go without waiting: reaped when it exits, forced at its deadlines."""
+
+    process: multiprocessing.process.BaseProcess
+    role: str
+    term_at_s: float  # SIGTERM from then on (0: already killed)
+    kill_at_s: float  # SIGKILL from then on (0: already killed)
+    terminated: bool = False
+
+
+_pending: list[_Retiring] = []  # children killed or retired and not yet reaped
+
+
+def reap(now_s: float | None = None) -> int:
+    """Collect the killed and retired children that have exited (a non-blocking ``waitpid``
+    each) and force the ones past their deadlines. Called by the supervisor's loop every step;
+    returns how many are still waited for."""
+    now_s = time.monotonic() if now_s is None else now_s
+    still: list[_Retiring] = []
+    for retiring in _pending:
+        process = retiring.process
+        if not process.is_alive():  # reaps it
+            continue
+        if retiring.kill_at_s and now_s >= retiring.kill_at_s:
+            logger.warning(
+                "%s (pid %s) did not exit after SIGTERM; killing", retiring.role, process.pid
+            )
+            _send(process.pid, signal.SIGKILL)
+            _send(process.pid, signal.SIGCONT)
+            retiring.kill_at_s = 0.0
+        elif retiring.term_at_s and now_s >= retiring.term_at_s and not retiring.terminated:
+            logger.warning(
+                "%s (pid %s) did not exit when asked; terminating", retiring.role, process.pid
+            )
+            _send(process.pid, signal.SIGTERM)
+            retiring.terminated = True
+        still.append(retiring)
+    _pending[:] = still
+    return len(still)
+
+
+def reap_all(timeout_s: float) -> None:
+    """At shutdown: wait up to ``timeout_s`` for the children still being reaped (forcing them
+    at their deadlines), then SIGKILL what is left."""
+    deadline_s = time.monotonic() + timeout_s
+    while reap() and time.monotonic() < deadline_s:
+        time.sleep(0.02)
+    for retiring in _pending:
+        _send(retiring.process.pid, signal.SIGKILL)
+        _send(retiring.process.pid, signal.SIGCONT)
+        retiring.process.join(1.0)
+    reap()
+
+
+def _send(pid: int | None, signum: int) -> None:
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)

@@ -56,6 +56,7 @@ class DaemonView:
     events_rejected: int  # frames refused on the events socket
     journal: Mapping[str, Any] = field(default_factory=dict)  # FinalsJournal.health().as_dict()
     health: Mapping[str, str] = field(default_factory=dict)  # state ok/degraded/stuck, reason
+    loop: Mapping[str, Any] = field(default_factory=dict)  # LoopLatency summary: p50/p99/max ms
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -124,6 +125,7 @@ def metrics_values(view: DaemonView, rows: list[dict[str, Any]] | None = None) -
         "events_rejected": view.events_rejected,
         "journal": dict(view.journal),  # state "ok" or "degraded", reason, ...
         "health": dict(view.health),  # children: ok, degraded (breakers open), stuck
+        "loop": dict(view.loop),  # the supervisor's step latency: steps, p50_ms, p99_ms, max_ms
         "rss_mb": {row["role"]: row["rss_mb"] for row in rows},
         "failed": [row["role"] for row in rows if row["state"] == "failed"],
     }
@@ -145,6 +147,7 @@ def status(view: DaemonView) -> dict[str, Any]:
         "scheduler": dict(view.scheduler_stats),
         "control": dict(view.control),
         "metrics": metrics_values(view, rows),
+        "loop": dict(view.loop),
         "stopping": view.stopping,
     }
 
@@ -161,6 +164,14 @@ def render_status_text(status: Mapping[str, Any]) -> str:
         f"latency p50 {metrics.get('latency_p50_ms', 0):.0f} ms / "
         f"p95 {metrics.get('latency_p95_ms', 0):.0f} ms",
         f"  queue {metrics.get('queue', {})}",
+    ]
+    loop = status.get("loop") or {}
+    if loop.get("steps"):
+        lines.append(
+            f"  loop p50 {loop['p50_ms']:.1f} ms / p99 {loop['p99_ms']:.1f} ms / "
+            f"max {loop['max_ms']:.1f} ms over {loop['steps']} steps"
+        )
+    lines += [
         f"  ring {ring.get('capacity_s')} s, written {ring.get('write_s')} s, "
         f"held back {ring.get('held_back_s')} s (fill {ring.get('fill', 0):.1%})",
         f"  vad {status.get('vad', {})}",

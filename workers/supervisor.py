@@ -49,8 +49,10 @@ from pipeline.messages.speech import SpeechPaused, SpeechResumed
 from pipeline.ring import AudioRing, remove_stale_segments
 from pipeline.sources.preflight import preflight_source
 from pipeline.sources.push_source import push_endpoint
+from pipeline.supervision.loop_latency import LoopLatency
 from pipeline.supervision.memory_trend import MemoryTrend
 from pipeline.supervision.progress import STUCK
+from workers.child_process import reap
 from workers.control_server import ControlServer, daemon_handlers
 from workers.daemon_lock import DaemonLock
 from workers.daemon_status import DaemonView, metrics_values, status
@@ -107,6 +109,7 @@ class Supervisor:
         self.counters = Counters()
         self.latencies_ms: list[float] = []
         self.memory: dict[str, MemoryTrend] = {}
+        self.loop_latency = LoopLatency()  # step durations (the work between two polls)
         self._last_memory_sample_s = 0.0
         self._last_metrics_s = 0.0
 
@@ -272,6 +275,7 @@ class Supervisor:
             if e.errno != zmq.EINTR:
                 raise
         now_s = time.monotonic()
+        reap(now_s)  # killed and recycled children: collected here, never waited for
         self._handle_events(now_s, accept_speech)
         self._handle_pool(now_s)
         self.control_server.serve_pending()
@@ -287,6 +291,7 @@ class Supervisor:
         if now_s - self._last_metrics_s >= METRICS_INTERVAL_S:
             self._last_metrics_s = now_s
             self.publish(Metrics(time_unix_s=time.time(), values=self.metrics_values()))
+        self.loop_latency.record(time.monotonic() - now_s)
 
     def _watch_progress(self, now_s: float) -> None:
         """Report skipped audio; end a finite source that can make no progress; tell systemd."""
@@ -446,6 +451,7 @@ class Supervisor:
             events_rejected=self.events_receiver.rejected_total,
             journal=self.journal.health().as_dict(),
             health=self.progress.health(),
+            loop=self.loop_latency.summary().as_dict(),
         )
 
     def set_profile(self, profile: str) -> list[str]:

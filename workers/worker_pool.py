@@ -39,7 +39,7 @@ from pipeline.messages.work import (
 )
 from pipeline.supervision.restart_policy import RestartLimits, RestartPolicy
 from pipeline.supervision.timers import HangLimitOptions, RequestTimer, billed_window_s
-from workers.child_process import ChildProcess, ChildSpec
+from workers.child_process import ChildProcess, ChildSpec, reap_all
 
 logger = logging.getLogger(__name__)
 
@@ -225,6 +225,7 @@ class WorkerPool:
         deadline_s = time.monotonic() + grace_s
         for slot in self.slots.values():
             slot.child.stop(max(0.1, deadline_s - time.monotonic()))
+        reap_all(timeout_s=max(0.1, deadline_s - time.monotonic()))  # killed or recycled ones
 
     # ---- work ---------------------------------------------------------------------------
 
@@ -346,7 +347,7 @@ class WorkerPool:
 
     def _replace(self, slot: WorkerSlot, why: str, now_s: float, events: PoolEvents) -> None:
         logger.warning("%s (pid %s) %s: replacing it", slot.role, slot.child.pid, why)
-        slot.child.kill()
+        slot.child.kill()  # never waits: the supervisor's loop reaps it (child_process.reap)
         events.lost.append(WorkerLoss(slot.role, why, slot.in_flight))
         slot.in_flight = None
         slot.ready = False
@@ -370,7 +371,8 @@ class WorkerPool:
         against the restart limit. The worker is idle, so no work is lost."""
         logger.info("%s (pid %s) drained: starting a fresh one", slot.role, slot.child.pid)
         self._send(slot, Shutdown(reason="recycled"))
-        slot.child.stop(grace_s=2.0)  # an idle worker answers Shutdown within its poll interval
+        # an idle worker answers Shutdown within its poll interval; nobody waits for it here
+        slot.child.retire(grace_s=2.0, now_s=now_s)
         slot.recycles += 1
         events.lost.append(WorkerLoss(slot.role, "recycled", None, planned=True))
         self._start_slot(slot, now_s)
