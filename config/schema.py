@@ -151,7 +151,9 @@ class SupervisorConfig:
     restart_backoff_max_s: float = _key(10.0, "longest wait between restarts", min=0, max=600)
     inference_timeout_factor: float = _key(
         10.0,
-        "a request running longer than this × its audio length (plus 10 s) counts as hung",
+        "hang limit before a worker's cost is measured: a request running longer than this × "
+        "the audio it bills (Whisper: whole 30 s windows) + 10 s counts as hung; after 5 "
+        "answered requests the limit is 3 × the worker's measured p95 cost + 10 s",
         min=1,
         max=1000,
     )
