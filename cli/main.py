@@ -6,6 +6,7 @@ streamscribe status            ask a running daemon for its status
 streamscribe transcribe FILE   transcribe a file in parallel overlapping chunks
 streamscribe config show       effective configuration and where each value came from
 streamscribe models list|convert, devices, keys generate
+streamscribe serve             web gateway (page, WebSockets, /metrics); stream: its client
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
-from cli import commands, service_command
+from cli import commands, gateway_command, service_command
 from cli.options import add_config_options, add_key_option, schema_choices
 from pipeline.errors import StreamscribeError
 from pipeline.transcript_formats import FORMATS
@@ -42,6 +43,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     generate.add_argument("--overwrite", action="store_true")
     generate.set_defaults(handler=commands.cmd_keys_generate)
     service_command.add_arguments(sub)
+    gateway_command.add_arguments(sub)
     return parser
 
 

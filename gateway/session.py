@@ -1,0 +1,236 @@
+"""One WebSocket client's audio on the daemon's push stream, and the transcripts that are its own.
+
+The daemon has one push stream today (``--source push:...``), so one client speaks at a time
+(``StreamSlot``); another is refused as busy. Messages of the stream are the client's when
+their audio lies inside the client's stretch of the stream: from the ring index where the
+daemon accepted its first frame to the index where its speech was closed. After the client's
+end the session drains: it waits until no segment of that stretch is open and every ended one
+has its final (a segment whose words were all committed before its end may get none: for those
+``FINAL_WAIT_S``), or ``drain_timeout_s`` passed, then closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from gateway.daemon_link import DaemonLink
+from gateway.push_client import PushClient
+from pipeline.audio_format import SAMPLE_RATE_HZ
+from pipeline.messages import (
+    GapEvent,
+    Message,
+    Metrics,
+    PushReply,
+    SpeechEvent,
+    TranscriptFinal,
+    TranscriptPartial,
+)
+from pipeline.sources.source_spec import SourceSpec
+
+logger = logging.getLogger(__name__)
+
+STREAM_ID = "main"  # the daemon's one stream until streams are opened at runtime
+ACCEPT_TIMEOUT_S = 10.0  # the daemon must accept the first frame within this
+FINAL_WAIT_S = 8.0  # a segment with committed parts and no final after its end this long: done
+QUIET_S = 1.0  # after the end: nothing of the stretch for this long and nothing open = done
+EDGE_TOLERANCE_S = 0.35  # pre-roll may reach this far before the client's first sample
+
+
+class SessionError(Exception):
+    """The session cannot go on; ``code`` and ``reason`` are the WebSocket close."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class StreamSlot:
+    """Who holds the single push stream now."""
+
+    def __init__(self) -> None:
+        self.holder: str | None = None
+
+    def take(self, client_id: str) -> bool:
+        if self.holder is not None:
+            return False
+        self.holder = client_id
+        return True
+
+    def release(self, client_id: str) -> None:
+        if self.holder == client_id:
+            self.holder = None
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A daemon message for the client, with the time it reached the gateway."""
+
+    message: Message
+    arrived_s: float  # time.time()
+
+
+class StreamSession:
+    """Feeds one client's audio to the push stream and collects its transcripts."""
+
+    def __init__(self, link: DaemonLink, slot: StreamSlot, client_id: str, queue_size: int) -> None:
+        self.link = link
+        self.slot = slot
+        self.client_id = client_id
+        self.outgoing: asyncio.Queue[Outgoing] = asyncio.Queue(maxsize=queue_size)
+        self.overflowed = False  # the client stopped reading: the queue filled
+        self.spec: SourceSpec | None = None
+        self.start_index: int | None = None
+        self.end_index: int | None = None
+        self.problems: list[str] = []  # push replies that were not accepted/ended
+        self.frames_sent = 0
+        self._push: PushClient | None = None
+        self._unlisten = None
+        self._open_segments: set[int] = set()
+        self._ended_at: dict[int, float] = {}  # segment -> monotonic time its end was seen
+        self._finalized: set[int] = set()  # segments with a final after their end
+        self._parted: set[int] = set()  # segments with a final before their end
+        self._last_activity_s = time.monotonic()
+        self._replies_task: asyncio.Task | None = None
+        self._accepted = asyncio.Event()
+        self._ended = asyncio.Event()
+
+    # ---- opening ------------------------------------------------------------------------
+
+    async def open(self, sample_format: str, rate_hz: int, channels: int) -> None:
+        """Claim the stream for a client sending ``sample_format``/``rate_hz``/``channels``."""
+        pushed = self.link.push_stream()
+        if pushed is None:
+            raise SessionError(
+                1011,
+                "the daemon has no push stream: start it with --source push:s16le:16000",
+            )
+        endpoint, spec = pushed
+        declared = (sample_format, rate_hz, channels)
+        wanted = (spec.sample_format, spec.rate_hz, spec.channels)
+        if declared != wanted:
+            raise SessionError(
+                4003,
+                f"audio {sample_format}/{rate_hz} Hz/{channels} ch is not the daemon stream's "
+                f"{spec.sample_format}/{spec.rate_hz} Hz/{spec.channels} ch",
+            )
+        if not self.slot.take(self.client_id):
+            raise SessionError(
+                1013, f"busy: the daemon's one push stream is in use by {self.slot.holder}"
+            )
+        self.spec = spec
+        self._push = PushClient(self.link.context, endpoint, STREAM_ID, spec, self.client_id)
+        self._replies_task = asyncio.create_task(self._watch_replies())
+        self._unlisten = self.link.listen(self._on_message)
+
+    # ---- audio --------------------------------------------------------------------------
+
+    async def feed(self, pcm: bytes) -> None:
+        assert self._push is not None
+        await self._push.send(pcm)
+        self.frames_sent += 1
+        if self.frames_sent == 1:
+            try:
+                await asyncio.wait_for(self._accepted.wait(), ACCEPT_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                detail = "; ".join(self.problems) or "no answer from the daemon's capture"
+                raise SessionError(1011, f"the daemon did not accept the audio: {detail}") from None
+
+    async def finish(self, drain_timeout_s: float) -> None:
+        """End the client's speech and wait for the last finals of its stretch."""
+        if self._push is None or self.frames_sent == 0:
+            return
+        await self._push.end()
+        deadline = time.monotonic() + drain_timeout_s
+        try:
+            await asyncio.wait_for(self._ended.wait(), drain_timeout_s)
+        except asyncio.TimeoutError:
+            logger.warning("client %s: the daemon did not confirm the end", self.client_id)
+            return
+        while time.monotonic() < deadline and not self._drained():
+            await asyncio.sleep(0.05)
+
+    def _drained(self) -> bool:
+        now_s = time.monotonic()
+        if self._open_segments:
+            return False
+        waiting = [  # a segment with committed parts may end without a final of its own
+            seg
+            for seg, at_s in self._ended_at.items()
+            if seg not in self._finalized
+            and (seg not in self._parted or now_s - at_s < FINAL_WAIT_S)
+        ]
+        return not waiting and now_s - self._last_activity_s >= QUIET_S
+
+    async def close(self) -> None:
+        if self._push is not None and self.frames_sent and not self._ended.is_set():
+            await self._push.end()  # the client left early: its speech ends now, not at timeout
+        if self._unlisten is not None:
+            self._unlisten()
+        if self._replies_task is not None:
+            self._replies_task.cancel()
+        if self._push is not None:
+            await self._push.close()
+        self.slot.release(self.client_id)
+
+    # ---- what comes back ----------------------------------------------------------------
+
+    async def _watch_replies(self) -> None:
+        assert self._push is not None
+        while True:
+            reply: PushReply = await self._push.replies.get()
+            if reply.status == "accepted" and self.start_index is None:
+                self.start_index = reply.sample_index
+                self._accepted.set()
+            elif reply.status == "ended":
+                self.end_index = reply.sample_index
+                self._last_activity_s = time.monotonic()
+                self._ended.set()
+            else:
+                self.problems.append(f"{reply.status}: {reply.detail}")
+                logger.warning("client %s: push %s: %s", self.client_id, reply.status, reply.detail)
+
+    def _mine(self, start_s: float, end_s: float) -> bool:
+        if self.start_index is None:
+            return False
+        middle_index = (start_s + end_s) / 2 * SAMPLE_RATE_HZ
+        if middle_index < self.start_index - EDGE_TOLERANCE_S * SAMPLE_RATE_HZ:
+            return False
+        return self.end_index is None or start_s * SAMPLE_RATE_HZ < self.end_index
+
+    def _on_message(self, message: Message, arrived_s: float) -> None:
+        if isinstance(message, Metrics):
+            self._put(Outgoing(message, arrived_s), droppable=True)
+            return
+        if getattr(message, "stream_id", STREAM_ID) != STREAM_ID:
+            return
+        if isinstance(message, SpeechEvent):
+            if not self._mine(message.time_s, message.time_s):
+                return
+            if message.event == "started":
+                self._open_segments.add(message.segment_id)
+            else:
+                self._open_segments.discard(message.segment_id)
+                self._ended_at[message.segment_id] = time.monotonic()
+        elif isinstance(message, (TranscriptFinal, TranscriptPartial, GapEvent)):
+            if not self._mine(message.start_s, message.end_s):
+                return
+            if isinstance(message, TranscriptFinal):
+                if message.segment_id in self._ended_at:
+                    self._finalized.add(message.segment_id)
+                else:  # a part committed while the speech goes on
+                    self._parted.add(message.segment_id)
+        else:
+            return
+        self._last_activity_s = time.monotonic()
+        self._put(Outgoing(message, arrived_s), droppable=isinstance(message, TranscriptPartial))
+
+    def _put(self, item: Outgoing, droppable: bool) -> None:
+        try:
+            self.outgoing.put_nowait(item)
+        except asyncio.QueueFull:
+            if not droppable:
+                self.overflowed = True  # the connection closes: a final cannot be dropped
