@@ -109,8 +109,11 @@ class LiveLedger:
         self._interval_start_s = wall_s
 
 
-def read_journal(runtime_dir: Path, instance: str) -> tuple[list[FinalRow], array, dict[str, int]]:
-    """Rows and latencies of every final in the journal files, by seq; plus file statistics."""
+def read_journal(
+    runtime_dir: Path, instance: str, run_ids: dict[int, str] | None = None
+) -> tuple[list[FinalRow], array, dict[str, int]]:
+    """Rows and latencies of every final in the journal files, by seq; plus file statistics.
+    ``run_ids``, when given, is filled with each final's daemon run (seq -> run_id)."""
     current = runtime_dir / f"{instance}.finals.jsonl"
     prefix = current.name + "."
     rotated = sorted(
@@ -144,6 +147,8 @@ def read_journal(runtime_dir: Path, instance: str) -> tuple[list[FinalRow], arra
                     not str(record.get("text", "")).strip(),
                 )
                 rows.append((row.seq, row, float(record.get("latency_ms", 0.0))))
+                if run_ids is not None:
+                    run_ids[row.seq] = str(record.get("run_id", ""))
     in_file_order = [r for _, r, _ in rows]
     file_order_backwards = sum(1 for a, b in itertools.pairwise(in_file_order) if b.seq <= a.seq)
     rows.sort(key=lambda item: item[0])
