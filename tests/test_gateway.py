@@ -1,0 +1,300 @@
+"""The web gateway on a real daemon (push stream, real model, real sockets): our protocol through
+``run.py stream``, the Deepgram SDK's own client on ``/v1/listen``, /metrics, /healthz, and bad
+clients that must be closed with a code and a reason while the daemon and others go on."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import aiohttp
+import pytest
+
+from gateway.options import GatewayError, GatewayOptions, Limits
+from pipeline.text_metrics import word_error_rate
+from tests.data_paths import DATA_DIR, REPO_ROOT
+from tests.gateway_harness import GatewayRig, GatewayThread, free_port, reference, s16le_frames
+
+pytestmark = pytest.mark.timeout(900)
+
+LIMITS = replace(Limits(), silence_timeout_s=4.0, max_connections=20, max_frame_bytes=64 * 1024)
+
+
+@pytest.fixture(scope="module")
+def rig():
+    rig = GatewayRig(LIMITS)
+    yield rig
+    rig.close()
+
+
+def text_of(finals) -> str:
+    return " ".join(f.text.strip() for f in finals if f.text.strip())
+
+
+def test_health_and_metrics(rig: GatewayRig) -> None:
+    code, body = rig.get("/healthz")
+    assert code == 200 and "worker" in body
+    code, body = rig.get("/metrics")
+    assert code == 200
+    for name in (
+        "streamscribe_finals_total",
+        'streamscribe_process_rss_bytes{role="asr-1"}',
+        'streamscribe_process_restarts{role="vad"}',
+        'streamscribe_stream_lag_seconds{stream="main"}',
+        "streamscribe_latency_p95_seconds",
+        "streamscribe_final_latency_seconds_bucket",
+        "streamscribe_worker_restarts_total",
+    ):
+        assert name in body, name
+    assert rig.status()["daemon"]["endpoints"]["push"].startswith("ipc://")
+
+
+def test_run_py_stream_matches_the_subscriber(rig: GatewayRig) -> None:
+    before = len(rig.finals)
+    command = [
+        sys.executable,
+        str(REPO_ROOT / "run.py"),
+        "stream",
+        "--url",
+        f"{rig.gateway.ws}/v1/stream",
+        "--source",
+        f"file:{DATA_DIR / 'jfk.flac'}",
+        "--pace",
+        "fast",
+        "--format",
+        "json",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=400, cwd=REPO_ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    finals = [m for m in lines if m["type"] == "final"]
+    assert finals and lines[0]["type"] == "ready" and lines[-1]["type"] == "closing"
+    ws_text = " ".join(m["text"] for m in finals if m["text"])
+    zmq_finals = [f for f, _ in rig.finals[before:]]
+    assert [f.seq for f in zmq_finals] == [m["seq"] for m in finals]
+    ref = reference("jfk.flac")
+    assert abs(word_error_rate(ref, ws_text) - word_error_rate(ref, text_of(zmq_finals))) <= 0.005
+    assert word_error_rate(ref, ws_text) < 0.3
+    assert all(m["latency_ms"] >= 0 and m["words"] for m in finals if m["text"])
+
+
+def test_deepgram_sdk_client_on_listen(rig: GatewayRig) -> None:
+    from deepgram import DeepgramClient
+    from deepgram.environment import DeepgramClientEnvironment
+
+    host = f"127.0.0.1:{rig.gateway.options.port}"
+    environment = DeepgramClientEnvironment(
+        base=f"http://{host}",
+        production=f"ws://{host}",
+        agent=f"ws://{host}",
+        agent_rest=f"http://{host}",
+    )
+    client = DeepgramClient(api_key="local-key", environment=environment, reconnect=False)
+    before = len(rig.finals)
+    frames = s16le_frames("jfk.flac")
+    messages = []
+    with client.listen.v1.connect(
+        model="nova-3",
+        encoding="linear16",
+        sample_rate="16000",
+        channels="1",
+        interim_results="true",
+        utterance_end_ms="1000",
+        vad_events="true",
+        endpointing="300",
+    ) as connection:
+        for frame in frames:
+            connection.send_media(frame)
+            time.sleep(0.0125)  # 8x realtime
+        connection.send_keep_alive()
+        connection.send_close_stream()
+        for message in connection:
+            messages.append(message)
+    kinds = [getattr(m, "type", None) for m in messages]
+    assert "Results" in kinds and kinds[-1] == "Metadata", kinds
+    assert "SpeechStarted" in kinds and "UtteranceEnd" in kinds
+    finals = [m for m in messages if getattr(m, "type", "") == "Results" and m.is_final]
+    assert finals and any(m.speech_final for m in finals)
+    alternative = finals[0].channel.alternatives[0]
+    assert alternative.words and 0 < alternative.confidence <= 1
+    assert 0 <= alternative.words[0].start <= alternative.words[-1].end <= 12
+    dg_text = " ".join(m.channel.alternatives[0].transcript for m in finals)
+    zmq_finals = [f for f, _ in rig.finals[before:]]
+    ref = reference("jfk.flac")
+    assert abs(word_error_rate(ref, dg_text) - word_error_rate(ref, text_of(zmq_finals))) <= 0.005
+    assert abs(messages[-1].duration - len(frames) * 0.1) < 0.2
+
+
+async def _close_of(url: str, first: object, then: bytes | None = None, **headers: str):
+    async with aiohttp.ClientSession() as http, http.ws_connect(url, headers=headers) as ws:
+        if isinstance(first, (bytes, bytearray)):
+            await ws.send_bytes(first)
+        elif first is not None:
+            await ws.send_str(first if isinstance(first, str) else json.dumps(first))
+        if then is not None:
+            await ws.receive(timeout=30)  # ready
+            await ws.send_bytes(then)
+        while True:
+            message = await ws.receive(timeout=60)
+            if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                return ws.close_code, str(message.extra or "")
+
+
+START = {"type": "start", "sample_rate": 16000, "encoding": "pcm_s16le", "channels": 1}
+
+
+def test_bad_clients_get_a_close_code_and_a_reason(rig: GatewayRig) -> None:
+    url = f"{rig.gateway.ws}/v1/stream"
+
+    async def run() -> list[tuple[int, str]]:
+        return [
+            await _close_of(url, "{not json"),
+            await _close_of(url, b"\x00\x01"),
+            await _close_of(url, {**START, "encoding": "pcm_mulaw"}),
+            await _close_of(url, {**START, "sample_rate": 48000}),
+            await _close_of(url, START, then=b"\x01" * 3),  # half a sample
+            await _close_of(url, START, then=b"\x01" * (LIMITS.max_frame_bytes + 2)),
+        ]
+
+    closes = asyncio.run(run())
+    codes = [code for code, _ in closes]
+    assert codes == [4000, 1003, 4003, 4003, 1003, 1009], closes
+    assert "JSON" in closes[0][1] and "mulaw" in closes[2][1] and "48000" in closes[3][1]
+    assert "3 bytes" in closes[4][1]
+    assert rig.get("/healthz")[0] == 200
+
+
+def test_a_hundred_connections_at_once(rig: GatewayRig) -> None:
+    url = f"{rig.gateway.ws}/v1/stream"
+
+    async def one(http: aiohttp.ClientSession) -> int | None:
+        try:
+            ws = await http.ws_connect(url)
+        except aiohttp.ClientError:
+            return -1
+        message = await ws.receive(timeout=2)
+        if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+            return ws.close_code
+        return None  # still open: waiting for its start message
+
+    async def run() -> tuple[list, dict]:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+            results = await asyncio.gather(*(one(http) for _ in range(100)), return_exceptions=True)
+            status = rig.status()  # while they are open
+        return results, status
+
+    results, status = asyncio.run(run())
+    refused = [r for r in results if r == 1013]
+    open_ = [r for r in results if isinstance(r, asyncio.TimeoutError) or r is None]
+    assert len(refused) == 100 - LIMITS.max_connections, results
+    assert len(open_) == LIMITS.max_connections, results
+    assert status["gateway"]["connections"] == LIMITS.max_connections
+    time.sleep(0.5)
+    assert rig.status()["gateway"]["connections"] == 0
+    assert rig.get("/healthz")[0] == 200
+
+
+def test_a_client_that_stops_reading_and_sending_is_closed_and_frees_the_stream(rig) -> None:
+    url = f"{rig.gateway.ws}/v1/stream"
+    frames = s16le_frames("jfk.flac")[:20]
+
+    async def run() -> tuple[int, str, str]:
+        async with aiohttp.ClientSession() as http:
+            stuck = await http.ws_connect(url)
+            await stuck.send_json(START)
+            for frame in frames:
+                await stuck.send_bytes(frame)
+            # no reading, no sending: the silence timeout closes it
+            started_s = time.monotonic()
+            busy = await _close_of(url, START)  # meanwhile the stream is in use
+            message = await stuck.receive(timeout=30)
+            while message.type == aiohttp.WSMsgType.TEXT:
+                message = await stuck.receive(timeout=30)
+            waited_s = time.monotonic() - started_s
+            assert waited_s < LIMITS.silence_timeout_s + 20
+            code, reason = stuck.close_code, str(message.extra or "")
+            async with http.ws_connect(url) as after:  # the stream is free again
+                await after.send_json(START)
+                ready = await after.receive_json(timeout=10)
+            return code, reason, f"{busy} {ready['type']}"
+
+    code, reason, rest = asyncio.run(run())
+    assert (code, "no sound") == (4008, reason[:8]), reason
+    assert "1013" in rest and "busy" in rest and rest.endswith("ready")
+
+
+def test_token_origin_and_tls(rig: GatewayRig, tmp_path) -> None:
+    with pytest.raises(GatewayError, match="token"):
+        GatewayOptions(host="0.0.0.0")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    options = replace(
+        rig.gateway.options, port=free_port(), token="s3cret", tls_cert=str(cert), tls_key=str(key)
+    )
+    gateway = GatewayThread(options)
+    context = ssl.create_default_context(cafile=str(cert))
+    context.check_hostname = False
+    base = f"wss://127.0.0.1:{options.port}/v1/stream"
+
+    async def run() -> dict:
+        results = {}
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as http:
+            for name, kwargs in (
+                ("none", {}),
+                ("wrong", {"headers": {"Authorization": "Token nope"}}),
+                (
+                    "origin",
+                    {"headers": {"Authorization": "Token s3cret", "Origin": "http://evil.example"}},
+                ),
+            ):
+                try:
+                    async with http.ws_connect(base, **kwargs):
+                        results[name] = "open"
+                except aiohttp.WSServerHandshakeError as e:
+                    results[name] = e.status
+            for name, kwargs in (
+                ("header", {"headers": {"Authorization": "Token s3cret"}}),
+                ("subprotocol", {"protocols": ("token", "s3cret")}),
+            ):
+                async with http.ws_connect(base, **kwargs) as ws:
+                    await ws.send_json({**START, "encoding": "pcm_mulaw"})
+                    await ws.receive(timeout=10)
+                    results[name] = ws.close_code
+        return results
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        gateway.stop()
+    assert results == {
+        "none": 401,
+        "wrong": 401,
+        "origin": 403,
+        "header": 4003,
+        "subprotocol": 4003,
+    }
