@@ -130,6 +130,15 @@ class AsrConfig:
     parakeet_min_confidence: float = _key(
         0.0, "drop parakeet tokens below this confidence", min=0, max=1
     )
+    audio_ctx: str = _key(
+        "auto",
+        "Whisper encoder window: auto (the audio plus a margin, 30 s again if the result looks wrong) or full (always 30 s)",
+        choices=("auto", "full"),
+    )
+    audio_ctx_min_s: float = _key(10.0, "shortest encoder window in auto mode", min=0, max=30)
+    audio_ctx_pad_s: float = _key(
+        2.0, "silence encoded after the audio in auto mode", min=0, max=30
+    )
     mlx_cache_limit_mb: int = _key(256, "bound on MLX's buffer cache per worker", min=0, max=65536)
     blas_threads: int = _key(0, "BLAS threads per worker; 0 = cores / workers", min=0, max=256)
 

@@ -1,6 +1,7 @@
 """The Whisper backend: an MLX Whisper model directory, decoded with guards for a 24 h service.
 
-Per 30 s window: log-Mel → encoder → token search (greedy or beam) with temperature fallback →
+Per window of up to 30 s: log-Mel → encoder (over the audio plus a margin, not always the full 30 s:
+``whisper/audio_context.py``) → token search (greedy or beam) with temperature fallback →
 no-speech / log-probability / compression-ratio guards → word timestamps from cross-attention.
 Silence and noise give an empty ``Transcription``; decoded tokens are capped in proportion to the
 audio length so a repetition loop cannot run away.
@@ -55,6 +56,10 @@ class WhisperOptions:
     mlx_cache_limit_mb: int = 256  # bound on MLX's buffer cache
     blas_threads: int = 0  # 0 = all cores (one worker) — the supervisor passes cores // workers
     decoder_blas_threads: int = 1  # BLAS threads while decoding on a CPU; 0 = as blas_threads
+    audio_ctx: str = "auto"  # encoder window: auto (the audio + a margin) or full (always 30 s)
+    audio_ctx_min_s: float = 10.0  # shortest encoder window in auto mode
+    audio_ctx_pad_s: float = 2.0  # padding encoded after the audio in auto mode
+    audio_ctx_max_audio_s: float = 30.0  # longer requests get the full window in auto mode
     seed: int = 0  # sampling at temperature > 0
 
     @classmethod
@@ -158,6 +163,11 @@ class WhisperBackend(Backend):
         self._search = TokenSearch(self.engine, suppress, begin, tok.eot, tok.no_speech,
                                    np.random.default_rng(self.options.seed))  # fmt: skip
         self._start_sequence = list(tok.sot_sequence_including_notimestamps)
+        from pipeline.backends.whisper.audio_context import AudioContextPolicy
+
+        opts = self.options
+        self._audio_ctx = AudioContextPolicy(opts.audio_ctx, opts.audio_ctx_min_s,
+                                             opts.audio_ctx_pad_s, opts.audio_ctx_max_audio_s)  # fmt: skip
 
     # -- Backend -------------------------------------------------------------------------------
 
@@ -210,25 +220,46 @@ class WhisperBackend(Backend):
         return tokens, tokens.index(self.tokenizer.sot)
 
     def _transcribe_window(self, audio: np.ndarray, prompt: str | None) -> Transcription:
-        from pipeline.backends.whisper.features import log_mel_spectrogram
+        from pipeline.backends.whisper.audio_context import looks_suspect
 
         duration_s = audio.size / 16_000
         if audio.size == 0 or float(np.sqrt(np.mean(np.square(audio)))) < _SILENCE_RMS:
             return Transcription(text="", duration_s=duration_s, details={"silent": 1.0})
         started_s = time.perf_counter()
+        full = self.dims.n_audio_ctx
+        frames = self._audio_ctx.frames(audio.size, full)
+        # a short window decodes at the first temperature only: a fallback goes to the full window
+        temperatures = self.options.temperatures or (0.0,)
+        result = self._encode_and_decode(audio, prompt, frames, started_s,
+                                         temperatures if frames == full else temperatures[:1])  # fmt: skip
+        if frames < full and looks_suspect(result.text, result.details):
+            # a short window's known failures (a repeated sentence, no text): the full window
+            logger.debug("short encoder window (%d frames) gave %r: full window", frames,
+                         result.text)  # fmt: skip
+            first_s = time.perf_counter() - started_s
+            result = self._encode_and_decode(audio, prompt, full, time.perf_counter(), temperatures)
+            result = replace(result, details={**result.details, "audio_ctx_retry_s": first_s})
+        return result
+
+    def _encode_and_decode(self, audio: np.ndarray, prompt: str | None, frames: int,
+                           started_s: float, temperatures: tuple[float, ...]) -> Transcription:  # fmt: skip
+        from pipeline.backends.whisper.features import log_mel_spectrogram
+
         if self._phases is not None:
             self._phases.encoder()
-        context = self.engine.encode(log_mel_spectrogram(audio, self.dims.n_mels))
+        context = self.engine.encode(log_mel_spectrogram(audio, self.dims.n_mels, 2 * frames))
         if self._phases is not None:
             self._phases.decoder()
         encoded_s = time.perf_counter()
         try:
-            return self._decode_window(audio, context, prompt, started_s, encoded_s)
+            return self._decode_window(audio, context, prompt, started_s, encoded_s, frames,
+                                       temperatures)  # fmt: skip
         finally:
             self.engine.end_window()
 
     def _decode_window(self, audio: np.ndarray, context, prompt: str | None, started_s: float,
-                       encoded_s: float) -> Transcription:  # fmt: skip
+                       encoded_s: float, frames: int,
+                       temperatures: tuple[float, ...]) -> Transcription:  # fmt: skip
         from pipeline.backends.whisper.decoding import SearchOptions, compression_ratio
 
         opts = self.options
@@ -236,7 +267,8 @@ class WhisperBackend(Backend):
         initial, sot_index = self._initial_tokens(prompt)
         max_tokens = max(4, math.ceil(opts.max_tokens_per_s * max(duration_s, 1.0)))
         hypothesis = None
-        for temperature in opts.temperatures or (0.0,):
+        fallback = False
+        for temperature in temperatures:
             search = SearchOptions(temperature=temperature, beam_size=opts.beam_size,
                                    max_tokens=max_tokens)  # fmt: skip
             hypothesis = self._search.run(context, initial, sot_index, search)
@@ -259,6 +291,8 @@ class WhisperBackend(Backend):
             "max_tokens": float(max_tokens),
             "hit_cap": float(hypothesis.hit_cap),
             "encode_s": encoded_s - started_s,
+            "audio_ctx": float(frames),  # encoder frames (1500 = the full 30 s window)
+            "fallback": float(fallback and not silent),  # still failing at the last temperature
         }
         if self._rejected(hypothesis):
             details["rejected"] = 1.0

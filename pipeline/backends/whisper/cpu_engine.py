@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.backends.whisper.engine_base import WhisperEngine
+from pipeline.backends.whisper.engine_base import WhisperEngine, check_mel_frames
 from pipeline.backends.whisper.weights import Dims
 
 _LN_EPS = 1e-5
@@ -193,10 +193,15 @@ class CpuWhisperEngine(WhisperEngine):
         return cols.reshape(out_len, -1) @ weight.reshape(weight.shape[0], -1).T + bias
 
     def encode(self, mel: np.ndarray) -> AudioContext:
-        """Encode one window: mel (n_mels, 3000) -> cross-attention keys/values per layer."""
+        """Encode one window: mel (n_mels, 2 F) -> cross-attention keys/values over F frames.
+
+        F = n_audio_ctx (1500) is the full 30 s window; a shorter mel (the window's first 2 F
+        frames) is encoded with the first F positions (whisper.cpp's ``audio_ctx``).
+        """
+        frames = check_mel_frames(mel, self.dims)
         x = gelu(self._conv(np.ascontiguousarray(mel.T), *self._conv1, stride=1))
         x = gelu(self._conv(x, *self._conv2, stride=2))
-        x = x + self._enc_pos
+        x = x + self._enc_pos[:frames]
         for block in self._enc_blocks:
             x = self._encoder_block(x, block)
         features = layer_norm(x, *self._enc_ln)  # (n_audio_ctx, d)

@@ -36,6 +36,18 @@ def argmax_pick(logits: np.ndarray) -> tuple[int, float]:
     return token, float(log_softmax(logits)[token])
 
 
+def check_mel_frames(mel: np.ndarray, dims: Dims) -> int:
+    """The encoder frames of ``mel`` (n_mels, 2 F): F, or a ValueError naming what is wrong."""
+    if mel.ndim != 2 or mel.shape[0] != dims.n_mels:
+        raise ValueError(f"mel must be ({dims.n_mels}, frames), got {mel.shape}")
+    frames, odd = divmod(mel.shape[1], 2)  # the second convolution has stride 2
+    if odd or not 0 < frames <= dims.n_audio_ctx:
+        raise ValueError(
+            f"mel frames must be even and in 2..{2 * dims.n_audio_ctx}, got {mel.shape[1]}"
+        )
+    return frames
+
+
 class WhisperEngine(ABC):
     """Encoder and incremental decoder of one Whisper model."""
 
@@ -44,7 +56,8 @@ class WhisperEngine(ABC):
 
     @abstractmethod
     def encode(self, mel: np.ndarray) -> Any:
-        """Encode one window: mel (n_mels, 3000) float32 -> this engine's audio context."""
+        """Encode one window: mel (n_mels, 2 F) float32 -> this engine's audio context of F
+        frames (F = n_audio_ctx for a full 30 s window; fewer for the window's first 2 F frames)."""
 
     @abstractmethod
     def new_state(self, audio: Any, batch: int) -> Any:

@@ -30,21 +30,28 @@ def _hann_window() -> np.ndarray:
     return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)
 
 
-def log_mel_spectrogram(audio: np.ndarray, n_mels: int = 80) -> np.ndarray:
-    """The (n_mels, N_FRAMES) log-Mel input of one encoder window.
+def log_mel_spectrogram(
+    audio: np.ndarray, n_mels: int = 80, n_frames: int = N_FRAMES
+) -> np.ndarray:
+    """The (n_mels, n_frames) log-Mel input of one encoder window.
 
     ``audio`` is float32 (n,) at 16 kHz, at most 30 s; it is padded with zeros to 30 s first,
-    as Whisper was trained.
+    as Whisper was trained. ``n_frames`` < N_FRAMES keeps only the window's first frames (a
+    shortened encoder, ``audio_context.py``): as long as they cover the audio, they are the same
+    numbers as the full window's first frames (the floor at max - 8 is set by the audio).
     """
+    if not 0 < n_frames <= N_FRAMES:
+        raise ValueError(f"n_frames must be in 1..{N_FRAMES}, got {n_frames}")
     audio = np.asarray(audio, dtype=np.float32)[:N_SAMPLES]
     padded = np.zeros(N_SAMPLES + 2 * (N_FFT // 2), dtype=np.float32)
     padded[N_FFT // 2 : N_FFT // 2 + audio.size] = audio
     # centred STFT with reflect padding, as torch.stft(center=True)
     head = audio[1 : N_FFT // 2 + 1][::-1] if audio.size > N_FFT // 2 else 0.0
     padded[: N_FFT // 2] = head
-    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP_LENGTH][:N_FRAMES]
+    padded = padded[: (n_frames - 1) * HOP_LENGTH + N_FFT]
+    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP_LENGTH][:n_frames]
     spectrum = np.fft.rfft(frames * _hann_window(), axis=-1)
-    power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)  # (N_FRAMES, N_FFT/2+1)
+    power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)  # (n_frames, N_FFT/2+1)
     mel = mel_filters(n_mels) @ power.T
     log_spec = np.log10(np.maximum(mel, 1e-10))
     log_spec = np.maximum(log_spec, log_spec.max() - 8.0)

@@ -30,7 +30,7 @@ import numpy as np
 
 from pipeline.backends.mlx_runtime import import_mlx
 from pipeline.backends.whisper.cpu_engine import pack_block, sinusoids
-from pipeline.backends.whisper.engine_base import WhisperEngine, argmax_pick
+from pipeline.backends.whisper.engine_base import WhisperEngine, argmax_pick, check_mel_frames
 from pipeline.backends.whisper.weights import Dims
 
 logger = logging.getLogger(__name__)
@@ -160,10 +160,13 @@ class MlxWhisperEngine(WhisperEngine):
     # -- encoder -------------------------------------------------------------------------------
 
     def _encoder(self, mel):
-        """mel (3000, n_mels) -> per decoder layer cross keys (H, hd, F) and values (H, F, hd)."""
+        """mel (2 F, n_mels) -> per decoder layer cross keys (H, hd, F) and values (H, F, hd).
+
+        Compiled once per F: callers round F to a few values (``audio_context.py``)."""
         mx = self._mx
         x = self._gelu(self._conv(mel.astype(self.dtype), self._conv1, stride=1))
-        x = self._gelu(self._conv(x, self._conv2, stride=2)) + self._enc_pos
+        x = self._gelu(self._conv(x, self._conv2, stride=2))
+        x = x + self._enc_pos[: x.shape[0]]  # a shortened window: its first positions
         for block in self._enc_blocks:
             qkv = self._ln(x, block["attn_ln"]) @ block["qkv_w"] + block["qkv_b"]
             q, k, v = (self._heads(part, self._enc_heads) for part in mx.split(qkv, 3, axis=-1))
@@ -180,6 +183,7 @@ class MlxWhisperEngine(WhisperEngine):
 
     def encode(self, mel: np.ndarray) -> MlxAudioContext:
         mx = self._mx
+        check_mel_frames(mel, self.dims)
         keys, values = self._encode_fn(mx.array(np.ascontiguousarray(mel.T)))
         # contiguous copies: every decoder step reads them
         keys = [mx.contiguous(k) for k in keys]

@@ -1,0 +1,194 @@
+"""Shortened encoder window (``asr.audio_ctx``) against the full 30 s window: WER per length bucket.
+
+Requests are cut from the shared dev recordings at their reference utterance times (dictation_dev,
+harvard_list72_8k, monologue_dev; jfk whole): every run of k consecutive utterances of a file
+(k = 1, 2, ..., partitioning the file each time) up to 30 s, with up to 0.3 s of the neighbouring
+pause on each side, as the VAD's pre-roll and hangover would give. The dev files hold no
+utterance under 2 s, so the < 2 s bucket is short phrases spoken by espeak-ng (synthetic, fixed
+list, two voices), said so in the output.
+
+Each variant (``full``, or ``auto`` with its minimum window, padding and longest audio) decodes
+every request with the same backend settings otherwise (greedy with temperature fallback, word
+timestamps on, no prompt). Prints a table and, last, one JSON object: per variant and bucket the
+WER, reference words, requests, median request and encoder milliseconds and the encoder/request
+time ratio, and per auto variant its WER minus the full window's in each bucket.
+
+    .venv/bin/python -m bench.encoder_ctx [--engine numpy|mlx] [--threads 1]
+        [--variants "full;auto:min=0,pad=1;auto:min=10,pad=2"]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.engine import DATA_DIR, load_audio  # noqa: E402
+from pipeline.text_metrics import edit_distance, normalize_words  # noqa: E402
+
+RATE_HZ = 16_000
+FILES = ("dictation_dev", "harvard_list72_8k", "monologue_dev")
+EDGE_S = 0.3  # pause kept on each side of a request
+BUCKETS = ((0, 2), (2, 5), (5, 10), (10, 20), (20, 30))
+SHORT_PHRASES = (
+    "Yes.", "No.", "Thank you.", "Okay.", "Next slide, please.", "Call me back.",
+    "Stop the recording.", "Sounds good.", "Seven thirty.", "What time is it?",
+    "Not yet.", "Send it now.", "Good morning.", "I agree.", "Twenty five.",
+)  # fmt: skip
+VOICES = ("en-us", "en-gb")
+DEFAULT_VARIANTS = "full;auto:min=0,pad=1;auto:min=5,pad=2;auto:min=10,pad=2"
+
+
+def bucket_of(duration_s: float) -> str:
+    for low, high in BUCKETS:
+        if low <= duration_s < high:
+            return f"{low}-{high}s"
+    return f"{BUCKETS[-1][0]}-{BUCKETS[-1][1]}s"
+
+
+def dev_requests() -> list[tuple[str, np.ndarray, str]]:
+    """(label, audio, reference) for runs of consecutive utterances of each dev file, and jfk."""
+    requests = []
+    for name in FILES:
+        meta = json.loads((DATA_DIR / f"{name}.json").read_text())
+        audio = load_audio(DATA_DIR / f"{name}.wav")
+        utterances = meta["utterances"]
+        for k in range(1, len(utterances) + 1):
+            for first in range(0, len(utterances), k):
+                run = utterances[first : first + k]
+                before = utterances[first - 1]["end"] if first else 0.0
+                after = utterances[first + k]["start"] if first + k < len(utterances) else None
+                start = max(before, run[0]["start"] - EDGE_S)
+                end = (
+                    run[-1]["end"] + EDGE_S
+                    if after is None
+                    else min(after, run[-1]["end"] + EDGE_S)
+                )
+                if end - start > 30.0:
+                    continue
+                piece = audio[int(start * RATE_HZ) : int(end * RATE_HZ)]
+                text = " ".join(u["text"] for u in run)
+                requests.append((f"{name}[{first}:{first + k}]", piece, text))
+    references = json.loads((DATA_DIR / "references.json").read_text())
+    requests.append(("jfk", load_audio(DATA_DIR / "jfk.flac"), references["jfk.flac"]))
+    return requests
+
+
+def short_requests() -> list[tuple[str, np.ndarray, str]]:
+    """Short phrases spoken by espeak-ng, with 0.3 s of silence on each side."""
+    import soundfile
+    import soxr
+
+    requests = []
+    edge = np.zeros(int(EDGE_S * RATE_HZ), np.float32)
+    with tempfile.TemporaryDirectory() as tmp:
+        for index, text in enumerate(SHORT_PHRASES):
+            voice = VOICES[index % len(VOICES)]
+            path = Path(tmp) / f"{index}.wav"
+            subprocess.run(["espeak-ng", "-v", voice, "-s", "165", "-w", str(path), text],
+                           check=True, capture_output=True)  # fmt: skip
+            audio, rate = soundfile.read(str(path), dtype="float32")
+            audio = soxr.resample(audio, rate, RATE_HZ).astype(np.float32) * 0.5
+            requests.append((f"espeak:{text}", np.concatenate([edge, audio, edge]), text))
+    return requests
+
+
+def parse_variant(spec: str) -> dict:
+    """``full`` or ``auto:min=S,pad=S,max=S`` -> WhisperOptions fields."""
+    mode, _, rest = spec.partition(":")
+    fields: dict = {"audio_ctx": mode}
+    keys = {"min": "audio_ctx_min_s", "pad": "audio_ctx_pad_s", "max": "audio_ctx_max_audio_s"}
+    for item in filter(None, rest.split(",")):
+        key, _, value = item.partition("=")
+        fields[keys[key]] = float(value)
+    return fields
+
+
+def run_variant(spec: str, engine: str, threads: int, requests) -> dict:
+    from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
+
+    options = WhisperOptions(engine=engine, blas_threads=threads, **parse_variant(spec))
+    backend = WhisperBackend("", options)
+    backend.transcribe(requests[0][1])  # warm-up
+    per_bucket: dict[str, dict] = {}
+    for label, audio, reference in requests:
+        started = time.perf_counter()
+        result = backend.transcribe(audio)
+        request_s = time.perf_counter() - started
+        ref_words, hyp_words = normalize_words(reference), normalize_words(result.text)
+        errors = edit_distance(ref_words, hyp_words)
+        stats = per_bucket.setdefault(bucket_of(len(audio) / RATE_HZ), {
+            "errors": 0, "words": 0, "requests": 0, "request_ms": [], "encode_ms": [],
+            "ctx": [], "retries": 0})  # fmt: skip
+        stats["errors"] += errors
+        stats["words"] += len(ref_words)
+        stats["requests"] += 1
+        stats["request_ms"].append(request_s * 1000)
+        stats["encode_ms"].append(result.details.get("encode_s", float("nan")) * 1000)
+        stats["ctx"].append(result.details.get("audio_ctx", float("nan")))
+        stats["retries"] += "audio_ctx_retry_s" in result.details
+        if errors > max(1, len(ref_words) // 4):
+            print(f"  {spec} {label} ({len(audio) / RATE_HZ:.1f} s): {errors} errors: "
+                  f"{result.text!r}")  # fmt: skip
+    backend.close()
+    summary = {}
+    for bucket, stats in sorted(per_bucket.items(), key=lambda item: float(item[0].split("-")[0])):
+        request_ms = statistics.median(stats["request_ms"])
+        encode_ms = statistics.median(stats["encode_ms"])
+        summary[bucket] = {
+            "wer": round(stats["errors"] / max(1, stats["words"]), 4),
+            "words": stats["words"],
+            "requests": stats["requests"],
+            "request_ms_p50": round(request_ms, 1),
+            "encode_ms_p50": round(encode_ms, 1),
+            "encoder_over_request": round(sum(stats["encode_ms"]) / sum(stats["request_ms"]), 3),
+            "audio_ctx_p50": statistics.median(stats["ctx"]),
+            "full_window_retries": stats["retries"],
+        }
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", default="numpy", choices=("numpy", "mlx"))
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads (1: a 2-worker setup)")
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS, help="';'-separated")
+    args = parser.parse_args()
+
+    requests = short_requests() + dev_requests()
+    print(f"{len(requests)} requests, {sum(len(a) for _, a, _ in requests) / RATE_HZ:.0f} s "
+          f"of audio; < 2 s bucket: espeak-ng phrases (synthetic)")  # fmt: skip
+    results = {}
+    for spec in args.variants.split(";"):
+        results[spec] = run_variant(spec, args.engine, args.threads, requests)
+        for bucket, row in results[spec].items():
+            print(f"{spec:28s} {bucket:7s} WER {row['wer']:.4f} ({row['words']:4d} words, "
+                  f"{row['requests']:3d} requests)  request p50 {row['request_ms_p50']:7.1f} ms, "
+                  f"encoder p50 {row['encode_ms_p50']:7.1f} ms, ctx {row['audio_ctx_p50']:.0f}, "
+                  f"{row['full_window_retries']} retried on 30 s")  # fmt: skip
+    deltas = {}
+    if "full" in results:
+        for spec, buckets in results.items():
+            if spec != "full":
+                deltas[spec] = {
+                    bucket: round(row["wer"] - results["full"][bucket]["wer"], 4)
+                    for bucket, row in buckets.items()
+                    if bucket in results["full"]
+                }
+    print(json.dumps({"engine": args.engine, "blas_threads": args.threads,
+                      "short_bucket_source": "espeak-ng phrases (synthetic)",
+                      "variants": results, "wer_minus_full": deltas}))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

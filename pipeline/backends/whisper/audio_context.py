@@ -1,0 +1,95 @@
+"""How many encoder frames a request pays for: the full 30 s window, or only the audio it holds.
+
+Whisper pads every input to 30 s and its encoder attends over all 1500 frames (20 ms each), so a
+2 s request costs as much as a 30 s one. Like whisper.cpp's ``audio_ctx``, the shortened encoder
+reads only the window's first F frames (the audio plus a margin of the zero padding the model
+was trained with), adds the first F positional embeddings, and the decoder's cross-attention
+sees F frames instead of 1500. The encoder's cost falls about in proportion (its attention
+faster still), every decoder step's cross-attention too.
+
+The model never saw a window shorter than 30 s in training, and whisper.cpp users report
+repetition loops with a small ``audio_ctx``: the margin of padding after the audio keeps the
+end-of-text cue the model learned, and ``bench/encoder_ctx.py`` measures WER per length bucket
+against the full window, which sets the defaults here (the ``asr.audio_ctx*`` keys).
+
+Measured on the dev recordings, a short window sometimes makes tiny.en say the last sentence
+twice (or a short phrase many times), or give up on the audio (empty text). ``looks_suspect``
+flags such a result so the backend decodes the request again over the full window: a repeat
+costs a second pass, never a wrong transcript that the full window would have got right.
+
+F is rounded up to a multiple of ``STEP_FRAMES`` so the MLX engine compiles a bounded number of
+encoder shapes (at most 1500 / STEP_FRAMES).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from pipeline.backends.whisper.features import FRAMES_PER_TOKEN, HOP_LENGTH
+
+MODES = ("auto", "full")
+SAMPLES_PER_FRAME = HOP_LENGTH * FRAMES_PER_TOKEN  # 320 samples = 20 ms per encoder frame
+FRAMES_PER_S = 16_000 / SAMPLES_PER_FRAME  # 50
+STEP_FRAMES = 50  # F is a multiple of 1 s
+
+
+@dataclass(frozen=True, slots=True)
+class AudioContextPolicy:
+    """``mode`` auto: encode the audio plus ``pad_s`` of padding, at least ``min_s``, for
+    requests up to ``max_audio_s`` (longer ones get the full window); ``full``: always 30 s."""
+
+    mode: str = "auto"
+    min_s: float = 10.0
+    pad_s: float = 2.0
+    max_audio_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"audio_ctx {self.mode!r}: expected one of {MODES}")
+        for name in ("min_s", "pad_s", "max_audio_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0 <= value <= 30):
+                raise ValueError(f"audio_ctx_{name} must be between 0 and 30 s, got {value!r}")
+
+    def frames(self, num_samples: int, n_audio_ctx: int) -> int:
+        """Encoder frames F for ``num_samples`` of 16 kHz audio (mel frames: 2 F)."""
+        if num_samples < 0:
+            raise ValueError(f"sample count must not be negative, got {num_samples}")
+        if self.mode == "full" or num_samples > self.max_audio_s * 16_000:
+            return n_audio_ctx
+        wanted = max(
+            math.ceil(num_samples / SAMPLES_PER_FRAME) + round(self.pad_s * FRAMES_PER_S),
+            round(self.min_s * FRAMES_PER_S),
+            1,
+        )
+        return min(n_audio_ctx, math.ceil(wanted / STEP_FRAMES) * STEP_FRAMES)
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in (w.strip(".,!?;:\"'()-…").lower() for w in text.split()) if w]
+
+
+def has_repeat(text: str) -> bool:
+    """True when some run of 2+ words is said twice in a row, or one word three times in a
+    row: the loop a short window provokes ("Thank you. Thank you.", "25. 25. 25.")."""
+    words = _words(text)
+    for size in range(1, len(words) // 2 + 1):
+        times = 3 if size == 1 else 2
+        for start in range(len(words) - size * times + 1):
+            block = words[start : start + size]
+            if all(words[start + k * size : start + (k + 1) * size] == block for k in range(times)):
+                return True
+    return False
+
+
+def looks_suspect(text: str, details: dict[str, float]) -> bool:
+    """A short-window result to decode again over the full window: empty or rejected, failing
+    the fallback checks (low log-probability, a loop), stopped by the token cap, or repeating."""
+    return (
+        not text
+        or details.get("rejected", 0.0) > 0
+        or details.get("fallback", 0.0) > 0
+        or details.get("hit_cap", 0.0) > 0
+        or has_repeat(text)
+    )
