@@ -279,6 +279,9 @@ class Supervisor:
         self._handle_events(now_s, accept_speech)
         self._handle_pool(now_s)
         self.control_server.serve_pending()
+        # audio a live source overwrote before any worker took it: given up, reported as lost
+        for output in self.scheduler.drop_before(STREAM_ID, self.ring.oldest_index, now_s):
+            self.publish(output)
         self._dispatch(now_s)
         for role, why in self.streams.check(now_s):
             self.counters.child_restarts += 1

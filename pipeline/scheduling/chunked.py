@@ -77,7 +77,12 @@ class ChunkedSegments(FinalWork):
         return self.core.prompt(segment.stream_id)
 
     def forget(self, segment: Segment) -> None:
-        self._work.pop(segment.key, None)
+        if self._work.pop(segment.key, None) is not None and self._queue:
+            # chunks still queued (a segment dropped unserved): nothing may keep them
+            kept = [entry for entry in self._queue if (entry[2], entry[3]) != segment.key]
+            if len(kept) != len(self._queue):
+                heapq.heapify(kept)
+                self._queue = kept
 
     def final_words(self, segment: Segment) -> tuple[tuple[Word, ...], str] | None:
         work = self._work.get(segment.key)

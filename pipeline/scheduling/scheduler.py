@@ -49,7 +49,7 @@ from pipeline.messages.speech import (
     SpeechResumed,
     SpeechStarted,
 )
-from pipeline.messages.transcripts import SpeechEvent, TranscriptPartial
+from pipeline.messages.transcripts import GapEvent, SpeechEvent, TranscriptPartial
 from pipeline.scheduling.chunked import ChunkedSegments
 from pipeline.scheduling.commits import CommittedSegments
 from pipeline.scheduling.final_order import FIRST_SEQ, FinalOrder
@@ -67,6 +67,7 @@ from pipeline.words import Word
 logger = logging.getLogger(__name__)
 
 QUEUE_NAMES = ("finals", "partials", "sessions")  # queue depths reported even when zero
+MAX_PENDING_SEGMENTS = 1024  # ended segments of a stream awaiting their final; beyond: dropped
 
 
 def default_work(options: SchedulerOptions) -> tuple[WorkKind, ...]:
@@ -88,6 +89,7 @@ class SegmentScheduler:
         first_seq: int = FIRST_SEQ,
         *,
         work: Sequence[WorkKind] | None = None,
+        max_pending_segments: int = MAX_PENDING_SEGMENTS,
     ) -> None:
         """``first_seq``: the seq of the first final (the journal's next seq, so numbering
         continues across daemon restarts). ``work``: the kinds of work, in dispatch priority
@@ -104,6 +106,7 @@ class SegmentScheduler:
         self._ledger = FlightLedger()
         self._order = FinalOrder(options.backend, options.model, first_seq)
         self._stats = SchedulerStats()
+        self._max_pending_segments = max_pending_segments
 
     @property
     def options(self) -> SchedulerOptions:
@@ -204,6 +207,56 @@ class SegmentScheduler:
         for kind in self._kinds:
             kind.ended(segment, now_s)
         out.extend(self.complete_if_done(segment, now_s))
+        waiting = [s for s in self._segments if s.stream_id == stream_id and not s.is_open]
+        if len(waiting) > self._max_pending_segments:  # nothing takes the work: oldest goes
+            waiting.sort(key=lambda s: s.order)
+            out.extend(self._drop(waiting[: len(waiting) - self._max_pending_segments], now_s))
+        return out
+
+    def drop_before(self, stream_id: str, oldest_index: int, now_s: float) -> list[Message]:
+        """The stream's ring holds nothing before ``oldest_index`` any more (a live source wrote
+        on while no worker took the work): every ended segment whose pending work needs audio
+        before it is given up now. Returns what to publish: a ``GapEvent`` (``queue_full``) over
+        the dropped range, then the finals that go out (``audio_lost`` over each dropped
+        segment), so the queues of a stream nothing serves stay bounded by its ring."""
+        overrun = [
+            segment
+            for segment in self._segments
+            if segment.stream_id == stream_id
+            and not segment.is_open
+            and not segment.complete
+            and any(
+                (index := kind.needed_index(segment)) is not None and index < oldest_index
+                for kind in self._kinds
+            )
+        ]
+        return self._drop(sorted(overrun, key=lambda s: s.order), now_s) if overrun else []
+
+    def _drop(self, segments: list[Segment], now_s: float) -> list[Message]:
+        """Give up ended ``segments`` of one stream (oldest first): their queued work is
+        forgotten, a late reply is dropped, each final says ``audio_lost`` over the segment."""
+        first, last = segments[0], segments[-1]
+        gap = GapEvent(
+            first.stream_id, _s(first.start_index), _s(last.end_index or 0), "queue_full"
+        )
+        logger.warning(
+            "%s: %d pending segments dropped (%.1f-%.1f s): no worker took them in time",
+            first.stream_id,
+            len(segments),
+            gap.start_s,
+            gap.end_s,
+        )
+        out: list[Message] = [gap]
+        for segment in segments:
+            assert segment.end_index is not None
+            segment.lose(segment.start_index, None, "audio_lost")
+            segment.complete = True
+            self._forget(segment)
+            outcome = segment.outcome(segment.end_index, segment.ended_at_s, (), "")
+            self._stats.segments_dropped += 1
+            self._stats.finals_failed += 1
+            self._stats.finals_empty += 1
+            out.extend(self._published(self._order.complete(outcome, now_s)))
         return out
 
     def vad_restarted(self, stream_id: str) -> None:

@@ -12,6 +12,7 @@ class SchedulerStats:
 
     segments_started: int = 0
     segments_abandoned: int = 0  # open segments dropped by a VAD restart (no final)
+    segments_dropped: int = 0  # ended segments given up unserved (ring overran, queue cap)
     finals_published: int = 0  # one per segment, failed ones included
     finals_failed: int = 0  # finals published with audio missing (lost or unreadable)
     finals_empty: int = 0  # finals published with no text (silence, noise, failures)
