@@ -38,7 +38,7 @@ const LatencyChart = (() => {
     for (const [value, cls] of [[p50, 'p50'], [p95, 'p95']]) {
       if (value == null) continue;
       svg.append(element('line', { class: cls, x1: L, y1: y(value), x2: W - R, y2: y(value) }));
-      svg.append(element('text', { x: W - R - 70, y: y(value) - 3 }, `${cls} ${Math.round(value)} ms`));
+      svg.append(element('text', { x: W - R - (cls === 'p50' ? 170 : 80), y: y(value) - 3 }, `${cls} ${Math.round(value)} ms`));
     }
     for (const [i, v, cls, p] of series) {
       const dot = element('circle', { class: `pt ${cls}`, cx: x(i), cy: y(v), r: 4, 'data-seq': p.seq });

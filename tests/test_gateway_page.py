@@ -1,0 +1,92 @@
+"""The live page in a real headless Chromium whose microphone plays a dev recording: the
+expected finals appear on the page, the chart has one point per final, a screenshot is saved."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gateway.options import Limits
+from pipeline.text_metrics import word_error_rate
+from tests.data_paths import DATA_DIR, REPO_ROOT
+from tests.gateway_harness import GatewayRig, reference
+
+pytestmark = pytest.mark.timeout(900)
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+SCREENSHOT = REPO_ROOT / ".cache" / "test-artifacts" / "gateway_page.png"
+
+
+def fake_mic_wav(path: Path) -> Path:
+    """jfk.flac as the 16-bit WAV Chromium's fake capture device plays, 3 s of silence after."""
+    import soundfile
+
+    samples, rate_hz = soundfile.read(DATA_DIR / "jfk.flac", dtype="float32", always_2d=True)
+    mono = samples.mean(axis=1)
+    padded = np.concatenate([mono, np.zeros(3 * rate_hz, dtype=np.float32)])
+    soundfile.write(path, padded, rate_hz, subtype="PCM_16")
+    return path
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None,
+    reason="no chromium/chromedriver: install them with 'make system-deps' (Debian packages)",
+)
+def test_page_shows_finals_and_charts_them(tmp_path) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    rig = GatewayRig(replace(Limits(), silence_timeout_s=60.0))
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--window-size=1280,900",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={fake_mic_wav(tmp_path / 'mic.wav')}%noloop",
+        "--autoplay-policy=no-user-gesture-required",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    try:
+        driver.get(rig.gateway.http + "/")
+        WebDriverWait(driver, 20).until(lambda d: "worker" in d.find_element(By.ID, "health").text)
+        driver.find_element(By.ID, "mic").click()
+        finals = driver.find_elements  # shorthand below
+        WebDriverWait(driver, 240, poll_frequency=0.5).until(
+            lambda d: "country" in " ".join(e.text for e in finals(By.CSS_SELECTOR, ".finals li"))
+        )
+        time.sleep(2.0)
+        driver.find_element(By.ID, "mic").click()  # stop: the lane drains and closes
+        WebDriverWait(driver, 180, poll_frequency=0.5).until(
+            lambda d: d.find_element(By.ID, "mic").get_attribute("aria-pressed") == "false"
+        )
+        items = driver.find_elements(By.CSS_SELECTOR, '.lane[data-lane="A"] .finals li')
+        texts = [
+            driver.execute_script("return arguments[0].firstChild.textContent", e) for e in items
+        ]
+        points = driver.find_elements(By.CSS_SELECTOR, "#chart circle.pt.lat")
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(SCREENSHOT))
+        log = driver.find_element(By.ID, "log").text
+        summary = driver.find_element(By.ID, "pct").text
+    finally:
+        driver.quit()
+        rig.close()
+    assert texts, log
+    assert len(points) == len(texts), (len(points), texts)
+    assert "p50" in summary and "p95" in summary
+    hypothesis = " ".join(texts)
+    assert word_error_rate(reference("jfk.flac"), hypothesis) < 0.35, hypothesis
+    assert SCREENSHOT.stat().st_size > 10_000
