@@ -6,6 +6,7 @@ is inherited from the parent; each entry point creates its own after start.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -34,11 +35,13 @@ def run_child(
 
     First of all the child ties its life to ``parent_pid``, the spawning process as that process
     named itself (``workers.parent_death``): it exits when the parent does, at any moment.
-    SIGINT is ignored in children: a Ctrl-C in the terminal reaches the whole process group,
-    and the parent decides how its children stop (a ``Shutdown`` message, then SIGTERM/SIGKILL).
+    SIGINT is ignored in children, and each child leaves the daemon's process group: a Ctrl-C in
+    the terminal (or ``timeout``'s SIGTERM) reaches the whole group, and the parent decides how its children stop (a ``Shutdown`` message, then SIGTERM/SIGKILL).
     """
     die_with_parent(parent_pid if parent_pid is not None else os.getppid())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        os.setpgrp()  # a signal to the daemon's process group (timeout, a shell) is not ours
     configure_child_logging(role, log_level)
     logger = logging.getLogger(entry_module)
     logger.debug("starting %s as pid %d", entry_module, os.getpid())

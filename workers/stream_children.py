@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,8 +85,9 @@ class StreamProcesses:
     capture: WatchedChild = field(init=False)
     vad: WatchedChild = field(init=False)
     capture_ended: bool = False  # EndOfStream seen
-    open_segment_start: int | None = None  # start index of the segment the VAD has open
-    open_segment_id: int = 0
+    # where the stream's open segment starts, asked of its one owner (the scheduler); a
+    # restarted VAD resumes there. None: no segment open.
+    open_segment_start: Callable[[], int | None] = lambda: None
     next_segment_id: int = 0  # one past the highest segment id seen
     vad_position: int = 0  # the VAD's reported read position (events before it have arrived)
     stdin_fifo: Path | None = None  # where a stdin source is relayed (see workers.stdin_relay)
@@ -168,9 +170,6 @@ class StreamProcesses:
             self.vad.last_heartbeat_s = now_s
             self.vad.heard_since_start = True
             self.next_segment_id = max(self.next_segment_id, message.segment_id + 1)
-            self.open_segment_start = (
-                message.start_index if isinstance(message, SpeechStarted) else None
-            )
             return
         if isinstance(message, EndOfStream):
             self.capture_ended = True
@@ -247,7 +246,6 @@ class StreamProcesses:
             self._start_capture(now_s)
             return
         resume_index = self._skip_poison(self._vad_resume_index())
-        self.open_segment_start = None
         self._start_vad(now_s, resume_index)
 
     def _skip_poison(self, resume_index: int) -> int:
@@ -273,8 +271,8 @@ class StreamProcesses:
 
     def _vad_resume_index(self) -> int:
         """Where a new VAD starts: the open segment's start, else the old VAD's last position."""
-        if self.open_segment_start is not None:
-            return max(self.open_segment_start, self.ring.oldest_index)
+        if (open_start := self.open_segment_start()) is not None:
+            return max(open_start, self.ring.oldest_index)
         positions = [c.index for c in self.ring.cursors() if c.label == "vad"]
         position = max(positions) if positions else self.ring.write_index
         return max(position, self.ring.oldest_index)
@@ -339,21 +337,6 @@ class StreamProcesses:
         for watched in (self.capture, self.vad):
             if watched.child is not None:
                 watched.child.stop(grace_s)
-
-    def close_open_segment(self) -> SpeechEnded | None:
-        """At shutdown: the segment the VAD had open ends where the VAD had read to, so the words
-        spoken so far still get their final."""
-        if self.open_segment_start is None:
-            return None
-        end_index = max(self.open_segment_start, self.vad_position)
-        ended = SpeechEnded(
-            stream_id=self.stream_id,
-            segment_id=self.open_segment_id,
-            start_index=self.open_segment_start,
-            end_index=end_index,
-        )
-        self.open_segment_start = None
-        return ended
 
     def release_cursor(self) -> None:
         if self._cursor_slot is not None:

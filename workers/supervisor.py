@@ -168,6 +168,7 @@ class Supervisor:
                     internal.audio,
                     internal.events,
                     self.options.log_level,
+                    open_segment_start=lambda: self.scheduler.open_segment_start(STREAM_ID),
                 )
                 if config.capture.source.startswith("stdin"):
                     self.stdin_relay = StdinRelay(runtime_dir / f"{self.options.instance}.stdin")
@@ -489,15 +490,18 @@ class Supervisor:
         deadline_s = time.monotonic() + self.config.supervisor.shutdown_timeout_s
         self.streams.stop(grace_s=1.0)
         self._handle_events(time.monotonic(), accept_speech=True)  # what they sent before stopping
-        ended = self.streams.close_open_segment()
-        if ended is not None:
-            for output in self.scheduler.speech_ended(ended, time.monotonic()):
-                self.publish(output)
+        # the open segment ends where the VAD had read: the words spoken so far get their final
+        for output in self.scheduler.end_open_segment(
+            STREAM_ID, self.streams.vad_position, time.monotonic()
+        ):
+            self.publish(output)
         while not self.scheduler.idle() and time.monotonic() < deadline_s:
             self._step(accept_speech=True)
         if not self.scheduler.idle():
             logger.warning(
-                "shutdown timeout: %s requests unfinished", self.scheduler.queue_depths()
+                "shutdown timeout: %s requests unfinished (%s)",
+                self.scheduler.queue_depths(),
+                self.scheduler.sizes(),
             )
 
     def _close(self) -> None:

@@ -259,6 +259,28 @@ class SegmentScheduler:
             out.extend(self._published(self._order.complete(outcome, now_s)))
         return out
 
+    def end_open_segment(self, stream_id: str, end_index: int, now_s: float) -> list[Message]:
+        """The stream stops (shutdown, ``stream.close``): its open segment, if any, ends at
+        ``end_index`` (where the VAD had read; never before the newest audio known to belong to
+        it) and gets its final like any other. The scheduler is the one owner of the open
+        segment, so the end carries its real id. Returns what to publish."""
+        segment = self._segments.open_segment(stream_id)
+        if segment is None:
+            return []
+        ended = SpeechEnded(
+            stream_id=stream_id,
+            segment_id=segment.segment_id,
+            start_index=segment.start_index,
+            end_index=max(end_index, segment.newest_index, segment.start_index),
+        )
+        return self.speech_ended(ended, now_s)
+
+    def open_segment_start(self, stream_id: str) -> int | None:
+        """Where the stream's open segment starts (its first unpublished sample); None when no
+        speech is going on. A restarted VAD resumes there."""
+        segment = self._segments.open_segment(stream_id)
+        return segment.start_index if segment is not None else None
+
     def vad_restarted(self, stream_id: str) -> None:
         """The stream's VAD was restarted: its open segment is dropped without a final (the new
         VAD detects that audio again under a new segment id)."""
