@@ -298,3 +298,29 @@ def test_token_origin_and_tls(rig: GatewayRig, tmp_path) -> None:
         "header": 4003,
         "subprotocol": 4003,
     }
+
+
+def test_garbage_on_the_daemon_push_socket_is_rejected_and_counted(rig: GatewayRig) -> None:
+    import zmq
+
+    from pipeline.messages import PushReply, decode
+
+    endpoint = rig.status()["daemon"]["endpoints"]["push"]
+    context = zmq.Context()
+    dealer = context.socket(zmq.DEALER)
+    dealer.setsockopt(zmq.LINGER, 0)
+    dealer.connect(endpoint)
+    try:
+        dealer.send_multipart([b"\x93garbage", b"\x00\x00"])
+        assert dealer.poll(10_000), "no answer from the daemon's capture"
+        reply = decode(dealer.recv())
+    finally:
+        dealer.close()
+        context.term()
+    assert isinstance(reply, PushReply) and reply.status == "rejected", reply
+    status = rig.daemon.wait_for(
+        lambda s: s["capture_events"].get("push_rejected", 0) >= 1, 10, "push_rejected counted"
+    )
+    capture = next(row for row in status["processes"] if row["role"] == "capture")
+    assert capture["restarts"] == 0 and capture["state"] == "running"
+    assert rig.daemon.process.poll() is None

@@ -1,0 +1,135 @@
+"""Latency the web gateway adds, and concurrent WebSocket clients, on the real daemon.
+
+For each dev file a WebSocket client streams it to ``/v1/stream`` while a ZeroMQ subscriber in
+the same process takes the daemon's finals: per final (matched by seq), the time it reached the
+WebSocket client minus the time it reached the subscriber is the latency the gateway adds
+(targets p50 <= 5 ms, p95 <= 15 ms). Nothing lost: the client's finals are exactly the
+subscriber's finals of its stretch of the stream (same seqs).
+
+Concurrent clients: the daemon carries one push stream until streams are opened at runtime, so a
+second concurrent client is refused as busy (measured: its close code); 8 concurrent clients are
+reported null with that reason. Last line: one JSON object.
+
+    .venv/bin/python bench/gateway.py [--files jfk.flac harvard_list72_8k.wav] [--pace fast]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gateway.stream_client import FAST_FRAMES_PER_S, stream
+from tests.gateway_harness import GatewayRig, s16le_frames
+
+REALTIME_FRAMES_PER_S = 10.0  # 100 ms frames
+ONE_STREAM = "the daemon has one push stream until streams are opened at runtime (stream.open)"
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))], 2)
+
+
+def run_file(rig: GatewayRig, name: str, frames_per_s: float) -> dict[str, Any]:
+    frames = s16le_frames(name)
+    before = len(rig.finals)
+    started_s = time.monotonic()
+    result = asyncio.run(
+        stream(f"{rig.gateway.ws}/v1/stream", iter(frames), max_frames_per_s=frames_per_s)
+    )
+    elapsed_s = time.monotonic() - started_s
+    time.sleep(0.5)  # the subscriber thread has every final by now
+    zmq = {final.seq: arrived_s for final, arrived_s in rig.finals[before:]}
+    ws = {body["seq"]: body["received_at"] for body in result.finals}
+    added_ms = [(ws[seq] - zmq[seq]) * 1000.0 for seq in ws if seq in zmq]
+    lost = sorted(set(zmq) - set(ws))
+    extra = sorted(set(ws) - set(zmq))
+    print(
+        f"{name}: {len(ws)} finals at the client, {len(zmq)} at the subscriber, lost {lost}, "
+        f"gateway adds p50 {percentile(added_ms, 0.5)} ms p95 {percentile(added_ms, 0.95)} ms, "
+        f"close {result.close_code}, {elapsed_s:.1f} s for {result.audio_s:.1f} s of audio"
+    )
+    return {
+        "file": name,
+        "finals_ws": len(ws),
+        "finals_zmq": len(zmq),
+        "lost": len(lost),
+        "unexpected": len(extra),
+        "added_ms": added_ms,
+        "close_code": result.close_code,
+    }
+
+
+async def second_client_close(rig: GatewayRig, frames: list[bytes]) -> tuple[int | None, str]:
+    """Two clients at once: the second one's close code and reason."""
+    import aiohttp
+
+    url = f"{rig.gateway.ws}/v1/stream"
+    start = {"type": "start", "sample_rate": 16000, "encoding": "pcm_s16le", "channels": 1}
+    async with aiohttp.ClientSession() as http:
+        first = await http.ws_connect(url)
+        await first.send_json(start)
+        await first.receive(timeout=10)
+        await first.send_bytes(frames[0])
+        async with http.ws_connect(url) as second:
+            await second.send_json(start)
+            message = await second.receive(timeout=10)
+            code, reason = second.close_code, str(message.extra or "")
+        await first.send_json({"type": "stop"})
+        while (await first.receive(timeout=120)).type == aiohttp.WSMsgType.TEXT:
+            pass
+    return code, reason
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", nargs="+", default=["jfk.flac"])
+    parser.add_argument("--pace", choices=("realtime", "fast"), default="realtime")
+    args = parser.parse_args()
+    frames_per_s = REALTIME_FRAMES_PER_S if args.pace == "realtime" else FAST_FRAMES_PER_S
+    rig = GatewayRig()
+    try:
+        runs = [run_file(rig, name, frames_per_s) for name in args.files]
+        code, reason = asyncio.run(second_client_close(rig, s16le_frames(args.files[0])))
+        print(f"a second concurrent client: closed {code} ({reason})")
+    finally:
+        rig.close()
+    added = [ms for run in runs for ms in run["added_ms"]]
+    p50, p95 = percentile(added, 0.5), percentile(added, 0.95)
+    lost = sum(run["lost"] for run in runs)
+    figures = {
+        "gateway_added_latency_p50_ms": p50,
+        "gateway_added_latency_p95_ms": p95,
+        "finals_compared": len(added),
+        "targets_met": None if p50 is None else bool(p50 <= 5 and p95 <= 15),
+        "pace": args.pace,
+        "files": args.files,
+        "finals_lost_single_client": lost,
+        "concurrent_clients": {
+            "1": {"clients": 1, "finals_lost": lost, "finals": len(added)},
+            "2": {"clients": 1, "refused": 1, "close_code": code, "reason": reason},
+            "8": None,
+        },
+        "concurrent_clients_8_reason": ONE_STREAM,
+        "max_concurrent_clients_nothing_lost": 1 if lost == 0 else 0,
+        "max_concurrent_clients_reason": ONE_STREAM,
+    }
+    if p50 is None:
+        figures["gateway_added_latency_reason"] = (
+            "no final reached both the client and the subscriber"
+        )
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
