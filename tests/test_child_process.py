@@ -119,3 +119,15 @@ def test_retire_lets_the_child_go_and_forces_it_after_the_grace(tmp_path) -> Non
     gone_after_s = _reap_until_gone(pid, timeout_s=10.0)
     assert 2.3 <= gone_after_s < 6.0  # grace, SIGTERM ignored for 2 s, then SIGKILL
     assert child.exitcode == -signal.SIGKILL
+
+
+def test_stop_without_grace_kills_at_once_without_waiting(tmp_path) -> None:
+    """``stop(0)`` on the supervisor's loop (a closing stream): SIGKILL, nothing joined, even
+    for a child that ignores SIGTERM; reap() collects it."""
+    child = _started(tmp_path, "ignore_term")
+    pid = child.pid
+    started_s = time.monotonic()
+    child.stop(grace_s=0.0)
+    assert time.monotonic() - started_s < 0.05
+    _reap_until_gone(pid, timeout_s=5.0)
+    assert child.exitcode == -signal.SIGKILL

@@ -107,9 +107,13 @@ class ChildProcess:
 
     def stop(self, grace_s: float) -> int | None:
         """Wait ``grace_s`` for a clean exit (ask first, e.g. with a Shutdown message),
-        then SIGTERM, then SIGKILL. Returns the exit code."""
+        then SIGTERM, then SIGKILL. Returns the exit code. ``grace_s`` <= 0: SIGKILL at once
+        without waiting (the supervisor's loop; ``reap`` collects it; None while it lives)."""
         if self._process is None:
             return None
+        if grace_s <= 0:
+            self.kill()
+            return self.exitcode
         if not self.join(grace_s):
             logger.warning("%s did not exit within %.1f s; terminating", self.spec.role, grace_s)
             self.signal(signal.SIGTERM)
