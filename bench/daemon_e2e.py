@@ -17,7 +17,7 @@ stamping every message's arrival, status polls):
 3. without ``--quick``: dictation_dev.wav and monologue_dev.wav at pace fast (queueing figures);
 
 then, in this process, one offline long-form pass over every file and the engine alone on the
-fault file's segment spans.
+fault file's segment spans (from its clean run).
 
 Figures (the last output line is one JSON object; an unmeasured figure is null with a
 ``<name>_reason`` beside it):
@@ -43,6 +43,10 @@ Figures (the last output line is one JSON object; an unmeasured figure is null w
 
 Usage: .venv/bin/python bench/daemon_e2e.py [--quick] [--profiles balanced,low-latency]
        [--seed 7] [--workers 1] [--keep-logs DIR] [--files dictation_dev.wav,...] [--no-fault]
+
+Wall time: the full dev set is 21 minutes of audio played at speaking speed once per profile,
+so the default run takes about 50 minutes; ``--quick`` about 4. ``--files`` runs part of the dev
+set; ``--no-fault`` skips the fault run (nothing is claimed; the loss figures are null).
 """
 
 from __future__ import annotations
@@ -103,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
                         "--quick: balanced)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="dev set seed")
     parser.add_argument("--workers", type=int, default=1, help="asr workers (default 1)")
-    parser.add_argument("--keep-logs", type=Path, help="write every daemon log into DIR")
+    parser.add_argument("--keep-logs", type=Path,
+                        help="write every daemon log and the offline/streamed texts into DIR")  # fmt: skip
     parser.add_argument("--files", help="comma-separated dev-set file names (default: all)")
     parser.add_argument("--no-fault", action="store_true",
                         help="no fault run: latency and WER only (finals_lost is then null)")  # fmt: skip
@@ -111,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     profiles = (
         args.profiles.split(",") if args.profiles else ["balanced"] if args.quick else PROFILES
     )
+    if args.keep_logs:
+        args.keep_logs.mkdir(parents=True, exist_ok=True)
     main_profile = "balanced" if "balanced" in profiles else profiles[0]
     load_start = os.getloadavg()
     scale = "quick" if args.quick else "full"
@@ -165,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
         errors, words = wer_counts(spec.reference_text, text)
         offline[spec.name] = {"text": text, "wall_s": wall_s, "cpu_s": cpu_s,
                               "errors": errors, "words": words}  # fmt: skip
+        if args.keep_logs:  # the texts behind the WER figures, for a look at what differs
+            (args.keep_logs / f"{spec.stem}.offline.txt").write_text(text + "\n")
+            for profile in profiles:
+                (args.keep_logs / f"{spec.stem}-{profile}.stream.txt").write_text(
+                    realtime[profile][spec.name].text + "\n"
+                )
         print(f"offline {spec.stem}: WER {errors / max(words, 1):.4f} of {words} words, "
               f"{cpu_s:.1f} s CPU")  # fmt: skip
 
