@@ -44,6 +44,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -463,6 +464,8 @@ class Chaos:
         if self.fs is not None:
             subprocess.run(["umount", "-l", str(self.fs)], check=False)
         self.context.term()
+        if not self.args.keep_runtime:
+            shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
     def _mount_tmpfs(self) -> tuple[Path | None, str]:
         if os.geteuid() != 0:
@@ -500,6 +503,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", dest="assignments", action="append", default=[], metavar="SECTION.KEY=VALUE"
     )
     parser.add_argument("--out", type=Path, help="write the full results JSON here")
+    parser.add_argument(
+        "--keep-runtime", action="store_true", help="keep the runtime dir (journal, daemon log)"
+    )
     parser.add_argument("--quiet", action="store_true")
     return parser
 
@@ -515,11 +521,14 @@ def main(argv: list[str] | None = None) -> int:
     chaos = Chaos(args)
     try:
         result = chaos.run()
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(result, indent=2, default=str))
+            log = chaos.runtime_dir / f"{INSTANCE}.log"
+            if log.exists():
+                shutil.copyfile(log, args.out.with_suffix(".daemon.log"))
     finally:
         chaos.close()
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2, default=str))
     if not args.quiet:
         for problem in result["problems"]:
             print(f"PROBLEM: {problem}")

@@ -9,9 +9,13 @@ supervisor's memory (``segments_cut_by_supervisor_kill``, reported, not a loss t
 prevent).
 
 Words lost at a shutdown (an estimate): the utterance open at the signal should get a final with
-the words spoken until then. Other loops' finals of the same segment (same position in the loop)
-say how many words lie before the same offset into the segment (the median over them); the
-shortfall of the run's final for that utterance (0 words if it has none) is counted.
+the words the VAD had read (the daemon ends it there). Status does not say where the VAD was, so
+the cut is the capture position at the signal (less ``VAD_LAG_S``) or, when the run has a final
+for the utterance, that final's end if earlier (a VAD restarted just before the signal may be well
+behind capture: what it had not read is not counted). Other loops' finals of the same segment
+(same position in the loop) say how many words lie before that offset into the segment (the
+median over them); the shortfall of the run's final (0 words if it has none) is counted.
+``cut_behind_capture_s`` shows how far behind capture the final ended.
 """
 
 from __future__ import annotations
@@ -104,6 +108,9 @@ def account_runs(
                 "duplicated_subscriber": live_acc["duplicated"],
                 "segments_cut_by_supervisor_kill": cut,
                 "words_lost_at_shutdown": words_lost,
+                "open_at_term_s": run.open_at_term_s,
+                "capture_at_term_s": run.audio_at_term_s,
+                "cut_behind_capture_s": _behind(run, in_journal, tolerance_s),
                 "lost_examples": journal_acc["lost_examples"][:5] or live_acc["lost_examples"][:5],
                 "duplicated_examples": journal_acc["duplicated_examples"][:5]
                 or live_acc["duplicated_examples"][:5],
@@ -137,8 +144,9 @@ def words_lost_at(
         return None
     segment = expected[at]
     key = (segment.loop == 0, segment.template_index)
-    offset_s = audio_s - VAD_LAG_S - segment.start_s
     own = next((r for r in rows if abs(r.start_s - segment.start_s) <= tolerance_s), None)
+    cut_s = audio_s - VAD_LAG_S if own is None else min(audio_s - VAD_LAG_S, own.end_s)
+    offset_s = cut_s - segment.start_s
     references = [
         sum(1 for end in words[seq][1] if end - words[seq][0] <= offset_s)
         for seq, position in positions.items()
@@ -149,6 +157,13 @@ def words_lost_at(
     expected_words = int(statistics.median(references))
     got = len(words[own.seq][1]) if own is not None and own.seq in words else 0
     return max(0, expected_words - got)
+
+
+def _behind(run: Any, rows: list[FinalRow], tolerance_s: float) -> float | None:
+    if run.open_at_term_s is None or run.audio_at_term_s is None:
+        return None
+    own = [r for r in rows if abs(r.start_s - run.open_at_term_s) <= tolerance_s]
+    return round(run.audio_at_term_s - own[-1].end_s, 2) if own else None
 
 
 def loop_p99_of(status: dict[str, Any]) -> float | None:
