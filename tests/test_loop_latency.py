@@ -119,6 +119,7 @@ def test_the_loop_keeps_its_step_latency_under_worker_kills_stops_and_recycles()
         assert loop == status["metrics"]["loop"]
         print(f"\nloop under faults: {loop}")
         assert loop["steps"] > 200
+        assert loop["journal_append"]["steps"] == status["metrics"]["finals"]  # fsync measured
         # the bar is p99 <= 20 ms; a loaded 2-core CI machine gets some slack
         assert loop["p99_ms"] <= 40.0, loop
         assert loop["max_ms"] < 1000.0, loop  # a recycle joined the old worker up to 2 s

@@ -110,6 +110,7 @@ class Supervisor:
         self.latencies_ms: list[float] = []
         self.memory: dict[str, MemoryTrend] = {}
         self.loop_latency = LoopLatency()  # step durations (the work between two polls)
+        self.journal_latency = LoopLatency()  # journal appends (fsync included) within steps
         self._last_memory_sample_s = 0.0
         self._last_metrics_s = 0.0
 
@@ -419,7 +420,9 @@ class Supervisor:
         if isinstance(message, stamped) and not message.run_id:
             message = replace(message, run_id=self.run_id)
         if isinstance(message, TranscriptFinal):
+            append_started_s = time.monotonic()
             self.journal.append(message)
+            self.journal_latency.record(time.monotonic() - append_started_s)
             self.counters.finals += 1
             self.latencies_ms.append(message.latency_ms)
             del self.latencies_ms[:-LATENCY_WINDOW]
@@ -455,7 +458,10 @@ class Supervisor:
             events_rejected=self.events_receiver.rejected_total,
             journal=self.journal.health().as_dict(),
             health=self.progress.health(),
-            loop=self.loop_latency.summary().as_dict(),
+            loop={
+                **self.loop_latency.summary().as_dict(),
+                "journal_append": self.journal_latency.summary().as_dict(),
+            },
         )
 
     def set_profile(self, profile: str) -> list[str]:
