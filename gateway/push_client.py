@@ -1,4 +1,10 @@
-"""An asyncio client of a daemon push stream: numbered PCM frames out, ``PushReply`` back."""
+"""An asyncio client of a daemon push stream: numbered PCM frames out, ``PushReply`` back.
+
+The DEALER is a plain (non-asyncio) socket used without blocking: a send that would block
+(the daemon applies back-pressure) is retried after a short sleep, and replies are polled.
+One socket both waiting to send and to receive through pyzmq's asyncio wrapper shares one
+edge-triggered descriptor between the two waiters; polling keeps either from missing a wake-up.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,8 @@ from pipeline.sources.source_spec import SourceSpec
 logger = logging.getLogger(__name__)
 
 SEND_HWM_FRAMES = 64  # frames queued towards the daemon before ``send`` waits (back-pressure)
+RETRY_S = 0.005  # wait before retrying a send the daemon is not ready for
+REPLY_POLL_S = 0.02  # how often replies are looked for
 
 
 class PushClient:
@@ -34,7 +42,7 @@ class PushClient:
         self.client_id = client_id
         self.seq = 0
         self.replies: asyncio.Queue[PushReply] = asyncio.Queue()
-        self._socket = context.socket(zmq.DEALER)
+        self._socket = zmq.Context.shadow(context.underlying).socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 1000)  # the last frames and the end still go out
         self._socket.setsockopt(zmq.SNDHWM, SEND_HWM_FRAMES)
         self._socket.connect(endpoint)
@@ -51,12 +59,20 @@ class PushClient:
             self.spec.channels,
             time.time(),
         )
-        await self._socket.send_multipart([encode(header), pcm], copy=False)
+        await self._send([encode(header), pcm])
         self.seq += 1
 
     async def end(self) -> None:
         """No more audio: the daemon ends this client's speech at once."""
-        await self._socket.send(encode(PushEnd(self.stream_id, self.client_id, self.seq)))
+        await self._send([encode(PushEnd(self.stream_id, self.client_id, self.seq))])
+
+    async def _send(self, parts: list[bytes]) -> None:
+        while True:
+            try:
+                self._socket.send_multipart(parts, flags=zmq.NOBLOCK, copy=False)
+                return
+            except zmq.Again:
+                await asyncio.sleep(RETRY_S)
 
     async def close(self) -> None:
         self._reader.cancel()
@@ -65,7 +81,11 @@ class PushClient:
 
     async def _read(self) -> None:
         while True:
-            frame = await self._socket.recv()
+            try:
+                frame = self._socket.recv(flags=zmq.NOBLOCK)
+            except zmq.Again:
+                await asyncio.sleep(REPLY_POLL_S)
+                continue
             try:
                 reply = decode(frame)
             except FrameRejected as e:

@@ -60,7 +60,7 @@ def test_page_shows_finals_and_charts_them(tmp_path) -> None:
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     try:
-        driver.get(rig.gateway.http + "/")
+        driver.get(rig.gateway.http + "/?rate=device")  # the device's rate: the worklet resamples
         WebDriverWait(driver, 20).until(lambda d: "worker" in d.find_element(By.ID, "health").text)
         driver.find_element(By.ID, "mic").click()
         finals = driver.find_elements  # shorthand below
@@ -81,12 +81,14 @@ def test_page_shows_finals_and_charts_them(tmp_path) -> None:
         driver.save_screenshot(str(SCREENSHOT))
         log = driver.find_element(By.ID, "log").text
         summary = driver.find_element(By.ID, "pct").text
+        context_rate = driver.execute_script("return window.streamscribe.lastRate")
     finally:
         driver.quit()
         rig.close()
     assert texts, log
     assert len(points) == len(texts), (len(points), texts)
     assert "p50" in summary and "p95" in summary
+    assert context_rate and context_rate != 16000, context_rate  # the resampling path ran
     hypothesis = " ".join(texts)
     assert word_error_rate(reference("jfk.flac"), hypothesis) < 0.35, hypothesis
     assert SCREENSHOT.stat().st_size > 10_000

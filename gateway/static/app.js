@@ -82,18 +82,23 @@
   async function startCapture() {
     const constraints = { audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false } };
     state.stream = await navigator.mediaDevices.getUserMedia(constraints);
-    try {
+    let source;
+    try { // 16 kHz straight from the browser where it can (Chromium; Firefox >= 125)
+      if (new URLSearchParams(location.search).get('rate') === 'device') throw new Error('asked');
       state.audio = new AudioContext({ sampleRate: 16000 });
-    } catch (error) {
-      state.audio = new AudioContext(); // the worklet resamples to 16 kHz
+      source = state.audio.createMediaStreamSource(state.stream);
+    } catch (error) { // a context at the device's rate; the worklet resamples to 16 kHz
+      if (state.audio) state.audio.close();
+      state.audio = new AudioContext();
+      source = state.audio.createMediaStreamSource(state.stream);
     }
     await state.audio.audioWorklet.addModule('/static/worklet.js');
-    const source = state.audio.createMediaStreamSource(state.stream);
     state.node = new AudioWorkletNode(state.audio, 'pcm-capture');
     state.node.port.onmessage = (event) => {
       for (const lane of Object.values(state.lanes)) lane.send(event.data);
     };
     source.connect(state.node);
+    state.lastRate = state.audio.sampleRate;
     log(`microphone at ${state.audio.sampleRate} Hz, sent as 16 kHz s16le`);
   }
 
