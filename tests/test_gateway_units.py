@@ -1,0 +1,111 @@
+"""Gateway logic without a daemon: start messages, Deepgram parameters, token, Origin, rate
+limit, options, and the layering (the daemon never imports the gateway)."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+from aiohttp.test_utils import make_mocked_request
+
+from gateway.dialects import deepgram_start
+from gateway.options import GatewayError, GatewayOptions
+from gateway.protocol import ProtocolError, parse_start
+from gateway.security import RateLimit, check_origin, check_token, offered_token
+from tests.data_paths import REPO_ROOT
+
+
+def test_start_message() -> None:
+    start = parse_start(
+        '{"type": "start", "sample_rate": 48000, "encoding": "pcm_f32le", "channels": 2,'
+        ' "profile": "low-latency", "label": "desk"}'
+    )
+    assert (start.sample_rate_hz, start.sample_format, start.channels) == (48000, "f32le", 2)
+    assert (start.profile, start.label) == ("low-latency", "desk")
+    for text, code, words in (
+        ("{oops", 4000, "not JSON"),
+        ('{"type": "audio"}', 4000, "start"),
+        ('{"sample_rate": 16000, "encoding": "opus"}', 4003, "opus"),
+        ('{"sample_rate": "16000"}', 4000, "sample_rate"),
+        ('{"sample_rate": true}', 4000, "sample_rate"),
+        ('{"sample_rate": 16000, "channels": 0}', 4000, "channels"),
+        ('{"sample_rate": 16000, "label": 5}', 4000, "strings"),
+        ("x" * 5000, 4000, "bytes"),
+    ):
+        with pytest.raises(ProtocolError) as caught:
+            parse_start(text)
+        assert caught.value.code == code and words in caught.value.reason, (text, caught.value)
+
+
+def test_deepgram_query() -> None:
+    start, options = deepgram_start(
+        {
+            "encoding": "linear16",
+            "sample_rate": "16000",
+            "interim_results": "true",
+            "utterance_end_ms": "1000",
+            "endpointing": "300",
+        }
+    )
+    assert (start.sample_format, start.sample_rate_hz, start.channels) == ("s16le", 16000, 1)
+    assert options["interim_results"] and not options["vad_events"]
+    for query in ({}, {"encoding": "opus"}, {"encoding": "linear16", "sample_rate": "x"}):
+        with pytest.raises(ProtocolError) as caught:
+            deepgram_start(query)
+        assert caught.value.code == 4003
+
+
+def test_token_and_origin() -> None:
+    options = GatewayOptions(host="0.0.0.0", token="s3cret")
+    with_header = make_mocked_request("GET", "/", headers={"Authorization": "Bearer s3cret"})
+    with_protocol = make_mocked_request(
+        "GET", "/", headers={"Sec-WebSocket-Protocol": "token, s3cret"}
+    )
+    wrong = make_mocked_request("GET", "/", headers={"Authorization": "Token nope"})
+    assert offered_token(with_header) == offered_token(with_protocol) == "s3cret"
+    assert check_token(options, with_header) == check_token(options, with_protocol) == ""
+    assert "wrong" in check_token(options, wrong)
+    assert "required" in check_token(options, make_mocked_request("GET", "/"))
+    own = make_mocked_request("GET", "/", headers={"Host": "a:1", "Origin": "http://a:1"})
+    foreign = make_mocked_request("GET", "/", headers={"Host": "a:1", "Origin": "http://b"})
+    assert check_origin(options, own) == "" and "not allowed" in check_origin(options, foreign)
+    assert check_origin(GatewayOptions(allowed_origins=("http://b",)), foreign) == ""
+    assert check_origin(options, make_mocked_request("GET", "/")) == ""  # not a browser
+
+
+def test_options_refuse_an_open_address_without_a_token() -> None:
+    with pytest.raises(GatewayError, match="token"):
+        GatewayOptions(host="192.168.1.5")
+    with pytest.raises(GatewayError, match="both"):
+        GatewayOptions(tls_cert="cert.pem")
+    assert GatewayOptions(host="::1").token == ""
+
+
+def test_rate_limit() -> None:
+    limit = RateLimit(10.0, burst_s=1.0)
+    assert all(limit.allow(0.0) for _ in range(10))
+    assert not limit.allow(0.0)
+    assert limit.allow(0.15)  # 1.5 tokens back
+    assert not limit.allow(0.15)
+
+
+def test_the_daemon_never_imports_the_gateway() -> None:
+    offenders = []
+    for package in ("pipeline", "workers", "config"):
+        for path in (REPO_ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module]
+                offenders += [f"{path}: {n}" for n in names if n.split(".")[0] == "gateway"]
+    for path in (REPO_ROOT / "gateway").rglob("*.py"):  # a client: sockets, not the daemon's code
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.startswith("workers")
+            ):
+                offenders.append(f"{path}: {node.module}")
+    assert not offenders, offenders
