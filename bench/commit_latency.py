@@ -301,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     reason = None
     if (args.pace != "realtime" and not args.simulate) or origin is None:
         reason = "latency needs a realtime run with a status answer"
+    elif not all("end" in u for u in reference["utterances"]):
+        reason = f"{args.file}: the reference has no utterance times"
     else:
         rows = utterance_latencies_ms(reference["utterances"], finals, result["arrivals"], origin)
         for text, latency in rows:
