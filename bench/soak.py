@@ -28,7 +28,8 @@ summary.md, daemon.log; the last stdout line is one JSON object):
                                  and shutdown included
     rss_slope_upper_mb_per_audio_h   the worst daemon process's slope + 2 standard errors, from
                                  its comparable samples (asr workers: idle right after a
-                                 request, see soak_parts/memory.py; others: every sample);
+                                 request, else the lowest RSS per 15 s window, see
+                                 soak_parts/memory.py; others: every sample);
                                  ``rss_slope_upper_role`` names it. Target ≤ 1 (24 h), ≤ 5 for a
                                  15-minute run.
     rss_slope_mb_per_audio_h     worst daemon process: RSS growth per hour of AUDIO after the
@@ -332,6 +333,7 @@ class Soak:
                     if problem not in self.problems:
                         self.problems.append(problem)
             self.memory.sample_after_requests(status, now_s)
+            self.memory.observe_floor(status, now_s)
             if now_s >= next_sample_s:
                 next_sample_s = now_s + self.sample_s
                 self.memory.sample(status, daemon.pid, now_s)

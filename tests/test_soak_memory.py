@@ -79,3 +79,26 @@ def test_silent_stretches_follow_every_n_passes(tmp_path) -> None:
     speech = 2 * built.speech_samples
     tail = audio[speech:].astype(float)
     assert 0 < (tail**2).mean() ** 0.5 < 40  # low noise, about -60 dBFS (33 LSB RMS)
+
+
+def test_floor_samples_find_the_leak_of_a_worker_that_is_never_idle() -> None:
+    """Pace fast with a backlog: always busy, so no after-request sample; the lowest RSS per
+    window (the trough between requests) still gives the leak, and the bound stays under 5."""
+    memory = MemorySeries()
+    leak_mb_per_audio_h = 3.0
+    for step in range(900):  # a 1 s poll for 15 minutes, 2 audio seconds per wall second
+        audio_s = step * 2.0
+        trough = 400.0 + leak_mb_per_audio_h * audio_s / 3600
+        rss_mb = trough + 7.0 * ((step * 7919) % 11)  # 0..70 MB into a request
+        status = _status(audio_s, ("asr-1", 7, "busy", step))
+        memory.sample_after_requests(status, float(step), rss_mb_of=lambda pid, r=rss_mb: r)
+        memory.observe_floor(status, float(step), rss_mb_of=lambda pid, r=rss_mb: r)
+        sample = MemorySample(float(step), audio_s, 7, rss_mb, None, None)
+        memory.samples.setdefault("asr-1", []).append(sample)
+    fits = fit_all(memory, warmup_audio_s=0.0, settle_s=0.0)["asr-1"]
+    assert "rss_after_request" not in fits
+    floor = fits["rss_floor"]
+    assert floor["samples_fitted"] >= 50
+    assert abs(floor["slope_mb_per_audio_h"] - leak_mb_per_audio_h) < 0.5, floor
+    assert floor["upper_mb_per_audio_h"] < 5 < fits["rss"]["upper_mb_per_audio_h"]
+    assert worst_upper({"asr-1": fits})["fit"] == "rss_floor"

@@ -19,7 +19,12 @@ also samples every asr worker that is idle (state ``ready``) and has completed a
 last such sample: memory right after a request, at the same point of the cycle every time. Workers
 report RSS only in their heartbeats (any moment), not after a request, so the soak samples with
 psutil itself. These go in ``after_request`` and give the ``rss_after_request`` fit, which is the
-worker's slope when it has at least ``MIN_COMPARABLE_SAMPLES`` samples. ``slope_upper`` is a
+worker's slope when it has at least ``MIN_COMPARABLE_SAMPLES`` samples. At pace fast with a
+backlog a worker is rarely idle (the next request follows at once), so there is a second
+comparable series, the floor (``observe_floor``): every status poll reads each worker's RSS, and
+per ``FLOOR_WINDOW_S`` of wall time (or until its pid changes) only the lowest one is kept: the
+trough between requests, the same point of the saw-tooth each window. A worker's headline fit is
+after-request when it has enough samples, else the floor, else every sample. ``slope_upper`` is a
 fit's slope + 2 standard errors; ``worst_upper`` the worst daemon process's.
 
 Memory of the soak itself stays bounded: past ``max_samples`` samples a role's series is thinned
@@ -39,7 +44,8 @@ DEFAULT_MAX_SAMPLES = 20_000  # per role, before thinning
 SOAK_ROLE = "soak"  # the soak process itself (not a daemon process: not in the worst slope)
 SUPERVISOR_ROLE = "supervisor"
 VALUES = ("rss_mb", "mlx_active_mb", "mlx_cache_mb")
-MIN_COMPARABLE_SAMPLES = 8  # after-request samples a worker needs for that fit to count
+MIN_COMPARABLE_SAMPLES = 20  # comparable samples a worker's fit needs to stand for it
+FLOOR_WINDOW_S = 15.0  # wall seconds per floor sample (the lowest RSS polled in the window)
 IDLE_STATE = "ready"  # a worker with no request in flight (``busy`` while it has one)
 
 
@@ -65,6 +71,34 @@ class MemorySeries:
         self._processes: dict[int, Any] = {}
         self._completed: dict[tuple[str, int], int] = {}
         self.after_request: MemorySeries | None = None  # created on the first comparable sample
+        self.floor: MemorySeries | None = None  # the lowest worker RSS per window
+        self._window: dict[str, tuple[float, MemorySample]] = {}  # role -> (start, lowest)
+
+    def observe_floor(self, status: dict[str, Any], wall_s: float, rss_mb_of: Any = None) -> None:
+        """Read every asr worker's RSS; keep the lowest per ``FLOOR_WINDOW_S`` (see the module
+        docstring)."""
+        audio_s = float(status["ring"]["write_s"])
+        read = rss_mb_of or self._rss_mb
+        for row in status["processes"]:
+            role, pid = row.get("role", ""), row.get("pid")
+            if not role.startswith("asr") or not pid or row.get("state") in ("failed", "starting"):
+                continue
+            rss_mb = read(int(pid))
+            if rss_mb is None:
+                continue
+            sample = MemorySample(wall_s, audio_s, int(pid), rss_mb, None, None)
+            window = self._window.get(role)
+            if window is not None and (
+                wall_s - window[0] >= FLOOR_WINDOW_S or window[1].pid != sample.pid
+            ):
+                if self.floor is None:
+                    self.floor = MemorySeries(self.max_samples)
+                self.floor._add(role, window[1])
+                window = None
+            if window is None:
+                self._window[role] = (wall_s, sample)
+            elif sample.rss_mb < window[1].rss_mb:
+                self._window[role] = (window[0], sample)
 
     def sample_after_requests(
         self, status: dict[str, Any], wall_s: float, rss_mb_of: Any = None
@@ -178,9 +212,10 @@ def slope_upper(fit: dict[str, Any]) -> float | None:
 
 def headline_fit(fits: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     """The fit that stands for a process: after-request samples when there are enough."""
-    comparable = fits.get("rss_after_request")
-    if comparable and comparable["samples_fitted"] >= MIN_COMPARABLE_SAMPLES:
-        return "rss_after_request", comparable
+    for name in ("rss_after_request", "rss_floor"):
+        comparable = fits.get(name)
+        if comparable and comparable["samples_fitted"] >= MIN_COMPARABLE_SAMPLES:
+            return name, comparable
     return "rss", fits["rss"]
 
 
@@ -262,11 +297,15 @@ def fit_all(
                 fits[name] = fit_role(
                     series, value, warmup_audio_s, settle_s, memory.first_seen_s, role
                 )
-        comparable = memory.after_request.samples.get(role) if memory.after_request else None
-        if comparable:
-            fits["rss_after_request"] = fit_role(
-                comparable, "rss_mb", warmup_audio_s, settle_s, memory.first_seen_s, role
-            )
+        for name, extra in (
+            ("rss_after_request", memory.after_request),
+            ("rss_floor", memory.floor),
+        ):
+            comparable = extra.samples.get(role) if extra is not None else None
+            if comparable:
+                fits[name] = fit_role(
+                    comparable, "rss_mb", warmup_audio_s, settle_s, memory.first_seen_s, role
+                )
         for fit in fits.values():
             fit["upper_mb_per_audio_h"] = slope_upper(fit)
         out[role] = fits
