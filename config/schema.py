@@ -214,6 +214,41 @@ class OutputsConfig:
 
 
 @dataclass(frozen=True)
+class StreamsConfig:
+    max_open: int = _key(
+        16, "streams open at once at most (stream.open beyond is refused)", min=1, max=1024
+    )
+    admission_max_busy: float = _key(
+        0.85,
+        "stream.open is refused (capacity) when the workers' busy fraction, projected with one "
+        "more stream, would exceed this, or when a stream's lag is over adapt_lag_s; above 1 "
+        "the load is not checked (the cap max_open still is)",
+        min=0.05,
+        max=100.0,
+    )
+    adapt: bool = _key(
+        True, "under sustained lag shed partials, then switch to adapt_profile; back when it falls"
+    )
+    adapt_lag_s: float = _key(
+        2.0, "a stream whose finals are this far behind counts as lagging", min=0.1, max=600
+    )
+    adapt_sustain_s: float = _key(
+        10.0, "lag (or its absence) held this long before the daemon adapts", min=0.5, max=3600
+    )
+    adapt_profile: str = _key(
+        "power-saving",
+        "the cheaper profile lagging streams move to (after partials are shed)",
+        choices=("balanced", "low-latency", "power-saving", "high-accuracy"),
+    )
+    battery_profile: bool = _key(
+        False, "on battery (where the platform reports it) move streams to adapt_profile"
+    )
+    push_close_when_idle: bool = _key(
+        True, "a push stream opened by stream.open closes when its client ends or times out"
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     profile: str = _key(
         "balanced",
@@ -226,6 +261,7 @@ class Config:
     asr: AsrConfig = field(default_factory=AsrConfig)
     supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
+    streams: StreamsConfig = field(default_factory=StreamsConfig)
 
 
-SECTIONS: tuple[str, ...] = ("capture", "ring", "vad", "asr", "supervisor", "outputs")
+SECTIONS: tuple[str, ...] = ("capture", "ring", "vad", "asr", "supervisor", "outputs", "streams")

@@ -75,6 +75,12 @@ EXAMPLES: dict[str, m.Message] = {
         m.ShutdownRequest("control"),
         m.ShutdownAck(),
         m.ControlError("control.set_profile", "unknown profile 'x'", {"allowed": "balanced"}),
+        m.StreamOpenRequest("push:s16le:48000", "", False, "tab 3", "", {"vad.hangover_ms": "500"}),
+        m.StreamOpenReply("s1", "ipc:///run/x/default.push-s1"),
+        m.StreamCloseRequest("s1"),
+        m.StreamCloseReply("s1", "closing"),
+        m.StreamListRequest(),
+        m.StreamListReply(({"stream_id": "main", "state": "running", "lag_s": 0.1},)),
     )
 }
 

@@ -48,12 +48,19 @@ from pipeline.messages import (
     ShutdownRequest,
     StatusReply,
     StatusRequest,
+    StreamCloseReply,
+    StreamCloseRequest,
+    StreamListReply,
+    StreamListRequest,
+    StreamOpenReply,
+    StreamOpenRequest,
 )
 
 logger = logging.getLogger(__name__)
 
 MAX_REQUESTS_PER_STEP = 200  # requests answered in one loop step at most
 CONTROL_BUDGET_MS = 5.0  # time one loop step spends answering requests (at least one is served)
+STREAM_REPLAY_ROUNDS = 8  # journal reads one stream-filtered replay makes at most
 MAX_REPLAY_COUNT = 1000  # finals one replay reply holds at most (the frame limit may cut more)
 MAX_SLOW_WAITING = 1000  # slow requests read ahead; beyond, they wait in the socket's queue
 REPLIES_QUEUED_PER_CLIENT = 16  # replies (each up to a frame) held for a client that does not read
@@ -162,7 +169,12 @@ class ControlServer:
             return handler(request)
         except StreamscribeError as e:  # the request was wrong (an unknown profile, ...)
             self.counters.refused += 1
-            return _error(request.kind, str(e))
+            details = getattr(e, "details", None)  # e.g. the measured load of a capacity refusal
+            return ControlError(
+                request_kind=request.kind,
+                message=str(e),
+                details={str(k): str(v) for k, v in (details or {}).items()},
+            )
         except Exception as e:
             logger.exception("control request %s failed", request.kind)
             self.counters.errors += 1
@@ -208,13 +220,19 @@ def daemon_handlers(
     request_stop: Callable[[str], None],
     set_profile: Callable[[str], list[str]],
     max_frame_bytes: int,
+    open_stream: Callable[[StreamOpenRequest], StreamOpenReply] | None = None,
+    close_stream: Callable[[StreamCloseRequest], StreamCloseReply] | None = None,
+    list_streams: Callable[[], list[dict[str, Any]]] | None = None,
 ) -> dict[type[Message], Handler]:
-    """The daemon's control requests, answered by these callables."""
+    """The daemon's control requests, answered by these callables (``stream.*`` only when
+    given)."""
 
     def replay(request: ReplayRequest) -> ReplayReply:
-        if request.max_count > MAX_REPLAY_COUNT:
-            request = ReplayRequest(since_seq=request.since_seq, max_count=MAX_REPLAY_COUNT)
-        return journal.answer(request, max_frame_bytes=max_frame_bytes)
+        max_count = min(request.max_count, MAX_REPLAY_COUNT)
+        if not request.stream_id:
+            cut = ReplayRequest(since_seq=request.since_seq, max_count=max_count)
+            return journal.answer(cut, max_frame_bytes=max_frame_bytes)
+        return _replay_of_stream(journal, request, max_count, max_frame_bytes)
 
     def shutdown(request: ShutdownRequest) -> ShutdownAck:
         request_stop(f"shutdown requested: {request.reason or 'no reason given'}")
@@ -224,10 +242,56 @@ def daemon_handlers(
         restarted = set_profile(request.profile)
         return SetProfileReply(profile=request.profile, restarted=tuple(restarted))
 
-    return {
+    handlers: dict[type[Message], Handler] = {
         StatusRequest: lambda _request: StatusReply(status=status()),
         MetricsRequest: lambda _request: MetricsReply(values=metrics()),
         ReplayRequest: replay,
         ShutdownRequest: shutdown,
         SetProfileRequest: switch_profile,
     }
+    if open_stream is not None:
+        handlers[StreamOpenRequest] = open_stream
+    if close_stream is not None:
+        handlers[StreamCloseRequest] = close_stream
+    if list_streams is not None:
+        handlers[StreamListRequest] = lambda _request: StreamListReply(
+            streams=tuple(list_streams())
+        )
+    return handlers
+
+
+def _replay_of_stream(
+    journal: ReplaySource, request: ReplayRequest, max_count: int, max_frame_bytes: int
+) -> ReplayReply:
+    """Finals of ``request.stream_id`` only: the journal is read in replies cut as usual and
+    the other streams' finals left out, for at most ``STREAM_REPLAY_ROUNDS`` reads; ``next_seq``
+    says where the next request goes on (an empty reply with a ``next_seq`` below the daemon's
+    next seq means: ask again from there)."""
+    since_seq = request.since_seq
+    finals: list = []
+    size = 0
+    for _ in range(STREAM_REPLAY_ROUNDS):
+        reply = journal.answer(
+            ReplayRequest(since_seq=since_seq, max_count=MAX_REPLAY_COUNT),
+            max_frame_bytes=max_frame_bytes,
+        )
+        for final in reply.finals:
+            since_seq = final.seq + 1
+            if final.stream_id != request.stream_id:
+                continue
+            size += final_size_bytes(final)
+            if len(finals) >= max_count or size > max_frame_bytes * 3 // 4:
+                return ReplayReply(finals=tuple(finals), next_seq=final.seq)
+            finals.append(final)
+        if not reply.finals:
+            return ReplayReply(finals=tuple(finals), next_seq=reply.next_seq)
+        since_seq = reply.next_seq
+        if finals:
+            break
+    return ReplayReply(finals=tuple(finals), next_seq=since_seq)
+
+
+def final_size_bytes(final: Message) -> int:
+    from pipeline.messages import encode
+
+    return len(encode(final))

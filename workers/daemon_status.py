@@ -46,7 +46,7 @@ class DaemonView:
     streams: StreamChildren  # capture and VAD rows
     workers: Iterable[Any]  # the worker pool's slots
     worker_restarts: int
-    ring: AudioRing
+    ring: AudioRing | None  # the main stream's (None once it is closed)
     counters: DaemonCounters
     latencies_ms: Sequence[float]  # the latest finals' latencies
     last_seq: int | None  # of the journal
@@ -57,6 +57,9 @@ class DaemonView:
     journal: Mapping[str, Any] = field(default_factory=dict)  # FinalsJournal.health().as_dict()
     health: Mapping[str, str] = field(default_factory=dict)  # state ok/degraded/stuck, reason
     loop: Mapping[str, Any] = field(default_factory=dict)  # LoopLatency summary: p50/p99/max ms
+    stream_rows: Sequence[Mapping[str, Any]] = ()  # one per stream (workers.stream_set)
+    adaptation: Mapping[str, Any] = field(default_factory=dict)  # level, switches, recent
+    load: Mapping[str, Any] = field(default_factory=dict)  # busy_fraction, streams refused
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -91,7 +94,9 @@ def processes(view: DaemonView) -> list[dict[str, Any]]:
     return rows
 
 
-def ring_fill(ring: AudioRing) -> dict[str, Any]:
+def ring_fill(ring: AudioRing | None) -> dict[str, Any]:
+    if ring is None:
+        return {}
     held = ring.min_cursor()
     write_index = ring.write_index
     backlog = write_index - held if held is not None else 0
@@ -128,6 +133,12 @@ def metrics_values(view: DaemonView, rows: list[dict[str, Any]] | None = None) -
         "loop": dict(view.loop),  # the supervisor's step latency: steps, p50_ms, p99_ms, max_ms
         "rss_mb": {row["role"]: row["rss_mb"] for row in rows},
         "failed": [row["role"] for row in rows if row["state"] == "failed"],
+        "streams_open": sum(1 for row in view.stream_rows if row["state"] != "closed"),
+        "stream_lag_s": {
+            row["stream_id"]: row["lag_s"] for row in view.stream_rows if row["state"] != "closed"
+        },
+        "adaptation": dict(view.adaptation),
+        "load": dict(view.load),
     }
 
 
@@ -142,6 +153,7 @@ def status(view: DaemonView) -> dict[str, Any]:
         "endpoints": dict(view.endpoints),
         "processes": rows,
         "ring": ring_fill(view.ring),
+        "streams": [dict(row) for row in view.stream_rows],
         "vad": dict(view.counters.vad_stats),
         "capture_events": dict(view.counters.capture_events),
         "scheduler": dict(view.scheduler_stats),
@@ -184,6 +196,15 @@ def render_status_text(status: Mapping[str, Any]) -> str:
     control = status.get("control")
     if control:
         lines.append("  control " + ", ".join(f"{k} {v}" for k, v in control.items()))
+    streams = status.get("streams") or []
+    if streams:
+        lines.append("  streams:")
+        for row in streams:
+            lines.append(
+                f"    {row['stream_id']:6s} {row['state']:9s} lag {row['lag_s']:.1f} s  "
+                f"segments {row['segments']}  restarts {row['restarts']}  {row['source']}"
+                + (f"  [{row['label']}]" if row.get("label") else "")
+            )
     lines.append("  processes:")
     for row in status.get("processes", []):
         lines.append(

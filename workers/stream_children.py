@@ -50,6 +50,14 @@ logger = logging.getLogger(__name__)
 UNREPORTED_MARGIN_SAMPLES = 16_000  # 1 s beyond pre-roll + min speech (detector windows, blocks)
 
 
+MAIN_STREAM = "main"  # the stream --source opens; its children keep the plain role names
+
+
+def child_role(kind: str, stream_id: str) -> str:
+    """``capture``/``vad`` for the main stream, ``capture:ID``/``vad:ID`` for others."""
+    return kind if stream_id == MAIN_STREAM else f"{kind}:{stream_id}"
+
+
 @dataclass
 class WatchedChild:
     """One supervised child: its process, liveness and restart history."""
@@ -98,8 +106,10 @@ class StreamProcesses:
 
     def __post_init__(self) -> None:
         limits = RestartLimits.from_config(self.config.supervisor)
-        self.capture = WatchedChild("capture", None, RestartPolicy(limits))
-        self.vad = WatchedChild("vad", None, RestartPolicy(limits))
+        self.capture = WatchedChild(
+            child_role("capture", self.stream_id), None, RestartPolicy(limits)
+        )
+        self.vad = WatchedChild(child_role("vad", self.stream_id), None, RestartPolicy(limits))
         self._cursor_slot = self.ring.claim_cursor("super", 0)
 
     # ---- starting -----------------------------------------------------------------------
@@ -111,7 +121,7 @@ class StreamProcesses:
 
     def _settings(self, role: str) -> dict[str, Any]:
         return {
-            "role": role,
+            "role": child_role(role, self.stream_id),
             "config": as_tree(self.config),
             "ring_name": self.ring.name,
             "stream_id": self.stream_id,
@@ -123,7 +133,7 @@ class StreamProcesses:
         settings = self._settings("capture")
         if self.stdin_fifo is not None:
             settings["stdin_fifo"] = str(self.stdin_fifo)
-        spec = ChildSpec("capture", "workers.capture", settings, self.log_level)
+        spec = ChildSpec(self.capture.role, "workers.capture", settings, self.log_level)
         self._launch(self.capture, spec, now_s)
 
     def _start_vad(self, now_s: float, start_index: int) -> None:
@@ -132,7 +142,7 @@ class StreamProcesses:
         settings["first_segment_id"] = self.next_segment_id
         self.vad_position = start_index  # nothing is known past where the new VAD starts
         self.hold_cursor(min(start_index, self.held_index()))
-        spec = ChildSpec("vad", "workers.vad", settings, self.log_level)
+        spec = ChildSpec(self.vad.role, "workers.vad", settings, self.log_level)
         self._launch(self.vad, spec, now_s)
 
     def _launch(self, watched: WatchedChild, spec: ChildSpec, now_s: float) -> None:
@@ -151,9 +161,9 @@ class StreamProcesses:
         if isinstance(message, Heartbeat):
             watched = (
                 self.capture
-                if message.role == "capture"
+                if message.role == self.capture.role
                 else self.vad
-                if message.role == "vad"
+                if message.role == self.vad.role
                 else None
             )
             if watched is not None and message.pid != watched.pid:
@@ -273,7 +283,7 @@ class StreamProcesses:
         """Where a new VAD starts: the open segment's start, else the old VAD's last position."""
         if (open_start := self.open_segment_start()) is not None:
             return max(open_start, self.ring.oldest_index)
-        positions = [c.index for c in self.ring.cursors() if c.label == "vad"]
+        positions = [c.index for c in self.ring.cursors() if c.label.startswith("vad")]
         position = max(positions) if positions else self.ring.write_index
         return max(position, self.ring.oldest_index)
 
@@ -326,6 +336,17 @@ class StreamProcesses:
             )
             for w in (self.capture, self.vad)
         }
+
+    def signal_stop(self) -> None:
+        """Stop capture and VAD for good without waiting (``stream.close``): SIGTERM now;
+        ``stopped`` says when both are gone, ``stop`` reaps them."""
+        self.stopping = True
+        for watched in (self.capture, self.vad):
+            if watched.child is not None and watched.child.is_alive():
+                watched.child.signal(15)
+
+    def stopped(self) -> bool:
+        return not any(w.child is not None and w.child.is_alive() for w in (self.capture, self.vad))
 
     def stop(self, grace_s: float) -> None:
         """Stop capture and VAD for good. The ring cursor stays held (queued work still reads the

@@ -29,6 +29,7 @@ from pipeline.bus import Receiver, new_context, open_socket, send_message
 from pipeline.bus.endpoints import Endpoints, endpoints_from_outputs, ipc_endpoints
 from pipeline.bus.runtime_dir import resolve_runtime_dir
 from pipeline.bus.sockets import SocketOptions
+from pipeline.errors import AudioSourceError
 from pipeline.journal import FinalsJournal, journal_path, new_run_id
 from pipeline.messages import (
     CaptureEvent,
@@ -41,12 +42,16 @@ from pipeline.messages import (
     SpeechEnded,
     SpeechOngoing,
     SpeechStarted,
+    StreamCloseReply,
+    StreamCloseRequest,
+    StreamOpenReply,
+    StreamOpenRequest,
     TranscriptFinal,
     TranscriptPartial,
     VadStats,
 )
 from pipeline.messages.speech import SpeechPaused, SpeechResumed
-from pipeline.ring import AudioRing, remove_stale_segments
+from pipeline.ring import remove_stale_segments
 from pipeline.sources.preflight import preflight_source
 from pipeline.sources.push_source import push_endpoint
 from pipeline.supervision.loop_latency import LoopLatency
@@ -58,12 +63,15 @@ from workers.daemon_lock import DaemonLock
 from workers.daemon_status import DaemonView, metrics_values, status
 from workers.progress_watch import EXIT_NO_PROGRESS, ProgressWatch, is_finite_source
 from workers.stdin_relay import StdinRelay
-from workers.stream_children import StreamProcesses
+from workers.stream_load import Adaptation, Admission, LoadMeter
+from workers.stream_set import StreamSet
 from workers.worker_pool import PoolOptions, WorkerPool
 
 logger = logging.getLogger(__name__)
 
 STREAM_ID = "main"
+MAX_LABEL_CHARS = 200  # a client's label for a stream, cut to this
+LAG_INTERVAL_S = 0.5  # how often the streams' lags are measured (adaptation)
 POLL_MS = 20  # the loop wakes at least this often
 METRICS_INTERVAL_S = 5.0  # cadence of the ``metrics`` topic
 LATENCY_WINDOW = 500  # finals kept for latency percentiles
@@ -88,6 +96,7 @@ class Counters:
     speech_events: int = 0
     overruns: int = 0
     worker_recycles: int = 0
+    adaptations: int = 0
     child_restarts: int = 0
     vad_stats: dict[str, Any] = field(default_factory=dict)
     capture_events: dict[str, int] = field(default_factory=dict)
@@ -113,6 +122,9 @@ class Supervisor:
         self.journal_latency = LoopLatency()  # journal appends (fsync included) within steps
         self._last_memory_sample_s = 0.0
         self._last_metrics_s = 0.0
+        self._last_lag_s = 0.0
+        self.load = LoadMeter()
+        self._base_profile = config.profile  # adaptation comes back to it
 
     # ---- the whole life of the daemon ---------------------------------------------------
 
@@ -135,8 +147,6 @@ class Supervisor:
             self.journal = FinalsJournal.from_outputs(
                 config.outputs, runtime_dir, self.options.instance, run_id=self.run_id
             )
-            capacity = int(config.ring.capacity_s * SAMPLE_RATE_HZ)
-            self.ring = AudioRing.create(STREAM_ID, capacity, SAMPLE_RATE_HZ, runtime_dir)
             self.context = new_context()
             try:
                 self._open_sockets(internal, public)
@@ -159,22 +169,18 @@ class Supervisor:
                         Path(model_path).name,
                         streaming=backend_name == "parakeet",
                     ),
-                    rings={STREAM_ID: self.ring.name},
+                    rings={},
                     first_seq=self.journal.next_seq,
                 )
-                self.streams = StreamProcesses(
-                    STREAM_ID,
-                    self.ring,
-                    config,
+                self.streams = StreamSet(
+                    runtime_dir,
                     internal.audio,
                     internal.events,
                     self.options.log_level,
-                    open_segment_start=lambda: self.scheduler.open_segment_start(STREAM_ID),
+                    self.scheduler,
                 )
-                if config.capture.source.startswith("stdin"):
-                    self.stdin_relay = StdinRelay(runtime_dir / f"{self.options.instance}.stdin")
-                    self.streams.stdin_fifo = self.stdin_relay.fifo_path
-                    self.stdin_relay.start()
+                self.admission = Admission(config.streams)
+                self.adaptation = Adaptation(config.streams)
                 self.control_server = ControlServer(
                     self.control,
                     daemon_handlers(
@@ -184,12 +190,20 @@ class Supervisor:
                         request_stop=self.request_stop,
                         set_profile=self.set_profile,
                         max_frame_bytes=config.outputs.max_frame_bytes,
+                        open_stream=self.open_stream,
+                        close_stream=self.close_stream,
+                        list_streams=self.list_streams,
                     ),
                     max_frame_bytes=config.outputs.max_frame_bytes,
                 )
                 self._install_signal_handlers()
                 self.pool.start()
-                self.streams.start()
+                stdin_fifo = None
+                if config.capture.source.startswith("stdin"):
+                    self.stdin_relay = StdinRelay(runtime_dir / f"{self.options.instance}.stdin")
+                    stdin_fifo = self.stdin_relay.fifo_path
+                    self.stdin_relay.start()
+                self.streams.open(config, stream_id=STREAM_ID, stdin_fifo=stdin_fifo)
                 logger.info("daemon %s running (pid %d)", self.options.instance, lock.pid)
                 self._loop()
                 self._drain()
@@ -226,6 +240,7 @@ class Supervisor:
         self.endpoints = {"transcript": public.transcript, "control": public.control}
         if self.config.capture.source.strip().lower().startswith("push:"):
             self.endpoints["push"] = push_endpoint(internal.audio, STREAM_ID)  # clients send PCM
+        self.runtime_dir = Path(internal.audio[len("ipc://") :]).parent
         self.events_receiver = Receiver(
             self.events,
             accept=(
@@ -282,16 +297,24 @@ class Supervisor:
         self._handle_pool(now_s)
         self.control_server.serve_pending()
         # audio a live source overwrote before any worker took it: given up, reported as lost
-        for output in self.scheduler.drop_before(STREAM_ID, self.ring.oldest_index, now_s):
-            self.publish(output)
+        for stream in self.streams:
+            if stream.state != "closed":
+                for output in self.scheduler.drop_before(
+                    stream.stream_id, stream.ring.oldest_index, now_s
+                ):
+                    self.publish(output)
         self._dispatch(now_s)
-        for role, why in self.streams.check(now_s):
-            self.counters.child_restarts += 1
-            logger.warning("stream child %s: %s", role, why)
-            if role == "vad":
-                self.scheduler.vad_restarted(STREAM_ID)
+        if not self.stopping:
+            for stream_id, role, why in self.streams.check(now_s):
+                self.counters.child_restarts += 1
+                logger.warning("stream child %s: %s", role, why)
+                if role.startswith("vad"):
+                    self.scheduler.vad_restarted(stream_id)
+        for output in self.streams.advance(now_s):  # closing streams: last finals
+            self.publish(output)
         self._watch_progress(now_s)
-        self.streams.update_cursor(self.scheduler.oldest_needed_index(STREAM_ID))
+        self.streams.update_cursors()
+        self._watch_load(now_s)
         self._watch_memory(now_s)
         if now_s - self._last_metrics_s >= METRICS_INTERVAL_S:
             self._last_metrics_s = now_s
@@ -300,10 +323,10 @@ class Supervisor:
 
     def _watch_progress(self, now_s: float) -> None:
         """Report skipped audio; end a finite source that can make no progress; tell systemd."""
-        for start_index, end_index in self.streams.take_gaps():
+        for stream_id, start_index, end_index in self.streams.take_gaps():
             self.publish(
                 GapEvent(
-                    stream_id=STREAM_ID,
+                    stream_id=stream_id,
                     start_s=start_index / SAMPLE_RATE_HZ,
                     end_s=end_index / SAMPLE_RATE_HZ,
                     reason="vad_crash",
@@ -378,7 +401,8 @@ class Supervisor:
         idle = self.pool.idle_roles()
         if not idle:
             return
-        for role, request in self.scheduler.dispatch(idle, now_s):
+        shed = self.adaptation.shed_partials
+        for role, request in self.scheduler.dispatch(idle, now_s, shed_partials=shed):
             if not self.pool.submit(role, request):
                 self.scheduler.on_unsent(role, request, now_s)
 
@@ -406,6 +430,82 @@ class Supervisor:
                 )
                 self.counters.worker_recycles += 1
                 self.pool.drain(slot.role)
+
+    # ---- streams ------------------------------------------------------------------------
+
+    def open_stream(self, request: StreamOpenRequest) -> StreamOpenReply:
+        """``stream.open``: check the source, admit, open (see ``workers.stream_set``)."""
+        if self.stopping:
+            raise AudioSourceError("the daemon is stopping: no new streams")
+        spec = preflight_source(request.source)  # a bad spec or unreadable file: clear error
+        if spec.kind == "stdin":
+            raise AudioSourceError("stdin is the daemon's own input: open it with --source")
+        if spec.kind == "mic" and spec.device not in (None, ""):
+            from pipeline.sources.mic_source import find_input_device
+
+            find_input_device(spec.device)  # an unknown device is refused now, not retried
+        if request.pace not in ("", "realtime", "fast"):
+            raise AudioSourceError(f"pace must be realtime or fast, got {request.pace!r}")
+        now_s = time.monotonic()
+        self.admission.check(
+            len(self.streams.running()), self.load.busy_fraction, self.streams.update_lags(now_s)
+        )
+        config = self._stream_config(request)
+        stream = self.streams.open(
+            config,
+            label=request.label[:MAX_LABEL_CHARS],
+            close_when_idle=request.close_when_idle and config.streams.push_close_when_idle,
+        )
+        return StreamOpenReply(stream_id=stream.stream_id, push_endpoint=stream.push_endpoint)
+
+    def _stream_config(self, request: StreamOpenRequest) -> Config:
+        config = self.config
+        if request.profile or request.overrides:
+            from config.loader import load_config
+
+            overrides = {**self.options.overrides, **request.overrides}
+            if request.profile:
+                overrides["profile"] = request.profile
+            config = load_config(self.options.config_path, cli_overrides=overrides).config
+        capture = replace(
+            config.capture,
+            source=request.source,
+            pace=request.pace or config.capture.pace,
+            loop=request.loop,
+        )
+        return replace(config, capture=capture)
+
+    def close_stream(self, request: StreamCloseRequest) -> StreamCloseReply:
+        """``stream.close``: its open segment gets its final; closing twice is an error."""
+        stream = self.streams.get(request.stream_id)
+        if stream is None:
+            raise AudioSourceError(f"no open stream {request.stream_id!r}")
+        if stream.state != "running":
+            raise AudioSourceError(f"stream {request.stream_id!r} is already {stream.state}")
+        self.streams.close(request.stream_id, "stream.close requested")
+        return StreamCloseReply(stream_id=request.stream_id, state=stream.state)
+
+    def list_streams(self) -> list[dict[str, Any]]:
+        return self.streams.rows(time.monotonic())
+
+    def _watch_load(self, now_s: float) -> None:
+        """Measure the pool's load and the streams' lag; adapt when lag is sustained."""
+        slots = list(self.pool)
+        busy = sum(1 for slot in slots if slot.ready and slot.in_flight is not None)
+        self.load.sample(now_s, busy, sum(1 for slot in slots if slot.ready))
+        if now_s - self._last_lag_s < LAG_INTERVAL_S:
+            return
+        self._last_lag_s = now_s
+        level = self.adaptation.update(now_s, self.streams.update_lags(now_s))
+        if level is None:
+            return
+        self.counters.adaptations += 1
+        target = self.config.streams.adapt_profile if level >= 2 else self._base_profile
+        if target != self.config.profile:
+            try:
+                self.set_profile(target)
+            except Exception:
+                logger.exception("adapting to profile %s failed", target)
 
     # ---- outputs ------------------------------------------------------------------------
 
@@ -448,7 +548,15 @@ class Supervisor:
             streams=self.streams,
             workers=self.pool,
             worker_restarts=self.pool.total_restarts,
-            ring=self.ring,
+            ring=main.ring if (main := self.streams.main) is not None else None,
+            stream_rows=self.streams.rows(time.monotonic()),
+            adaptation=self.adaptation.stats(),
+            load={
+                "busy_fraction": round(self.load.busy_fraction, 3),
+                "streams_refused": self.admission.refused,
+                "streams_opened": self.streams.opened_total,
+                "streams_closed": self.streams.closed_total,
+            },
             counters=self.counters,
             latencies_ms=self.latencies_ms,
             last_seq=self.journal.last_seq,
@@ -473,11 +581,15 @@ class Supervisor:
         config = load_config(self.options.config_path, cli_overrides=overrides).config
         restarted: list[str] = []
         previous, self.config = self.config, config
-        self.streams.config = config
-        if config.vad != previous.vad:
-            self.streams.restart_vad("profile changed")
-            self.scheduler.vad_restarted(STREAM_ID)
-            restarted.append("vad")
+        for stream in self.streams.running():
+            if stream.profile != previous.profile and stream.stream_id != STREAM_ID:
+                continue  # a stream opened with its own profile keeps it
+            stream.children.config = config
+            stream.profile = config.profile
+            if config.vad != previous.vad:
+                stream.children.restart_vad("profile changed")
+                self.scheduler.vad_restarted(stream.stream_id)
+                restarted.append(stream.children.vad.role)
         if config.asr != previous.asr:
             self.pool.update_config(config)
             for slot in self.pool:
@@ -494,13 +606,14 @@ class Supervisor:
     def _drain(self) -> None:
         """Finish or give up in-flight work within the shutdown timeout, publishing finals."""
         deadline_s = time.monotonic() + self.config.supervisor.shutdown_timeout_s
-        self.streams.stop(grace_s=1.0)
+        self.streams.stop_all(grace_s=1.0)
         self._handle_events(time.monotonic(), accept_speech=True)  # what they sent before stopping
-        # the open segment ends where the VAD had read: the words spoken so far get their final
-        for output in self.scheduler.end_open_segment(
-            STREAM_ID, self.streams.vad_position, time.monotonic()
-        ):
-            self.publish(output)
+        # open segments end where their VAD had read: the words spoken so far get their final
+        for stream in self.streams:
+            for output in self.scheduler.end_open_segment(
+                stream.stream_id, stream.children.vad_position, time.monotonic()
+            ):
+                self.publish(output)
         while not self.scheduler.idle() and time.monotonic() < deadline_s:
             self._step(accept_speech=True)
         if not self.scheduler.idle():
@@ -513,8 +626,7 @@ class Supervisor:
     def _close(self) -> None:
         for step in (
             lambda: self.pool.stop(grace_s=min(5.0, self.config.supervisor.shutdown_timeout_s)),
-            lambda: self.streams.stop(grace_s=1.0),
-            lambda: self.streams.release_cursor(),
+            lambda: self.streams.close_all(),
             lambda: self.journal.close(),
         ):
             try:
@@ -534,9 +646,6 @@ class Supervisor:
         context = getattr(self, "context", None)
         if context is not None:
             context.term()
-        ring = getattr(self, "ring", None)
-        if ring is not None:
-            ring.close()
         relay = getattr(self, "stdin_relay", None)
         if relay is not None:
             relay.remove()

@@ -26,6 +26,12 @@ from pipeline.messages.control import (
     ShutdownRequest,
     StatusReply,
     StatusRequest,
+    StreamCloseReply,
+    StreamCloseRequest,
+    StreamListReply,
+    StreamListRequest,
+    StreamOpenReply,
+    StreamOpenRequest,
 )
 from pipeline.messages.push import PushAudio, PushEnd, PushReply
 from pipeline.messages.speech import SpeechEnded, SpeechOngoing, SpeechStarted, VadStats
@@ -88,8 +94,14 @@ __all__ = [
     "StatusReply",
     "StatusRequest",
     "StreamClose",
+    "StreamCloseReply",
+    "StreamCloseRequest",
     "StreamFeed",
+    "StreamListReply",
+    "StreamListRequest",
     "StreamOpen",
+    "StreamOpenReply",
+    "StreamOpenRequest",
     "StreamUpdate",
     "TranscribeRequest",
     "TranscribeResult",

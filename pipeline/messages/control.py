@@ -67,6 +67,7 @@ class ReplayRequest(Message):
     kind: ClassVar[str] = "control.replay"
     since_seq: Count
     max_count: Annotated[int, Min(1)] = 1000
+    stream_id: str = ""  # only this stream's finals ("" = every stream); next_seq as above
 
 
 @register
@@ -101,3 +102,62 @@ class ControlError(Message):
     request_kind: str
     message: str
     details: dict[str, str] = field(default_factory=dict)
+
+
+# ---- streams as a runtime resource --------------------------------------------------------
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class StreamOpenRequest(Message):
+    """Open a stream: ``source`` as on the command line (``mic[:DEVICE]``, ``file:PATH``,
+    ``push:FORMAT:RATE[:CHANNELS]``). Refused with ``ControlError`` naming why: a source that
+    cannot be opened, the open-stream cap, or ``capacity`` (the pool cannot keep one more
+    stream real-time; the measured load is in the message and ``details``)."""
+
+    kind: ClassVar[str] = "control.stream_open"
+    source: str
+    pace: str = ""  # file sources: "realtime" or "fast" ("" = the daemon's capture.pace)
+    loop: bool = False  # file sources: start again at the end
+    label: str = ""  # chosen by the client, shown in status and stream.list
+    profile: str = ""  # a profile for this stream's VAD and capture ("" = the daemon's)
+    overrides: dict[str, str] = field(default_factory=dict)  # "section.key" -> value
+    close_when_idle: bool = True  # push: the stream closes when its client ends or times out
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class StreamOpenReply(Message):
+    kind: ClassVar[str] = "control.stream_open_reply"
+    stream_id: str
+    push_endpoint: str = ""  # push streams: where the client connects its DEALER
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class StreamCloseRequest(Message):
+    """Close a stream: its open segment ends where the VAD had read and gets its final."""
+
+    kind: ClassVar[str] = "control.stream_close"
+    stream_id: str
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class StreamCloseReply(Message):
+    kind: ClassVar[str] = "control.stream_close_reply"
+    stream_id: str
+    state: str  # "closing": its last final follows on the transcript socket
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class StreamListRequest(Message):
+    kind: ClassVar[str] = "control.stream_list"
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class StreamListReply(Message):
+    kind: ClassVar[str] = "control.stream_list_reply"
+    streams: tuple[Payload, ...]  # one row per open stream (as in status["streams"])

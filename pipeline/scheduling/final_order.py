@@ -109,6 +109,14 @@ class FinalOrder:
         """Streams with a segment started and not yet published."""
         return len(self._expected)
 
+    def forget_stream(self, stream_id: str) -> None:
+        """A closed stream with nothing pending: drop what is kept about it (its last text)."""
+        if self._expected.get(stream_id):
+            raise ValueError(f"stream {stream_id} still has segments pending")
+        self._expected.pop(stream_id, None)
+        self._last_text.pop(stream_id, None)
+        self._last_segment.pop(stream_id, None)
+
     def last_text(self, stream_id: str) -> str:
         """Text of the stream's last published final with text ("" before the first)."""
         return self._last_text.get(stream_id, "")

@@ -281,6 +281,29 @@ class SegmentScheduler:
         segment = self._segments.open_segment(stream_id)
         return segment.start_index if segment is not None else None
 
+    def stream_pending(self, stream_id: str) -> bool:
+        """The stream still has a segment whose final is not out (open, queued, in flight or
+        held)."""
+        return self._order.pending(stream_id) > 0 or any(
+            segment.stream_id == stream_id for segment in self._segments
+        )
+
+    def remove_stream(self, stream_id: str) -> None:
+        """Forget a closed stream once nothing of it is pending (``stream_pending`` False): its
+        ring name, last segment id and last text go; events that still come are refused."""
+        self._segments.remove_stream(stream_id)
+        self._order.forget_stream(stream_id)
+
+    def final_lag_s(self, stream_id: str, now_s: float) -> float:
+        """How far the stream's finals are behind: the age of its oldest segment that ended
+        and has no final yet (0 when none waits)."""
+        ages = [
+            now_s - segment.ended_at_s
+            for segment in self._segments
+            if segment.stream_id == stream_id and not segment.is_open
+        ]
+        return max(ages, default=0.0)
+
     def vad_restarted(self, stream_id: str) -> None:
         """The stream's VAD was restarted: its open segment is dropped without a final (the new
         VAD detects that audio again under a new segment id)."""
@@ -288,12 +311,16 @@ class SegmentScheduler:
 
     # ---- dispatch and the ledger of flights -----------------------------------------------
 
-    def dispatch(self, idle_roles: list[str], now_s: float) -> list[tuple[str, WorkRequest]]:
+    def dispatch(
+        self, idle_roles: list[str], now_s: float, *, shed_partials: bool = False
+    ) -> list[tuple[str, WorkRequest]]:
         """What to send now to which idle worker: (role, request) pairs, at most one per role.
 
         Roles the scheduler still counts as busy are skipped. The kinds of work are asked in
         priority order, each for the roles the ones before it left. Call it on every loop turn,
-        not only on events: partials wait for their interval.
+        not only on events: partials wait for their interval. ``shed_partials`` (the daemon is
+        overloaded): partial requests planned are handed back unsent (``stats.partials_shed``),
+        their workers stay free for finals.
         """
         free = [role for role in dict.fromkeys(idle_roles) if not self._ledger.busy(role)]
         out: list[tuple[str, WorkRequest]] = []
@@ -303,6 +330,10 @@ class SegmentScheduler:
             for flight in kind.plan(free, now_s):
                 if flight.role not in free:
                     raise RuntimeError(f"{type(kind).__name__} planned busy role {flight.role}")
+                if shed_partials and getattr(flight.request, "is_partial", False):
+                    kind.unsent(flight)
+                    self._stats.partials_shed += 1
+                    continue
                 free.remove(flight.role)
                 key = self._ledger.add(flight)
                 self._stats.requests_sent += 1

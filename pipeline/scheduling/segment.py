@@ -157,6 +157,14 @@ class SegmentTable:
         self._open[stream_id] = segment.key
         return segment
 
+    def remove_stream(self, stream_id: str) -> None:
+        """Forget a closed stream (it has no segment left): later events of it are refused."""
+        if any(segment.stream_id == stream_id for segment in self._segments.values()):
+            raise ValueError(f"stream {stream_id} still has segments")
+        self._rings.pop(stream_id, None)
+        self._open.pop(stream_id, None)
+        self._last_segment_id.pop(stream_id, None)
+
     def get(self, key: SegmentKey) -> Segment | None:
         return self._segments.get(key)
 

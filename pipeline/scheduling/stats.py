@@ -24,6 +24,7 @@ class SchedulerStats:
     partials_published: int = 0
     partials_stale: int = 0  # partial results dropped: segment ended or a newer one published
     partials_failed: int = 0  # partial requests that failed or were lost (never retried)
+    partials_shed: int = 0  # partial requests planned and not sent: the daemon shed partials
     events_ignored: int = 0  # VAD events for unknown streams or stale segment ids
     commits: int = 0  # prefixes of open segments published as finals while speech went on
     endpoint_commits: int = 0  # of them, complete sentences committed at a pause from partials

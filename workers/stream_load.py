@@ -1,0 +1,160 @@
+"""How loaded the worker pool is, whether one more stream fits, and how the daemon adapts.
+
+- ``LoadMeter``: the workers' busy fraction (busy workers / ready workers, averaged over about
+  ``LOAD_TAU_S``), sampled every loop step; with the streams' lags it is the measured load.
+- ``Admission``: ``stream.open`` is refused with ``CapacityError`` (a ``capacity`` error naming
+  the measured load) when the open-stream cap is reached, when the busy fraction projected with
+  one more stream (busy x (n + 1) / n) is over ``streams.admission_max_busy``, or when a stream
+  already lags more than ``streams.adapt_lag_s``.
+- ``Adaptation``: lag over ``adapt_lag_s`` held for ``adapt_sustain_s`` moves one level up
+  (0 normal -> 1 partials shed -> 2 streams on ``adapt_profile``); lag under half of it held as
+  long moves one level down. Each switch is logged and counted (``stats``, shown in ``status``
+  and ``metrics``); ``streams.adapt = false`` turns it off. With ``battery_profile`` on, a
+  platform that reports running on battery (``psutil.sensors_battery``) holds level 2.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from config.schema import StreamsConfig
+from pipeline.errors import StreamscribeError
+
+logger = logging.getLogger(__name__)
+
+LOAD_TAU_S = 10.0  # time constant of the busy-fraction average
+BATTERY_CHECK_INTERVAL_S = 30.0
+NORMAL, SHED_PARTIALS, CHEAP_PROFILE = 0, 1, 2
+LEVEL_NAMES = ("normal", "partials_shed", "cheap_profile")
+
+
+class CapacityError(StreamscribeError):
+    """``stream.open`` refused: the daemon cannot keep one more stream real-time."""
+
+    def __init__(self, message: str, details: dict[str, str]) -> None:
+        super().__init__(f"capacity: {message}")
+        self.details = details
+
+
+class LoadMeter:
+    """The workers' busy fraction, an exponential average over ``LOAD_TAU_S``."""
+
+    def __init__(self, tau_s: float = LOAD_TAU_S) -> None:
+        self.tau_s = tau_s
+        self.busy_fraction = 0.0
+        self._last_s: float | None = None
+
+    def sample(self, now_s: float, busy_workers: int, ready_workers: int) -> float:
+        instant = busy_workers / ready_workers if ready_workers else 1.0 if busy_workers else 0.0
+        if self._last_s is not None:
+            weight = min(1.0, max(0.0, now_s - self._last_s) / self.tau_s)
+            self.busy_fraction += (instant - self.busy_fraction) * weight
+        self._last_s = now_s
+        return self.busy_fraction
+
+
+@dataclass
+class Admission:
+    config: StreamsConfig
+    refused: int = 0
+
+    def check(self, running_streams: int, busy_fraction: float, worst_lag_s: float) -> None:
+        """Raise ``CapacityError`` when one more stream does not fit (see module doc)."""
+        limits = self.config
+        load = {
+            "open_streams": str(running_streams),
+            "busy_fraction": f"{busy_fraction:.2f}",
+            "worst_lag_s": f"{worst_lag_s:.2f}",
+        }
+        reason = ""
+        if running_streams >= limits.max_open:
+            reason = (
+                f"{running_streams} streams open, the limit is {limits.max_open} (streams.max_open)"
+            )
+        else:
+            projected = busy_fraction * (running_streams + 1) / max(1, running_streams)
+            load["projected_busy_fraction"] = f"{projected:.2f}"
+            if limits.admission_max_busy > 1.0:
+                pass  # load not checked (configured off)
+            elif running_streams and projected > limits.admission_max_busy:
+                reason = (
+                    f"workers busy {busy_fraction:.0%} with {running_streams} streams; one more "
+                    f"would need ~{projected:.0%} (limit {limits.admission_max_busy:.0%})"
+                )
+            elif worst_lag_s > limits.adapt_lag_s:
+                reason = f"a stream already lags {worst_lag_s:.1f} s (limit {limits.adapt_lag_s} s)"
+        if reason:
+            self.refused += 1
+            raise CapacityError(reason, load)
+
+
+@dataclass
+class Adaptation:
+    config: StreamsConfig
+    level: int = NORMAL
+    switches: int = 0
+    _since_s: float | None = None  # when the current lag condition began
+    _lagging: bool = False
+    _on_battery: bool = False
+    _battery_checked_s: float = -1e9
+    history: list[str] = field(default_factory=list)  # the latest switches, for status
+
+    def update(self, now_s: float, worst_lag_s: float) -> int | None:
+        """Feed the worst lag; returns the new level when it changes, else None."""
+        if not self.config.adapt:
+            return None
+        self._check_battery(now_s)
+        lagging = worst_lag_s > self.config.adapt_lag_s
+        calm = worst_lag_s < self.config.adapt_lag_s / 2
+        if not (lagging or calm):
+            self._since_s = None
+            return None
+        if self._since_s is None or lagging != self._lagging:
+            self._since_s, self._lagging = now_s, lagging
+            return None
+        if now_s - self._since_s < self.config.adapt_sustain_s:
+            return None
+        floor = CHEAP_PROFILE if self._on_battery else NORMAL
+        target = min(CHEAP_PROFILE, self.level + 1) if lagging else max(floor, self.level - 1)
+        self._since_s = now_s
+        if self._on_battery and self.level < CHEAP_PROFILE:
+            target = CHEAP_PROFILE
+        return self._switch(target, f"worst lag {worst_lag_s:.1f} s")
+
+    def _switch(self, target: int, why: str) -> int | None:
+        if target == self.level:
+            return None
+        logger.warning("adapting: %s -> %s (%s)", LEVEL_NAMES[self.level], LEVEL_NAMES[target], why)
+        self.level = target
+        self.switches += 1
+        self.history = [*self.history[-9:], f"{LEVEL_NAMES[target]}: {why}"]
+        return target
+
+    def _check_battery(self, now_s: float) -> None:
+        if not self.config.battery_profile:
+            return
+        if now_s - self._battery_checked_s < BATTERY_CHECK_INTERVAL_S:
+            return
+        self._battery_checked_s = now_s
+        try:
+            import psutil
+
+            battery = psutil.sensors_battery()
+        except Exception:  # not reported on this platform
+            battery = None
+        self._on_battery = bool(battery is not None and not battery.power_plugged)
+
+    @property
+    def shed_partials(self) -> bool:
+        return self.level >= SHED_PARTIALS
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "enabled": self.config.adapt,
+            "level": LEVEL_NAMES[self.level],
+            "switches": self.switches,
+            "on_battery": self._on_battery,
+            "recent": list(self.history),
+        }
