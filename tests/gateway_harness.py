@@ -152,4 +152,8 @@ def s16le_frames(name: str, frame_samples: int = 1600) -> list[bytes]:
 
 
 def reference(name: str) -> str:
-    return json.loads((DATA_DIR / "references.json").read_text())[name]
+    """The reference text of a recording (references.json, or the file's own JSON)."""
+    references = json.loads((DATA_DIR / "references.json").read_text())
+    if name in references:
+        return references[name]
+    return json.loads((DATA_DIR / name).with_suffix(".json").read_text())["text"]

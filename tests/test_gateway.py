@@ -54,7 +54,10 @@ def test_health_and_metrics(rig: GatewayRig) -> None:
     assert rig.status()["daemon"]["endpoints"]["push"].startswith("ipc://")
 
 
-def test_run_py_stream_matches_the_subscriber(rig: GatewayRig) -> None:
+@pytest.mark.parametrize(
+    "name", ["jfk.flac", pytest.param("dictation_dev.wav", marks=pytest.mark.slow)]
+)
+def test_run_py_stream_matches_the_subscriber(rig: GatewayRig, name: str) -> None:
     before = len(rig.finals)
     command = [
         sys.executable,
@@ -63,7 +66,7 @@ def test_run_py_stream_matches_the_subscriber(rig: GatewayRig) -> None:
         "--url",
         f"{rig.gateway.ws}/v1/stream",
         "--source",
-        f"file:{DATA_DIR / 'jfk.flac'}",
+        f"file:{DATA_DIR / name}",
         "--pace",
         "fast",
         "--format",
@@ -77,7 +80,7 @@ def test_run_py_stream_matches_the_subscriber(rig: GatewayRig) -> None:
     ws_text = " ".join(m["text"] for m in finals if m["text"])
     zmq_finals = [f for f, _ in rig.finals[before:]]
     assert [f.seq for f in zmq_finals] == [m["seq"] for m in finals]
-    ref = reference("jfk.flac")
+    ref = reference(name)
     assert abs(word_error_rate(ref, ws_text) - word_error_rate(ref, text_of(zmq_finals))) <= 0.005
     assert word_error_rate(ref, ws_text) < 0.3
     assert all(m["latency_ms"] >= 0 and m["words"] for m in finals if m["text"])
