@@ -49,7 +49,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 def _add_daemon(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("daemon", help="run the streaming daemon")
-    add_key_option(parser, "--source", "capture.source", "mic, mic:DEVICE, file:PATH or stdin:...")
+    add_key_option(
+        parser, "--source", "capture.source", "mic, mic:DEVICE, file:PATH, stdin:... or push:..."
+    )
     add_key_option(parser, "--pace", "capture.pace", "file sources")
     add_key_option(parser, "--loop", "capture.loop", "file sources: start again at the end")
     _add_asr_options(parser)
