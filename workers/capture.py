@@ -17,7 +17,8 @@ approximation), stdin and microphones just go on at ``write_index``. For each bl
 only) wait until the block overwrites nothing a live cursor holder needs; write; publish a tick.
 Realtime sources never wait; a push source does (``push:FORMAT:RATE``: clients send PCM to a
 ROUTER it binds beside ``audio_endpoint``, see ``pipeline.sources.push_source``), so a client
-sending faster than the readers keep up is held back through the socket instead of lapping them. Ticks of a fast file are coalesced (at most one per
+sending faster than the readers keep up is held back through the socket instead of lapping them.
+Ticks of a fast file are coalesced (at most one per
 ``FAST_TICK_INTERVAL_S``, and always one before waiting), since readers read up to the ring's
 ``write_index`` anyway. Every ``heartbeat_interval_s`` the source's events and new overflow
 counts go out as ``CaptureEvent``s. At the end of a finite source: mark the ring ended, send
