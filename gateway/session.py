@@ -102,6 +102,8 @@ class StreamSession:
 
     async def open(self, sample_format: str, rate_hz: int, channels: int) -> None:
         """Claim the stream for a client sending ``sample_format``/``rate_hz``/``channels``."""
+        if self.link.fresh_status() is None:
+            raise SessionError(1011, f"the daemon does not answer: {self.link.status_error}")
         pushed = self.link.push_stream()
         if pushed is None:
             raise SessionError(

@@ -109,3 +109,41 @@ def test_the_daemon_never_imports_the_gateway() -> None:
             ):
                 offenders.append(f"{path}: {node.module}")
     assert not offenders, offenders
+
+
+def test_without_a_daemon_health_fails_and_clients_are_told(tmp_path) -> None:
+    import asyncio
+    import urllib.error
+    import urllib.request
+
+    import aiohttp
+
+    from tests.gateway_harness import GatewayThread, free_port
+
+    options = GatewayOptions(
+        port=free_port(),
+        control_endpoint=f"ipc://{tmp_path}/none.control",
+        transcript_endpoint=f"ipc://{tmp_path}/none.transcript",
+        status_interval_s=0.2,
+    )
+    gateway = GatewayThread(options)
+    try:
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(f"{gateway.http}/healthz", timeout=10)
+        assert caught.value.code == 503 and b"does not answer" in caught.value.read()
+        with urllib.request.urlopen(f"{gateway.http}/metrics", timeout=10) as response:
+            assert b"streamscribe_up 0.0" in response.read()
+
+        async def close_of_a_client() -> tuple[int | None, str]:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.ws_connect(f"{gateway.ws}/v1/stream") as ws,
+            ):
+                await ws.send_json({"type": "start", "sample_rate": 16000})
+                message = await ws.receive(timeout=10)
+                return ws.close_code, str(message.extra)
+
+        code, reason = asyncio.run(close_of_a_client())
+    finally:
+        gateway.stop()
+    assert code == 1011 and "does not answer" in reason
