@@ -201,6 +201,10 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
         speech_events=args.format == "json",
     ) as subscriber:
         for message in subscriber:
+            # --stream: one stream's messages (the subscriber still follows the daemon's one
+            # gap-free seq over every stream, so nothing is reported lost in between)
+            if args.stream and getattr(message, "stream_id", args.stream) != args.stream:
+                continue
             _write(live.render(message))
     return 0
 

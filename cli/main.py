@@ -90,6 +90,9 @@ def _add_clients(sub: argparse._SubParsersAction) -> None:
     subscribe.add_argument("--partials", action="store_true", help="also show partial transcripts")
     subscribe.add_argument("--from-seq", type=int, help="first replay every final from this seq on")
     subscribe.add_argument("--instance", default="default")
+    subscribe.add_argument(
+        "--stream", default="", help="only this stream's transcripts (stream id)"
+    )
     add_config_options(subscribe)
     subscribe.set_defaults(handler=commands.cmd_subscribe)
 
