@@ -210,3 +210,17 @@ def test_audio_committed_before_a_vad_restart_is_not_transcribed_again() -> None
     assert request.start_index == round(part.end_s * SR)  # from the last cut
     (rest,) = finals(s.on_reply("asr-1", result(request, "sea and it ends"), 6.5))
     assert (rest.segment_id, rest.seq, rest.start_s) == (1, 2, part.end_s)
+
+
+def test_hypotheses_that_keep_disagreeing_commit_what_lies_far_behind() -> None:
+    s = committing()
+    s.speech_started(started(0, 0.0), 0.0)
+    assert not finals(partial_round(s, 3.0, "so then the river runs", 3.0))
+    spoken_8s = "and the river runs down to the wide sea and then far away from all the hills we go"
+    out = partial_round(s, 8.0, spoken_8s, 8.0)
+    (part,) = finals(out)  # no agreement at the first word, 8 s uncommitted: stalled
+    # the newest hypothesis' words that end at least 2 s before its end (8 s)
+    assert part.text == "and the river runs down to the wide sea and then far away from all"
+    assert s.stats().stalled_commits == 1 and s.stats().commits == 1
+    (partial,) = [m for m in out if isinstance(m, TranscriptPartial)]
+    assert (partial.stable, partial.unstable) == ("", "the hills we go")

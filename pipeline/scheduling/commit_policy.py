@@ -39,10 +39,19 @@ class CommitOptions:
     max_context_s: float = 10.0  # committed audio kept at the head of partial windows, at most
     cut_pad_s: float = 0.1  # cut this long after the last committed word when no next word is known
     lead_in_s: float = 1.0  # audio before a cut that later windows and finals still hear
+    stall_after_s: float = 6.0  # uncommitted audio after which one hypothesis may commit ...
+    stall_margin_s: float = 2.0  # ... the words it heard this long before its end
     repeat_limit: int = 3  # a run of this many repeats is a repetition loop, never committed
 
     def __post_init__(self) -> None:
-        for name in ("margin_s", "max_context_s", "cut_pad_s", "lead_in_s"):
+        for name in (
+            "margin_s",
+            "max_context_s",
+            "cut_pad_s",
+            "lead_in_s",
+            "stall_after_s",
+            "stall_margin_s",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
         if self.repeat_limit < 2:

@@ -357,9 +357,49 @@ class CommittedSegments(ChunkedSegments):
             if cut_index > segment.start_index:
                 out.extend(self._commit(segment, state, cut_index, words, now_s, at_pause=False))
                 state.committed_count = count
+        elif segment.audio_samples > seconds_to_samples(self.commit_options.stall_after_s):
+            rest = [*stable[state.committed_count :], *partial.unstable_words]
+            count = self._stalled_count(rest, heard_end_s)
+            stalled = self._commit_stalled(segment, state, rest, count, heard_end_s, now_s)
+            if stalled is not None:
+                unstable = merged_text(rest[count:])
+                return [*stalled, self.core.partial(segment, "", unstable, request.end_index)]
         rest_stable = merged_text(stable[state.committed_count :])
         if (rest_stable, partial.unstable) != segment.last_partial_text:
             out.append(self.core.partial(segment, rest_stable, partial.unstable, request.end_index))
+        return out
+
+    def _stalled_count(self, rest: list[Word], heard_end_s: float) -> int:
+        return committable(rest, 0, heard_end_s, self.commit_options.stall_margin_s)
+
+    def _commit_stalled(
+        self,
+        segment: Segment,
+        state: CommitState,
+        rest: list[Word],
+        count: int,
+        heard_end_s: float,
+        now_s: float,
+    ) -> list[Message] | None:
+        """Hypotheses keep disagreeing while the uncommitted audio grows: commit the newest
+        one's first ``count`` words (heard ``stall_margin_s`` before its end, about the right
+        context a final chunk has) and start the agreement over after them. None: nothing to
+        commit."""
+        if not count:
+            return None
+        margin_s = self.commit_options.stall_margin_s
+        words = rest[:count]
+        following = rest[count] if count < len(rest) else None
+        cut_s = cut_after(
+            words[-1], following, heard_end_s - margin_s, self.commit_options.cut_pad_s
+        )
+        cut_index = min(seconds_to_samples(cut_s), segment.newest_index)
+        if cut_index <= segment.start_index:
+            return None
+        self.core.counters.stalled_commits += 1
+        out = self._commit(segment, state, cut_index, words, now_s, at_pause=False)
+        state.agreement.seed(state.committed)
+        state.committed_count = len(state.agreement.partial.stable_words)
         return out
 
     def _commit(
