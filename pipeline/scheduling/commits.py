@@ -180,7 +180,7 @@ class CommittedSegments(ChunkedSegments):
         if rest and not partial.unstable_words and ends_sentence(rest[-1].text):
             self.core.counters.endpoint_commits += 1
             return self._commit(segment, state, cut_index, rest, now_s, at_pause=True)
-        self._drop_early(state, wasted=state.early is not None and state.early.words is None)
+        self._drop_early(state, wasted=False)  # one still in flight is counted when it returns
         state.early = EarlyFinal(pause_number, cut_index)
         return []
 
