@@ -14,7 +14,10 @@ WER, reference words, requests, median request and encoder milliseconds and the 
 time ratio, and per auto variant its WER minus the full window's in each bucket.
 
     .venv/bin/python -m bench.encoder_ctx [--engine numpy|mlx] [--threads 1]
-        [--variants "full;auto:min=0,pad=1;auto:min=10,pad=2"]
+        [--variants "full;auto:min=0,pad=1;auto:min=10,pad=2"] [--short-request-only]
+
+``short_request`` in the JSON: one 2.1 s utterance end to end (best of 5), full window against
+the default auto window.
 """
 
 from __future__ import annotations
@@ -158,12 +161,45 @@ def run_variant(spec: str, engine: str, threads: int, requests) -> dict:
     return summary
 
 
+def short_request(engine: str, threads: int, rounds: int = 5) -> dict:
+    """One 2.1 s utterance (harvard sentence 5 with its edges) end to end, full window against
+    the default auto window: best of ``rounds``, the two alternating (the machine is shared)."""
+    from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
+
+    meta = json.loads((DATA_DIR / "harvard_list72_8k.json").read_text())["utterances"][4]
+    audio = load_audio(DATA_DIR / "harvard_list72_8k.wav")
+    piece = audio[int((meta["start"] - 0.2) * RATE_HZ) : int((meta["end"] + 0.2) * RATE_HZ)]
+    backends = {mode: WhisperBackend("", WhisperOptions(engine=engine, blas_threads=threads,
+                                                         audio_ctx=mode))
+                for mode in ("full", "auto")}  # fmt: skip
+    best = {mode: float("inf") for mode in backends}
+    texts = {}
+    for _ in range(rounds + 1):  # the first round warms up (MLX compiles each shape once)
+        for mode, backend in backends.items():
+            started = time.perf_counter()
+            texts[mode] = backend.transcribe(piece).text
+            best[mode] = min(best[mode], (time.perf_counter() - started) * 1000)
+    best = {mode: round(ms, 1) for mode, ms in best.items()}
+    print(f"{engine}: {len(piece) / RATE_HZ:.1f} s request, best of {rounds}: full window "
+          f"{best['full']} ms, auto {best['auto']} ms ({texts['auto']!r})")  # fmt: skip
+    return {"audio_s": round(len(piece) / RATE_HZ, 2), "full_ms": best["full"],
+            "auto_ms": best["auto"], "full_over_auto": round(best["full"] / best["auto"], 2),
+            "same_text": texts["full"] == texts["auto"]}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine", default="numpy", choices=("numpy", "mlx"))
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads (1: a 2-worker setup)")
     parser.add_argument("--variants", default=DEFAULT_VARIANTS, help="';'-separated")
+    parser.add_argument("--short-request-only", action="store_true",
+                        help="only the 2 s request, full window against auto")  # fmt: skip
     args = parser.parse_args()
+    short = short_request(args.engine, args.threads)
+    if args.short_request_only:
+        print(json.dumps({"engine": args.engine, "blas_threads": args.threads,
+                          "short_request": short}))  # fmt: skip
+        return
 
     requests = short_requests() + dev_requests()
     print(f"{len(requests)} requests, {sum(len(a) for _, a, _ in requests) / RATE_HZ:.0f} s "
@@ -187,7 +223,8 @@ def main() -> None:
                 }
     print(json.dumps({"engine": args.engine, "blas_threads": args.threads,
                       "short_bucket_source": "espeak-ng phrases (synthetic)",
-                      "variants": results, "wer_minus_full": deltas}))  # fmt: skip
+                      "short_request": short, "variants": results,
+                      "wer_minus_full": deltas}))  # fmt: skip
 
 
 if __name__ == "__main__":

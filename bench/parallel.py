@@ -9,7 +9,9 @@ which transcribes the file in parallel chunks on 2 worker processes and then in 
 long-form pass on a single worker with all cores (model loading excluded from both times).
 
 Prints: speed-up (sequential wall time / parallel wall time), WER of each against the references
-and their difference. Last line: one JSON object with ``speedup`` and ``wer_merged_minus_single``.
+and their difference. Last line: one JSON object with ``speedup`` and ``wer_merged_minus_single``
+(of the first configuration) and ``configs``: the same figures for each configuration measured
+side by side (``--configs 'A;B'``, e.g. the full encoder window against the shortened one).
 Targets: speedup >= 1.7 on 2 cores; wer_merged_minus_single <= 0.005.
 """
 
@@ -77,53 +79,68 @@ def run_once(recording: Path, workers: int, extra: list[str]) -> dict:
         return json.loads(Path(metrics_file.name).read_text())
 
 
+def measure(recording: Path, reference: str, workers: int, repeat: int, extra: list[str]) -> dict:
+    """``repeat`` runs of one configuration; medians of the times, WER of the last run."""
+    runs = []
+    for number in range(1, repeat + 1):
+        metrics = run_once(recording, workers, extra)
+        parallel, sequential = metrics["parallel"], metrics["sequential"]
+        wer_parallel = word_error_rate(reference, parallel["text"])
+        wer_sequential = word_error_rate(reference, sequential["text"])
+        runs.append((metrics["speedup"], parallel["wall_s"], sequential["wall_s"], wer_parallel,
+                     wer_sequential))  # fmt: skip
+        print(
+            f"[{' '.join(extra) or 'defaults'}] run {number}: parallel {parallel['wall_s']:.2f} s "
+            f"({len(parallel['chunks'])} chunks on {workers} workers), sequential "
+            f"{sequential['wall_s']:.2f} s ({len(sequential['chunks'])} windows) -> speed-up "
+            f"{metrics['speedup']:.2f}x; WER parallel {wer_parallel:.4f}, sequential "
+            f"{wer_sequential:.4f}",
+            flush=True,
+        )
+    return {
+        "args": " ".join(extra),
+        "speedup": round(statistics.median(r[0] for r in runs), 3),
+        "speedups": [round(r[0], 3) for r in runs],
+        "parallel_wall_s": round(statistics.median(r[1] for r in runs), 3),
+        "sequential_wall_s": round(statistics.median(r[2] for r in runs), 3),
+        "chunks": len(metrics["parallel"]["chunks"]),
+        "wer_merged": round(runs[-1][3], 4),
+        "wer_single": round(runs[-1][4], 4),
+        "wer_merged_minus_single": round(runs[-1][3] - runs[-1][4], 4),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3, help="runs; medians are reported")
     parser.add_argument(
+        "--configs",
+        default="",
+        help="';'-separated run.py transcribe argument sets measured side by side in one run, "
+        "e.g. '--set asr.audio_ctx=full;' (an empty set = the defaults); the first one gives "
+        "the top-level figures",
+    )
+    parser.add_argument(
         "transcribe_args", nargs="*", help="extra run.py transcribe arguments (after --)"
     )
     args = parser.parse_args()
+    configs = [c.split() for c in args.configs.split(";")] if args.configs else [[]]
 
     with tempfile.TemporaryDirectory() as tmp:
         recording = Path(tmp) / "speech.wav"
         audio_s, reference = build_recording(recording)
         print(f"recording: {audio_s:.1f} s from {', '.join(FILES)}")
-        runs = []
-        for number in range(1, args.repeat + 1):
-            metrics = run_once(recording, args.workers, args.transcribe_args)
-            parallel, sequential = metrics["parallel"], metrics["sequential"]
-            wer_parallel = word_error_rate(reference, parallel["text"])
-            wer_sequential = word_error_rate(reference, sequential["text"])
-            runs.append(
-                (
-                    metrics["speedup"],
-                    parallel["wall_s"],
-                    sequential["wall_s"],
-                    wer_parallel,
-                    wer_sequential,
-                )
-            )
-            print(
-                f"run {number}: parallel {parallel['wall_s']:.2f} s ({len(parallel['chunks'])} chunks on "
-                f"{args.workers} workers), sequential {sequential['wall_s']:.2f} s "
-                f"({len(sequential['chunks'])} windows) -> speed-up {metrics['speedup']:.2f}x; "
-                f"WER parallel {wer_parallel:.4f}, sequential {wer_sequential:.4f}"
-            )
-    speedup = statistics.median(r[0] for r in runs)
-    wer_parallel = runs[-1][3]
-    wer_sequential = runs[-1][4]
+        results = [
+            measure(recording, reference, args.workers, args.repeat, [*args.transcribe_args, *c])
+            for c in configs
+        ]
+    first = results[0]
     summary = {
         "audio_s": round(audio_s, 2),
         "workers": args.workers,
-        "speedup": round(speedup, 3),
-        "speedups": [round(r[0], 3) for r in runs],
-        "parallel_wall_s": round(statistics.median(r[1] for r in runs), 3),
-        "sequential_wall_s": round(statistics.median(r[2] for r in runs), 3),
-        "wer_merged": round(wer_parallel, 4),
-        "wer_single": round(wer_sequential, 4),
-        "wer_merged_minus_single": round(wer_parallel - wer_sequential, 4),
+        **{k: v for k, v in first.items() if k != "args"},
+        "configs": results,
         "targets": {"speedup": ">= 1.7", "wer_merged_minus_single": "<= 0.005"},
     }
     print(json.dumps(summary))

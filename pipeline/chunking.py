@@ -165,8 +165,10 @@ def balanced_options(
 ) -> ChunkingOptions:
     """Chunks as long as the backend window allows, their count a multiple of ``workers``.
 
-    For whole files: Whisper pads every input to its 30 s window, so a chunk costs about the
-    same whatever its length; the fewest chunks that keep every worker busy to the end win.
+    For whole files: the fewest equal chunks that keep every worker busy to the end. With
+    Whisper's shortened encoder (``asr.audio_ctx`` auto) a chunk costs about in proportion to its
+    length, so the chunks shorter than the window that balancing gives cost less too; more,
+    shorter chunks would add overlap (read twice) and edges to merge for little gain.
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")

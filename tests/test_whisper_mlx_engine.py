@@ -172,16 +172,18 @@ def test_mlx_memory_stays_flat(backend, jfk):
     try:
         for _ in range(3):  # warm-up: the compiled step and the buffer cache settle
             backend.transcribe(piece)
-        before = backend.memory_stats()
-        for _ in range(20):
+        samples = []
+        for _ in range(25):
             backend.transcribe(piece)
-        after = backend.memory_stats()
+            samples.append(backend.memory_stats())
     finally:
         backend.options = original
-    assert after.active_bytes <= before.active_bytes + 2**20
-    assert (
-        after.active_bytes + after.cache_bytes <= before.active_bytes + before.cache_bytes + 2**20
-    )
+    # Between calls the active bytes jitter by ~2 MB (arrays of the asynchronous greedy loop
+    # still held or not): compare the highest of the first five calls with the last five.
+    before, after = samples[:5], samples[-5:]
+    assert max(s.active_bytes for s in after) <= max(s.active_bytes for s in before) + 2**20
+    total = [max(s.active_bytes + s.cache_bytes for s in part) for part in (before, after)]
+    assert total[1] <= total[0] + 2**20
 
 
 def test_auto_engine_choice():
