@@ -1,7 +1,8 @@
 """Latency the web gateway adds, and concurrent WebSocket clients, on the real daemon.
 
-For each dev file a WebSocket client streams it to ``/v1/stream`` while a ZeroMQ subscriber in
-the same process takes the daemon's finals: per final (matched by seq), the time it reached the
+For each dev file a WebSocket client streams it to ``/v1/stream`` (the gateway runs as its own
+``run.py serve`` process) while a ZeroMQ subscriber thread in the bench process takes the
+daemon's finals: per final (matched by seq), the time it reached the
 WebSocket client minus the time it reached the subscriber is the latency the gateway adds
 (targets p50 <= 5 ms, p95 <= 15 ms). Nothing lost: the client's finals are exactly the
 subscriber's finals of its stretch of the stream (same seqs).
@@ -96,7 +97,8 @@ def main() -> int:
     parser.add_argument("--pace", choices=("realtime", "fast"), default="realtime")
     args = parser.parse_args()
     frames_per_s = REALTIME_FRAMES_PER_S if args.pace == "realtime" else FAST_FRAMES_PER_S
-    rig = GatewayRig()
+    sys.setswitchinterval(0.0005)  # the subscriber thread stamps arrivals without waiting 5 ms
+    rig = GatewayRig(gateway_process=True)  # the gateway in its own process, as in use
     try:
         runs = [run_file(rig, name, frames_per_s) for name in args.files]
         code, reason = asyncio.run(second_client_close(rig, s16le_frames(args.files[0])))

@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -24,7 +26,7 @@ from gateway.options import GatewayOptions, Limits
 from pipeline.messages import TranscriptFinal
 from pipeline.subscriber import TranscriptSubscriber
 from tests.daemon_harness import DaemonRun
-from tests.data_paths import DATA_DIR
+from tests.data_paths import DATA_DIR, REPO_ROOT
 
 DAEMON_START_S = 120.0  # the loaded CI machine can take this long to load the model
 
@@ -74,10 +76,46 @@ class GatewayThread:
         self.thread.join(timeout=15)
 
 
+class GatewayProcess:
+    """``run.py serve`` in front of ``daemon`` as its own process (benches: no shared GIL)."""
+
+    def __init__(self, daemon: DaemonRun, options: GatewayOptions) -> None:
+        self.options = options
+        command = [
+            sys.executable,
+            str(REPO_ROOT / "run.py"),
+            "serve",
+            "--instance",
+            daemon.instance,
+            "--set",
+            f"outputs.runtime_dir={daemon.runtime_dir}",
+            "--port",
+            str(options.port),
+        ]
+        self._log = (daemon.runtime_dir / "gateway.log").open("ab")
+        self.process = subprocess.Popen(
+            command, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO_ROOT
+        )
+
+    http = GatewayThread.http
+    ws = GatewayThread.ws
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+        self._log.close()
+
+
 class GatewayRig:
     """Daemon + gateway + a ZeroMQ subscriber of every final."""
 
-    def __init__(self, limits: Limits | None = None, *extra: str) -> None:
+    def __init__(
+        self, limits: Limits | None = None, *extra: str, gateway_process: bool = False
+    ) -> None:
         self.daemon = DaemonRun("--source", "push:s16le:16000", "--pace", "fast", *extra)
         self.daemon.start()
         self.daemon.wait_for(
@@ -95,7 +133,9 @@ class GatewayRig:
             status_interval_s=0.5,
             limits=limits or replace(Limits(), silence_timeout_s=4.0, max_connections=20),
         )
-        self.gateway = GatewayThread(options)
+        self.gateway: GatewayThread | GatewayProcess = (
+            GatewayProcess(self.daemon, options) if gateway_process else GatewayThread(options)
+        )
         self.finals: list[tuple[TranscriptFinal, float]] = []  # (final, time.time() at arrival)
         self._stop = threading.Event()
         self._subscriber = threading.Thread(target=self._subscribe, daemon=True)
@@ -111,7 +151,7 @@ class GatewayRig:
                 if isinstance(message, TranscriptFinal):
                     self.finals.append((message, time.time()))
 
-    def wait_healthy(self, timeout_s: float = 30.0) -> None:
+    def wait_healthy(self, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.get("/healthz")[0] == 200:
@@ -125,6 +165,8 @@ class GatewayRig:
                 return response.status, response.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
+        except (urllib.error.URLError, ConnectionError) as e:  # not listening yet
+            return 0, str(e)
 
     def status(self) -> dict:
         return json.loads(self.get("/v1/status")[1])

@@ -3,6 +3,7 @@ expected finals appear on the page, the chart has one point per final, a screens
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import replace
@@ -82,6 +83,12 @@ def test_page_shows_finals_and_charts_them(tmp_path) -> None:
         log = driver.find_element(By.ID, "log").text
         summary = driver.find_element(By.ID, "pct").text
         context_rate = driver.execute_script("return window.streamscribe.lastRate")
+        exports = {
+            fmt: driver.execute_script(
+                "return Exports.render(window.streamscribe.finals, arguments[0])", fmt
+            )
+            for fmt in ("txt", "srt", "vtt", "json")
+        }
     finally:
         driver.quit()
         rig.close()
@@ -92,3 +99,7 @@ def test_page_shows_finals_and_charts_them(tmp_path) -> None:
     hypothesis = " ".join(texts)
     assert word_error_rate(reference("jfk.flac"), hypothesis) < 0.35, hypothesis
     assert SCREENSHOT.stat().st_size > 10_000
+    assert exports["txt"].split() == hypothesis.split()
+    assert exports["srt"].startswith("1\n00:00:") and " --> " in exports["srt"]
+    assert exports["vtt"].startswith("WEBVTT\n\n00:00:")
+    assert [f["text"] for f in json.loads(exports["json"])] == texts
