@@ -12,7 +12,6 @@ from pipeline.scheduling.commit_policy import (
     ends_sentence,
     partial_window,
     window_start_after_commit,
-    without_repeated_head,
     without_repetition_loop,
 )
 from pipeline.words import Word
@@ -77,17 +76,6 @@ def test_window_moves_up_after_a_sentence_or_too_much_context() -> None:
     assert window_start_after_commit(0, 64_000, period, 160_000, 16_000) == 48_000  # lead-in
     assert window_start_after_commit(0, 170_000, comma, 160_000, 16_000) == 154_000
     assert window_start_after_commit(90_000, 64_000, period, 160_000, 0) == 90_000  # never back
-
-
-def test_seam_repeat_is_dropped_once() -> None:
-    committed = words("flows into the sea")  # last ends at 1.5
-    repeated = words("the sea and then", start_s=1.0)
-    assert [w.text for w in without_repeated_head(committed, repeated)] == [" and", " then"]
-    fresh = words("and then", start_s=1.7)
-    assert without_repeated_head(committed, fresh) == fresh
-    late = words("sea again", start_s=4.0)  # the same word long after: a real repeat
-    assert without_repeated_head(committed, late) == late
-    assert without_repeated_head([], fresh) == fresh
 
 
 def test_repetition_loop_is_cut_to_one_occurrence() -> None:

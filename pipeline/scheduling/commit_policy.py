@@ -28,7 +28,6 @@ from pipeline.words import Word
 
 SENTENCE_END = (".", "?", "!")  # final punctuation: the sentence before it is complete
 _CLOSERS = "\"')]}»”’"  # quotes and brackets that may follow the final punctuation
-SEAM_TOLERANCE_S = 1.0  # a repeat of the committed words must start this close to their end
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,23 +128,6 @@ def window_start_after_commit(
     if ends_sentence(last_committed.text) or cut_index - window_start_index > max_context_samples:
         return max(window_start_index, cut_index - lead_in_samples)
     return window_start_index
-
-
-def without_repeated_head(
-    committed: Sequence[Word], words: Sequence[Word], max_ngram_words: int = 5
-) -> list[Word]:
-    """``words`` without a head that repeats the end of ``committed`` (the same 1 to
-    ``max_ngram_words`` words, longest first, starting within ``SEAM_TOLERANCE_S`` of the
-    committed end): a word heard on both sides of a cut is kept once."""
-    words = list(words)
-    if not committed or not words or words[0].start_s > committed[-1].end_s + SEAM_TOLERANCE_S:
-        return words
-    tail = [normalize_word(w.text) for w in committed[-max_ngram_words:]]
-    head = [normalize_word(w.text) for w in words[:max_ngram_words]]
-    for size in range(min(len(tail), len(head)), 0, -1):
-        if tail[-size:] == head[:size]:
-            return words[size:]
-    return words
 
 
 def without_repetition_loop(words: Sequence[Word], repeat_limit: int = 3) -> list[Word]:

@@ -9,7 +9,10 @@ then partials (a partial is never sent while final work waits).
   text before the window. Their words go through local agreement (``pipeline.local_agreement``).
 - Commits (``commit_policy``): stable words that end ``margin_s`` before the newest audio the
   hypothesis heard become a final of their own at once (``core.commit``): the segment is cut at
-  that word boundary and goes on from the cut.
+  that word boundary and goes on from the cut. When hypotheses keep disagreeing and more than
+  ``stall_after_s`` is uncommitted, the newest hypothesis' words heard ``stall_margin_s`` before
+  its end are committed instead, so commits never stall. A segment that a restarted VAD detects
+  again starts after the stream's committed audio.
 - Pauses: the VAD says when silence begins inside a segment (``paused``). If the stable text
   then ends a sentence, it is committed at once, cut inside the silence. Otherwise an early
   final of the uncommitted audio up to the silence is decoded right away. If its text ends a
@@ -17,9 +20,9 @@ then partials (a partial is never sent while final work waits).
   the pause), it is the segment's final, so no decode is left after the VAD's end decision; if
   speech resumes (``resumed``) and the text ends mid-sentence, it is dropped and counted as
   wasted (``early_finals_wasted``).
-- The segment's final covers what is left after the last cut: chunks decoded at its end (a
-  repeat of the last committed words at the seam is dropped), an early final, or nothing when
-  everything up to the silence was committed and speech never resumed.
+- The segment's final covers what is left after the last cut: chunks decoded at its end from
+  ``lead_in_s`` before the cut (the committed words heard again there are dropped), an early
+  final, or nothing when everything up to the silence was committed and speech never resumed.
 """
 
 from __future__ import annotations
