@@ -10,8 +10,9 @@ A commit cuts the segment at a word boundary: midway between the last committed 
 word after it, never past the audio heard minus the margin. The committed range becomes a final
 of its own; the rest continues. Partial windows keep some committed audio before the cut as
 context (the words in it are recognized as committed and skipped, see
-``local_agreement.words_after``) and move up to the cut after a complete sentence, or when that
-context grows past ``max_context_s``. A window never holds more than one model window of audio.
+``local_agreement.words_after``) and move up to ``lead_in_s`` before the cut after a complete
+sentence, or when that context grows past ``max_context_s``. A window never holds more than one
+model window of audio. Pieces of one word are never cut apart (``continues``).
 
 A pause in speech after a complete sentence (final punctuation) ends the sentence at once;
 ``ends_sentence`` reads that from the text.
