@@ -7,7 +7,8 @@ const Exports = (() => {
     return `${pad(h, 2)}:${pad(m, 2)}:${pad(s, 2)}${separator}${pad(ms % 1000, 3)}`;
   }
   function render(finals, format) {
-    const rows = finals.filter((f) => f.text);
+    const lanes = new Set(finals.map((f) => f.lane));
+    const rows = finals.filter((f) => f.text).map((f) => ({ ...f, lane: lanes.size > 1 ? f.lane : '' }));
     if (format === 'json') return JSON.stringify(finals, null, 2);
     if (format === 'txt') return rows.map((f) => (f.lane ? `[${f.lane}] ` : '') + f.text).join('\n') + '\n';
     const separator = format === 'srt' ? ',' : '.';
