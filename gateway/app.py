@@ -81,6 +81,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    refusal = _refusal(request)  # with a token set, scrapers send it (Authorization: Bearer X)
+    if refusal is not None:
+        return refusal
     body = request.app[METRICS].render()
     return web.Response(body=body, content_type="text/plain", charset="utf-8")
 

@@ -130,7 +130,7 @@ async def _receive_loop(
     bytes_per_frame: int,
 ) -> tuple[int, str, int]:
     rate = RateLimit(limits.max_messages_per_s)
-    heard_s = time.monotonic()  # last sound (a frame not all zero) or keep-alive
+    heard_s = opened_s = time.monotonic()  # last sound (a frame not all zero) or keep-alive
     audio_bytes = 0
     while True:
         left_s = limits.silence_timeout_s - (time.monotonic() - heard_s)
@@ -143,6 +143,8 @@ async def _receive_loop(
         if session.overflowed:
             return CLOSE_POLICY, "the client stopped reading its transcripts", audio_bytes
         now_s = time.monotonic()
+        if now_s - opened_s > limits.max_session_s:
+            return CLOSE_POLICY, f"longer than {limits.max_session_s:.0f} s", audio_bytes
         if message.type == WSMsgType.BINARY:
             if not rate.allow(now_s):
                 return CLOSE_POLICY, f"over {limits.max_messages_per_s:.0f} messages/s", audio_bytes
