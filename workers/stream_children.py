@@ -42,8 +42,8 @@ from pipeline.ring import AudioRing
 from pipeline.supervision.poison import PoisonTracker
 from pipeline.supervision.progress import ChildHealth
 from pipeline.supervision.restart_policy import RestartLimits, RestartPolicy
-from pipeline.supervision.timers import silence_limit_s
-from workers.child_process import ChildProcess, ChildSpec
+from workers.child_process import ChildSpec
+from workers.supervised_child import SupervisedChild
 
 logger = logging.getLogger(__name__)
 
@@ -59,25 +59,10 @@ def child_role(kind: str, stream_id: str) -> str:
 
 
 @dataclass
-class WatchedChild:
-    """One supervised child: its process, liveness and restart history."""
+class WatchedChild(SupervisedChild):
+    """A stream's capture or VAD (``SupervisedChild``), which may also finish for good."""
 
-    role: str
-    child: ChildProcess | None
-    policy: RestartPolicy
-    last_heartbeat_s: float = 0.0
-    rss_bytes: int = 0
-    restart_at_s: float | None = None
-    failed: bool = False
     finished: bool = False  # exited normally after the end of the stream
-    restarts: int = 0
-    last_failure: str = ""
-    started_at_s: float = 0.0
-    heard_since_start: bool = False  # the current process has sent something: its grace is over
-
-    @property
-    def pid(self) -> int | None:
-        return self.child.pid if self.child else None
 
 
 @dataclass
@@ -146,13 +131,7 @@ class StreamProcesses:
         self._launch(self.vad, spec, now_s)
 
     def _launch(self, watched: WatchedChild, spec: ChildSpec, now_s: float) -> None:
-        watched.child = ChildProcess(spec)
-        watched.child.start()
-        watched.last_heartbeat_s = now_s
-        watched.started_at_s = now_s
-        watched.restart_at_s = None
-        watched.heard_since_start = False  # a dead predecessor's beats say nothing of this one
-        watched.rss_bytes = 0
+        watched.launch(now_s, spec)
 
     # ---- what the events socket says ----------------------------------------------------
 
@@ -170,22 +149,18 @@ class StreamProcesses:
                 logger.debug("heartbeat of %s from pid %d ignored", message.role, message.pid)
                 return  # not the current process (a predecessor's late beat)
             if watched is not None:
-                watched.last_heartbeat_s = now_s
-                watched.heard_since_start = True
-                watched.rss_bytes = message.rss_bytes
+                watched.heard(now_s, message.rss_bytes)
             if watched is self.vad and message.position_index > 0:
                 self.vad_position = max(self.vad_position, message.position_index)
             return
         if isinstance(message, (SpeechStarted, SpeechEnded)):
-            self.vad.last_heartbeat_s = now_s
-            self.vad.heard_since_start = True
+            self.vad.heard(now_s)
             self.next_segment_id = max(self.next_segment_id, message.segment_id + 1)
             return
         if isinstance(message, EndOfStream):
             self.capture_ended = True
         elif isinstance(message, CaptureEvent):
-            self.capture.last_heartbeat_s = now_s
-            self.capture.heard_since_start = True
+            self.capture.heard(now_s)
             if message.event == "error":
                 self.capture.last_failure = message.detail
 
@@ -204,10 +179,10 @@ class StreamProcesses:
             if watched.failed or watched.finished or watched.child is None:
                 continue
             if watched.restart_at_s is not None:
-                if now_s >= watched.restart_at_s:
+                if watched.restart_due(now_s):
                     self._restart(watched, now_s)
                 continue
-            exitcode = watched.child.exitcode if not watched.child.is_alive() else None
+            exitcode = watched.exitcode()
             why = ""
             if exitcode is not None:
                 if exitcode == 0 and self.stream_ended():
@@ -215,12 +190,10 @@ class StreamProcesses:
                     logger.info("%s finished at the end of the stream", watched.role)
                     continue
                 why = f"exited with code {exitcode}"
-            elif now_s - watched.last_heartbeat_s > silence_limit_s(
-                watched.heard_since_start,
-                supervisor.heartbeat_timeout_s,
-                supervisor.startup_timeout_s,
-            ):
-                why = f"silent for {now_s - watched.last_heartbeat_s:.1f} s"
+            else:
+                why = watched.silent_why(
+                    now_s, supervisor.heartbeat_timeout_s, supervisor.startup_timeout_s
+                )
             if why:
                 events.append((watched.role, why))
                 self._schedule_restart(watched, why, now_s)
@@ -232,22 +205,11 @@ class StreamProcesses:
 
     def _schedule_restart(self, watched: WatchedChild, why: str, now_s: float) -> None:
         logger.warning("%s (pid %s) %s: restarting it", watched.role, watched.pid, why)
-        if watched.child is not None:
-            watched.child.kill()
         if not (watched is self.capture and watched.last_failure and "exited" in why):
             watched.last_failure = why  # capture's own error report says more than its exit
         if watched is self.vad:
             self._vad_poison.note_death(self.vad_position)
-        decision = watched.policy.decide(now_s)
-        if decision.breaker_open:
-            logger.error(
-                "%s keeps failing (%s): circuit breaker open, next try in %.1f s",
-                watched.role,
-                why,
-                decision.delay_s,
-            )
-        watched.restarts += 1
-        watched.restart_at_s = now_s + decision.delay_s
+        decision = watched.schedule_restart(why, now_s)
         if decision.delay_s <= 0:
             self._restart(watched, now_s)
 
@@ -345,6 +307,13 @@ class StreamProcesses:
             if watched.child is not None and watched.child.is_alive():
                 watched.child.signal(15)
 
+    def kill_remaining(self) -> None:
+        """SIGKILL what is still alive after ``signal_stop`` (never waits: reaped later)."""
+        for watched in (self.capture, self.vad):
+            if watched.alive():
+                assert watched.child is not None
+                watched.child.kill()
+
     def stopped(self) -> bool:
         return not any(w.child is not None and w.child.is_alive() for w in (self.capture, self.vad))
 
@@ -372,15 +341,7 @@ class StreamProcesses:
     def snapshot(self, now_s: float) -> list[dict[str, Any]]:
         rows = []
         for watched in (self.capture, self.vad):
-            state = (
-                "finished"
-                if watched.finished
-                else "running"
-                if watched.child and watched.child.is_alive()
-                else "cooling_down"
-                if watched.policy.stuck_for_s(now_s) > 0
-                else "restarting"
-            )
+            state = watched.state(now_s, watched.finished)
             rows.append(
                 {
                     "role": watched.role,

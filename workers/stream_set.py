@@ -282,7 +282,7 @@ class StreamSet:
                 if not stream.children.stopped():
                     if now_s - stream.stop_signalled_at_s < STOP_GRACE_S:
                         continue
-                    stream.children.stop(grace_s=0.0)  # SIGKILL what is left, reaped at once
+                    stream.children.kill_remaining()  # reaped by the loop, never waited for
                 out.extend(
                     self.scheduler.end_open_segment(
                         stream.stream_id, stream.children.vad_position, now_s
@@ -294,7 +294,7 @@ class StreamSet:
         return out
 
     def _forget(self, stream: OpenStream, now_s: float) -> None:
-        stream.children.stop(grace_s=0.0)
+        stream.children.kill_remaining()
         stream.children.release_cursor()
         self.scheduler.remove_stream(stream.stream_id)
         stream.state = CLOSED

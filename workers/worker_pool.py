@@ -40,6 +40,7 @@ from pipeline.messages.work import (
 from pipeline.supervision.restart_policy import RestartLimits, RestartPolicy
 from pipeline.supervision.timers import HangLimitOptions, RequestTimer, billed_window_s
 from workers.child_process import ChildProcess, ChildSpec, reap_all
+from workers.supervised_child import SupervisedChild
 
 logger = logging.getLogger(__name__)
 
@@ -109,34 +110,30 @@ def _config_settings(config: Config) -> dict[str, Any]:
 
 
 @dataclass
-class WorkerSlot:
-    """One worker position in the pool; its process is replaced on restarts."""
+class WorkerSlot(SupervisedChild):
+    """One worker position in the pool (a ``SupervisedChild``: heartbeat, start-up grace,
+    restart policy, recycle); its process is replaced on restarts."""
 
-    role: str
-    child: ChildProcess
-    policy: RestartPolicy
     ready: bool = False
     in_flight: WorkRequest | None = None
     sent_at_s: float = 0.0
-    last_heartbeat_s: float = 0.0
-    rss_bytes: int = 0
     peak_rss_bytes: int = 0
     mlx_active_bytes: int = 0
     mlx_cache_bytes: int = 0
-    restart_at_s: float | None = None  # a restart is scheduled (backoff)
     ready_at_s: float = 0.0
-    started_at_s: float = 0.0
     load_s: float = 0.0  # start → Ready of the latest process
-    failed: bool = False  # past the restart limit: stays down
     draining: bool = False  # finish the current request, then be replaced
     completed: int = 0
-    recycles: int = 0  # planned replacements (memory, configuration)
     identity: str = ""  # the DEALER identity: role, and the run when the pool has one
     timer: RequestTimer | None = None  # measured request costs -> the hang limit
 
     @property
     def idle(self) -> bool:
         return self.ready and self.in_flight is None and not self.failed and not self.draining
+
+    def grace_over(self) -> bool:
+        """A worker's start-up grace (its model load) lasts until its ``Ready``."""
+        return self.ready
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,11 +206,7 @@ class WorkerPool:
         slot.ready = False
         slot.in_flight = None
         slot.draining = False
-        slot.restart_at_s = None
-        slot.started_at_s = now_s
-        slot.last_heartbeat_s = now_s
-        slot.child = ChildProcess(slot.child.spec)
-        slot.child.start()
+        slot.launch(now_s)
 
     def stop(self, grace_s: float) -> None:
         """Ask every worker to shut down, then stop the processes (forced after ``grace_s``)."""
@@ -284,7 +277,7 @@ class WorkerPool:
             return
         role = slot.role
         now_s = time.monotonic()
-        slot.last_heartbeat_s = now_s
+        slot.heard(now_s)
         if isinstance(message, Heartbeat):
             slot.rss_bytes = message.rss_bytes
             slot.peak_rss_bytes = max(slot.peak_rss_bytes, message.rss_bytes)
@@ -318,18 +311,16 @@ class WorkerPool:
             if slot.failed:
                 continue
             if slot.restart_at_s is not None:
-                if now_s >= slot.restart_at_s:
+                if slot.restart_due(now_s):
                     self._start_slot(slot, now_s)
                 continue
             why = ""
-            if not slot.child.is_alive():
-                why = f"exited with code {slot.child.exitcode}"
-            elif now_s - slot.last_heartbeat_s > options.heartbeat_timeout_s:
-                timeout_s = (
-                    options.startup_timeout_s if not slot.ready else options.heartbeat_timeout_s
-                )
-                if now_s - slot.last_heartbeat_s > timeout_s:
-                    why = f"silent for {now_s - slot.last_heartbeat_s:.1f} s"
+            if not slot.alive():
+                why = f"exited with code {slot.exitcode()}"
+            elif silent := slot.silent_why(
+                now_s, options.heartbeat_timeout_s, options.startup_timeout_s
+            ):
+                why = silent
             elif slot.in_flight is not None and now_s - slot.sent_at_s > self._hang_limit_s(
                 slot, slot.in_flight
             ):
@@ -346,14 +337,14 @@ class WorkerPool:
         return slot.timer.limit_s(_audio_s(request))
 
     def _replace(self, slot: WorkerSlot, why: str, now_s: float, events: PoolEvents) -> None:
-        logger.warning("%s (pid %s) %s: replacing it", slot.role, slot.child.pid, why)
-        slot.child.kill()  # never waits: the supervisor's loop reaps it (child_process.reap)
+        logger.warning("%s (pid %s) %s: replacing it", slot.role, slot.pid, why)
         events.lost.append(WorkerLoss(slot.role, why, slot.in_flight))
         slot.in_flight = None
         slot.ready = False
-        decision = slot.policy.decide(now_s)
-        if not decision.allowed:
-            slot.failed = True
+        slot.last_failure = why
+        # kills it (never waits: the supervisor's loop reaps it) and schedules the successor
+        decision = slot.schedule_restart(why, now_s)
+        if slot.failed:
             logger.error(
                 "%s restarted %d times within %.0f s: marked failed",
                 slot.role,
@@ -362,18 +353,16 @@ class WorkerPool:
             )
             return
         self.total_restarts += 1
-        slot.restart_at_s = now_s + decision.delay_s
         if decision.delay_s <= 0:
             self._start_slot(slot, now_s)
 
     def _recycle(self, slot: WorkerSlot, now_s: float, events: PoolEvents) -> None:
         """A planned replacement (memory, new configuration): not a failure, not counted
         against the restart limit. The worker is idle, so no work is lost."""
-        logger.info("%s (pid %s) drained: starting a fresh one", slot.role, slot.child.pid)
+        logger.info("%s (pid %s) drained: starting a fresh one", slot.role, slot.pid)
         self._send(slot, Shutdown(reason="recycled"))
         # an idle worker answers Shutdown within its poll interval; nobody waits for it here
-        slot.child.retire(grace_s=2.0, now_s=now_s)
-        slot.recycles += 1
+        slot.retire(now_s, grace_s=2.0)
         events.lost.append(WorkerLoss(slot.role, "recycled", None, planned=True))
         self._start_slot(slot, now_s)
 
