@@ -284,8 +284,11 @@ class CommittedSegments(ChunkedSegments):
         return due
 
     def _has_new_audio(self, segment: Segment, state: CommitState) -> bool:
+        """Audio a partial could cover: the window (its committed context included) holds
+        ``partial_min_audio`` and reaches past the last partial's end."""
         min_samples = max(self.core.options.partial_min_audio_samples, 1)
-        return segment.audio_samples >= min_samples and segment.newest_index > state.last_end_index
+        window_samples = segment.newest_index - state.window_start_index
+        return window_samples >= min_samples and segment.newest_index > state.last_end_index
 
     def _prompt_before(self, state: CommitState, start_index: int) -> str:
         """The stream's text before ``start_index``: earlier finals and the committed words
