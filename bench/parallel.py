@@ -87,14 +87,18 @@ def measure(recording: Path, reference: str, workers: int, repeat: int, extra: l
         parallel, sequential = metrics["parallel"], metrics["sequential"]
         wer_parallel = word_error_rate(reference, parallel["text"])
         wer_sequential = word_error_rate(reference, sequential["text"])
+        engine_s = [
+            sum(c["engine_ms"] for c in run["chunks"]) / 1000 for run in (parallel, sequential)
+        ]
         runs.append((metrics["speedup"], parallel["wall_s"], sequential["wall_s"], wer_parallel,
-                     wer_sequential))  # fmt: skip
+                     wer_sequential, *engine_s))  # fmt: skip
         print(
             f"[{' '.join(extra) or 'defaults'}] run {number}: parallel {parallel['wall_s']:.2f} s "
             f"({len(parallel['chunks'])} chunks on {workers} workers), sequential "
             f"{sequential['wall_s']:.2f} s ({len(sequential['chunks'])} windows) -> speed-up "
-            f"{metrics['speedup']:.2f}x; WER parallel {wer_parallel:.4f}, sequential "
-            f"{wer_sequential:.4f}",
+            f"{metrics['speedup']:.2f}x; engine time summed over requests: parallel "
+            f"{engine_s[0]:.1f} s, sequential {engine_s[1]:.1f} s; WER parallel "
+            f"{wer_parallel:.4f}, sequential {wer_sequential:.4f}",
             flush=True,
         )
     return {
@@ -104,6 +108,8 @@ def measure(recording: Path, reference: str, workers: int, repeat: int, extra: l
         "parallel_wall_s": round(statistics.median(r[1] for r in runs), 3),
         "sequential_wall_s": round(statistics.median(r[2] for r in runs), 3),
         "chunks": len(metrics["parallel"]["chunks"]),
+        "parallel_engine_s": round(statistics.median(r[5] for r in runs), 2),
+        "sequential_engine_s": round(statistics.median(r[6] for r in runs), 2),
         "wer_merged": round(runs[-1][3], 4),
         "wer_single": round(runs[-1][4], 4),
         "wer_merged_minus_single": round(runs[-1][3] - runs[-1][4], 4),

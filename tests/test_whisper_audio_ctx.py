@@ -156,3 +156,18 @@ def test_suspect_results_go_back_to_the_full_window():
     assert looks_suspect("hello there", {"hit_cap": 1.0})
     assert looks_suspect("Call me back. Call me back.", {})
     assert not looks_suspect("Call me back.", {"fallback": 0.0, "hit_cap": 0.0})
+
+
+@pytest.mark.parametrize("engine", ["numpy", "mlx"])
+def test_a_repeating_short_window_is_decoded_again_over_30_s(cache_dir, engine):
+    """Harvard sentence 6 on a 4.5 s window: tiny.en says it three times (measured on both
+    engines); the backend notices and returns the full window's single sentence."""
+    from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
+
+    audio = load_audio("harvard_list72_8k.wav")[int(17.5 * RATE_HZ) : int(20.92 * RATE_HZ)]
+    options = WhisperOptions(engine=engine, audio_ctx_min_s=0.0, audio_ctx_pad_s=1.0)
+    result = WhisperBackend("", options).transcribe(audio)
+    assert result.text == "The grass and bushes were wet with dew."
+    assert result.details["audio_ctx"] == 1500
+    assert result.details["audio_ctx_retry_s"] > 0
+    assert 0.0 <= result.words[0].start_s < result.words[-1].end_s <= audio.size / RATE_HZ
