@@ -327,3 +327,37 @@ def test_garbage_on_the_daemon_push_socket_is_rejected_and_counted(rig: GatewayR
     capture = next(row for row in status["processes"] if row["role"] == "capture")
     assert capture["restarts"] == 0 and capture["state"] == "running"
     assert rig.daemon.process.poll() is None
+
+
+def test_a_connection_is_closed_past_its_longest_session(rig: GatewayRig) -> None:
+    options = replace(
+        rig.gateway.options, port=free_port(), limits=replace(LIMITS, max_session_s=1.5)
+    )
+    gateway = GatewayThread(options)
+    frames = s16le_frames("jfk.flac")
+
+    async def run() -> tuple[int | None, str]:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(f"{gateway.ws}/v1/stream") as ws,
+        ):
+            await ws.send_json(START)
+            await ws.receive(timeout=10)  # ready
+            for frame in frames:
+                try:
+                    await ws.send_bytes(frame)
+                except aiohttp.ClientConnectionResetError:
+                    break  # the server is closing
+                await asyncio.sleep(0.1)
+            while True:
+                message = await ws.receive(timeout=120)
+                if message.type == aiohttp.WSMsgType.CLOSE:
+                    return message.data, str(message.extra or "")  # the server's code
+                if message.type == aiohttp.WSMsgType.CLOSED:
+                    return ws.close_code, str(message.extra or "")
+
+    try:
+        code, reason = asyncio.run(run())
+    finally:
+        gateway.stop()
+    assert code == 1008 and "longer than 2 s" in reason, (code, reason)
