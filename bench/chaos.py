@@ -411,6 +411,9 @@ class Chaos:
             "stale_shm": len(stale),
             "stale_shm_names": stale,
             "control_p99_ms": round(control_p99, 1) if control_p99 is not None else None,
+            "control_p50_ms": round(percentile(self.control_ms, 0.5), 1)
+            if self.control_ms
+            else None,
             "control_max_ms": round(max(self.control_ms), 1) if self.control_ms else None,
             "status_requests": len(self.control_ms),
             "status_timeouts": self.status_timeouts,
