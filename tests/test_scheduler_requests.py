@@ -80,14 +80,14 @@ def test_finals_go_out_before_partials() -> None:
     ]
 
 
-def test_oldest_segment_first_across_streams() -> None:
+def test_earliest_end_of_speech_first_across_streams() -> None:
     s = scheduler()
     s.speech_started(started(0, 0.0, "room"), 0.0)
     s.speech_started(started(0, 0.5, "mic"), 0.5)
     s.speech_ended(ended(0, 0.5, 2.0, "mic"), 2.0)  # mic ends first but started later
     s.speech_ended(ended(0, 0.0, 3.0, "room"), 3.0)
     assignments = s.dispatch(["a", "b"], 3.0)
-    assert [r.stream_id for _, r in assignments] == ["room", "mic"]
+    assert [r.stream_id for _, r in assignments] == ["mic", "room"]  # issue 11: by end
 
 
 def test_partial_cadence_min_audio_and_interval() -> None:

@@ -56,7 +56,9 @@ class ChunkedSegments(FinalWork):
 
     def __init__(self) -> None:
         self._work: dict[SegmentKey, ChunkedWork] = {}
-        self._queue: list[tuple[int, int, str, int]] = []  # heap of (order, chunk, *key)
+        # heap of ((end of speech, start order), chunk, *key): across streams the segment whose
+        # speech ended first is served first; within a stream that is its segment order
+        self._queue: list[tuple[tuple[float, int], int, str, int]] = []
 
     def ended(self, segment: Segment, now_s: float) -> None:
         assert segment.end_index is not None
@@ -186,7 +188,8 @@ class ChunkedSegments(FinalWork):
         self.core.counters.chunks_failed += 1
 
     def _push(self, segment: Segment, chunk_index: int) -> None:
-        heapq.heappush(self._queue, (segment.order, chunk_index, *segment.key))
+        priority = (segment.ended_at_s, segment.order)
+        heapq.heappush(self._queue, (priority, chunk_index, *segment.key))
 
     # ---- introspection --------------------------------------------------------------------
 
