@@ -8,6 +8,7 @@ from pipeline.local_agreement import LocalAgreement, words_after
 from pipeline.scheduling.commit_policy import (
     CommitOptions,
     committable,
+    continues,
     cut_after,
     ends_sentence,
     partial_window,
@@ -34,6 +35,15 @@ def test_committable_stops_at_the_margin() -> None:
     pieces = [*words("measure the flow re"), Word(1.6, 1.9, "-hour", 0.9)]
     assert committable(pieces, 0, heard_end_s=10.0, margin_s=0.5) == 5
     assert committable(pieces, 1, heard_end_s=2.2, margin_s=0.5) == 3  # not up to "re"
+
+
+@pytest.mark.parametrize(
+    ("text", "joined"),
+    [("-hour", True), (" -hour", True), ("'s", True), ("hour", True), (" hour", False),
+     (",", False), (" ", False)],
+)  # fmt: skip
+def test_continues(text: str, joined: bool) -> None:
+    assert continues(Word(0.0, 0.1, text, 0.9)) is joined
 
 
 def test_cut_lies_between_words_and_before_the_margin() -> None:

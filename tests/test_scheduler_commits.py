@@ -224,3 +224,12 @@ def test_hypotheses_that_keep_disagreeing_commit_what_lies_far_behind() -> None:
     assert s.stats().stalled_commits == 1 and s.stats().commits == 1
     (partial,) = [m for m in out if isinstance(m, TranscriptPartial)]
     assert (partial.stable, partial.unstable) == ("", "the hills we go")
+
+
+def test_no_cut_before_the_rest_of_a_word() -> None:
+    s = committing()
+    s.speech_started(started(0, 0.0), 0.0)
+    partial_round(s, 3.0, "measure the flow re", 3.0)
+    out = partial_round(s, 4.0, "measure the flow re -hour so", 4.0)  # " -hour" continues "re"
+    (part,) = finals(out)
+    assert part.text == "measure the flow"

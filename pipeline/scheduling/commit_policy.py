@@ -78,9 +78,13 @@ def committable(
 
 def continues(word: Word) -> bool:
     """Whether ``word`` continues the word before it: Whisper words start with a space, and a
-    piece without one ("-hour", "'s") belongs to the previous word."""
+    piece without one ("hour" of "re|hour") belongs to the previous word, as does one that
+    starts with a hyphen or an apostrophe ("-hour", "'s")."""
     text = word.text
-    return bool(text) and not text[0].isspace() and text.strip()[:1] not in (",", ".", "?", "!")
+    stripped = text.strip()
+    if not stripped:
+        return False
+    return stripped[0] in "-'’" or (not text[0].isspace() and stripped[0] not in ",.?!")
 
 
 def cut_after(last: Word, following: Word | None, limit_s: float, pad_s: float) -> float:

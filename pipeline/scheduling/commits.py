@@ -39,6 +39,7 @@ from pipeline.scheduling.chunked import ChunkedSegments
 from pipeline.scheduling.commit_policy import (
     CommitOptions,
     committable,
+    continues,
     cut_after,
     ends_sentence,
     partial_window,
@@ -351,6 +352,13 @@ class CommittedSegments(ChunkedSegments):
         heard_end_s = samples_to_seconds(request.end_index)
         margin_s = self.commit_options.margin_s
         count = committable(stable, state.committed_count, heard_end_s, margin_s)
+        hypothesis = [*stable, *partial.unstable_words]
+        while (
+            count > state.committed_count
+            and count < len(hypothesis)
+            and continues(hypothesis[count])
+        ):
+            count -= 1  # the first unstable word may be the rest of the last stable one
         if count > state.committed_count:
             words = list(stable[state.committed_count : count])
             following = (
