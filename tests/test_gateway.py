@@ -303,10 +303,10 @@ def test_token_origin_and_tls(rig: GatewayRig, tmp_path) -> None:
     }
 
 
-def test_garbage_on_the_daemon_push_socket_is_rejected_and_counted(rig: GatewayRig) -> None:
+def test_garbage_and_gaps_on_the_daemon_push_socket_are_reported(rig: GatewayRig) -> None:
     import zmq
 
-    from pipeline.messages import PushReply, decode
+    from pipeline.messages import PushAudio, PushEnd, PushReply, decode, encode
 
     endpoint = rig.status()["daemon"]["endpoints"]["push"]
     context = zmq.Context()
@@ -317,12 +317,26 @@ def test_garbage_on_the_daemon_push_socket_is_rejected_and_counted(rig: GatewayR
         dealer.send_multipart([b"\x93garbage", b"\x00\x00"])
         assert dealer.poll(10_000), "no answer from the daemon's capture"
         reply = decode(dealer.recv())
+        silence = bytes(3200)
+        for seq in (0, 1, 3):  # frame 2 lost on the way
+            header = PushAudio("main", "direct", seq, "s16le", 16000)
+            dealer.send_multipart([encode(header), silence])
+        dealer.send(encode(PushEnd("main", "direct", 4)))
+        statuses = []
+        while "ended" not in statuses and dealer.poll(10_000):
+            statuses.append(decode(dealer.recv()).status)
     finally:
         dealer.close()
         context.term()
     assert isinstance(reply, PushReply) and reply.status == "rejected", reply
+    assert statuses == ["accepted", "gap", "ended"], statuses
     status = rig.daemon.wait_for(
-        lambda s: s["capture_events"].get("push_rejected", 0) >= 1, 10, "push_rejected counted"
+        lambda s: (
+            s["capture_events"].get("push_rejected", 0) >= 1
+            and s["capture_events"].get("push_gap", 0) >= 1
+        ),
+        10,
+        "push_rejected and push_gap counted",
     )
     capture = next(row for row in status["processes"] if row["role"] == "capture")
     assert capture["restarts"] == 0 and capture["state"] == "running"
