@@ -1,0 +1,56 @@
+"""Admission and adaptation rules (pure logic; the daemon tests in test_streams.py exercise them
+on the real daemon)."""
+
+from __future__ import annotations
+
+import pytest
+
+from config.schema import StreamsConfig
+from workers.stream_load import Adaptation, Admission, CapacityError, LoadMeter
+
+
+def test_load_meter_averages_the_busy_fraction_over_its_time_constant() -> None:
+    meter = LoadMeter(tau_s=10.0)
+    meter.sample(0.0, 0, 2)
+    for step in range(1, 101):  # 10 s with one of two workers busy
+        meter.sample(step * 0.1, 1, 2)
+    assert 0.3 < meter.busy_fraction < 0.5  # ~ (1 - 1/e) of the way to 0.5
+    for step in range(101, 1001):
+        meter.sample(step * 0.1, 2, 2)
+    assert meter.busy_fraction > 0.99
+
+
+def test_admission_refuses_at_the_cap_and_on_projected_load_naming_it() -> None:
+    admission = Admission(StreamsConfig(max_open=4, admission_max_busy=0.8))
+    admission.check(1, busy_fraction=0.3, worst_lag_s=0.0)  # 0.6 projected: fits
+    with pytest.raises(CapacityError) as info:
+        admission.check(2, busy_fraction=0.6, worst_lag_s=0.0)  # 0.9 projected
+    assert str(info.value).startswith("capacity:") and "60%" in str(info.value)
+    assert info.value.details["busy_fraction"] == "0.60"
+    with pytest.raises(CapacityError, match=r"streams\.max_open"):
+        admission.check(4, busy_fraction=0.0, worst_lag_s=0.0)
+    with pytest.raises(CapacityError, match=r"lags 3\.0 s"):
+        admission.check(1, busy_fraction=0.1, worst_lag_s=3.0)
+    assert admission.refused == 3
+    Admission(StreamsConfig(admission_max_busy=9.0)).check(2, 1.0, 0.0)  # load check off
+
+
+def test_adaptation_steps_up_under_sustained_lag_and_back_when_it_falls() -> None:
+    adaptation = Adaptation(StreamsConfig(adapt_lag_s=2.0, adapt_sustain_s=10.0))
+    assert adaptation.update(0.0, 5.0) is None  # lag begins
+    assert adaptation.update(5.0, 5.0) is None  # not yet sustained
+    assert adaptation.update(10.0, 5.0) == 1 and adaptation.shed_partials
+    assert adaptation.update(20.0, 5.0) == 2  # still lagging: the cheaper profile
+    assert adaptation.update(30.0, 5.0) is None  # already at the top
+    assert adaptation.update(31.0, 1.5) is None  # between the thresholds: no change
+    assert adaptation.update(32.0, 0.2) is None  # calm begins
+    assert adaptation.update(42.0, 0.2) == 1
+    assert adaptation.update(52.0, 0.2) == 0 and not adaptation.shed_partials
+    stats = adaptation.stats()
+    assert stats["switches"] == 4 and stats["level"] == "normal" and len(stats["recent"]) == 4
+
+
+def test_adaptation_can_be_turned_off() -> None:
+    adaptation = Adaptation(StreamsConfig(adapt=False, adapt_sustain_s=1.0))
+    assert all(adaptation.update(t, 99.0) is None for t in range(0, 60, 5))
+    assert adaptation.stats()["switches"] == 0
