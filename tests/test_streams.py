@@ -11,9 +11,19 @@ import os
 import signal
 import threading
 
+import numpy as np
 import pytest
+import zmq
 
-from pipeline.messages import ControlError, ReplayRequest, StreamCloseReply
+from pipeline.messages import (
+    ControlError,
+    PushAudio,
+    PushReply,
+    ReplayRequest,
+    StreamCloseReply,
+    decode,
+    encode,
+)
 from tests.daemon_harness import DaemonRun, process_row
 from tests.data_paths import DATA_DIR
 from tests.stream_clients import (
@@ -150,6 +160,28 @@ def test_killing_one_streams_vad_or_capture_leaves_the_others_alone() -> None:
         run.cleanup()
 
 
+def push_bad_frames(run: DaemonRun, stream_id: str) -> list[str]:
+    """Send a garbage frame and one at 48 kHz to a push:s16le:16000 stream; the replies'
+    reasons."""
+    endpoint = next(r["push_endpoint"] for r in list_streams(run) if r["stream_id"] == stream_id)
+    socket = zmq.Context.instance().socket(zmq.DEALER)
+    socket.connect(endpoint)
+    try:
+        pcm = np.zeros(320, dtype="<i2").tobytes()
+        socket.send_multipart([b"\xc1garbage", pcm])
+        wrong = PushAudio(stream_id, "bad", 0, "s16le", 48000, 1, 0.0)
+        socket.send_multipart([encode(wrong), pcm])
+        reasons = []
+        for _ in range(2):
+            assert socket.poll(10_000), "no reply from the push stream"
+            reply = decode(socket.recv())
+            assert isinstance(reply, PushReply) and reply.status == "rejected", reply
+            reasons.append(reply.detail)
+        return reasons
+    finally:
+        socket.close(linger=0)
+
+
 def stream_row_of(status: dict, stream_id: str) -> dict:
     return next(row for row in status["streams"] if row["stream_id"] == stream_id)
 
@@ -174,7 +206,9 @@ def test_bad_requests_get_clear_errors_and_leave_the_daemon_serving() -> None:
         status = run.status()
         assert status["metrics"]["load"]["streams_refused"] >= 1000
         assert len(status["streams"]) <= 3 + 32  # closed ones kept are bounded
-        # garbage on a push stream: rejected, the stream and the daemon go on
+        # garbage and the wrong rate on a push stream: rejected with a reason, the stream goes on
+        reasons = push_bad_frames(run, opened[1])
+        assert "not a push header" in reasons[0] and "format" in reasons[1], reasons
         row = stream_row(run, opened[1])
         assert row is not None and row["state"] == "running"
         assert {r["stream_id"] for r in list_streams(run) if r["state"] == "running"} == {
