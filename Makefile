@@ -43,7 +43,7 @@ bench: $(VENV)/.synced
 # Optional system libraries (root): PortAudio for microphones, OpenBLAS for fast MLX on Linux CPUs,
 # espeak-ng and sox for the benches' synthetic dev set (bench/make_devset.py).
 system-deps:
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libportaudio2 libopenblas0-pthread espeak-ng sox chromium chromium-driver
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libportaudio2 libopenblas0-pthread espeak-ng sox chromium chromium-driver firefox-esr
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache

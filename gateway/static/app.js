@@ -37,7 +37,8 @@
       ws.onmessage = (event) => this.onMessage(JSON.parse(event.data));
       ws.onclose = (event) => {
         this.open = false;
-        this.info(`closed ${event.code}${event.reason ? ': ' + event.reason : ''}`);
+        const sent = this.audioSeconds != null ? ` (${this.audioSeconds} s of audio)` : '';
+        this.info(`closed ${event.code}${event.reason ? ': ' + event.reason : ''}${sent}`);
         log(`lane ${this.name} closed ${event.code} ${event.reason}`);
         this.finish();
         if (Object.values(state.lanes).every((lane) => !lane.open)) stopCapture();
@@ -55,6 +56,7 @@
       else if (m.type === 'error') log(`lane ${this.name}: ${m.detail}`);
       else if (m.type === 'speech') setState(m.event === 'started' ? 'speech' : 'listening');
       else if (m.type === 'metrics') showMetrics(m);
+      else if (m.type === 'closing') this.audioSeconds = m.audio_s;
     }
     addFinal(m) {
       this.root.querySelector('.partial .stable').textContent = '';
@@ -93,12 +95,18 @@
       source = state.audio.createMediaStreamSource(state.stream);
     }
     await state.audio.audioWorklet.addModule('/static/worklet.js');
+    if (state.audio.state === 'suspended') state.audio.resume(); // not awaited: may never run
     state.node = new AudioWorkletNode(state.audio, 'pcm-capture');
     state.node.port.onmessage = (event) => {
+      state.framesCaptured = (state.framesCaptured || 0) + 1;
       for (const lane of Object.values(state.lanes)) lane.send(event.data);
     };
     source.connect(state.node);
+    const mute = state.audio.createGain(); // Firefox renders only what reaches the destination
+    mute.gain.value = 0;
+    state.node.connect(mute).connect(state.audio.destination);
     state.lastRate = state.audio.sampleRate;
+    state.contextState = state.audio.state;
     log(`microphone at ${state.audio.sampleRate} Hz, sent as 16 kHz s16le`);
   }
 
