@@ -27,6 +27,7 @@ then partials (a partial is never sent while final work waits).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 
@@ -216,8 +217,15 @@ class CommittedSegments(ChunkedSegments):
             if not free or state is None:
                 continue
             early = state.early
-            if early is not None and not early.serial and not early.resumed:
-                flights.append(self._early_flight(free.pop(0), segment, state, early))
+            if early is None or early.serial or early.resumed:
+                continue
+            if early.cut_index <= min(state.window_start_index, segment.start_index):
+                state.early = None  # nothing left before the pause (committed meanwhile)
+                if state.awaiting_early:
+                    state.awaiting_early = False
+                    super().ended(segment, now_s)  # the rest is decoded the usual way
+                continue
+            flights.append(self._early_flight(free.pop(0), segment, state, early))
         for segment, state in self._due_partials(now_s):
             if not free:
                 break
@@ -471,7 +479,7 @@ class CommittedSegments(ChunkedSegments):
             self._prompt_before(state, state.window_start_index),
         )
         request_id = partial_request_id(segment.stream_id, segment.segment_id, state.serial) + "e"
-        request = _replace_request(request, request_id=request_id, is_partial=False)
+        request = dataclasses.replace(request, request_id=request_id, is_partial=False)
         self._early_ids.add(request_id)
         self.core.counters.early_finals_requested += 1
         return Flight(role, request, segment.key, self, state.serial)
@@ -563,9 +571,3 @@ class CommittedSegments(ChunkedSegments):
             "early_in_flight": len(self._early_ids),
             "known_finals": len(self._finals),
         }
-
-
-def _replace_request(request: TranscribeRequest, **changes: object) -> TranscribeRequest:
-    import dataclasses
-
-    return dataclasses.replace(request, **changes)
