@@ -375,3 +375,28 @@ def test_a_connection_is_closed_past_its_longest_session(rig: GatewayRig) -> Non
     finally:
         gateway.stop()
     assert code == 1008 and "longer than 2 s" in reason, (code, reason)
+
+
+def test_run_py_serve_fronts_the_daemon(rig: GatewayRig) -> None:
+    import urllib.request
+
+    from tests.gateway_harness import GatewayProcess
+
+    options = replace(rig.gateway.options, port=free_port())
+    served = GatewayProcess(rig.daemon, options)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{served.http}/healthz", timeout=5) as response:
+                    assert response.status == 200
+                with urllib.request.urlopen(f"{served.http}/", timeout=5) as response:
+                    assert b"/static/app.js" in response.read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "run.py serve did not answer"
+                assert served.process.poll() is None, "run.py serve exited"
+                time.sleep(0.3)
+    finally:
+        served.stop()
+    assert served.process.returncode is not None
