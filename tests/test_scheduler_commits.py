@@ -133,7 +133,9 @@ def test_early_final_at_a_pause_is_the_final_when_the_segment_ends() -> None:
     s.speech_started(started(0, 0.0), 0.0)
     s.speech_ongoing(ongoing(0, 0.0, 1.5), 1.5)
     assert s.speech_paused(paused(1.5, 1.7), 1.7) == []
+    assert s.queue_depths()["finals"] == 1  # the early final is final work waiting
     request = only(s.dispatch(["asr-1"], 1.7))
+    assert s.queue_depths()["finals"] == 0
     assert not request.is_partial and (request.start_index, request.end_index) == (0, 1.6 * SR)
     assert s.dispatch(["asr-2"], 1.7) == []  # no partial over the pause's silence
     assert finals(s.on_reply("asr-1", result(request, "so I went"), 2.1)) == []  # mid-clause

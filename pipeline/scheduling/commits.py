@@ -555,6 +555,7 @@ class CommittedSegments(ChunkedSegments):
 
     def queue_depths(self) -> dict[str, int]:
         depths = super().queue_depths()
+        depths["finals"] = depths.get("finals", 0) + self._early_waiting()
         depths["partials"] = sum(
             1
             for segment in self.core.open_segments()
@@ -563,6 +564,17 @@ class CommittedSegments(ChunkedSegments):
             and self._has_new_audio(segment, state)
         )
         return depths
+
+    def pending(self) -> bool:
+        return super().pending() or self._early_waiting() > 0
+
+    def _early_waiting(self) -> int:
+        """Early finals planned and not sent yet (final work waiting for a worker)."""
+        return sum(
+            1
+            for state in self._states.values()
+            if state.early is not None and not state.early.serial and not state.early.resumed
+        )
 
     def sizes(self) -> dict[str, int]:
         return {
