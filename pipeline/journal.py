@@ -424,7 +424,8 @@ class FinalsJournal:
         finals: list[TranscriptFinal] = []
         total = 0
         cut = False
-        for final, size in self._finals_since(request.since_seq):
+        for final, wire in self._finals_since(request.since_seq):
+            size = wire if isinstance(wire, int) else wire_size(wire)
             if total + size > budget:
                 if not finals:  # cannot happen for a final that was published; do not loop
                     logger.warning("final seq %d does not fit a replay frame; skipped", final.seq)
@@ -443,15 +444,17 @@ class FinalsJournal:
             return finals[-1].seq + 1
         return self._next_seq
 
-    def _finals_since(self, since_seq: int) -> Iterator[tuple[TranscriptFinal, int]]:
-        """Every final held with ``seq >= since_seq``, oldest first, with its msgpack size;
-        lazily: whoever stops early reads no further."""
+    def _finals_since(
+        self, since_seq: int
+    ) -> Iterator[tuple[TranscriptFinal, int | dict[str, Any]]]:
+        """Every final held with ``seq >= since_seq``, oldest first, with its msgpack size (from
+        the tail) or its wire map (read from a file: ``wire_size`` gives the size); lazily:
+        whoever stops early reads no further."""
         if since_seq >= self._next_seq:
             return
         tail_start = self._tail[0].seq if self._tail else self._next_seq
         if since_seq < tail_start:
-            for final, raw in self._reader.iter_finals(since_seq, stop_before=tail_start):
-                yield final, wire_size(raw)
+            yield from self._reader.iter_finals(since_seq, stop_before=tail_start)
         first = max(since_seq, tail_start)
         offset = first - tail_start  # the tail is contiguous: append checks every seq
         for index in range(offset, len(self._tail)):
