@@ -13,13 +13,8 @@ then partials (a partial is never sent while final work waits).
   ``stall_after_s`` is uncommitted, the newest hypothesis' words heard ``stall_margin_s`` before
   its end are committed instead, so commits never stall. A segment that a restarted VAD detects
   again starts after the stream's committed audio.
-- Pauses: the VAD says when silence begins inside a segment (``paused``). If the stable text
-  then ends a sentence, it is committed at once, cut inside the silence. Otherwise an early
-  final of the uncommitted audio up to the silence is decoded right away. If its text ends a
-  sentence it is committed as soon as it comes back; if the segment ends first (no speech since
-  the pause), it is the segment's final, so no decode is left after the VAD's end decision; if
-  speech resumes (``resumed``) and the text ends mid-sentence, it is dropped and counted as
-  wasted (``early_finals_wasted``).
+- Pauses (``early_finals.EarlyFinals``): a complete sentence is committed when silence begins;
+  otherwise an early final of the audio up to the silence is decoded at once.
 - The segment's final covers what is left after the last cut: chunks decoded at its end from
   ``lead_in_s`` before the cut (the committed words heard again there are dropped), an early
   final, or nothing when everything up to the silence was committed and speech never resumed.
@@ -27,12 +22,10 @@ then partials (a partial is never sent while final work waits).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from dataclasses import dataclass, field
 
 from pipeline.audio_format import samples_to_seconds, seconds_to_samples
-from pipeline.local_agreement import LocalAgreement, words_after
+from pipeline.local_agreement import words_after
 from pipeline.merging import merged_text
 from pipeline.messages.base import Message
 from pipeline.messages.work import TranscribeRequest, TranscribeResult
@@ -42,13 +35,12 @@ from pipeline.scheduling.commit_policy import (
     committable,
     continues,
     cut_after,
-    ends_sentence,
     partial_window,
     window_start_after_commit,
-    without_repetition_loop,
 )
+from pipeline.scheduling.commit_state import CommitState
+from pipeline.scheduling.early_finals import EarlyFinals
 from pipeline.scheduling.flights import WorkReply
-from pipeline.scheduling.request_ids import partial_request_id
 from pipeline.scheduling.requests import partial_request, prompt_tail
 from pipeline.scheduling.segment import Segment, SegmentKey
 from pipeline.scheduling.work_kind import Flight
@@ -56,40 +48,8 @@ from pipeline.words import Word
 
 logger = logging.getLogger(__name__)
 
-MIN_EARLY_SAMPLES = 4_800  # no early final for less uncommitted audio than this (0.3 s)
 
-
-@dataclass(eq=False, slots=True)
-class EarlyFinal:
-    """The final of the uncommitted audio up to a pause, decoded before the segment ends."""
-
-    pause_number: int
-    cut_index: int  # it covers [the segment's start when sent, cut_index)
-    serial: int = 0  # its request's serial (0: not sent yet)
-    words: tuple[Word, ...] | None = None  # its answer, committed words removed
-    resumed: bool = False  # speech came back after the pause
-
-
-@dataclass(eq=False, slots=True)
-class CommitState:
-    """The work done for one segment while it is open (and its early final after)."""
-
-    context_text: str  # the stream's published text before the segment (prompts)
-    window_start_index: int  # partial windows start here (at or before the segment's start)
-    agreement: LocalAgreement = field(default_factory=LocalAgreement)
-    committed: list[Word] = field(default_factory=list)  # words made final, in order
-    committed_count: int = 0  # stable words of the agreement that are committed
-    serial: int = 0  # requests made for it (partials and early finals)
-    busy: bool = False  # a partial is in flight
-    last_request_s: float | None = None
-    last_end_index: int = 0  # end of the newest partial request's audio
-    last_serial: int = 0  # serial of the newest partial read (0: none)
-    early: EarlyFinal | None = None  # the early final of the current pause
-    silent_tail: bool = False  # all audio up to a pause is committed and speech did not resume
-    awaiting_early: bool = False  # ended: its final is the early final in flight
-
-
-class CommittedSegments(ChunkedSegments):
+class CommittedSegments(EarlyFinals, ChunkedSegments):
     """Chunked finals, partials of the uncommitted audio, commits and early finals."""
 
     def __init__(self, options: CommitOptions | None = None) -> None:
@@ -147,6 +107,9 @@ class CommittedSegments(ChunkedSegments):
         words = words_after(state.committed, final[0])  # the lead-in's committed words out
         return (tuple(words), merged_text(words)) if len(words) != len(final[0]) else final
 
+    def _decode_rest(self, segment: Segment, now_s: float) -> None:
+        ChunkedSegments.ended(self, segment, now_s)
+
     def _final_start(self, segment: Segment) -> int:
         """After commits, the rest's chunks start ``lead_in_s`` before the last cut (within the
         window), so a word the cut's timestamps misplaced is heard again."""
@@ -164,46 +127,6 @@ class CommittedSegments(ChunkedSegments):
             return super()._prompt(segment)
         return self._prompt_before(state, self._final_start(segment))
 
-    def paused(
-        self,
-        segment: Segment,
-        pause_index: int,
-        decided_index: int,
-        pause_number: int,
-        now_s: float,
-    ) -> list[Message]:
-        """Silence began at ``pause_index`` inside the open segment (seen up to
-        ``decided_index``): commit a complete sentence now, or decode an early final."""
-        state = self._states.get(segment.key)
-        if state is None or not segment.is_open:
-            return []
-        cut_index = min((pause_index + decided_index) // 2, segment.newest_index)
-        if cut_index - segment.start_index < MIN_EARLY_SAMPLES:
-            return []
-        partial = state.agreement.partial
-        rest = list(partial.stable_words[state.committed_count :])
-        if rest and not partial.unstable_words and ends_sentence(rest[-1].text):
-            self.core.counters.endpoint_commits += 1
-            return self._commit(segment, state, cut_index, rest, now_s, at_pause=True)
-        self._drop_early(state, wasted=False)  # one still in flight is counted when it returns
-        state.early = EarlyFinal(pause_number, cut_index)
-        return []
-
-    def resumed(self, segment: Segment, pause_number: int, now_s: float) -> list[Message]:
-        """Speech came back after a pause: an early final that ends mid-sentence is wasted."""
-        state = self._states.get(segment.key)
-        if state is None:
-            return []
-        state.silent_tail = False
-        early = state.early
-        if early is None or early.pause_number != pause_number:
-            return []
-        if early.words is None and early.serial:
-            early.resumed = True  # in flight: read when it comes back
-        else:
-            self._drop_early(state, wasted=early.words is not None)
-        return []
-
     # ---- work -----------------------------------------------------------------------------
 
     def plan(self, free_roles: list[str], now_s: float) -> list[Flight]:
@@ -212,20 +135,7 @@ class CommittedSegments(ChunkedSegments):
         free = [role for role in free_roles if role not in taken]
         if not free or super().pending():
             return flights  # finals first
-        for segment in self.core.segments():
-            state = self._states.get(segment.key)
-            if not free or state is None:
-                continue
-            early = state.early
-            if early is None or early.serial or early.resumed:
-                continue
-            if early.cut_index <= min(state.window_start_index, segment.start_index):
-                state.early = None  # nothing left before the pause (committed meanwhile)
-                if state.awaiting_early:
-                    state.awaiting_early = False
-                    super().ended(segment, now_s)  # the rest is decoded the usual way
-                continue
-            flights.append(self._early_flight(free.pop(0), segment, state, early))
+        flights.extend(self._early_flights(free, now_s))  # takes the roles it uses
         for segment, state in self._due_partials(now_s):
             if not free:
                 break
@@ -463,86 +373,6 @@ class CommittedSegments(ChunkedSegments):
         )
         return out
 
-    # ---- early finals ---------------------------------------------------------------------
-
-    def _early_flight(
-        self, role: str, segment: Segment, state: CommitState, early: EarlyFinal
-    ) -> Flight:
-        state.serial += 1
-        early.serial = state.serial
-        start_index = min(state.window_start_index, segment.start_index)
-        request = partial_request(
-            segment,
-            state.serial,
-            start_index,
-            early.cut_index,
-            self._prompt_before(state, state.window_start_index),
-        )
-        request_id = partial_request_id(segment.stream_id, segment.segment_id, state.serial) + "e"
-        request = dataclasses.replace(request, request_id=request_id, is_partial=False)
-        self._early_ids.add(request_id)
-        self.core.counters.early_finals_requested += 1
-        return Flight(role, request, segment.key, self, state.serial)
-
-    def _early_answered(self, flight: Flight, reply: WorkReply, now_s: float) -> list[Message]:
-        segment = self.core.segment(flight.segment)
-        state = self._states.get(flight.segment)
-        early = state.early if state is not None else None
-        if segment is None or state is None or early is None or early.serial != flight.index:
-            self.core.counters.early_finals_wasted += 1
-            return []
-        if not isinstance(reply, TranscribeResult):
-            return self._early_failed(flight, now_s)
-        request = flight.request
-        assert isinstance(request, TranscribeRequest)
-        offset_s = samples_to_seconds(request.start_index)
-        words = without_repetition_loop(
-            [w.shifted(offset_s) for w in reply.words if w.text.strip()],
-            self.commit_options.repeat_limit,
-        )
-        words = words_after(state.committed, words) if state.committed else words
-        early.words = tuple(words)
-        if not segment.is_open:
-            if state.awaiting_early:
-                self._take_early(segment, state, early)
-                return self.core.complete_if_done(segment, now_s)
-            self._drop_early(state, wasted=True)  # speech had resumed: decoded the usual way
-            return []
-        if words and ends_sentence(words[-1].text) and early.cut_index > segment.start_index:
-            self.core.counters.early_finals_used += 1
-            out = self._commit(segment, state, early.cut_index, words, now_s, at_pause=True)
-            state.silent_tail = not early.resumed
-            state.early = None
-            return out
-        if early.resumed:
-            self._drop_early(state, wasted=True)
-        return []  # held: the segment's final if it ends before speech resumes
-
-    def _take_early(self, segment: Segment, state: CommitState, early: EarlyFinal) -> None:
-        """The segment ended with no speech after the pause: the early final is its final."""
-        assert early.words is not None
-        self.core.counters.early_finals_used += 1
-        self._finals[segment.key] = (early.words, merged_text(early.words))
-        state.early = None
-        state.awaiting_early = False
-
-    def _early_failed(self, flight: Flight, now_s: float) -> list[Message]:
-        segment = self.core.segment(flight.segment)
-        state = self._states.get(flight.segment)
-        if state is None or state.early is None or state.early.serial != flight.index:
-            return []
-        state.early = None
-        self.core.counters.early_finals_wasted += 1
-        if segment is not None and state.awaiting_early:
-            state.awaiting_early = False
-            super().ended(segment, now_s)  # decode the rest the usual way
-        return []
-
-    def _drop_early(self, state: CommitState, *, wasted: bool) -> None:
-        if state.early is not None and wasted:
-            self.core.counters.early_finals_wasted += 1
-        state.early = None
-
     # ---- introspection --------------------------------------------------------------------
 
     def needed_index(self, segment: Segment) -> int | None:
@@ -567,14 +397,6 @@ class CommittedSegments(ChunkedSegments):
 
     def pending(self) -> bool:
         return super().pending() or self._early_waiting() > 0
-
-    def _early_waiting(self) -> int:
-        """Early finals planned and not sent yet (final work waiting for a worker)."""
-        return sum(
-            1
-            for state in self._states.values()
-            if state.early is not None and not state.early.serial and not state.early.resumed
-        )
 
     def sizes(self) -> dict[str, int]:
         return {

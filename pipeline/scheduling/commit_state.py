@@ -1,0 +1,38 @@
+"""The state ``commits.CommittedSegments`` keeps per open segment, and its early final."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pipeline.local_agreement import LocalAgreement
+from pipeline.words import Word
+
+
+@dataclass(eq=False, slots=True)
+class EarlyFinal:
+    """The final of the uncommitted audio up to a pause, decoded before the segment ends."""
+
+    pause_number: int
+    cut_index: int  # it covers [the segment's start when sent, cut_index)
+    serial: int = 0  # its request's serial (0: not sent yet)
+    words: tuple[Word, ...] | None = None  # its answer, committed words removed
+    resumed: bool = False  # speech came back after the pause
+
+
+@dataclass(eq=False, slots=True)
+class CommitState:
+    """The work done for one segment while it is open (and its early final after)."""
+
+    context_text: str  # the stream's published text before the segment (prompts)
+    window_start_index: int  # partial windows start here (at or before the segment's start)
+    agreement: LocalAgreement = field(default_factory=LocalAgreement)
+    committed: list[Word] = field(default_factory=list)  # words made final, in order
+    committed_count: int = 0  # stable words of the agreement that are committed
+    serial: int = 0  # requests made for it (partials and early finals)
+    busy: bool = False  # a partial is in flight
+    last_request_s: float | None = None
+    last_end_index: int = 0  # end of the newest partial request's audio
+    last_serial: int = 0  # serial of the newest partial read (0: none)
+    early: EarlyFinal | None = None  # the early final of the current pause
+    silent_tail: bool = False  # all audio up to a pause is committed and speech did not resume
+    awaiting_early: bool = False  # ended: its final is the early final in flight

@@ -1,0 +1,214 @@
+"""Pauses inside an open segment: commit a complete sentence, or decode an early final.
+
+A mixin of ``commits.CommittedSegments`` (which owns the per-segment ``CommitState``, the commit
+itself and the prompts). The VAD says when silence begins inside a segment (``paused``). If the
+stable text then ends a sentence, it is committed at once, cut inside the silence. Otherwise an
+early final of the uncommitted audio up to the silence is decoded right away. If its text ends a
+sentence it is committed as soon as it comes back; if the segment ends first (no speech since
+the pause), it is the segment's final, so no decode is left after the VAD's end decision; if
+speech resumes (``resumed``) and the text ends mid-sentence, it is dropped and counted as
+wasted (``early_finals_wasted``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from pipeline.audio_format import samples_to_seconds
+from pipeline.local_agreement import words_after
+from pipeline.merging import merged_text
+from pipeline.messages.base import Message
+from pipeline.messages.work import TranscribeRequest, TranscribeResult
+from pipeline.scheduling.commit_policy import ends_sentence, without_repetition_loop
+from pipeline.scheduling.commit_state import CommitState, EarlyFinal
+from pipeline.scheduling.flights import WorkReply
+from pipeline.scheduling.request_ids import partial_request_id
+from pipeline.scheduling.requests import partial_request
+from pipeline.scheduling.segment import Segment, SegmentKey
+from pipeline.scheduling.work_kind import Flight
+from pipeline.words import Word
+
+if TYPE_CHECKING:
+    from pipeline.scheduling.commit_policy import CommitOptions
+    from pipeline.scheduling.work_kind import Core
+
+MIN_EARLY_SAMPLES = 4_800  # no early final for less uncommitted audio than this (0.3 s)
+
+
+class EarlyFinals:
+    """Pause handling for ``CommittedSegments``; the hooks below are implemented there."""
+
+    core: Core
+    commit_options: CommitOptions
+    _states: dict[SegmentKey, CommitState]
+    _early_ids: set[str]  # request ids of early finals in flight
+    _finals: dict[SegmentKey, tuple[tuple[Word, ...], str]]  # segment finals known without chunks
+
+    def _commit(
+        self,
+        segment: Segment,
+        state: CommitState,
+        cut_index: int,
+        words: list[Word],
+        now_s: float,
+        *,
+        at_pause: bool,
+    ) -> list[Message]:
+        raise NotImplementedError
+
+    def _prompt_before(self, state: CommitState, start_index: int) -> str:
+        raise NotImplementedError
+
+    def _decode_rest(self, segment: Segment, now_s: float) -> None:
+        """The ended segment's rest is decoded the usual way (chunks)."""
+        raise NotImplementedError
+
+    # ---- VAD events -----------------------------------------------------------------------
+
+    def paused(
+        self,
+        segment: Segment,
+        pause_index: int,
+        decided_index: int,
+        pause_number: int,
+        now_s: float,
+    ) -> list[Message]:
+        """Silence began at ``pause_index`` inside the open segment (seen up to
+        ``decided_index``): commit a complete sentence now, or decode an early final."""
+        state = self._states.get(segment.key)
+        if state is None or not segment.is_open:
+            return []
+        cut_index = min((pause_index + decided_index) // 2, segment.newest_index)
+        if cut_index - segment.start_index < MIN_EARLY_SAMPLES:
+            return []
+        partial = state.agreement.partial
+        rest = list(partial.stable_words[state.committed_count :])
+        if rest and not partial.unstable_words and ends_sentence(rest[-1].text):
+            self.core.counters.endpoint_commits += 1
+            return self._commit(segment, state, cut_index, rest, now_s, at_pause=True)
+        self._drop_early(state, wasted=False)  # one still in flight is counted when it returns
+        state.early = EarlyFinal(pause_number, cut_index)
+        return []
+
+    def resumed(self, segment: Segment, pause_number: int, now_s: float) -> list[Message]:
+        """Speech came back after a pause: an early final that ends mid-sentence is wasted."""
+        state = self._states.get(segment.key)
+        if state is None:
+            return []
+        state.silent_tail = False
+        early = state.early
+        if early is None or early.pause_number != pause_number:
+            return []
+        if early.words is None and early.serial:
+            early.resumed = True  # in flight: read when it comes back
+        else:
+            self._drop_early(state, wasted=early.words is not None)
+        return []
+
+    def _early_flights(self, free: list[str], now_s: float) -> list[Flight]:
+        """Early finals due now, one per free role (the roles used are taken from ``free``)."""
+        flights: list[Flight] = []
+        for segment in self.core.segments():
+            state = self._states.get(segment.key)
+            if not free or state is None:
+                continue
+            early = state.early
+            if early is None or early.serial or early.resumed:
+                continue
+            if early.cut_index <= min(state.window_start_index, segment.start_index):
+                state.early = None  # nothing left before the pause (committed meanwhile)
+                if state.awaiting_early:
+                    state.awaiting_early = False
+                    self._decode_rest(segment, now_s)  # the rest is decoded the usual way
+                continue
+            flights.append(self._early_flight(free.pop(0), segment, state, early))
+        return flights
+
+    # ---- early finals, sent ----------------------------------------------------------------
+
+    def _early_flight(
+        self, role: str, segment: Segment, state: CommitState, early: EarlyFinal
+    ) -> Flight:
+        state.serial += 1
+        early.serial = state.serial
+        start_index = min(state.window_start_index, segment.start_index)
+        request = partial_request(
+            segment,
+            state.serial,
+            start_index,
+            early.cut_index,
+            self._prompt_before(state, state.window_start_index),
+        )
+        request_id = partial_request_id(segment.stream_id, segment.segment_id, state.serial) + "e"
+        request = dataclasses.replace(request, request_id=request_id, is_partial=False)
+        self._early_ids.add(request_id)
+        self.core.counters.early_finals_requested += 1
+        return Flight(role, request, segment.key, self, state.serial)
+
+    def _early_answered(self, flight: Flight, reply: WorkReply, now_s: float) -> list[Message]:
+        segment = self.core.segment(flight.segment)
+        state = self._states.get(flight.segment)
+        early = state.early if state is not None else None
+        if segment is None or state is None or early is None or early.serial != flight.index:
+            self.core.counters.early_finals_wasted += 1
+            return []
+        if not isinstance(reply, TranscribeResult):
+            return self._early_failed(flight, now_s)
+        request = flight.request
+        assert isinstance(request, TranscribeRequest)
+        offset_s = samples_to_seconds(request.start_index)
+        words = without_repetition_loop(
+            [w.shifted(offset_s) for w in reply.words if w.text.strip()],
+            self.commit_options.repeat_limit,
+        )
+        words = words_after(state.committed, words) if state.committed else words
+        early.words = tuple(words)
+        if not segment.is_open:
+            if state.awaiting_early:
+                self._take_early(segment, state, early)
+                return self.core.complete_if_done(segment, now_s)
+            self._drop_early(state, wasted=True)  # speech had resumed: decoded the usual way
+            return []
+        if words and ends_sentence(words[-1].text) and early.cut_index > segment.start_index:
+            self.core.counters.early_finals_used += 1
+            out = self._commit(segment, state, early.cut_index, words, now_s, at_pause=True)
+            state.silent_tail = not early.resumed
+            state.early = None
+            return out
+        if early.resumed:
+            self._drop_early(state, wasted=True)
+        return []  # held: the segment's final if it ends before speech resumes
+
+    def _take_early(self, segment: Segment, state: CommitState, early: EarlyFinal) -> None:
+        """The segment ended with no speech after the pause: the early final is its final."""
+        assert early.words is not None
+        self.core.counters.early_finals_used += 1
+        self._finals[segment.key] = (early.words, merged_text(early.words))
+        state.early = None
+        state.awaiting_early = False
+
+    def _early_failed(self, flight: Flight, now_s: float) -> list[Message]:
+        segment = self.core.segment(flight.segment)
+        state = self._states.get(flight.segment)
+        if state is None or state.early is None or state.early.serial != flight.index:
+            return []
+        state.early = None
+        self.core.counters.early_finals_wasted += 1
+        if segment is not None and state.awaiting_early:
+            state.awaiting_early = False
+            self._decode_rest(segment, now_s)  # decode the rest the usual way
+        return []
+
+    def _drop_early(self, state: CommitState, *, wasted: bool) -> None:
+        if state.early is not None and wasted:
+            self.core.counters.early_finals_wasted += 1
+        state.early = None
+
+    def _early_waiting(self) -> int:
+        """Early finals planned and not sent yet (final work waiting for a worker)."""
+        return sum(
+            1
+            for state in self._states.values()
+            if state.early is not None and not state.early.serial and not state.early.resumed
+        )
