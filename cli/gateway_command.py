@@ -28,6 +28,12 @@ def add_arguments(subparsers: argparse._SubParsersAction) -> None:
         "--allow-origin", action="append", default=[], help="another page origin allowed"
     )
     serve.add_argument("--max-connections", type=int, default=64)
+    serve.add_argument(
+        "--open-streams",
+        action="store_true",
+        help="each connection opens its own push stream (stream.open); default: share the "
+        "daemon's --source push:... stream, one client at a time",
+    )
     serve.add_argument("--instance", default="default", help="the daemon to front")
     add_config_options(serve)
     serve.set_defaults(handler=cmd_serve)
@@ -67,6 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         control_endpoint=endpoints.control,
         transcript_endpoint=endpoints.transcript,
         limits=replace(Limits(), max_connections=args.max_connections),
+        open_streams=args.open_streams,
     )
     scheme = "https" if options.tls_cert else "http"
     print(f"streamscribe gateway on {scheme}://{args.host}:{args.port}/", flush=True)

@@ -43,7 +43,7 @@ def make_app(options: GatewayOptions) -> web.Application:
     link = DaemonLink(
         options.control_endpoint, options.transcript_endpoint, options.status_interval_s
     )
-    state = GatewayState(link, StreamSlot(), options.limits)
+    state = GatewayState(link, StreamSlot(), options.limits, open_streams=options.open_streams)
     connections = ConnectionCounter(options.limits.max_connections)
     app[STATE] = state
     app[OPTIONS] = options
@@ -161,7 +161,8 @@ async def stream_socket(request: web.Request) -> web.StreamResponse:
             await close(ws, e.code, e.reason)
             return ws
         status = state.link.fresh_status() or {}
-        await serve_audio(ws, state, start, StreamDialect(start, status.get("profile", "")))
+        dialect = StreamDialect(start, status.get("profile", ""), state.open_streams)
+        await serve_audio(ws, state, start, dialect)
     finally:
         connections.leave()
     return ws

@@ -60,6 +60,7 @@ class GatewayState:
     slot: StreamSlot
     limits: Limits
     counters: dict[str, int] = field(default_factory=dict)
+    open_streams: bool = False  # each connection opens a stream of its own (stream.open)
 
     def count(self, name: str, by: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + by
@@ -80,9 +81,13 @@ async def serve_audio(
     """Run one audio connection from its start message to its close."""
     client_id = f"ws-{uuid.uuid4().hex[:12]}"
     limits = state.limits
-    session = StreamSession(state.link, state.slot, client_id, limits.send_queue_messages)
+    session = StreamSession(
+        state.link, state.slot, client_id, limits.send_queue_messages, state.open_streams
+    )
     try:
-        await session.open(start.sample_format, start.sample_rate_hz, start.channels)
+        await session.open(
+            start.sample_format, start.sample_rate_hz, start.channels, start.label, start.profile
+        )
     except SessionError as e:
         state.count("refused")
         await close(ws, e.code, e.reason)

@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 TOPICS = (TranscriptFinal, TranscriptPartial, SpeechEvent, GapEvent, Metrics)
 STATUS_TIMEOUT_S = 2.0  # one status request's wait
 STALE_STATUS_S = 5.0  # a status older than this says the daemon is not answering
+REQUEST_TIMEOUT_S = 10.0  # stream.open starts a capture and a VAD: it may take a while
 LIVE_STATES = ("running",)  # capture and VAD rows
 WORKER_LIVE_STATES = ("ready", "busy")
 
@@ -78,6 +79,24 @@ class DaemonLink:
         """Hand every transcript message to ``listener``; returns the call that stops it."""
         self._listeners.add(listener)
         return lambda: self._listeners.discard(listener)
+
+    async def request(
+        self, message: Message, timeout_s: float = REQUEST_TIMEOUT_S
+    ) -> Message | None:
+        """One control request (``stream.open``, ``stream.close``); its answer or None."""
+        socket = self.context.socket(zmq.REQ)
+        socket.setsockopt(zmq.LINGER, 0)
+        socket.connect(self.control_endpoint)
+        try:
+            await socket.send(encode(message))
+            if not await socket.poll(int(timeout_s * 1000)):
+                return None
+            return decode(await socket.recv())
+        except FrameRejected as e:
+            logger.warning("bad answer to %s: %s", message.kind, e)
+            return None
+        finally:
+            socket.close(linger=0)
 
     async def wait_for_status(self, timeout_s: float) -> dict[str, Any] | None:
         """The daemon's status, waiting up to ``timeout_s`` for a first answer."""

@@ -21,9 +21,12 @@ TRUE_WORDS = ("true", "1", "yes")
 class StreamDialect:
     """Our JSON messages (see ``gateway.protocol``)."""
 
-    def __init__(self, start: StartMessage, daemon_profile: str) -> None:
+    def __init__(
+        self, start: StartMessage, daemon_profile: str, profile_applied: bool = False
+    ) -> None:
         self.start = start
         self.daemon_profile = daemon_profile
+        self.profile_applied = profile_applied  # a stream of its own took the start's profile
 
     def ready(self, session: StreamSession) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = [
@@ -31,11 +34,16 @@ class StreamDialect:
                 "type": "ready",
                 "client_id": session.client_id,
                 "stream": session.spec.describe() if session.spec else "",
-                "profile": self.daemon_profile,
+                "stream_id": session.stream_id,
+                "profile": (self.profile_applied and self.start.profile) or self.daemon_profile,
                 "label": self.start.label,
             }
         ]
-        if self.start.profile and self.start.profile != self.daemon_profile:
+        if (
+            not self.profile_applied
+            and self.start.profile
+            and self.start.profile != self.daemon_profile
+        ):
             messages.append(
                 {
                     "type": "error",

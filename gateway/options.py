@@ -42,6 +42,8 @@ class GatewayOptions:
     control_endpoint: str = ""
     transcript_endpoint: str = ""
     status_interval_s: float = 1.0  # how often the daemon's status is asked for
+    open_streams: bool = False  # each connection opens its own push stream (stream.open);
+    # off: every connection shares the daemon's --source push:... stream, one at a time
     limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:

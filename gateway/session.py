@@ -20,22 +20,28 @@ from gateway.daemon_link import DaemonLink
 from gateway.push_client import PushClient
 from pipeline.audio_format import SAMPLE_RATE_HZ
 from pipeline.messages import (
+    ControlError,
     GapEvent,
     Message,
     Metrics,
     PushReply,
     SpeechEvent,
+    StreamCloseRequest,
+    StreamOpenReply,
+    StreamOpenRequest,
     TranscriptFinal,
     TranscriptPartial,
 )
-from pipeline.sources.source_spec import SourceSpec
+from pipeline.sources.source_spec import SourceSpec, parse_source_spec
 
 logger = logging.getLogger(__name__)
 
 STREAM_ID = "main"  # the daemon's one stream until streams are opened at runtime
-ACCEPT_TIMEOUT_S = 10.0  # the daemon must accept the first frame within this
+ACCEPT_TIMEOUT_S = 30.0  # the daemon must accept the first frame within this (a new stream
+# starts its capture process first, slow on a loaded machine)
 FINAL_WAIT_S = 8.0  # a segment with committed parts and no final after its end this long: done
 QUIET_S = 1.0  # after the end: nothing of the stretch for this long and nothing open = done
+CAUGHT_UP_LAG_S = 0.15  # a stream this little behind has read all of a client's audio
 EDGE_TOLERANCE_S = 0.35  # pre-roll may reach this far before the client's first sample
 
 
@@ -76,10 +82,20 @@ class Outgoing:
 class StreamSession:
     """Feeds one client's audio to the push stream and collects its transcripts."""
 
-    def __init__(self, link: DaemonLink, slot: StreamSlot, client_id: str, queue_size: int) -> None:
+    def __init__(
+        self,
+        link: DaemonLink,
+        slot: StreamSlot,
+        client_id: str,
+        queue_size: int,
+        open_streams: bool = False,
+    ) -> None:
         self.link = link
         self.slot = slot
         self.client_id = client_id
+        self.open_streams = open_streams  # a stream of its own per client (stream.open)
+        self.stream_id = STREAM_ID
+        self._opened_stream = False
         self.outgoing: asyncio.Queue[Outgoing] = asyncio.Queue(maxsize=queue_size)
         self.overflowed = False  # the client stopped reading: the queue filled
         self.spec: SourceSpec | None = None
@@ -94,14 +110,22 @@ class StreamSession:
         self._finalized: set[int] = set()  # segments with a final after their end
         self._parted: set[int] = set()  # segments with a final before their end
         self._last_activity_s = time.monotonic()
+        self._ended_at_s = float("inf")  # monotonic time of the daemon's "ended" reply
         self._replies_task: asyncio.Task | None = None
         self._accepted = asyncio.Event()
         self._ended = asyncio.Event()
 
     # ---- opening ------------------------------------------------------------------------
 
-    async def open(self, sample_format: str, rate_hz: int, channels: int) -> None:
+    async def open(
+        self, sample_format: str, rate_hz: int, channels: int, label: str = "", profile: str = ""
+    ) -> None:
         """Claim the stream for a client sending ``sample_format``/``rate_hz``/``channels``."""
+        if self.open_streams:
+            await self._open_own_stream(
+                f"push:{sample_format}:{rate_hz}:{channels}", label, profile
+            )
+            return
         if self.link.fresh_status() is None:
             raise SessionError(1011, f"the daemon does not answer: {self.link.status_error}")
         pushed = self.link.push_stream()
@@ -124,9 +148,33 @@ class StreamSession:
                 1013, f"busy: the daemon's one push stream is in use by {self.slot.holder}"
             )
         self.spec = spec
-        self._push = PushClient(self.link.context, endpoint, STREAM_ID, spec, self.client_id)
+        self._push = PushClient(self.link.context, endpoint, self.stream_id, spec, self.client_id)
         self._replies_task = asyncio.create_task(self._watch_replies())
         self._unlisten = self.link.listen(self._on_message)
+
+    async def _open_own_stream(self, source: str, label: str, profile: str) -> None:
+        reply = await self.link.request(
+            StreamOpenRequest(
+                source=source, label=label[:100], profile=profile, close_when_idle=True
+            )
+        )
+        if reply is None:
+            raise SessionError(1011, "the daemon did not answer stream.open")
+        if isinstance(reply, ControlError):
+            refused = "capacity" in reply.message or "cap" in reply.details.get("reason", "")
+            code = 1013 if refused or "open streams" in reply.message else 4003
+            raise SessionError(code, f"stream.open refused: {reply.message}")
+        if not isinstance(reply, StreamOpenReply) or not reply.push_endpoint:
+            raise SessionError(1011, f"unexpected answer to stream.open: {reply.kind}")
+        self.stream_id = reply.stream_id
+        self._opened_stream = True
+        self.spec = parse_source_spec(source)
+        self._push = PushClient(
+            self.link.context, reply.push_endpoint, self.stream_id, self.spec, self.client_id
+        )
+        self._replies_task = asyncio.create_task(self._watch_replies())
+        self._unlisten = self.link.listen(self._on_message)
+        logger.info("client %s has stream %s (%s)", self.client_id, self.stream_id, source)
 
     # ---- audio --------------------------------------------------------------------------
 
@@ -165,7 +213,24 @@ class StreamSession:
             if seg not in self._finalized
             and (seg not in self._parted or now_s - at_s < FINAL_WAIT_S)
         ]
-        return not waiting and now_s - self._last_activity_s >= QUIET_S
+        return not waiting and now_s - self._last_activity_s >= QUIET_S and self._daemon_caught_up()
+
+    def _daemon_caught_up(self) -> bool:
+        """The daemon's status (taken after the end) shows the stream's VAD past the client's
+        audio and no ended segment waiting for its final (``lag_s``); daemons without per-stream
+        rows: True (the quiet period alone decides)."""
+        status = self.link.fresh_status()
+        if status is None or "streams" not in status:
+            return True
+        if self.link.status_at_s <= self._ended_at_s:
+            return False  # taken before the end
+        row = next((r for r in status["streams"] if r.get("stream_id") == self.stream_id), None)
+        if row is None or row.get("state") == "closed":
+            return True
+        written_s = row.get("written_s") or 0.0
+        return row.get("lag_s", 0.0) <= CAUGHT_UP_LAG_S and (
+            self.end_index is None or written_s * SAMPLE_RATE_HZ >= self.end_index - 1600
+        )
 
     async def close(self) -> None:
         if self._push is not None and self.frames_sent and not self._ended.is_set():
@@ -176,6 +241,8 @@ class StreamSession:
             self._replies_task.cancel()
         if self._push is not None:
             await self._push.close()
+        if self._opened_stream:  # closed already when its client ended; if not, now
+            await self.link.request(StreamCloseRequest(self.stream_id), timeout_s=5.0)
         self.slot.release(self.client_id)
 
     # ---- what comes back ----------------------------------------------------------------
@@ -189,7 +256,7 @@ class StreamSession:
                 self._accepted.set()
             elif reply.status == "ended":
                 self.end_index = reply.sample_index
-                self._last_activity_s = time.monotonic()
+                self._last_activity_s = self._ended_at_s = time.monotonic()
                 self._ended.set()
             else:
                 self.problems.append(f"{reply.status}: {reply.detail}")
@@ -207,7 +274,7 @@ class StreamSession:
         if isinstance(message, Metrics):
             self._put(Outgoing(message, arrived_s), droppable=True)
             return
-        if getattr(message, "stream_id", STREAM_ID) != STREAM_ID:
+        if getattr(message, "stream_id", self.stream_id) != self.stream_id:
             return
         if isinstance(message, SpeechEvent):
             if not self._mine(message.time_s, message.time_s):

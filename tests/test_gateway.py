@@ -27,7 +27,10 @@ LIMITS = replace(Limits(), silence_timeout_s=4.0, max_connections=20, max_frame_
 
 @pytest.fixture(scope="module")
 def rig():
-    rig = GatewayRig(LIMITS)
+    # the loaded test machine must not refuse the open-streams test's streams as over capacity
+    rig = GatewayRig(
+        LIMITS, "--set", "streams.admission_max_busy=100", "--set", "streams.adapt=false"
+    )
     yield rig
     rig.close()
 
@@ -400,3 +403,50 @@ def test_run_py_serve_fronts_the_daemon(rig: GatewayRig) -> None:
     finally:
         served.stop()
     assert served.process.returncode is not None
+
+
+def test_open_streams_two_clients_at_once_each_get_their_own_finals(rig: GatewayRig) -> None:
+    options = replace(rig.gateway.options, port=free_port(), open_streams=True)
+    gateway = GatewayThread(options)
+    url = f"{gateway.ws}/v1/stream"
+
+    async def one(name: str, label: str) -> tuple[dict, list[dict], int | None]:
+        frames = s16le_frames(name)
+        async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+            await ws.send_json({**START, "label": label, "profile": "low-latency"})
+            message = await ws.receive(timeout=60)
+            if message.type != aiohttp.WSMsgType.TEXT:
+                return {"type": "closed", "why": str(message.extra)}, [], ws.close_code
+            ready = json.loads(message.data)
+            for frame in frames:
+                await ws.send_bytes(frame)
+                await asyncio.sleep(0.0125)  # 8x realtime
+            await ws.send_json({"type": "stop"})
+            finals = []
+            while True:
+                message = await ws.receive(timeout=300)
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    break
+                body = json.loads(message.data)
+                if body["type"] == "final":
+                    finals.append(body)
+            return ready, finals, ws.close_code
+
+    async def both():
+        return await asyncio.gather(one("jfk.flac", "left"), one("harvard_list72_8k.wav", "right"))
+
+    try:
+        (ready_a, finals_a, code_a), (ready_b, finals_b, code_b) = asyncio.run(both())
+    finally:
+        gateway.stop()
+    assert ready_a["type"] == ready_b["type"] == "ready", (ready_a, ready_b)
+    assert ready_a["stream_id"] != ready_b["stream_id"] != "main"
+    assert ready_a["profile"] == "low-latency"
+    assert code_a == code_b == 1000
+    text_a = " ".join(f["text"] for f in finals_a)
+    text_b = " ".join(f["text"] for f in finals_b)
+    assert word_error_rate(reference("jfk.flac"), text_a) < 0.3, text_a
+    assert word_error_rate(reference("harvard_list72_8k.wav"), text_b) < 0.4, text_b
+    seqs = {f.seq: f.stream_id for f, _ in rig.finals}
+    assert {seqs[f["seq"]] for f in finals_a} == {ready_a["stream_id"]}
+    assert {seqs[f["seq"]] for f in finals_b} == {ready_b["stream_id"]}
