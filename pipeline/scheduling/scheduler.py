@@ -6,10 +6,10 @@ idle workers (``dispatch``), hands it replies, lost workers (``worker_lost``) an
 requests, and publishes what it returns.
 
 This module is the core every kind of work shares: the segments' lifecycle, the ledger of
-requests in flight, completion, final order and the retry limit; how the VAD's events
-open, end, abandon and drop segments lives in ``speech_events`` (a mixin of the core). What to send and how to read
-the answers is up to the ``WorkKind`` strategies it is given (``work_kind``): by default chunked
-finals and partials (Whisper), or streamed sessions (``options.streaming``, parakeet).
+requests in flight, completion, final order and the retry limit. How the VAD's events open, end,
+abandon and drop segments lives in ``speech_events`` (a mixin of the core). What to send and how
+to read the answers is up to the ``WorkKind`` strategies it is given (``work_kind``): by default
+chunked finals and partials (Whisper), or streamed sessions (``options.streaming``, parakeet).
 
 Guarantees:
 
