@@ -75,6 +75,12 @@ class VadConfig:
     partial_interval_s: float = _key(
         1.0, "cadence of SpeechOngoing events (drives partials)", min=0.1, max=30
     )
+    pause_ms: int = _key(
+        200,
+        "silence inside a segment that sends SpeechPaused (a complete sentence is committed, or an early final decoded, before the hangover ends); at most half the hangover",
+        min=50,
+        max=5000,
+    )
 
 
 @dataclass(frozen=True)

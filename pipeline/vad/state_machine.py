@@ -51,7 +51,6 @@ logger = logging.getLogger(__name__)
 
 SPLIT_LOOKBACK_MAX_S = 5.0  # the split point is searched in at most this much recent audio
 SPLIT_SMOOTH_WINDOWS = 3  # windows averaged when looking for the quietest point
-PAUSE_S = 0.2  # silence inside a segment that sends a SpeechPause (at most half the hangover)
 PROGRESS_MAX_S = 0.25  # SpeechProgress at least this often: partials start from fresh audio
 
 
@@ -102,7 +101,7 @@ class SegmenterParams:
             split_lookback_samples=min(
                 seconds_to_samples(SPLIT_LOOKBACK_MAX_S), max_segment_samples // 2
             ),
-            pause_samples=min(seconds_to_samples(PAUSE_S), hangover_samples // 2),
+            pause_samples=min(seconds_to_samples(config.pause_ms / 1000), hangover_samples // 2),
         )
 
 
