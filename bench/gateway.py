@@ -7,9 +7,11 @@ WebSocket client minus the time it reached the subscriber is the latency the gat
 (targets p50 <= 5 ms, p95 <= 15 ms). Nothing lost: the client's finals are exactly the
 subscriber's finals of its stretch of the stream (same seqs).
 
-Concurrent clients: the daemon carries one push stream until streams are opened at runtime, so a
-second concurrent client is refused as busy (measured: its close code); 8 concurrent clients are
-reported null with that reason. Last line: one JSON object.
+Concurrent clients: in the default mode every client shares the daemon's ``--source push:``
+stream, so a second concurrent client is refused as busy (measured: its close code) and 8 are
+null with that reason. With ``--open-streams`` the gateway opens a stream per client
+(``stream.open``) and N = ``--clients`` clients stream at once: per N, clients served or
+refused (the daemon's capacity answer), finals lost, latency added. Last line: one JSON object.
 
     .venv/bin/python bench/gateway.py [--files jfk.flac harvard_list72_8k.wav] [--pace fast]
 """
@@ -91,12 +93,100 @@ async def second_client_close(rig: GatewayRig, frames: list[bytes]) -> tuple[int
     return code, reason
 
 
+async def concurrent_clients(rig: GatewayRig, names: list[str], frames_per_s: float) -> dict:
+    """``len(names)`` clients at once, each on a stream of its own (``--open-streams``)."""
+    before = len(rig.finals)
+    results = await asyncio.gather(
+        *(
+            stream(
+                f"{rig.gateway.ws}/v1/stream",
+                iter(s16le_frames(name)),
+                label=f"c{i}",
+                max_frames_per_s=frames_per_s,
+            )
+            for i, name in enumerate(names)
+        ),
+        return_exceptions=True,
+    )
+    await asyncio.sleep(0.5)
+    by_stream: dict[str, dict[int, float]] = {}
+    for final, arrived_s in rig.finals[before:]:
+        by_stream.setdefault(final.stream_id, {})[final.seq] = arrived_s
+    lost = refused = 0
+    added_ms: list[float] = []
+    reasons = []
+    for result in results:
+        if isinstance(result, BaseException) or result.close_code != 1000:
+            refused += 1
+            reasons.append(
+                str(result) if isinstance(result, BaseException) else result.close_reason
+            )
+            continue
+        seqs = {body["seq"]: body["received_at"] for body in result.finals}
+        streams = {sid for sid, finals in by_stream.items() if set(seqs) & set(finals)}
+        zmq = {seq: at for sid in streams for seq, at in by_stream[sid].items()}
+        lost += len(set(zmq) - set(seqs))
+        added_ms += [(seqs[q] - zmq[q]) * 1000.0 for q in seqs if q in zmq]
+    return {
+        "clients": len(names),
+        "served": len(names) - refused,
+        "refused": refused,
+        "refusals": reasons[:3],
+        "finals_lost": lost,
+        "finals": len(added_ms),
+        "added_p50_ms": percentile(added_ms, 0.5),
+        "added_p95_ms": percentile(added_ms, 0.95),
+    }
+
+
+def main_open_streams(args: argparse.Namespace, frames_per_s: float) -> int:
+    rig = GatewayRig(
+        None,
+        "--set",
+        f"streams.max_open={max(args.clients) + 1}",
+        gateway_process=True,
+        open_streams=True,
+    )
+    per_n: dict[str, Any] = {}
+    try:
+        for n in args.clients:
+            names = [args.files[i % len(args.files)] for i in range(n)]
+            figures = asyncio.run(concurrent_clients(rig, names, frames_per_s))
+            print(f"{n} clients: {figures}")
+            per_n[str(n)] = figures
+    finally:
+        rig.close()
+    ok = [int(n) for n, f in per_n.items() if f["refused"] == 0 and f["finals_lost"] == 0]
+    print(
+        json.dumps(
+            {
+                "mode": "open_streams",
+                "pace": args.pace,
+                "files": args.files,
+                "per_n": per_n,
+                "max_concurrent_clients_nothing_lost": max(ok) if ok else None,
+                "reason": None if ok else "no N had every client served with nothing lost",
+            }
+        )
+    )
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", nargs="+", default=["jfk.flac"])
     parser.add_argument("--pace", choices=("realtime", "fast"), default="realtime")
+    parser.add_argument(
+        "--open-streams",
+        action="store_true",
+        help="concurrent clients on streams of their own (run.py serve --open-streams)",
+    )
+    parser.add_argument("--clients", nargs="+", type=int, default=[1, 2, 4, 8])
     args = parser.parse_args()
     frames_per_s = REALTIME_FRAMES_PER_S if args.pace == "realtime" else FAST_FRAMES_PER_S
+    if args.open_streams:
+        sys.setswitchinterval(0.0005)
+        return main_open_streams(args, frames_per_s)
     sys.setswitchinterval(0.0005)  # the subscriber thread stamps arrivals without waiting 5 ms
     rig = GatewayRig(gateway_process=True)  # the gateway in its own process, as in use
     try:

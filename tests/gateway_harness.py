@@ -91,6 +91,7 @@ class GatewayProcess:
             f"outputs.runtime_dir={daemon.runtime_dir}",
             "--port",
             str(options.port),
+            *(["--open-streams"] if options.open_streams else []),
         ]
         self._log = (daemon.runtime_dir / "gateway.log").open("ab")
         self.process = subprocess.Popen(
@@ -114,7 +115,11 @@ class GatewayRig:
     """Daemon + gateway + a ZeroMQ subscriber of every final."""
 
     def __init__(
-        self, limits: Limits | None = None, *extra: str, gateway_process: bool = False
+        self,
+        limits: Limits | None = None,
+        *extra: str,
+        gateway_process: bool = False,
+        open_streams: bool = False,
     ) -> None:
         self.daemon = DaemonRun("--source", "push:s16le:16000", "--pace", "fast", *extra)
         self.daemon.start()
@@ -131,6 +136,7 @@ class GatewayRig:
             control_endpoint=self.daemon.endpoint("control"),
             transcript_endpoint=self.daemon.endpoint("transcript"),
             status_interval_s=0.5,
+            open_streams=open_streams,
             limits=limits or replace(Limits(), silence_timeout_s=4.0, max_connections=20),
         )
         self.gateway: GatewayThread | GatewayProcess = (
