@@ -103,3 +103,64 @@ def test_page_shows_finals_and_charts_them(tmp_path) -> None:
     assert exports["srt"].startswith("1\n00:00:") and " --> " in exports["srt"]
     assert exports["vtt"].startswith("WEBVTT\n\n00:00:")
     assert [f["text"] for f in json.loads(exports["json"])] == texts
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None,
+    reason="no chromium/chromedriver: install them with 'make system-deps' (Debian packages)",
+)
+def test_side_by_side_on_streams_of_their_own(tmp_path) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    rig = GatewayRig(
+        replace(Limits(), silence_timeout_s=60.0),
+        "--set",
+        "streams.admission_max_busy=100",
+        open_streams=True,
+    )
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--window-size=1280,900",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={fake_mic_wav(tmp_path / 'mic.wav')}%noloop",
+        "--autoplay-policy=no-user-gesture-required",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    lane = '.lane[data-lane="{}"] .finals li'
+    try:
+        driver.get(rig.gateway.http + "/")
+        WebDriverWait(driver, 20).until(lambda d: "worker" in d.find_element(By.ID, "health").text)
+        driver.find_element(By.ID, "sideBySide").click()
+        driver.find_element(By.ID, "mic").click()
+        for name in ("A", "B"):
+            WebDriverWait(driver, 240, poll_frequency=0.5).until(
+                lambda d, n=name: (
+                    "country"
+                    in " ".join(e.text for e in d.find_elements(By.CSS_SELECTOR, lane.format(n)))
+                )
+            )
+        time.sleep(2.0)
+        driver.find_element(By.ID, "mic").click()
+        WebDriverWait(driver, 180, poll_frequency=0.5).until(
+            lambda d: d.find_element(By.ID, "mic").get_attribute("aria-pressed") == "false"
+        )
+        infos = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".lane-info")]
+        points = {
+            cls: len(driver.find_elements(By.CSS_SELECTOR, f"#chart circle.pt.{cls}"))
+            for cls in ("lat", "latB")
+        }
+        counts = {n: len(driver.find_elements(By.CSS_SELECTOR, lane.format(n))) for n in "AB"}
+        driver.save_screenshot(str(SCREENSHOT.with_name("gateway_page_side_by_side.png")))
+    finally:
+        driver.quit()
+        rig.close()
+    assert all(info.startswith("closed 1000: done") for info in infos), infos
+    assert points == {"lat": counts["A"], "latB": counts["B"]}, (points, counts)
