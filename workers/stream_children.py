@@ -307,9 +307,15 @@ class StreamProcesses:
             if watched.child is not None and watched.child.is_alive():
                 watched.child.signal(15)
 
-    def kill_remaining(self) -> None:
+    def capture_stop(self) -> None:
+        """SIGTERM capture alone (closing: the VAD reads on up to what capture wrote)."""
+        if self.capture.alive():
+            assert self.capture.child is not None
+            self.capture.child.signal(15)
+
+    def kill_remaining(self, capture_only: bool = False) -> None:
         """SIGKILL what is still alive after ``signal_stop`` (never waits: reaped later)."""
-        for watched in (self.capture, self.vad):
+        for watched in (self.capture,) if capture_only else (self.capture, self.vad):
             if watched.alive():
                 assert watched.child is not None
                 watched.child.kill()

@@ -8,9 +8,10 @@ never reused within a run). Every stream's children are supervised and restarted
 Closing a stream (``stream.close``, a push client that ended, a file that ended) never blocks
 the loop; it goes through states, one step at a time:
 
-- ``closing``: capture and VAD were sent SIGTERM; once both are gone (or after
-  ``STOP_GRACE_S``, killed) the segment the VAD had open ends where it had read, through the
-  scheduler (its one owner), so the words spoken before the close get their final;
+- ``closing``: capture is stopped (SIGTERM, killed after ``STOP_GRACE_S``); the VAD reads on
+  up to what capture had written (at most ``VAD_CATCH_UP_S``: a VAD lagging under load loses
+  nothing that was written), then stops; the segment it had open ends where it had read,
+  through the scheduler (its one owner), so the words spoken before the close get their final;
 - ``draining``: finals of the stream are still queued, in flight or held;
 - ``closed``: nothing of it is pending: its ring cursor is released, its ring unlinked and the
   scheduler forgets it. The last ``CLOSED_KEPT`` closed streams stay listed.
@@ -41,6 +42,7 @@ from workers.stream_children import MAIN_STREAM, StreamProcesses
 logger = logging.getLogger(__name__)
 
 STOP_GRACE_S = 1.0  # a closing stream's children get this long to exit after SIGTERM
+VAD_CATCH_UP_S = 10.0  # a lagging VAD gets this long to read what was written before a close
 CLOSED_KEPT = 32  # closed streams still listed (most recent)
 
 RUNNING, CLOSING, DRAINING, CLOSED = "running", "closing", "draining", "closed"
@@ -60,7 +62,9 @@ class OpenStream:
     realtime: bool = True  # False: a file read as fast as possible (its lag is a backlog)
     state: str = RUNNING
     close_reason: str = ""
-    stop_signalled_at_s: float = 0.0
+    stop_signalled_at_s: float = 0.0  # when the current closing phase began
+    closing_phase: str = ""  # capture -> vad_catch_up -> vad
+    drain_to_index: int | None = None  # audio written before the close: the VAD reads it all
     segments: int = 0  # segments the VAD started
     lag_s: float = 0.0  # latest figure (see StreamSet.lag_s)
 
@@ -265,24 +269,58 @@ class StreamSet:
             raise KeyError(stream_id)
         stream.state = CLOSING
         stream.close_reason = reason
+        stream.closing_phase = "capture"
         stream.stop_signalled_at_s = time.monotonic()
-        stream.children.signal_stop()
+        stream.children.stopping = True  # no restarts from now on
+        stream.children.capture_stop()
         logger.info("stream %s closing: %s", stream_id, reason)
         return stream
 
-    def advance(self, now_s: float) -> list[Message]:
-        """One step of every closing stream, and close finished finite ones; returns the finals
-        to publish (the open segments' last finals)."""
+    def _advance_closing(self, stream: OpenStream, now_s: float) -> bool:
+        """One step of closing: capture stops (what it wrote stays), the VAD reads up to there
+        (at most ``VAD_CATCH_UP_S``), then it stops. True when both are gone."""
+        children = stream.children
+        waited_s = now_s - stream.stop_signalled_at_s
+        if stream.closing_phase == "capture":
+            if children.capture.alive() and waited_s < STOP_GRACE_S:
+                return False
+            children.kill_remaining(capture_only=True)
+            stream.drain_to_index = stream.ring.write_index
+            stream.closing_phase, stream.stop_signalled_at_s = "vad_catch_up", now_s
+            return False
+        if stream.closing_phase == "vad_catch_up":
+            behind = children.vad_position < (stream.drain_to_index or 0)
+            if children.vad.alive() and behind and waited_s < VAD_CATCH_UP_S:
+                return False
+            children.signal_stop()
+            stream.closing_phase, stream.stop_signalled_at_s = "vad", now_s
+            return False
+        if not children.stopped() and waited_s < STOP_GRACE_S:
+            return False
+        children.kill_remaining()  # reaped by the loop, never waited for
+        return True
+
+    def advance(self, now_s: float, give_up_after_s: float = float("inf")) -> list[Message]:
+        """One step of every closing stream; close finished finite streams, and streams (other
+        than main, which decides the daemon's fate) whose capture or VAD has kept failing for
+        ``give_up_after_s``. Returns the finals to publish (the open segments' last finals)."""
         out: list[Message] = []
         for stream in list(self._streams.values()):
             finite_done = stream.stream_id != MAIN_STREAM and stream.children.finished()
             if stream.state == RUNNING and finite_done:
                 self.close(stream.stream_id, "the source ended")
+            elif stream.state == RUNNING and stream.stream_id != MAIN_STREAM:
+                failing = [
+                    f"{role} keeps failing ({health.last_failure or 'no reason reported'})"
+                    for role, health in stream.children.health(now_s).items()
+                    if health.stuck_for_s >= give_up_after_s
+                ]
+                if failing:
+                    logger.error("stream %s: %s; closing it", stream.stream_id, failing[0])
+                    self.close(stream.stream_id, failing[0])
             if stream.state == CLOSING:
-                if not stream.children.stopped():
-                    if now_s - stream.stop_signalled_at_s < STOP_GRACE_S:
-                        continue
-                    stream.children.kill_remaining()  # reaped by the loop, never waited for
+                if not self._advance_closing(stream, now_s):
+                    continue
                 out.extend(
                     self.scheduler.end_open_segment(
                         stream.stream_id, stream.children.vad_position, now_s
@@ -331,10 +369,11 @@ class StreamSet:
         )
 
     def health(self, now_s: float) -> dict[str, ChildHealth]:
-        rows: dict[str, ChildHealth] = {}
-        for stream in self.running():
-            rows.update(stream.children.health(now_s))
-        return rows
+        """Breaker states for the daemon's progress verdict: the main stream's children (a
+        finite main source that cannot go on ends the daemon); other streams that keep failing
+        are closed alone (``advance``)."""
+        main = self._streams.get(MAIN_STREAM)
+        return main.children.health(now_s) if main is not None and main.state == RUNNING else {}
 
     def snapshot(self, now_s: float) -> list[dict[str, Any]]:
         """Process rows of every stream's capture and VAD (status ``processes``)."""

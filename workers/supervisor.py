@@ -310,7 +310,8 @@ class Supervisor:
                 logger.warning("stream child %s: %s", role, why)
                 if role.startswith("vad"):
                     self.scheduler.vad_restarted(stream_id)
-        for output in self.streams.advance(now_s):  # closing streams: last finals
+        # closing streams: their last finals; streams that keep failing are closed alone
+        for output in self.streams.advance(now_s, self.config.supervisor.restart_window_s):
             self.publish(output)
         self._watch_progress(now_s)
         self.streams.update_cursors()
@@ -383,7 +384,9 @@ class Supervisor:
                     if message.event in ("device_lost", "error", "overflow")
                     else logging.INFO
                 )
-                logger.log(level, "capture: %s %s", message.event, message.detail)
+                logger.log(
+                    level, "capture of %s: %s %s", message.stream_id, message.event, message.detail
+                )
 
     def _handle_pool(self, now_s: float) -> None:
         events = self.pool.poll(0)
