@@ -82,7 +82,8 @@ class RunRecord:
     pid: int
     started_wall_s: float
     log_offset: int
-    run_id: str = ""
+    run_id: str = ""  # from the journal's "open" mark of this run
+    first_seq: int | None = None  # the seq its first final gets (that mark's next_seq)
     end_reason: str = ""  # kill:supervisor | term:supervisor | unexpected | final
     exit_code: int | None = None
     exit_wall_s: float | None = None
@@ -125,6 +126,8 @@ class Chaos:
         self.control_ms: list[float] = []
         self.status_timeouts = 0
         self.loop_p99: dict[int, float] = {}  # run -> its latest whole-life step p99
+        self.loop_max: dict[int, float] = {}  # run -> its slowest step (ms), when reported
+        self.slow_status: list[tuple[float, float]] = []  # (wall s, ms) of answers over 50 ms
         self.loop_p99_reason = "status reports no supervisor step latency"
         self.last_status: dict[str, Any] | None = None
         self._next_status_s = 0.0
@@ -152,11 +155,32 @@ class Chaos:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while time.monotonic() < deadline:
             if daemon.status(timeout_s=2.0) is not None:
+                for _ in range(10):
+                    self._read_open_mark(self.runs[-1])
+                    if self.runs[-1].run_id:
+                        break
+                    time.sleep(0.2)
                 return
             if daemon.process.poll() is not None:
                 break
             time.sleep(0.2)
         raise RuntimeError(f"the daemon did not start; log:\n{daemon.log()[-3000:]}")
+
+    def _read_open_mark(self, run: RunRecord) -> None:
+        """This run's id and first seq, from the "open" mark it wrote into the journal (a final
+        replayed after a restart carries an older run's id, so live finals cannot tell)."""
+        path = self.journal_dir / f"{INSTANCE}.finals.jsonl"
+        try:
+            lines = path.read_bytes().splitlines()
+        except OSError:
+            return
+        for line in reversed(lines):
+            if b'"journal.mark"' in line and b'"open"' in line:
+                with contextlib.suppress(ValueError):
+                    mark = json.loads(line)
+                    if mark.get("run_id") and mark["run_id"] not in self.known_run_ids():
+                        run.run_id, run.first_seq = mark["run_id"], int(mark["next_seq"])
+                return
 
     def restart(self) -> None:
         self.start_run()
@@ -260,7 +284,12 @@ class Chaos:
                 self.control_ms.append(took_ms)
             return None
         self.control_ms.append(took_ms)
+        if took_ms > TARGETS["control_p99_ms"]:
+            self.slow_status.append((round(self.wall(), 1), round(took_ms, 1)))
         self.last_status = status
+        loop = status.get("metrics", {}).get("loop")
+        if isinstance(loop, dict) and isinstance(loop.get("max_ms"), int | float):
+            self.loop_max[self.runs[-1].index] = loop["max_ms"]
         found = loop_p99_of(status)
         if found is not None:
             self.loop_p99[self.runs[-1].index] = found
@@ -280,8 +309,14 @@ class Chaos:
         if message.kind == "transcript.final":
             self.ledger.add(message)
             self.live_run_ids[message.seq] = message.run_id
-            if message.run_id and not run.run_id and message.run_id not in self.known_run_ids():
-                run.run_id = message.run_id
+            fresh = run.first_seq is None or message.seq >= run.first_seq
+            if (
+                message.run_id
+                and not run.run_id
+                and fresh
+                and message.run_id not in self.known_run_ids()
+            ):
+                run.run_id = message.run_id  # no open mark was read (a full disk at the start)
             self.words[message.seq] = (message.start_s, [w.end_s for w in message.words])
         elif message.kind == "event.speech":
             if message.event == "started":
@@ -419,6 +454,8 @@ class Chaos:
             "status_timeouts": self.status_timeouts,
             "loop_p99_ms": loop_p99,
             "loop_p99_ms_per_run": self.loop_p99,
+            "loop_max_ms_per_run": self.loop_max,
+            "slow_status_answers": sorted(self.slow_status, key=lambda x: -x[1])[:20],
             "faults": counts,
             "faults_unproven": unproven,
             "faults_skipped": sorted(set(skipped)),

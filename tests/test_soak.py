@@ -96,3 +96,19 @@ def test_slope_fit_gives_each_restarted_process_its_own_level() -> None:
     fit = fit_role(samples, "rss_mb", 0.0, 10.0, memory.first_seen_s, "asr-1")
     assert fit["pid_segments"] == 2
     assert abs(fit["slope_mb_per_audio_h"]) < 1.0, fit  # a naive fit would say -100 MB/h
+
+
+def test_committed_parts_of_one_segment_are_one_final_but_overlaps_still_duplicate() -> None:
+    expected = _expected((1.0, 5.0), (6.0, 12.0))
+    # 6-12 published as three committed parts (same segment id, each starting where the last ended)
+    parts = [
+        FinalRow(0, 0, 1.0, 5.0, False),
+        FinalRow(1, 1, 6.0, 7.5, False),
+        FinalRow(2, 1, 7.5, 9.0, False),
+        FinalRow(3, 1, 9.0, 12.0, False),
+    ]
+    joined = account(expected, parts, cutoff_s=13.0)
+    assert joined["duplicated"] == 0 and joined["lost"] == 0 and joined["seq_gaps"] == 0
+    assert joined["committed_parts_joined"] == 2 and joined["finals"] == 4
+    again = [*parts, FinalRow(4, 1, 6.1, 12.0, False)]  # the segment published twice
+    assert account(expected, again, cutoff_s=13.0)["duplicated"] == 1

@@ -12,6 +12,11 @@ then two segments separated by a very short pause merge, or a noise burst passes
 segment (dictation_dev: 7 or 9 instead of 8 segments in about one loop in ten). A restarted VAD
 (a fault) re-anchors the grid too. The typical pass is one with the most common segment count.
 
+Committed parts: a long utterance may be published as several finals with the same segment id,
+each a committed part that starts where the previous one ended (the commit policy, at pace
+realtime; seen in bench/chaos.py runs). ``merge_committed_parts`` joins such parts into one row before matching, so they are
+not counted as duplicates; two finals of one segment whose audio overlaps still are.
+
 Matching (``account``):
 - a final belongs to the expected segment whose start is nearest to its ``start_s``, within
   ``tolerance_s`` ("matched by start");
@@ -41,6 +46,7 @@ from pipeline.audio_format import SAMPLE_RATE_HZ
 
 TEMPLATE_PASSES = 8  # passes of the file run through the in-process VAD (about 0.2 s each)
 DEFAULT_TOLERANCE_S = 0.5  # |final start - expected start| accepted as the same segment
+COMMIT_JOIN_S = 0.05  # a committed part starts where the previous one ended, within this
 OVERLAP_COVERED = 0.5  # fraction of a due segment a final must cover
 OVERLAP_DUPLICATE = 0.5  # fraction of the shorter of two finals both covering: a duplicate
 MAX_SEGMENT_S = 600.0  # no final is longer (the VAD's max_segment_s is at most 600)
@@ -162,6 +168,28 @@ class FinalRow:
     empty: bool
 
 
+def merge_committed_parts(finals: list[FinalRow]) -> list[FinalRow]:
+    """``finals`` (by seq) with the committed parts of one segment joined into one row (see the
+    module docstring); the row keeps its first part's seq."""
+    out: list[FinalRow] = []
+    last_of: dict[int, int] = {}  # segment id -> its row in out
+    for final in finals:
+        at = last_of.get(final.segment_id)
+        previous = out[at] if at is not None else None
+        if previous is not None and abs(final.start_s - previous.end_s) <= COMMIT_JOIN_S:
+            out[at] = FinalRow(
+                previous.seq,
+                previous.segment_id,
+                previous.start_s,
+                max(previous.end_s, final.end_s),
+                previous.empty and final.empty,
+            )
+            continue
+        last_of[final.segment_id] = len(out)
+        out.append(final)
+    return out
+
+
 def account(
     expected: list[ExpectedSegment],
     finals: list[FinalRow],
@@ -169,6 +197,11 @@ def account(
     tolerance_s: float = DEFAULT_TOLERANCE_S,
 ) -> dict[str, Any]:
     """Lost, duplicated and out-of-order finals (``finals`` in journal order, i.e. by seq)."""
+    published = len(finals)
+    seq_backwards = sum(1 for a, b in itertools.pairwise(finals) if b.seq <= a.seq)
+    all_seqs = [final.seq for final in finals]
+    seq_gaps = (all_seqs[-1] - all_seqs[0] + 1 - len(set(all_seqs))) if all_seqs else 0
+    finals = merge_committed_parts(finals)
     starts = [segment.start_s for segment in expected]
     matches: list[list[int]] = [[] for _ in expected]  # final positions per expected segment
     matched_final: dict[int, int] = {}  # final position -> expected index
@@ -209,9 +242,7 @@ def account(
         if duplicate and later not in counted and later not in extra:
             extra.append(later)
     start_backwards = sum(1 for a, b in itertools.pairwise(finals) if b.start_s < a.start_s - 1e-6)
-    seq_backwards = sum(1 for a, b in itertools.pairwise(finals) if b.seq <= a.seq)
     seqs = [final.seq for final in finals]
-    seq_gaps = (seqs[-1] - seqs[0] + 1 - len(set(seqs))) if seqs else 0
     empty_due = sum(1 for i in due for p in matches[i] if finals[p].empty)
     unexpected = [
         p
@@ -221,7 +252,8 @@ def account(
     return {
         "expected_due": len(due),
         "expected_tail": len(expected) - len(due),
-        "finals": len(finals),
+        "finals": published,
+        "committed_parts_joined": published - len(finals),
         "matched_by_start": sum(1 for i in due if matches[i]),
         "matched_by_overlap": len(covered_by_overlap),
         "lost": len(lost),
