@@ -345,12 +345,18 @@ class StreamSet:
         self.closed_total += 1
         logger.info("stream %s closed (%s)", stream.stream_id, stream.close_reason)
 
-    def stop_all(self, grace_s: float) -> None:
-        """Shutdown: stop every stream's children (rings stay until ``close_all``)."""
+    def signal_all(self) -> None:
+        """Shutdown: SIGTERM every stream's children, no restarts (rings stay until
+        ``close_all``); ``all_stopped`` says when they are gone, ``kill_all`` ends the rest."""
         for stream in self._streams.values():
             stream.children.signal_stop()
+
+    def all_stopped(self) -> bool:
+        return all(stream.children.stopped() for stream in self._streams.values())
+
+    def kill_all(self) -> None:
         for stream in self._streams.values():
-            stream.children.stop(grace_s)
+            stream.children.kill_remaining()
 
     def close_all(self) -> None:
         for stream in list(self._streams.values()):

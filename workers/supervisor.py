@@ -72,6 +72,7 @@ logger = logging.getLogger(__name__)
 STREAM_ID = "main"
 MAX_LABEL_CHARS = 200  # a client's label for a stream, cut to this
 LAG_INTERVAL_S = 0.5  # how often the streams' lags are measured (adaptation)
+STREAM_STOP_GRACE_S = 1.0  # at shutdown, capture and VAD get this long to exit after SIGTERM
 POLL_MS = 20  # the loop wakes at least this often
 METRICS_INTERVAL_S = 5.0  # cadence of the ``metrics`` topic
 LATENCY_WINDOW = 500  # finals kept for latency percentiles
@@ -608,9 +609,15 @@ class Supervisor:
 
     def _drain(self) -> None:
         """Finish or give up in-flight work within the shutdown timeout, publishing finals."""
-        deadline_s = time.monotonic() + self.config.supervisor.shutdown_timeout_s
-        self.streams.stop_all(grace_s=1.0)
+        # capture and VAD of every stream stop; the loop goes on meanwhile (replies, dispatch),
+        # so their exit never eats the time the last finals have
+        self.streams.signal_all()
+        stop_by_s = time.monotonic() + STREAM_STOP_GRACE_S
+        while not self.streams.all_stopped() and time.monotonic() < stop_by_s:
+            self._step(accept_speech=True)  # their last events arrive too
+        self.streams.kill_all()
         self._handle_events(time.monotonic(), accept_speech=True)  # what they sent before stopping
+        deadline_s = time.monotonic() + self.config.supervisor.shutdown_timeout_s
         # open segments end where their VAD had read: the words spoken so far get their final
         for stream in self.streams:
             for output in self.scheduler.end_open_segment(
