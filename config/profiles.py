@@ -2,6 +2,7 @@
 
 Each profile is a partial tree ``{section: {key: value}}`` validated like any other source.
 ``balanced`` is the default and equals the built-in defaults, stated here so the table is whole.
+Each profile's latency, CPU and WER, and the evidence for its values: README, "Profiles".
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "min_speech_ms": 250,
             "hangover_ms": 600,
             "pre_roll_ms": 300,
+            # 0.5 s: monologue p50 -0.2 s but +0.06 WER and 1.7x the CPU; see the README
             "partial_interval_s": 1.0,
+            "pause_ms": 200,
         },
         "asr": {
             "chunk_duration_s": 30.0,
@@ -36,11 +39,16 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             # 350 ms cut utterances at 0.4-0.5 s pauses inside sentences (bench/vad.py)
             "hangover_ms": 550,
             "pre_roll_ms": 200,
-            "partial_interval_s": 0.5,
+            # partials every 0.5 s committed words too early: +0.06 WER on the monologue and
+            # 1.7x the CPU (bench/commit_latency.py --simulate); the pause is the lever here
+            "partial_interval_s": 1.0,
+            # a sentence is committed (or its early final decoded) after 100 ms of silence
+            "pause_ms": 100,
         },
         "asr": {
-            "chunk_duration_s": 15.0,
-            "overlap_duration_s": 1.5,
+            # 15 s chunks lost WER on the monologue (issue 10); commits keep the rests short
+            "chunk_duration_s": 30.0,
+            "overlap_duration_s": 2.0,
             "beam_size": 1,
             "partial_min_audio_s": 0.5,
             "parakeet_left_context_s": 2.0,
@@ -58,7 +66,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "min_speech_ms": 400,
             "hangover_ms": 800,
             "pre_roll_ms": 300,
-            "partial_interval_s": 3.0,
+            "partial_interval_s": 3.0,  # a third of balanced's partials: 0.4x its CPU
+            "pause_ms": 200,
         },
         "asr": {
             "chunk_duration_s": 30.0,
@@ -78,6 +87,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "hangover_ms": 800,
             "pre_roll_ms": 400,
             "partial_interval_s": 1.5,
+            "pause_ms": 200,
         },
         "asr": {
             "chunk_duration_s": 30.0,
