@@ -15,10 +15,14 @@ scored against the reference and against one offline long-form pass of the same 
 
 Prints per-utterance rows, then one JSON line with ``latency_continuous_p50_ms``,
 ``latency_continuous_p95_ms``, ``finals`` (count), ``commits`` (scheduler counter),
-``wer_stream``, ``wer_offline``, ``wer_stream_minus_offline`` and the number of words.
+``wer_stream``, ``wer_offline``, ``wer_stream_minus_offline`` and the number of words, and
+with ``--simulate`` the engine CPU per audio second and ``cpu_overhead_ratio`` (the simulated
+daemon's engine CPU / one offline pass's, both on one BLAS thread).
 
 Usage: .venv/bin/python bench/commit_latency.py [--file NAME] [--pace realtime|fast]
-       [--workers N] [--no-offline] [--set KEY=VALUE ...]
+       [--workers N] [--no-offline] [--set KEY=VALUE ...] [--simulate [--commit FIELD=VALUE]]
+       [--keep TEXTS_PATH]
+A profile: ``--set profile=low-latency``.
 """
 
 from __future__ import annotations
@@ -254,7 +258,8 @@ def simulate(path: Path, settings: list[str], commit: dict[str, float]) -> dict[
     }
 
 
-def offline_text(path: Path) -> str:
+def offline_text(path: Path) -> tuple[str, float]:
+    """One offline long-form pass with the default config: (text, CPU s on one BLAS thread)."""
     from dataclasses import replace
 
     import soundfile
@@ -264,11 +269,15 @@ def offline_text(path: Path) -> str:
     from pipeline.long_form import transcribe_long
 
     config = load_config(None).config
-    options = replace(WhisperOptions.from_config(config.asr))
+    options = replace(WhisperOptions.from_config(config.asr), blas_threads=1)
     audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     if rate != 16_000:
         raise SystemExit(f"{path}: expected 16 kHz audio, found {rate}")
-    return transcribe_long(WhisperBackend("", options), audio.mean(axis=1)).text
+    backend = WhisperBackend("", options)
+    backend.transcribe(audio.mean(axis=1)[:16_000])  # warm up, as simulate does
+    cpu_s = time.process_time()
+    text = transcribe_long(backend, audio.mean(axis=1)).text
+    return text, time.process_time() - cpu_s
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -279,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-offline", action="store_true", help="skip the offline WER pass")
     parser.add_argument("--set", action="append", default=[], dest="settings")
     parser.add_argument("--log", type=Path, help="write the daemon's log here")
+    parser.add_argument("--keep", type=Path, help="write the streamed and offline texts here")
     parser.add_argument(
         "--commit", action="append", default=[], help="simulate: CommitOptions FIELD=VALUE"
     )
@@ -311,9 +321,12 @@ def main(argv: list[str] | None = None) -> int:
         latencies = [latency for _, latency in rows if latency is not None]
     text = " ".join(f["text"] for f in finals if f["text"])
     wer_stream = word_error_rate(reference["text"], text)
-    wer_offline = (
-        None if args.no_offline else word_error_rate(reference["text"], offline_text(path))
-    )
+    offline, offline_cpu_s = (None, None) if args.no_offline else offline_text(path)
+    wer_offline = None if offline is None else word_error_rate(reference["text"], offline)
+    if args.keep is not None:
+        args.keep.write_text(f"STREAMED\n{text}\n\nOFFLINE\n{offline}\n")
+    engine_cpu_s = result.get("engine_cpu_s")
+    audio_s = result.get("audio_s") or reference_duration_s(path)
     stats = (result["status"] or {}).get("scheduler", {})
     summary = {
         "file": args.file,
@@ -328,7 +341,16 @@ def main(argv: list[str] | None = None) -> int:
         "early_finals_used": stats.get("early_finals_used"),
         "early_finals_wasted": stats.get("early_finals_wasted"),
         "engine_cpu_per_audio_s": (
-            round(result["engine_cpu_s"] / result["audio_s"], 3) if args.simulate else None
+            round(engine_cpu_s / audio_s, 3) if engine_cpu_s is not None else None
+        ),
+        "offline_cpu_per_audio_s": (
+            None if offline_cpu_s is None else round(offline_cpu_s / audio_s, 3)
+        ),
+        # engine CPU of the simulated daemon / the offline pass's (scheduling, VAD not counted)
+        "cpu_overhead_ratio": (
+            round(engine_cpu_s / offline_cpu_s, 3)
+            if engine_cpu_s is not None and offline_cpu_s
+            else None
         ),
         "wer_stream": round(wer_stream, 4),
         "wer_offline": None if wer_offline is None else round(wer_offline, 4),
@@ -338,6 +360,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(json.dumps(summary))
     return 0
+
+
+def reference_duration_s(path: Path) -> float:
+    import soundfile
+
+    return float(soundfile.info(str(path)).duration)
 
 
 def _round(value: float | None) -> float | None:
