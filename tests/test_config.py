@@ -48,7 +48,7 @@ def test_precedence_default_profile_file_env_cli(tmp_path: Path) -> None:
     loaded = load_config(path, environ=environ, cli_overrides={"asr.workers": "4"})
     config, sources = loaded.config, loaded.sources
     assert config.profile == "low-latency" and sources["profile"] == f"file:{path}"
-    assert config.vad.pause_ms == 100  # profile over default
+    assert config.vad.pause_ms == 150  # profile over default
     assert sources["vad.pause_ms"] == "profile:low-latency"
     assert config.vad.hangover_ms == 450  # file over profile
     assert config.vad.pre_roll_ms == 100
