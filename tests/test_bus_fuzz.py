@@ -115,13 +115,13 @@ def _oversize(rng: random.Random) -> bytes:
 
 
 GENERATORS = [  # (generator, share of the corpus)
-    (_random_bytes, 2000),
+    (_random_bytes, 1500),
     (_truncated, 1500),
     (_bit_flips, 1500),
     (_wrong_shape, 1000),
     (_unknown_kind, 800),
     (_wrong_version, 500),
-    (_wrong_field, 1700),
+    (_wrong_field, 2200),
     (_extra_or_missing_field, 500),
     (_oversize, 300),
 ]

@@ -67,6 +67,11 @@ class ChildProcess:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
+    @property
+    def started(self) -> bool:
+        """Whether ``start`` was called (a pool polled before it starts has nothing to watch)."""
+        return self._process is not None
+
     def is_alive(self) -> bool:
         return bool(self._process and self._process.is_alive())
 

@@ -308,8 +308,8 @@ class WorkerPool:
     def _check_health(self, now_s: float, events: PoolEvents) -> None:
         options = self.options
         for slot in self.slots.values():
-            if slot.failed:
-                continue
+            if slot.failed or (slot.child is not None and not slot.child.started):
+                continue  # failed for good, or not started yet: nothing to watch
             if slot.restart_at_s is not None:
                 if slot.restart_due(now_s):
                     self._start_slot(slot, now_s)
