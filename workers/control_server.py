@@ -62,6 +62,10 @@ MAX_REQUESTS_PER_STEP = 200  # requests answered in one loop step at most
 CONTROL_BUDGET_MS = 5.0  # time one loop step spends answering requests (at least one is served)
 STREAM_REPLAY_ROUNDS = 8  # journal reads one stream-filtered replay makes at most
 MAX_REPLAY_COUNT = 1000  # finals one replay reply holds at most (the frame limit may cut more)
+# A replay reply is cut at this size even when the frame limit is larger: building and encoding
+# a reply costs ~0.5 ms per 100-word final inside one loop step, so a full 1 MiB reply stalled the
+# loop for 0.3-0.6 s under a replay flood; clients follow ``next_seq`` either way.
+REPLAY_REPLY_MAX_BYTES = 128 * 1024
 MAX_SLOW_WAITING = 1000  # slow requests read ahead; beyond, they wait in the socket's queue
 REPLIES_QUEUED_PER_CLIENT = 16  # replies (each up to a frame) held for a client that does not read
 
@@ -227,12 +231,14 @@ def daemon_handlers(
     """The daemon's control requests, answered by these callables (``stream.*`` only when
     given)."""
 
+    reply_bytes = min(max_frame_bytes, REPLAY_REPLY_MAX_BYTES)
+
     def replay(request: ReplayRequest) -> ReplayReply:
         max_count = min(request.max_count, MAX_REPLAY_COUNT)
         if not request.stream_id:
             cut = ReplayRequest(since_seq=request.since_seq, max_count=max_count)
-            return journal.answer(cut, max_frame_bytes=max_frame_bytes)
-        return _replay_of_stream(journal, request, max_count, max_frame_bytes)
+            return journal.answer(cut, max_frame_bytes=reply_bytes)
+        return _replay_of_stream(journal, request, max_count, reply_bytes)
 
     def shutdown(request: ShutdownRequest) -> ShutdownAck:
         request_stop(f"shutdown requested: {request.reason or 'no reason given'}")

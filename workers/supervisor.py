@@ -78,6 +78,10 @@ METRICS_INTERVAL_S = 5.0  # cadence of the ``metrics`` topic
 LATENCY_WINDOW = 500  # finals kept for latency percentiles
 MEMORY_SAMPLE_INTERVAL_S = 1.0
 MEMORY_MIN_SPAN_S = 120.0
+# A new worker's RSS climbs to its plateau over its first requests (buffers sized by the longest
+# audio seen, allocator pools): the growth slope is fitted only after this warm-up, per process.
+MEMORY_WARMUP_REQUESTS = 10
+MEMORY_WARMUP_S = 60.0
 PUBLISH_LINGER_MS = 1000  # at shutdown, queued transcripts get this long to go out  # a slope needs this much history before it can recycle a worker
 
 
@@ -119,6 +123,7 @@ class Supervisor:
         self.counters = Counters()
         self.latencies_ms: list[float] = []
         self.memory: dict[str, MemoryTrend] = {}
+        self._memory_pids: dict[str, int | None] = {}  # role -> the pid its trend was fitted on
         self.loop_latency = LoopLatency()  # step durations (the work between two polls)
         self.journal_latency = LoopLatency()  # journal appends (fsync included) within steps
         self._last_memory_sample_s = 0.0
@@ -418,19 +423,28 @@ class Supervisor:
         for slot in self.pool:
             if not slot.ready or slot.rss_bytes == 0:
                 continue
-            trend = self.memory.setdefault(slot.role, MemoryTrend(limits.memory_window_s))
-            trend.add(now_s, slot.rss_bytes / 1e6)
             over_limit = slot.rss_bytes / 1e6 > limits.memory_limit_mb
-            growing = trend.growing_faster_than(
-                limits.memory_slope_limit_mb_per_h, MEMORY_MIN_SPAN_S
+            growing = False
+            warmed_up = (
+                slot.completed >= MEMORY_WARMUP_REQUESTS
+                and now_s - slot.ready_at_s >= MEMORY_WARMUP_S
             )
+            if warmed_up:
+                trend = self.memory.get(slot.role)
+                if trend is None or self._memory_pids.get(slot.role) != slot.pid:
+                    trend = self.memory[slot.role] = MemoryTrend(limits.memory_window_s)
+                    self._memory_pids[slot.role] = slot.pid  # a new process: a new trend
+                trend.add(now_s, slot.rss_bytes / 1e6)
+                growing = trend.growing_faster_than(
+                    limits.memory_slope_limit_mb_per_h, MEMORY_MIN_SPAN_S
+                )
             if (over_limit or growing) and not slot.draining:
                 why = "over its memory limit" if over_limit else "memory growing"
                 logger.warning(
                     "%s %s (%.0f MB): recycling it after its current request",
                     slot.role,
                     why,
-                    trend.latest_mb,
+                    slot.rss_bytes / 1e6,
                 )
                 self.counters.worker_recycles += 1
                 self.pool.drain(slot.role)
