@@ -23,6 +23,7 @@ import zmq
 
 from pipeline.bus import ensure_private_dir, new_context, open_socket, receive_message, send_message
 from pipeline.messages import Message, StatusRequest, TranscriptFinal
+from pipeline.ring.registry import remove_stale_segments
 from tests.data_paths import DATA_DIR, REPO_ROOT
 
 
@@ -100,6 +101,9 @@ class DaemonRun:
 
     def cleanup(self) -> None:
         self.close()
+        # A daemon a test killed (SIGKILL) leaves its rings for the next start to clean; no next
+        # start comes here, so do what it would (else later tests find them in /dev/shm).
+        remove_stale_segments(self.runtime_dir)
         shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
     def log(self) -> str:
