@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -137,7 +138,10 @@ async def _open_socket(request: web.Request) -> web.WebSocketResponse | web.Resp
     return ws
 
 
-async def stream_socket(request: web.Request) -> web.StreamResponse:
+async def _serve_connection(
+    request: web.Request, serve: Callable[[web.WebSocketResponse, GatewayState], Awaitable[None]]
+) -> web.StreamResponse:
+    """One WebSocket endpoint's frame: the refusals, the connection limit, then ``serve``."""
     ws = await _open_socket(request)
     if not isinstance(ws, web.WebSocketResponse):
         return ws
@@ -146,49 +150,50 @@ async def stream_socket(request: web.Request) -> web.StreamResponse:
         await close(ws, CLOSE_TRY_LATER, f"over {connections.limit} connections")
         return ws
     try:
-        state = request.app[STATE]
+        await serve(ws, request.app[STATE])
+    finally:
+        connections.leave()
+    return ws
+
+
+async def stream_socket(request: web.Request) -> web.StreamResponse:
+    """``/v1/stream``: our JSON start message, then audio."""
+
+    async def serve(ws: web.WebSocketResponse, state: GatewayState) -> None:
         try:
             message = await ws.receive(timeout=state.limits.start_timeout_s)
         except asyncio.TimeoutError:
             await close(ws, CLOSE_BAD_START, "no start message")
-            return ws
+            return
         if message.type != web.WSMsgType.TEXT:
             await close(ws, CLOSE_BAD_DATA, "the first message must be the JSON start message")
-            return ws
+            return
         try:
             start = parse_start(message.data)
         except ProtocolError as e:
             await close(ws, e.code, e.reason)
-            return ws
+            return
         status = state.link.fresh_status() or {}
         dialect = StreamDialect(start, status.get("profile", ""), state.open_streams)
         await serve_audio(ws, state, start, dialect)
-    finally:
-        connections.leave()
-    return ws
+
+    return await _serve_connection(request, serve)
 
 
 async def listen_socket(request: web.Request) -> web.StreamResponse:
-    ws = await _open_socket(request)
-    if not isinstance(ws, web.WebSocketResponse):
-        return ws
-    connections = request.app[CONNECTIONS]
-    if not connections.enter():
-        await close(ws, CLOSE_TRY_LATER, f"over {connections.limit} connections")
-        return ws
-    try:
-        state = request.app[STATE]
+    """``/v1/listen``: the Deepgram live shape, options in the query string."""
+
+    async def serve(ws: web.WebSocketResponse, state: GatewayState) -> None:
         try:
             start, dg_options = deepgram_start(dict(request.query))
         except ProtocolError as e:
             await close(ws, e.code, e.reason)
-            return ws
+            return
         status = state.link.fresh_status() or {}
         model = f"{status.get('backend', 'whisper')}-local"
         await serve_audio(ws, state, start, DeepgramDialect(dg_options, model))
-    finally:
-        connections.leave()
-    return ws
+
+    return await _serve_connection(request, serve)
 
 
 def ssl_context(options: GatewayOptions) -> ssl.SSLContext | None:
