@@ -123,7 +123,6 @@ class Supervisor:
         self.counters = Counters()
         self.latencies_ms: list[float] = []
         self.memory: dict[str, MemoryTrend] = {}
-        self._memory_pids: dict[str, int | None] = {}  # role -> the pid its trend was fitted on
         self.loop_latency = LoopLatency()  # step durations (the work between two polls)
         self.journal_latency = LoopLatency()  # journal appends (fsync included) within steps
         self._last_memory_sample_s = 0.0
@@ -430,10 +429,8 @@ class Supervisor:
                 and now_s - slot.ready_at_s >= MEMORY_WARMUP_S
             )
             if warmed_up:
-                trend = self.memory.get(slot.role)
-                if trend is None or self._memory_pids.get(slot.role) != slot.pid:
-                    trend = self.memory[slot.role] = MemoryTrend(limits.memory_window_s)
-                    self._memory_pids[slot.role] = slot.pid  # a new process: a new trend
+                # one trend per process: a worker's loss (recycles too) drops its trend
+                trend = self.memory.setdefault(slot.role, MemoryTrend(limits.memory_window_s))
                 trend.add(now_s, slot.rss_bytes / 1e6)
                 growing = trend.growing_faster_than(
                     limits.memory_slope_limit_mb_per_h, MEMORY_MIN_SPAN_S
