@@ -96,6 +96,9 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         self._states.pop(segment.key, None)
         self._finals.pop(segment.key, None)
 
+    def forget_stream(self, stream_id: str) -> None:
+        self._committed_until.pop(stream_id, None)
+
     def final_words(self, segment: Segment) -> tuple[tuple[Word, ...], str] | None:
         known = self._finals.get(segment.key)
         if known is not None:
@@ -404,4 +407,5 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             "commit_segments": len(self._states),
             "early_in_flight": len(self._early_ids),
             "known_finals": len(self._finals),
+            "committed_streams": len(self._committed_until),
         }

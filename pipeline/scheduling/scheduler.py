@@ -146,6 +146,8 @@ class SegmentScheduler(SpeechEvents):
         ring name, last segment id and last text go; events that still come are refused."""
         self._segments.remove_stream(stream_id)
         self._order.forget_stream(stream_id)
+        for kind in self._kinds:
+            kind.forget_stream(stream_id)
 
     def final_lag_s(self, stream_id: str, now_s: float) -> float:
         """How far the stream's finals are behind: the age of its oldest segment that ended

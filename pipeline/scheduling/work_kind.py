@@ -153,6 +153,9 @@ class WorkKind(ABC):
     def unsent(self, flight: Flight) -> None:
         """``flight`` never left (the pool could not deliver it): undo what sending it did."""
 
+    def forget_stream(self, stream_id: str) -> None:  # noqa: B027 - optional hook
+        """A closed stream with nothing pending: drop every per-stream state kept for it."""
+
     def worker_lost(self, role: str, why: str, now_s: float) -> list[Message]:
         """Worker ``role`` was replaced: state it held (beyond its flight) is gone."""
         return []
