@@ -46,6 +46,13 @@ class TranscriptFinal(Message):
     transcribed (overrun in the ring), ``text`` holding what was left; ``failed`` when the
     segment was given up (its requests kept failing), ``text`` empty. ``lost_start_s`` ..
     ``lost_end_s`` is the range that has no text for that reason (both 0 for ``ok``).
+
+    ``engine_ms``: backend time of the requests answered for this final's audio (its chunks,
+    early final or session feeds; for a part committed while speech goes on, also the partial
+    whose answer committed it). ``queue_wait_ms``: how long, after the end-of-speech decision
+    (where ``latency_ms`` starts), the final's work had no request at a worker while it was not
+    complete: the wait for a free worker (0 for a part committed while speech goes on). Both
+    None in finals written before they existed.
     """
 
     kind: ClassVar[str] = "transcript.final"
@@ -63,6 +70,9 @@ class TranscriptFinal(Message):
     status: FinalStatus = "ok"
     lost_start_s: NonNegFloat = 0.0
     lost_end_s: LostEndTime = 0.0
+    # Where the time went (``pipeline.scheduling.final_costs``); None in lines older than them.
+    engine_ms: NonNegFloat | None = None  # backend time of the requests that made it
+    queue_wait_ms: NonNegFloat | None = None  # its work waiting for a worker after the end
 
 
 @register

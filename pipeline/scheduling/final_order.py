@@ -7,7 +7,9 @@ the rest of its segment, behind the stream's earlier segments like the segment i
 streams, so a subscriber that sees a gap knows it lost one (and can ask for a replay).
 
 Latency is measured from the VAD's end decision (``SpeechEnded`` arriving) to publication; the
-hangover the VAD waited before deciding comes on top and is not in it.
+hangover the VAD waited before deciding comes on top and is not in it. A final also carries
+where its time went, ``engine_ms`` and ``queue_wait_ms``, as the scheduler measured them
+(``final_costs``); None when the outcome does not say.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class SegmentOutcome:
     status: str = "ok"  # of the final: "ok", "audio_lost" or "failed"
     lost_start_index: int = 0  # the audio without words, when status is not "ok"
     lost_end_index: int = 0
+    engine_ms: float | None = None  # backend time of its requests (``final_costs``)
+    queue_wait_ms: float | None = None  # its work waiting for a worker after the end
 
 
 class FinalOrder:
@@ -152,6 +156,8 @@ class FinalOrder:
             status=outcome.status,
             lost_start_s=samples_to_seconds(outcome.lost_start_index),
             lost_end_s=samples_to_seconds(outcome.lost_end_index),
+            engine_ms=_rounded(outcome.engine_ms),
+            queue_wait_ms=_rounded(outcome.queue_wait_ms),
         )
         self.next_seq += 1
         if outcome.text:  # a silent segment does not erase the context of the one before
@@ -169,3 +175,7 @@ class FinalOrder:
             final.latency_ms,
         )
         return final
+
+
+def _rounded(value_ms: float | None) -> float | None:
+    return None if value_ms is None else round(max(0.0, value_ms), 1)

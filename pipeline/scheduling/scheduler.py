@@ -45,6 +45,7 @@ from pipeline.messages.base import Message
 from pipeline.messages.transcripts import TranscriptPartial
 from pipeline.scheduling.chunked import ChunkedSegments
 from pipeline.scheduling.commits import CommittedSegments
+from pipeline.scheduling.final_costs import FinalCosts
 from pipeline.scheduling.final_order import FIRST_SEQ, FinalOrder
 from pipeline.scheduling.flights import WorkRequest, flight_key, reply_key
 from pipeline.scheduling.ledger import FlightLedger
@@ -99,6 +100,7 @@ class SegmentScheduler(SpeechEvents):
         self._segments = SegmentTable(rings)
         self._ledger = FlightLedger()
         self._order = FinalOrder(options.backend, options.model, first_seq)
+        self._costs = FinalCosts()  # engine time and queue wait of each final
         self._stats = SchedulerStats()
         self._max_pending_segments = max_pending_segments
 
@@ -186,6 +188,7 @@ class SegmentScheduler(SpeechEvents):
                     continue
                 free.remove(flight.role)
                 key = self._ledger.add(flight)
+                self._costs.sent(flight, self._segments.get(flight.segment), now_s)
                 self._stats.requests_sent += 1
                 out.append((flight.role, flight.request))
                 logger.debug("%s -> %s", key, flight.role)
@@ -204,6 +207,7 @@ class SegmentScheduler(SpeechEvents):
             return []
         if flight.role != role:
             logger.warning("%s answered by %s, sent to %s", key, role, flight.role)
+        self._costs.answered(flight, message, now_s)
         return flight.kind.answered(flight, message, now_s)  # type: ignore[arg-type]
 
     def worker_lost(self, role: str, now_s: float, why: str = "") -> list[Message]:
@@ -212,6 +216,8 @@ class SegmentScheduler(SpeechEvents):
         finals that giving up completed (publish them)."""
         why = f"{role} {why or 'lost'}"
         flight = self._ledger.take_role(role)
+        if flight is not None:
+            self._costs.settled(flight, now_s)
         out = flight.kind.lost(flight, why, now_s) if flight is not None else []
         for kind in self._kinds:
             out.extend(kind.worker_lost(role, why, now_s))
@@ -224,11 +230,14 @@ class SegmentScheduler(SpeechEvents):
         if flight is None:
             return
         self._stats.requests_sent -= 1
+        self._costs.settled(flight, now_s)
         flight.kind.unsent(flight)
 
     def cancel(self, flight_id: str) -> None:
         """Forget a request in flight: its worker counts as free, its reply will be dropped."""
-        self._ledger.take(flight_id)
+        flight = self._ledger.take(flight_id)
+        if flight is not None:
+            self._costs.settled(flight)
 
     # ---- services for the kinds of work (``work_kind.Core``) -------------------------------
 
@@ -270,9 +279,11 @@ class SegmentScheduler(SpeechEvents):
             return []
         words, text = final
         segment.complete = True
+        costs = self._costs.take(segment.key, part=False)
         self._forget(segment)
         assert segment.end_index is not None
         outcome = segment.outcome(segment.end_index, segment.ended_at_s, words, text)
+        outcome = dataclasses.replace(outcome, **costs)
         self._stats.finals_failed += int(segment.failed)
         self._stats.finals_empty += int(not text)
         return self._published(self._order.complete(outcome, now_s))
@@ -292,6 +303,7 @@ class SegmentScheduler(SpeechEvents):
                 f"({segment.start_index}, {segment.newest_index}]"
             )
         outcome = segment.outcome(cut_index, now_s, words, merged_text(words))
+        outcome = dataclasses.replace(outcome, **self._costs.take(segment.key, part=True))
         segment.start_index = cut_index
         segment.parts_committed += 1
         self._stats.finals_empty += int(not outcome.text)
@@ -303,6 +315,7 @@ class SegmentScheduler(SpeechEvents):
 
     def _forget(self, segment: Segment) -> None:
         self._segments.remove(segment)
+        self._costs.forget(segment.key)
         for kind in self._kinds:
             kind.forget(segment)
 
@@ -353,6 +366,7 @@ class SegmentScheduler(SpeechEvents):
             **self._ledger.sizes(),
             "held": self._order.held(),
             "expected_streams": self._order.streams_pending(),
+            "final_costs": len(self._costs),
         }
         for kind in self._kinds:
             sizes.update(kind.sizes())
