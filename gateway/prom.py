@@ -113,6 +113,19 @@ class GatewayMetrics:
             buckets=LATENCY_BUCKETS_S,
             registry=self.registry,
         )
+        self.engine = Histogram(
+            f"{PREFIX}_final_engine_seconds",
+            "backend time of the requests that made each final (TranscriptFinal.engine_ms)",
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.queue_wait = Histogram(
+            f"{PREFIX}_final_queue_wait_seconds",
+            "per final, time its work waited for a free worker after the end of speech "
+            "(TranscriptFinal.queue_wait_ms)",
+            buckets=(0.0, *LATENCY_BUCKETS_S),
+            registry=self.registry,
+        )
         self.final_words = Histogram(
             f"{PREFIX}_final_words",
             "words per final",
@@ -124,6 +137,10 @@ class GatewayMetrics:
         if isinstance(message, TranscriptFinal):
             self.latency.observe(message.latency_ms / 1000.0)
             self.final_words.observe(len(message.words))
+            if message.engine_ms is not None:  # None: a daemon older than the field
+                self.engine.observe(message.engine_ms / 1000.0)
+            if message.queue_wait_ms is not None:
+                self.queue_wait.observe(message.queue_wait_ms / 1000.0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -108,8 +108,8 @@ def to_json(message: Message, arrived_s: float) -> dict[str, Any] | None:
             "words": words_json(message),
             "status": message.status,
             "latency_ms": round(message.latency_ms, 1),
-            "engine_ms": getattr(message, "engine_ms", None),
-            "queue_wait_ms": getattr(message, "queue_wait_ms", None),
+            "engine_ms": message.engine_ms,
+            "queue_wait_ms": message.queue_wait_ms,
             "gateway_at": arrived_s,
         }
     if isinstance(message, TranscriptPartial):

@@ -87,6 +87,23 @@ def test_run_py_stream_matches_the_subscriber(rig: GatewayRig, name: str) -> Non
     assert abs(word_error_rate(ref, ws_text) - word_error_rate(ref, text_of(zmq_finals))) <= 0.005
     assert word_error_rate(ref, ws_text) < 0.3
     assert all(m["latency_ms"] >= 0 and m["words"] for m in finals if m["text"])
+    # where the time went, from the real daemon: every final with text had engine time
+    spoken = [m for m in finals if m["text"]]
+    assert all(m["engine_ms"] is not None and m["engine_ms"] > 0 for m in spoken), spoken
+    assert all(m["queue_wait_ms"] is not None and m["queue_wait_ms"] >= 0 for m in finals)
+    assert all(f.engine_ms is not None for f in zmq_finals)  # the ZeroMQ subscriber's too
+    _, body = rig.get("/metrics")
+    assert _sample(body, "streamscribe_final_engine_seconds_count") >= len(spoken)
+    assert _sample(body, "streamscribe_final_engine_seconds_sum") > 0
+    assert _sample(body, "streamscribe_final_queue_wait_seconds_count") >= len(finals)
+
+
+def _sample(body: str, name: str) -> float:
+    """The value of the unlabelled sample ``name`` in a Prometheus text page."""
+    for line in body.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
 
 
 def test_deepgram_sdk_client_on_listen(rig: GatewayRig) -> None:

@@ -78,6 +78,16 @@ def test_page_shows_finals_and_charts_them(tmp_path) -> None:
             driver.execute_script("return arguments[0].firstChild.textContent", e) for e in items
         ]
         points = driver.find_elements(By.CSS_SELECTOR, "#chart circle.pt.lat")
+        engine_points = driver.find_elements(By.CSS_SELECTOR, "#chart circle.pt.eng")
+        wait_points = driver.find_elements(By.CSS_SELECTOR, "#chart circle.pt.que")
+        stats = {
+            e.get_attribute("data-series"): (
+                float(e.get_attribute("data-p50")),
+                float(e.get_attribute("data-p95")),
+            )
+            for e in driver.find_elements(By.CSS_SELECTOR, "#pct .stat")
+        }
+        chart_points = driver.execute_script("return window.streamscribe.points")
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(SCREENSHOT))
         log = driver.find_element(By.ID, "log").text
@@ -95,6 +105,11 @@ def test_page_shows_finals_and_charts_them(tmp_path) -> None:
     assert texts, log
     assert len(points) == len(texts), (len(points), texts)
     assert "p50" in summary and "p95" in summary
+    # the three series, each with a value per final from the real daemon (not null)
+    assert len(engine_points) == len(wait_points) == len(texts), summary
+    assert all(p["engine_ms"] > 0 and p["queue_wait_ms"] >= 0 for p in chart_points)
+    assert set(stats) == {"latency_ms", "engine_ms", "queue_wait_ms"}, summary
+    assert all(p50 <= p95 for p50, p95 in stats.values()) and stats["engine_ms"][0] > 0
     assert context_rate and context_rate != 16000, context_rate  # the resampling path ran
     hypothesis = " ".join(texts)
     assert word_error_rate(reference("jfk.flac"), hypothesis) < 0.35, hypothesis

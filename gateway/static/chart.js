@@ -45,8 +45,22 @@ const LatencyChart = (() => {
       dot.append(element('title', {}, `#${i + 1} ${cls}: ${Math.round(v)} ms — ${p.text || ''}`));
       svg.append(dot);
     }
-    summary.textContent = latencies.length
-      ? `p50 ${Math.round(p50)} ms · p95 ${Math.round(p95)} ms · ${latencies.length} finals` : '';
+    // p50/p95 of every series (lane A, or the only lane), shown above the chart
+    summary.replaceChildren();
+    const laneA = points.filter((p) => p.lane !== 'B');
+    for (const [key, label] of SERIES) {
+      const values = laneA.map((p) => p[key]).filter((v) => v != null);
+      if (!values.length) continue;
+      const span = document.createElement('span');
+      span.className = `stat ${key}`;
+      span.dataset.series = key;
+      span.dataset.p50 = percentile(values, 0.5);
+      span.dataset.p95 = percentile(values, 0.95);
+      span.textContent = `${label} p50 ${Math.round(span.dataset.p50)} ms · p95 ${Math.round(span.dataset.p95)} ms`;
+      summary.append(span, ' ');
+    }
+    if (latencies.length) summary.append(`(${latencies.length} finals)`);
   }
+  const SERIES = [['latency_ms', 'end of speech → final'], ['engine_ms', 'engine'], ['queue_wait_ms', 'queue wait']];
   return { draw, percentile };
 })();
