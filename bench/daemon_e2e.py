@@ -32,6 +32,11 @@ Figures (the last output line is one JSON object; an unmeasured figure is null w
     cpu_overhead_ratio                CPU of all daemon processes (getrusage of the reaped tree)
                                       / CPU of the offline pass on the same audio, realtime,
                                       partials on, balanced
+    cpu_s_by_role, engine_by_kind     per profile (``bench/e2e_parts/cpu_breakdown.py``): CPU per
+                                      process role (each asr worker apart), at start-up and after;
+                                      the workers' engine CPU per request kind (partial, final,
+                                      window, early final; full-window retries);
+                                      cpu_overhead_ratio_after_start leaves start-up out
     wer_stream_minus_offline          per file (balanced), worst, mean, and pooled over the whole
                                       dev set, with ``words`` (reference words)
     finals_lost / finals_duplicated   fault run vs the clean balanced run of the same file, seq
@@ -184,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     per_profile = {
         profile: profile_figures(files, realtime[profile], offline) for profile in profiles
     }
+    for profile in profiles:
+        print_cpu_breakdown(profile, per_profile[profile])
     for profile in PROFILES:
         if profile not in per_profile:  # its targets read as not measured, with the reason
             per_profile[profile] = {}
@@ -387,6 +394,25 @@ def engine_figures(
     put(summary, "pipeline_overhead_p50_ms", overhead, reason)
 
 
+def print_cpu_breakdown(profile: str, figures: dict[str, Any]) -> None:
+    """Where the CPU went in one profile's realtime runs, next to the offline pass's CPU."""
+    offline_s = figures["offline_cpu_s"]
+    print(
+        f"CPU {profile}: daemon {figures['daemon_cpu_s']:.1f} s (after start-up "
+        f"{figures['cpu_s_after_start']:.1f} s) vs offline {offline_s:.1f} s: ratio "
+        f"{figures['cpu_overhead_ratio']} (after start-up "
+        f"{figures['cpu_overhead_ratio_after_start']}); by role after start-up "
+        f"{figures['cpu_s_after_start_by_role']}, unattributed {figures['cpu_s_unattributed']} s"
+    )
+    for kind, totals in figures["engine_by_kind"].items():
+        print(
+            f"  engine {kind}: {totals['requests']} requests, CPU {totals['cpu_s']:.2f} s "
+            f"(wall {totals['engine_s']:.2f} s, audio {totals['audio_s']:.1f} s, encoder frames "
+            f"{totals['encoder_frames']}, full-window retries {totals['full_window_retries']})"
+        )
+    print(f"  worker CPU outside engine calls after start-up: {figures['worker_idle_cpu_s']} s")
+
+
 def per_file_figures(
     files: list[FileSpec],
     realtime: dict[str, dict[str, RunResult]],
@@ -408,6 +434,8 @@ def per_file_figures(
                 "finals": len(run.finals),
                 "daemon_cpu_s": run.cpu_s,
                 "cpu_s_by_role": run.cpu_s_by_role,
+                "cpu_s_start_by_role": run.cpu_s_start_by_role,
+                "engine_by_kind": run.engine_by_kind,
                 "exit_code": run.exit_code,
                 "scheduler": (run.last_status or {}).get("scheduler"),
             }

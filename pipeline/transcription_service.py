@@ -17,6 +17,7 @@ import numpy as np
 
 from pipeline.audio_format import SAMPLE_RATE_HZ
 from pipeline.backends.base import Backend, StreamSession
+from pipeline.engine_ledger import EngineLedger
 from pipeline.errors import BackendError, RingError, RingOverrun
 from pipeline.messages.base import Message
 from pipeline.messages.work import (
@@ -59,6 +60,7 @@ class TranscriptionService:
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self.busy_request_id = ""  # read by the heartbeat thread
         self.busy_since_s = 0.0
+        self.ledger = EngineLedger()  # engine time per kind of request, logged at close
 
     def handle(self, message: Message) -> Message | None:
         """The reply to one work message, or None for messages that need none."""
@@ -96,6 +98,8 @@ class TranscriptionService:
             self.busy_request_id = ""
 
     def close(self) -> None:
+        if any(totals.requests for totals in self.ledger.kinds.values()):
+            logger.info("%s", self.ledger.log_line())
         for ring in self._rings.values():
             ring.close()
         self._rings.clear()
@@ -105,9 +109,12 @@ class TranscriptionService:
 
     def _transcribe(self, request: TranscribeRequest) -> TranscribeResult:
         audio = self._read(request.ring_name, request.start_index, request.end_index)
-        started_s = time.perf_counter()
+        started_s, cpu_started_s = time.perf_counter(), time.process_time()
         result = self.backend.transcribe(audio, prompt=request.prompt or None)
         engine_ms = (time.perf_counter() - started_s) * 1000.0
+        self.ledger.record(request.request_id, engine_ms / 1000.0,
+                           time.process_time() - cpu_started_s, len(audio) / SAMPLE_RATE_HZ,
+                           result.details)  # fmt: skip
         return TranscribeResult(
             request_id=request.request_id,
             stream_id=request.stream_id,

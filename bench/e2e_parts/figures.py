@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.e2e_parts.cpu_breakdown import cpu_figures
 from bench.e2e_parts.latency import (
     RefUtterance,
     first_partial_latencies,
@@ -160,6 +161,7 @@ def profile_figures(
         round(sampled_s / offline_cpu_s, 3) if offline_cpu_s > 0 else None, reason)  # fmt: skip
     figures["daemon_cpu_s"] = round(daemon_cpu_s, 2)
     figures["offline_cpu_s"] = round(offline_cpu_s, 2)
+    figures.update(cpu_figures([runs[s.name] for s in files], offline_cpu_s))
     figures["wer_stream_minus_offline"] = wer_delta(files, runs, offline)
     figures["utterances"] = {
         kind: {"measured": len(by_kind[kind]), "methods": dict(methods[kind])} for kind in by_kind

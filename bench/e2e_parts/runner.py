@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
-
+from bench.e2e_parts.cpu_breakdown import CpuSampler, engine_by_kind
 from bench.e2e_parts.faults import KillController, LogTail, status_cli_command
 from bench.e2e_parts.latency import ArrivedFinal
 from tests.daemon_harness import DaemonRun
@@ -37,7 +36,6 @@ logger = logging.getLogger(__name__)
 
 STATUS_INTERVAL_S = 0.25  # status polls in a plain run (few: they cost the supervisor CPU)
 KILL_POLL_S = 0.02  # status polls while a kill is due or followed
-CPU_SAMPLE_INTERVAL_S = 0.5  # psutil samples of every daemon process
 RUN_TIMEOUT_MARGIN_S = 240.0  # a run may take its audio length plus this
 
 
@@ -54,7 +52,9 @@ class RunResult:
     origin_unix_s: float | None  # wall time of stream second 0
     cpu_s: float  # getrusage of the reaped daemon tree
     cpu_s_sampled: float  # psutil, last sample per pid
-    cpu_s_by_role: dict[str, float]
+    cpu_s_by_role: dict[str, float]  # psutil, last sample per pid, by role (asr-N apart)
+    cpu_s_start_by_role: dict[str, float]  # the same when the audio began to flow (start-up)
+    engine_by_kind: dict[str, dict[str, dict[str, float]]]  # asr role -> request kind -> totals
     last_status: dict[str, Any] | None
     kills: KillController | None
     log_tail: str
@@ -122,45 +122,6 @@ class SubscriberThread(threading.Thread):
     def stop(self) -> None:
         self._halt.set()
         self.join(10)
-
-
-class CpuSampler:
-    """Last-seen CPU seconds of the daemon and every descendant (sampled before they exit)."""
-
-    def __init__(self, root_pid: int) -> None:
-        self.root_pid = root_pid
-        self.cpu_s: dict[int, float] = {}
-        self.roles: dict[int, str] = {}
-        self._next_s = 0.0
-
-    def sample(self, roles: dict[int, str]) -> None:
-        self.roles.update(roles)
-        now_s = time.monotonic()
-        if now_s < self._next_s:
-            return
-        self._next_s = now_s + CPU_SAMPLE_INTERVAL_S
-        try:
-            root = psutil.Process(self.root_pid)
-            processes = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            return
-        for process in processes:
-            try:
-                times = process.cpu_times()
-                self.cpu_s[process.pid] = times.user + times.system
-                if process.pid not in self.roles:
-                    self.roles[process.pid] = (
-                        "supervisor" if process.pid == self.root_pid else process.name()
-                    )
-            except psutil.Error:
-                continue  # it exited between the listing and the read
-
-    def by_role(self) -> dict[str, float]:
-        totals: dict[str, float] = {}
-        for pid, seconds in self.cpu_s.items():
-            role = self.roles.get(pid, "other").split("-")[0]
-            totals[role] = round(totals.get(role, 0.0) + seconds, 3)
-        return totals
 
 
 class LoggedDaemonRun(DaemonRun):
@@ -237,7 +198,9 @@ def run_daemon(
                 write_s = status.get("ring", {}).get("write_s", 0.0)
                 if write_s > 0 and not status["ring"].get("ended"):
                     origins.append(replied_unix_s - write_s)
-                sampler.sample({r["pid"]: r["role"] for r in status["processes"] if r.get("pid")})
+                roles = {r["pid"]: r["role"] for r in status["processes"] if r.get("pid")}
+                ended = bool(status.get("ring", {}).get("ended"))  # sample often to the end
+                sampler.sample(roles, streaming=write_s > 0, force=ended)
                 if kills is not None:
                     pending = subscriber.ended > len(subscriber.finals)
                     kills.observe(status, pending)
@@ -270,6 +233,8 @@ def run_daemon(
         cpu_s=round(cpu_s, 3),
         cpu_s_sampled=round(sum(sampler.cpu_s.values()), 3),
         cpu_s_by_role=sampler.by_role(),
+        cpu_s_start_by_role=sampler.start_by_role(),
+        engine_by_kind=engine_by_kind(log),
         last_status=last_status,
         kills=kills,
         log_tail=log[-3000:],
