@@ -14,6 +14,7 @@ from pipeline.errors import MessageError
 from pipeline.messages.base import Min, register
 from pipeline.messages.codec import _build
 from pipeline.messages.speech import SpeechPaused, SpeechResumed
+from pipeline.messages.work import CancelRequest
 from pipeline.words import Word
 
 WORDS = (Word(0.0, 0.4, " hello", 0.93), Word(0.4, 0.9, " world", 0.81))
@@ -55,6 +56,7 @@ EXAMPLES: dict[str, m.Message] = {
         m.TranscribeResult("req-7", "mic", 0, 1, "hello world", WORDS, 820.5, 10.0, {"t": 0.0}),
         m.WorkerError("req-7", "ring_overrun", "audio gone", retryable=False),
         m.Shutdown("recycle: memory"),
+        CancelRequest("req-7", "final work waits"),
         m.StreamOpen("sess-1", "mic", 4, "ss1234a", 16000),
         m.StreamFeed("sess-1", 16000, 24000),
         m.StreamClose("sess-1", 64000),

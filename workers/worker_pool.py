@@ -26,6 +26,8 @@ from pipeline.backends.mlx_runtime import worker_environment
 from pipeline.bus.frames import PeerUnreachable, Receiver, send_message
 from pipeline.messages.base import Message
 from pipeline.messages.work import (
+    CANCELLED,
+    CancelRequest,
     Heartbeat,
     Ready,
     Shutdown,
@@ -242,6 +244,14 @@ class WorkerPool:
         slot.sent_at_s = time.monotonic()
         return True
 
+    def cancel(self, role: str, message: CancelRequest) -> bool:
+        """Ask busy worker ``role`` to stop ``message.request_id`` (it still answers, and stays
+        busy until then); False when it does not hold that request or cannot be reached."""
+        slot = self.slots[role]
+        if _request_id(slot.in_flight) != message.request_id:
+            return False
+        return self._send(slot, message)
+
     def _send(self, slot: WorkerSlot, message: Message) -> bool:
         try:
             return send_message(
@@ -299,7 +309,7 @@ class WorkerPool:
             return
         answered = _request_id(slot.in_flight)
         if answered and _reply_id(message) == answered:
-            if slot.timer is not None:
+            if slot.timer is not None and getattr(message, "error_kind", "") != CANCELLED:
                 slot.timer.record(now_s - slot.sent_at_s, _audio_s(slot.in_flight))
             slot.in_flight = None
             slot.completed += 1

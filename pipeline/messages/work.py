@@ -2,7 +2,9 @@
 
 Worker → supervisor: ``Ready``, ``Heartbeat``, ``TranscribeResult``, ``StreamUpdate``,
 ``WorkerError``. Supervisor → worker: ``TranscribeRequest``, ``StreamOpen``, ``StreamFeed``,
-``StreamClose``, ``Shutdown``. Other children (capture, vad) send ``Heartbeat`` too.
+``StreamClose``, ``Shutdown``, ``CancelRequest`` (stop the request being worked on: the worker
+answers it with a ``WorkerError`` of kind ``CANCELLED`` at its next check, or with its result
+when the cancel came too late). Other children (capture, vad) send ``Heartbeat`` too.
 Word times in results are seconds from the request's ``start_index``.
 """
 
@@ -99,6 +101,20 @@ class WorkerError(Message):
     error_kind: str
     message: str
     retryable: bool = True  # False: sending it again (anywhere) will fail the same way
+
+
+CANCELLED = "cancelled"  # WorkerError.error_kind of a request cut short by a CancelRequest
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class CancelRequest(Message):
+    """Supervisor → worker: stop ``request_id`` if it is still being worked on (a partial that
+    final work pre-empts). A cancel for any other request is ignored."""
+
+    kind: ClassVar[str] = "work.cancel"
+    request_id: str
+    reason: str = ""
 
 
 @register

@@ -1,7 +1,8 @@
 """The ledger of requests in flight: each by the id its reply will carry, and the worker it holds.
 
 A worker holds at most one request. A reply or a loss takes its flight out of the ledger; an id
-not in the ledger is a late duplicate (or an attempt already superseded) and is dropped.
+not in the ledger is a late duplicate (or an attempt already superseded) and is dropped. A flight
+asked to stop (``cancelling``) stays in the ledger, its worker busy, until the worker answers.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ class FlightLedger:
     def __init__(self) -> None:
         self._flights: dict[str, Flight] = {}  # request or session id -> what is in flight
         self._busy_roles: dict[str, str] = {}  # worker role -> the id it works on
+        self._cancelling: set[str] = set()  # ids of flights a cancel was sent for
 
     def busy(self, role: str) -> bool:
         return role in self._busy_roles
@@ -28,6 +30,7 @@ class FlightLedger:
     def take(self, key: str) -> Flight | None:
         """Take the flight with id ``key`` out of the ledger (None: not in flight)."""
         flight = self._flights.pop(key, None)
+        self._cancelling.discard(key)
         if flight is not None and self._busy_roles.get(flight.role) == key:
             del self._busy_roles[flight.role]
         return flight
@@ -37,6 +40,18 @@ class FlightLedger:
         key = self._busy_roles.get(role)
         return self.take(key) if key is not None else None
 
+    def cancelling(self, key: str) -> bool:
+        """A cancel was sent for the flight ``key`` (its answer has not come yet)."""
+        return key in self._cancelling
+
+    def mark_cancelling(self, key: str) -> None:
+        if key in self._flights:
+            self._cancelling.add(key)
+
+    def flights(self) -> list[tuple[str, Flight]]:
+        """(id, flight) of every request in flight, in the order sent."""
+        return list(self._flights.items())
+
     def in_flight(self) -> dict[str, WorkRequest]:
         """Worker role -> the request it is working on."""
         return {role: self._flights[key].request for role, key in self._busy_roles.items()}
@@ -45,4 +60,8 @@ class FlightLedger:
         return len(self._flights)
 
     def sizes(self) -> dict[str, int]:
-        return {"flights": len(self._flights), "busy_roles": len(self._busy_roles)}
+        return {
+            "flights": len(self._flights),
+            "busy_roles": len(self._busy_roles),
+            "cancelling": len(self._cancelling),
+        }

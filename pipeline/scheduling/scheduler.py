@@ -26,6 +26,9 @@ Guarantees:
 - A request whose worker was lost, or that failed retryably, is sent again (any idle worker) as
   a new attempt with a new request id; a reply to an id not in flight is a late duplicate and is
   dropped. One limit, ``options.max_attempts``, bounds the sends of any piece of work.
+- Final work does not wait for partials: when it finds every worker busy, the partials in flight
+  are cancelled (``preemptions``; the worker stops at its next checkpoint) and the final goes to
+  the first worker that answers. A cancelled request is neither a failure nor an attempt.
 - Memory: a segment is forgotten when its final is published; the only per-stream state is the
   last segment id and the last final text; the stats are counters.
 
@@ -43,6 +46,7 @@ from config.schema import Config
 from pipeline.merging import merged_text
 from pipeline.messages.base import Message
 from pipeline.messages.transcripts import TranscriptPartial
+from pipeline.messages.work import CANCELLED, CancelRequest, WorkerError
 from pipeline.scheduling.chunked import ChunkedSegments
 from pipeline.scheduling.commits import CommittedSegments
 from pipeline.scheduling.final_costs import FinalCosts
@@ -56,7 +60,7 @@ from pipeline.scheduling.segment import Segment, SegmentKey, SegmentTable
 from pipeline.scheduling.sessions import StreamedSessions
 from pipeline.scheduling.speech_events import SpeechEvents
 from pipeline.scheduling.stats import SchedulerStats
-from pipeline.scheduling.work_kind import FinalWork, WorkKind
+from pipeline.scheduling.work_kind import FinalWork, Flight, WorkKind
 from pipeline.words import Word
 
 logger = logging.getLogger(__name__)
@@ -194,6 +198,32 @@ class SegmentScheduler(SpeechEvents):
                 logger.debug("%s -> %s", key, flight.role)
         return out
 
+    def preemptions(self, now_s: float) -> list[tuple[str, CancelRequest]]:
+        """Cancels to send now (call after ``dispatch``): final work still waits because every
+        worker is busy, so partials in flight are cut short, at most one per final request
+        waiting, each asked once. Their workers stay busy until they answer: a ``WorkerError``
+        of kind ``CANCELLED`` (the partial is then as if never sent, no failure) or, when the
+        cancel came too late, their result (read as usual)."""
+        waiting = self._final_work.queue_depths().get("finals", 0)
+        if not waiting:
+            return []
+        running: list[tuple[str, Flight]] = []
+        for key, flight in self._ledger.flights():
+            if not getattr(flight.request, "is_partial", False):
+                continue
+            if self._ledger.cancelling(key):
+                waiting -= 1  # already asked: its worker comes free for one of them
+            else:
+                running.append((key, flight))
+        out: list[tuple[str, CancelRequest]] = []
+        running.reverse()  # the newest first: it has the most work left
+        for key, flight in running[: max(0, waiting)]:
+            self._ledger.mark_cancelling(key)
+            self._stats.partials_preempted += 1
+            out.append((flight.role, CancelRequest(key, "final work waits")))
+            logger.debug("%s on %s pre-empted by final work", key, flight.role)
+        return out
+
     def on_reply(self, role: str, message: Message, now_s: float) -> list[Message]:
         """A worker answered: returns the partials and finals to publish, in order."""
         key = reply_key(message)
@@ -207,6 +237,12 @@ class SegmentScheduler(SpeechEvents):
             return []
         if flight.role != role:
             logger.warning("%s answered by %s, sent to %s", key, role, flight.role)
+        if isinstance(message, WorkerError) and message.error_kind == CANCELLED:
+            # cut short by a cancel: no failure and no attempt; the work is as if never sent
+            self._stats.partials_cut_short += 1
+            self._costs.settled(flight, now_s)
+            flight.kind.unsent(flight)
+            return []
         self._costs.answered(flight, message, now_s)
         return flight.kind.answered(flight, message, now_s)  # type: ignore[arg-type]
 

@@ -25,6 +25,8 @@ class SchedulerStats:
     partials_stale: int = 0  # partial results dropped: segment ended or a newer one published
     partials_failed: int = 0  # partial requests that failed or were lost (never retried)
     partials_shed: int = 0  # partial requests planned and not sent: the daemon shed partials
+    partials_preempted: int = 0  # cancels sent to partials in flight because final work waited
+    partials_cut_short: int = 0  # of them, answered "cancelled" (the rest finished first)
     events_ignored: int = 0  # VAD events for unknown streams or stale segment ids
     commits: int = 0  # prefixes of open segments published as finals while speech went on
     endpoint_commits: int = 0  # of them, complete sentences committed at a pause from partials

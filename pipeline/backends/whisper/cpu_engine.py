@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.backends.cancellation import checkpoint
 from pipeline.backends.whisper.engine_base import WhisperEngine, check_mel_frames
 from pipeline.backends.whisper.weights import Dims
 
@@ -203,6 +204,7 @@ class CpuWhisperEngine(WhisperEngine):
         x = gelu(self._conv(x, *self._conv2, stride=2))
         x = x + self._enc_pos[:frames]
         for block in self._enc_blocks:
+            checkpoint()  # a cancelled request stops between blocks (pipeline.backends.cancellation)
             x = self._encoder_block(x, block)
         features = layer_norm(x, *self._enc_ln)  # (n_audio_ctx, d)
         keys, values = [], []

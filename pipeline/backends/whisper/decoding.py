@@ -3,6 +3,10 @@
 Decoding runs without timestamp tokens (``<|notimestamps|>``): word times come from
 cross-attention alignment afterwards. Logit filters are fixed masks (suppressed tokens, and a
 blank or end-of-text as the first token), so each step costs one decoder pass and one argmax.
+
+Cancellation (``pipeline.backends.cancellation``): a search passes a checkpoint before its first
+decoder pass (the encoder is done by then) and after every token, with either engine (both hand
+out tokens one at a time), so a cancelled request stops within one decoder step.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.backends.cancellation import checkpoint
 from pipeline.backends.whisper.engine_base import WhisperEngine, log_softmax
 
 __all__ = ["Hypothesis", "SearchOptions", "TokenSearch", "compression_ratio", "log_softmax"]
@@ -84,6 +89,7 @@ class TokenSearch:
         self, audio: Any, initial: list[int], sot_index: int, options: SearchOptions
     ) -> Hypothesis:
         """Search from the ``initial`` tokens (prompt + start sequence)."""
+        checkpoint()  # the window is encoded: a cancel stops here, before any decoding
         room = self.engine.dims.n_text_ctx - len(initial)
         max_tokens = max(1, min(options.max_tokens, room))
         if options.beam_size > 1 and options.temperature == 0:
@@ -115,6 +121,7 @@ class TokenSearch:
         logprobs: list[float] = []
         hit_cap = True
         for token, logprob in steps:
+            checkpoint()
             if token == self.eot:
                 hit_cap = False
                 logprobs.append(logprob)
@@ -143,6 +150,7 @@ class TokenSearch:
         wanted = max(1, round(width * options.patience))
         hit_cap = True
         for step in range(max_tokens):
+            checkpoint()
             logprobs = log_softmax(logits)
             candidates = []
             sources = range(1 if step == 0 else width)  # all beams are equal at the first step
