@@ -91,6 +91,12 @@ class AsrConfig:
         "model: local MLX dir, CTranslate2 Whisper dir, or HF repo id; empty = embedded tiny.en",
     )
     workers: int = _key(1, "inference worker processes", min=1, max=16)
+    max_batch: int = _key(
+        2,
+        "final requests of different streams one worker encodes in one call when more wait than workers are free; 1 = no batching",
+        min=1,
+        max=8,
+    )
     engine: str = _key(
         "auto",
         "Whisper compute engine: mlx, numpy (BLAS), or auto (mlx on Apple Silicon, numpy on other CPUs)",

@@ -25,6 +25,7 @@ from pipeline.messages.work import (
     StreamFeed,
     StreamOpen,
     StreamUpdate,
+    TranscribeBatch,
     TranscribeRequest,
     TranscribeResult,
     WorkerError,
@@ -70,6 +71,10 @@ class TranscriptionService:
         try:
             if isinstance(message, TranscribeRequest):
                 return self._transcribe(message)
+            if isinstance(message, TranscribeBatch):
+                from pipeline.batch_requests import answer_batch  # one encoder call for all
+
+                return answer_batch(self, message)
             if isinstance(message, StreamOpen):
                 return self._open(message)
             if isinstance(message, StreamFeed):

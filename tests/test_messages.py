@@ -11,6 +11,7 @@ import pytest
 
 from pipeline import messages as m
 from pipeline.errors import MessageError
+from pipeline.messages import work as work_messages
 from pipeline.messages.base import Min, register
 from pipeline.messages.codec import _build
 from pipeline.messages.speech import SpeechPaused, SpeechResumed
@@ -61,6 +62,18 @@ EXAMPLES: dict[str, m.Message] = {
         m.StreamFeed("sess-1", 16000, 24000),
         m.StreamClose("sess-1", 64000),
         m.StreamUpdate("sess-1", "mic", 4, WORDS[:1], WORDS[1:], 20000, False, 15.0),
+        work_messages.TranscribeBatch(
+            "batch:req-7",
+            (
+                m.TranscribeRequest("req-7", "mic", 0, 1, 3, "ss1234a", 160000, 320000),
+                m.TranscribeRequest("req-8", "room", 2, 0, 1, "ss1234b", 0, 16000),
+            ),
+        ),
+        work_messages.TranscribeBatchResult(
+            "batch:req-7",
+            (m.TranscribeResult("req-7", "mic", 0, 1, "hello world", WORDS, 820.5, 10.0),),
+            (m.WorkerError("req-8", "ring_overrun", "audio gone", retryable=False),),
+        ),
         FINAL,
         m.TranscriptPartial("mic", 3, 2, 12.5, 13.4, "hello", " wor", "whisper", "tiny.en"),
         m.SpeechEvent("mic", 3, "ended", 14.0),

@@ -42,6 +42,7 @@ from pipeline.messages.work import (
     StreamClose,
     StreamFeed,
     StreamOpen,
+    TranscribeBatch,
     TranscribeRequest,
     WorkerError,
 )
@@ -56,7 +57,15 @@ POLL_MS = 200  # how often the loop checks that the parent is still there
 # attempt appends one byte to PATH; the first N attempts fail; every attempt first sleeps S
 # seconds; every transcription request then takes R seconds longer (a slow machine).
 LOAD_FAULT_ENV = "STREAMSCRIBE_TEST_LOAD_FAULT"
-WORK_MESSAGES = (TranscribeRequest, StreamOpen, StreamFeed, StreamClose, Shutdown, CancelRequest)
+WORK_MESSAGES = (
+    TranscribeRequest,
+    TranscribeBatch,
+    StreamOpen,
+    StreamFeed,
+    StreamClose,
+    Shutdown,
+    CancelRequest,
+)
 CANCEL_POLL_INTERVAL_S = 0.005  # checkpoints read the socket at most this often
 
 

@@ -35,6 +35,8 @@ from pipeline.messages.work import (
     StreamFeed,
     StreamOpen,
     StreamUpdate,
+    TranscribeBatch,
+    TranscribeBatchResult,
     TranscribeRequest,
     TranscribeResult,
     WorkerError,
@@ -164,7 +166,14 @@ class WorkerPool:
         self._router = router
         self._receiver = Receiver(
             router,
-            accept=(Ready, Heartbeat, TranscribeResult, WorkerError, StreamUpdate),
+            accept=(
+                Ready,
+                Heartbeat,
+                TranscribeResult,
+                WorkerError,
+                StreamUpdate,
+                TranscribeBatchResult,
+            ),
             max_frame_bytes=options.max_frame_bytes,
             name="work",
         )
@@ -399,6 +408,8 @@ def _identity(role: str, run_id: str) -> str:
 
 
 def _audio_s(request: WorkRequest) -> float:
+    if isinstance(request, TranscribeBatch):  # each item billed at least a window (hang limit)
+        return sum(max(_audio_s(item), 30.0) for item in request.requests)
     if isinstance(request, TranscribeRequest):
         return (request.end_index - request.start_index) / SAMPLE_RATE_HZ
     return 30.0  # a streaming session step: at most one window
@@ -407,11 +418,13 @@ def _audio_s(request: WorkRequest) -> float:
 def _request_id(request: WorkRequest | None) -> str:
     if request is None:
         return ""
-    return request.request_id if isinstance(request, TranscribeRequest) else request.session_id
+    if isinstance(request, TranscribeRequest | TranscribeBatch):
+        return request.request_id
+    return request.session_id
 
 
 def _reply_id(message: Message) -> str:
-    if isinstance(message, (TranscribeResult, WorkerError)):
+    if isinstance(message, (TranscribeResult, WorkerError, TranscribeBatchResult)):
         return message.request_id
     if isinstance(message, StreamUpdate):
         return message.session_id

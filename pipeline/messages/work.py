@@ -180,3 +180,29 @@ class StreamUpdate(Message):
     finalized_index: SampleIndex  # audio before this index will not change the finalized words
     is_final: bool = False  # the answer to StreamClose
     engine_ms: NonNegFloat = 0.0
+
+
+# --- cross-stream batching: several requests for one encoder call ---
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class TranscribeBatch(Message):
+    """Several requests (usually of different streams) for one encoder call; answered by one
+    ``TranscribeBatchResult`` holding a result or an error per request
+    (``pipeline/scheduling/batching.py``)."""
+
+    kind: ClassVar[str] = "work.transcribe_batch"
+    request_id: str  # the batch's own id (what the pool tracks as in flight)
+    requests: tuple[TranscribeRequest, ...]
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class TranscribeBatchResult(Message):
+    """The answers to a ``TranscribeBatch``: one result or one error per request."""
+
+    kind: ClassVar[str] = "work.batch_result"
+    request_id: str  # the batch's id
+    results: tuple[TranscribeResult, ...] = ()
+    errors: tuple[WorkerError, ...] = ()

@@ -38,6 +38,9 @@ class SchedulerOptions:
     # Commit stable words while speech goes on, and decode finals early at pauses (request
     # mode; ``commits.CommittedSegments``); None: finals only when a segment ends.
     commit: CommitOptions | None = None
+    # Final requests of different streams sent to one worker as one batch (one encoder call)
+    # when more wait than workers are free (``batching``); 1: never.
+    max_batch: int = 1
 
     def __post_init__(self) -> None:
         if self.partial_min_audio_samples < 0:
@@ -50,6 +53,8 @@ class SchedulerOptions:
             )
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        if self.max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1, got {self.max_batch}")
         if self.prompt_max_chars < 0:
             raise ValueError(f"prompt_max_chars must not be negative, got {self.prompt_max_chars}")
 
@@ -87,4 +92,5 @@ class SchedulerOptions:
             streaming=streaming,
             max_attempts=max_attempts,
             commit=None if streaming else CommitOptions(),
+            max_batch=asr.max_batch,
         )

@@ -46,7 +46,14 @@ from config.schema import Config
 from pipeline.merging import merged_text
 from pipeline.messages.base import Message
 from pipeline.messages.transcripts import TranscriptPartial
-from pipeline.messages.work import CANCELLED, CancelRequest, WorkerError
+from pipeline.messages.work import (
+    CANCELLED,
+    CancelRequest,
+    TranscribeBatch,
+    TranscribeBatchResult,
+    WorkerError,
+)
+from pipeline.scheduling.batching import BatchPlan, extra_seats, unpack, worker_of
 from pipeline.scheduling.chunked import ChunkedSegments
 from pipeline.scheduling.commits import CommittedSegments
 from pipeline.scheduling.final_costs import FinalCosts
@@ -169,8 +176,10 @@ class SegmentScheduler(SpeechEvents):
 
     def dispatch(
         self, idle_roles: list[str], now_s: float, *, shed_partials: bool = False
-    ) -> list[tuple[str, WorkRequest]]:
-        """What to send now to which idle worker: (role, request) pairs, at most one per role.
+    ) -> list[tuple[str, WorkRequest | TranscribeBatch]]:
+        """What to send now to which idle worker: (role, request) pairs, at most one per role
+        (a ``TranscribeBatch`` of final requests of different streams when more final work
+        waits than workers are free and ``options.max_batch`` > 1: ``batching``).
 
         Roles the scheduler still counts as busy are skipped. The kinds of work are asked in
         priority order, each for the roles the ones before it left. Call it on every loop turn,
@@ -179,7 +188,9 @@ class SegmentScheduler(SpeechEvents):
         their workers stay free for finals.
         """
         free = [role for role in dict.fromkeys(idle_roles) if not self._ledger.busy(role)]
-        out: list[tuple[str, WorkRequest]] = []
+        waiting = self._final_work.queue_depths().get("finals", 0)
+        batch = BatchPlan(free, self._options.max_batch, waiting)
+        free = batch.seats  # the free workers, then their extra seats (batching)
         for kind in self._kinds:
             if not free:
                 break
@@ -190,13 +201,19 @@ class SegmentScheduler(SpeechEvents):
                     kind.unsent(flight)
                     self._stats.partials_shed += 1
                     continue
+                if not batch.admits(flight.role, flight.request):
+                    kind.unsent(flight)
+                    continue
                 free.remove(flight.role)
                 key = self._ledger.add(flight)
                 self._costs.sent(flight, self._segments.get(flight.segment), now_s)
                 self._stats.requests_sent += 1
-                out.append((flight.role, flight.request))
+                batch.add(flight.role, flight.request)
                 logger.debug("%s -> %s", key, flight.role)
-        return out
+        for size in batch.batch_sizes():
+            self._stats.batches_sent += 1
+            self._stats.batched_requests += size
+        return batch.pack()
 
     def preemptions(self, now_s: float) -> list[tuple[str, CancelRequest]]:
         """Cancels to send now (call after ``dispatch``): final work still waits because every
@@ -226,6 +243,8 @@ class SegmentScheduler(SpeechEvents):
 
     def on_reply(self, role: str, message: Message, now_s: float) -> list[Message]:
         """A worker answered: returns the partials and finals to publish, in order."""
+        if isinstance(message, TranscribeBatchResult):  # one reply per request of the batch
+            return self._batch_replies(role, message, now_s)
         key = reply_key(message)
         if key is None:
             logger.warning("%s sent %s, which is no reply; ignored", role, message.kind)
@@ -255,6 +274,11 @@ class SegmentScheduler(SpeechEvents):
         if flight is not None:
             self._costs.settled(flight, now_s)
         out = flight.kind.lost(flight, why, now_s) if flight is not None else []
+        for seat in extra_seats(role, self._ledger.in_flight()):  # the rest of its batch
+            extra = self._ledger.take_role(seat)
+            if extra is not None:
+                self._costs.settled(extra, now_s)
+                out.extend(extra.kind.lost(extra, why, now_s))
         for kind in self._kinds:
             out.extend(kind.worker_lost(role, why, now_s))
         return out
@@ -262,12 +286,27 @@ class SegmentScheduler(SpeechEvents):
     def on_unsent(self, role: str, request: WorkRequest, now_s: float) -> None:
         """The pool could not deliver ``request`` (``submit`` returned False): it goes back to
         the queue as it was, without counting an attempt."""
+        if isinstance(request, TranscribeBatch):
+            for item in request.requests:
+                self.on_unsent(role, item, now_s)
+            return
         flight = self._ledger.take(flight_key(request))
         if flight is None:
             return
         self._stats.requests_sent -= 1
         self._costs.settled(flight, now_s)
         flight.kind.unsent(flight)
+
+    def _batch_replies(
+        self, role: str, message: TranscribeBatchResult, now_s: float
+    ) -> list[Message]:
+        """Each request of a batch answered as if alone, under the seat it was sent on."""
+        seats = {flight_key(r): seat for seat, r in self._ledger.in_flight().items()}
+        out: list[Message] = []
+        for item in unpack(message):
+            seat = seats.get(reply_key(item) or "", role)
+            out.extend(self.on_reply(seat if worker_of(seat) == role else role, item, now_s))
+        return out
 
     def cancel(self, flight_id: str) -> None:
         """Forget a request in flight: its worker counts as free, its reply will be dropped."""

@@ -34,6 +34,8 @@ class SchedulerStats:
     early_finals_requested: int = 0  # finals decoded at a pause, before the segment ended
     early_finals_used: int = 0  # of them, published (committed, or the segment's final)
     early_finals_wasted: int = 0  # of them, dropped: speech resumed mid-sentence, or failed
+    batches_sent: int = 0  # batches of final requests of different streams (one encoder call)
+    batched_requests: int = 0  # requests sent inside those batches
 
     def as_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
