@@ -17,7 +17,15 @@ Prints per-utterance rows, then one JSON line with ``latency_continuous_p50_ms``
 ``latency_continuous_p95_ms``, ``finals`` (count), ``commits`` (scheduler counter),
 ``wer_stream``, ``wer_offline``, ``wer_stream_minus_offline`` and the number of words, and
 with ``--simulate`` the engine CPU per audio second and ``cpu_overhead_ratio`` (the simulated
-daemon's engine CPU / one offline pass's, both on one BLAS thread).
+daemon's engine CPU / one offline pass's, both on one BLAS thread), the finals' own latency
+(``latency_p50_ms``/``latency_p95_ms``: the VAD's end-of-speech decision -> publication, 0 for a
+final out before it), the first partial of each segment after its speech started
+(``latency_first_partial_p50_ms``, as ``bench/daemon_e2e.py`` counts it) and the partials
+pre-empted by final work.
+
+Pre-emption in the simulation: a partial cancelled while it runs (``scheduler.preemptions``)
+answers at its next checkpoint, one of the encoder's blocks or the decoder's steps of its CPU
+time (the split of its measured encoder and decoder time), and is charged only up to there.
 
 Usage: .venv/bin/python bench/commit_latency.py [--file NAME] [--pace realtime|fast]
        [--workers N] [--no-offline] [--set KEY=VALUE ...] [--simulate [--commit FIELD=VALUE]]
@@ -162,7 +170,24 @@ def load_audio(path: Path):
     return np.ascontiguousarray(audio.mean(axis=1))
 
 
-def simulate(path: Path, settings: list[str], commit: dict[str, float]) -> dict[str, Any]:
+ENCODER_BLOCKS = 4  # tiny.en: checkpoints between encoder blocks (cancellation)
+
+
+def cancel_point_s(started_s: float, cpu_s: float, details: dict[str, float], at_s: float) -> float:
+    """When a request computed from ``started_s`` for ``cpu_s`` stops if cancelled at ``at_s``:
+    its next checkpoint (the encoder's blocks, then the decoder's steps, split by ``details``)."""
+    encode_s, decode_s = details.get("encode_s", 0.0), details.get("decode_s", 0.0)
+    encoder_cpu_s = cpu_s * encode_s / (encode_s + decode_s) if encode_s + decode_s > 0 else 0.0
+    steps = int(details.get("tokens", 0.0)) + 1
+    points = [started_s + encoder_cpu_s * (i + 1) / ENCODER_BLOCKS for i in range(ENCODER_BLOCKS)]
+    decoder_cpu_s = cpu_s - encoder_cpu_s
+    points += [started_s + encoder_cpu_s + decoder_cpu_s * i / steps for i in range(1, steps)]
+    return next((point for point in points if point >= at_s), started_s + cpu_s)
+
+
+def simulate(
+    path: Path, settings: list[str], commit: dict[str, float], preempt_partials: bool = True
+) -> dict[str, Any]:
     """The daemon's scheduling on a virtual clock: the real VAD, scheduler and model in this
     process, audio arriving at realtime pace, one worker whose every request takes the CPU time
     the model spent on it (one BLAS thread), so the figures do not depend on other load."""
@@ -170,9 +195,15 @@ def simulate(path: Path, settings: list[str], commit: dict[str, float]) -> dict[
 
     from config.loader import load_config
     from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
-    from pipeline.messages import SpeechEnded, SpeechOngoing, SpeechStarted, TranscriptFinal
+    from pipeline.messages import (
+        SpeechEnded,
+        SpeechOngoing,
+        SpeechStarted,
+        TranscriptFinal,
+        TranscriptPartial,
+    )
     from pipeline.messages.speech import SpeechPaused, SpeechResumed
-    from pipeline.messages.work import TranscribeResult
+    from pipeline.messages.work import CANCELLED, TranscribeResult, WorkerError
     from pipeline.scheduling import SchedulerOptions, SegmentScheduler
     from pipeline.vad import StreamVad
     from workers.vad import speech_message
@@ -196,7 +227,9 @@ def simulate(path: Path, settings: list[str], commit: dict[str, float]) -> dict[
     }
     finals: list[dict[str, Any]] = []
     arrivals: dict[int, float] = {}
-    busy: tuple[float, str, Any, TranscribeResult] | None = None  # (done at, role, request, reply)
+    partials: list[tuple[float, int, float]] = []  # (published at, segment id, start_s)
+    # (done at, role, request, reply, started at, CPU s, details)
+    busy: tuple[float, str, Any, Any, float, float, dict[str, float]] | None = None
     engine_cpu_s = 0.0
 
     def publish(messages: list, now_s: float) -> None:
@@ -205,11 +238,15 @@ def simulate(path: Path, settings: list[str], commit: dict[str, float]) -> dict[
                 arrivals[message.seq] = now_s
                 words = [{"text": w.text, "end_s": w.end_s} for w in message.words]
                 finals.append({"seq": message.seq, "start_s": message.start_s,
-                               "end_s": message.end_s, "text": message.text, "words": words})  # fmt: skip
+                               "end_s": message.end_s, "text": message.text, "words": words,
+                               "latency_ms": message.latency_ms})  # fmt: skip
+            elif isinstance(message, TranscriptPartial):
+                partials.append((now_s, message.segment_id, message.start_s))
 
     def dispatch(now_s: float) -> None:
         nonlocal busy, engine_cpu_s
         if busy is not None:
+            preempt(now_s)
             return
         for role, request in scheduler.dispatch(["asr-1"], now_s):
             piece = audio[request.start_index : request.end_index]
@@ -219,15 +256,29 @@ def simulate(path: Path, settings: list[str], commit: dict[str, float]) -> dict[
             engine_cpu_s += cpu_s
             reply = TranscribeResult(request.request_id, request.stream_id, request.segment_id,
                                      request.chunk_index, result.text, result.words)  # fmt: skip
-            busy = (now_s + cpu_s, role, request, reply)
+            busy = (now_s + cpu_s, role, request, reply, now_s, cpu_s, dict(result.details))
             if TRACE:
                 print(f"  t={now_s:6.2f} {request.request_id:14} [{request.start_index / 16e3:6.2f},"
                       f" {request.end_index / 16e3:6.2f}) {cpu_s:5.2f} s: {result.text[-60:]}")  # fmt: skip
 
+    def preempt(now_s: float) -> None:
+        nonlocal busy, engine_cpu_s
+        for _, cancel in scheduler.preemptions(now_s) if preempt_partials else ():
+            if busy is None or busy[2].request_id != cancel.request_id:
+                continue
+            done_s, role, request, reply, started_s, cpu_s, details = busy
+            stop_s = cancel_point_s(started_s, cpu_s, details, now_s)
+            if stop_s < done_s:  # cut short there; the CPU after it is never spent
+                engine_cpu_s -= done_s - stop_s
+                reply = WorkerError(request.request_id, CANCELLED, "cancelled")
+                busy = (stop_s, role, request, reply, started_s, cpu_s, details)
+            if TRACE:
+                print(f"  t={now_s:6.2f} cancel {request.request_id}: answers at {stop_s:6.2f}")
+
     def settle(until_s: float) -> None:
         nonlocal busy
         while busy is not None and busy[0] <= until_s:
-            done_s, role, _, reply = busy
+            done_s, role, _, reply, *_ = busy
             busy = None
             publish(scheduler.on_reply(role, reply, done_s), done_s)
             dispatch(done_s)
@@ -250,6 +301,7 @@ def simulate(path: Path, settings: list[str], commit: dict[str, float]) -> dict[
     stats = dict(scheduler.stats())
     return {
         "finals": sorted(finals, key=lambda f: f["seq"]),
+        "partials": partials,
         "arrivals": arrivals,
         "origin_unix_s": 0.0,
         "status": {"scheduler": stats},
@@ -295,12 +347,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--simulate", action="store_true", help="virtual clock in this process (see simulate)"
     )
+    parser.add_argument(
+        "--no-preempt", action="store_true", help="simulate: partials are never cancelled"
+    )
     args = parser.parse_args(argv)
     path = DATA_DIR / args.file
     reference = json.loads(path.with_suffix(".json").read_text())
     if args.simulate:
         commit = dict(item.split("=", 1) for item in args.commit)
-        result = simulate(path, args.settings, {k: float(v) for k, v in commit.items()})
+        result = simulate(
+            path, args.settings, {k: float(v) for k, v in commit.items()}, not args.no_preempt
+        )
     else:
         result = run_daemon(path, args.pace, args.workers, args.settings, args.log)
     print(f"{len(result['arrivals'])} finals received live")
@@ -328,6 +385,13 @@ def main(argv: list[str] | None = None) -> int:
     engine_cpu_s = result.get("engine_cpu_s")
     audio_s = result.get("audio_s") or reference_duration_s(path)
     stats = (result["status"] or {}).get("scheduler", {})
+    own_ms = [f["latency_ms"] for f in finals if f.get("latency_ms") is not None]
+    first_partial_ms = []
+    if "partials" in result and all("end" in u for u in reference["utterances"]):
+        from bench.e2e_parts.latency import first_partial_latencies, load_utterances
+
+        utterances = load_utterances(path.with_suffix(".json"))
+        first_partial_ms = first_partial_latencies(utterances, result["partials"], 0.0)
     summary = {
         "file": args.file,
         "pace": "simulated realtime, 1 worker, 1 BLAS thread" if args.simulate else args.pace,
@@ -340,6 +404,12 @@ def main(argv: list[str] | None = None) -> int:
         "commits": stats.get("commits"),
         "early_finals_used": stats.get("early_finals_used"),
         "early_finals_wasted": stats.get("early_finals_wasted"),
+        "partials_preempted": stats.get("partials_preempted"),
+        "partials_cut_short": stats.get("partials_cut_short"),
+        "latency_p50_ms": _round(percentile(own_ms, 0.5)),
+        "latency_p95_ms": _round(percentile(own_ms, 0.95)),
+        "latency_first_partial_p50_ms": _round(percentile(first_partial_ms, 0.5)),
+        "first_partials": len(first_partial_ms),
         "engine_cpu_per_audio_s": (
             round(engine_cpu_s / audio_s, 3) if engine_cpu_s is not None else None
         ),
