@@ -46,7 +46,8 @@ class Dialect(Protocol):
     def encode(self, item: Outgoing, session: StreamSession) -> list[dict[str, Any]]: ...
 
     def on_text(self, text: str) -> str:
-        """``"stop"`` (end of audio), ``"keepalive"``, or ``""`` (ignored)."""
+        """``"stop"`` (end of audio), ``"finalize"`` (end the speech now, go on),
+        ``"keepalive"``, or ``""`` (ignored)."""
         ...
 
     def closing(self, session: StreamSession, audio_s: float) -> list[dict[str, Any]]: ...
@@ -86,13 +87,19 @@ async def serve_audio(
     )
     try:
         await session.open(
-            start.sample_format, start.sample_rate_hz, start.channels, start.label, start.profile
+            start.sample_format,
+            start.sample_rate_hz,
+            start.channels,
+            start.label,
+            start.profile,
+            start.overrides(),
         )
     except SessionError as e:
         state.count("refused")
         await close(ws, e.code, e.reason)
         await session.close()
         return
+    session.finalize_silence_ms = start.end_silence_ms()
     logger.info("client %s (%s) streams %s", client_id, start.label or "no label", start)
     bytes_per_frame = (4 if start.sample_format == "f32le" else 2) * start.channels
     audio_bytes = 0
@@ -101,9 +108,7 @@ async def serve_audio(
     try:
         for message in dialect.ready(session):
             await ws.send_json(message)
-        code, reason, audio_bytes = await _receive_loop(
-            ws, session, dialect, limits, bytes_per_frame
-        )
+        code, reason, audio_bytes = await _receive_loop(ws, session, dialect, limits, start)
         if code in (CLOSE_DONE, CLIENT_GONE):
             await session.finish(limits.drain_timeout_s if code == CLOSE_DONE else 3.0)
     except SessionError as e:
@@ -132,8 +137,9 @@ async def _receive_loop(
     session: StreamSession,
     dialect: Dialect,
     limits: Limits,
-    bytes_per_frame: int,
+    start: StartMessage,
 ) -> tuple[int, str, int]:
+    bytes_per_frame = (4 if start.sample_format == "f32le" else 2) * start.channels
     rate = RateLimit(limits.max_messages_per_s)
     heard_s = opened_s = time.monotonic()  # last sound (a frame not all zero) or keep-alive
     audio_bytes = 0
@@ -162,16 +168,18 @@ async def _receive_loop(
                     f"a frame of {len(data)} bytes is not whole {bytes_per_frame}-byte samples",
                     audio_bytes,
                 )
-            if data.count(0) != len(data):
-                heard_s = now_s
             audio_bytes += len(data)
-            await session.feed(data)
+            await session.feed(data)  # the first frame waits for the daemon to accept it
+            if data.count(0) != len(data):
+                heard_s = time.monotonic()  # that wait is not the client's silence
         elif message.type == WSMsgType.TEXT:
             if not rate.allow(now_s):
                 return CLOSE_POLICY, f"over {limits.max_messages_per_s:.0f} messages/s", audio_bytes
             action = dialect.on_text(message.data)
             if action == "stop":
                 return CLOSE_DONE, "done", audio_bytes
+            if action == "finalize":
+                await session.finalize(start.finalize_silence_ms())
             if action == "keepalive":
                 heard_s = now_s
         elif message.type == WSMsgType.ERROR:

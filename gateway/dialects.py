@@ -9,9 +9,15 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from gateway.protocol import CLOSE_BAD_FORMAT, ProtocolError, StartMessage, to_json, words_json
+from gateway.protocol import (
+    CLOSE_BAD_FORMAT,
+    ProtocolError,
+    StartMessage,
+    parse_endpointing,
+    to_json,
+    words_json,
+)
 from gateway.session import Outgoing, StreamSession
-from pipeline.audio_format import SAMPLE_RATE_HZ
 from pipeline.messages import SpeechEvent, TranscriptFinal, TranscriptPartial
 
 DEEPGRAM_ENCODINGS = {"linear16": "s16le"}  # the raw encodings /v1/listen takes
@@ -55,7 +61,7 @@ class StreamDialect:
         return messages
 
     def encode(self, item: Outgoing, session: StreamSession) -> list[dict[str, Any]]:
-        body = to_json(item.message, item.arrived_s)
+        body = to_json(item.message, item.arrived_s, item.from_finalize)
         if body is None:
             return []
         if body["type"] == "final":
@@ -68,7 +74,9 @@ class StreamDialect:
         except ValueError:
             return ""
         kind = body.get("type") if isinstance(body, dict) else None
-        return {"stop": "stop", "keepalive": "keepalive"}.get(kind or "", "")
+        return {"stop": "stop", "keepalive": "keepalive", "finalize": "finalize"}.get(
+            kind or "", ""
+        )
 
     def closing(self, session: StreamSession, audio_s: float) -> list[dict[str, Any]]:
         return [{"type": "closing", "audio_s": round(audio_s, 3), "problems": session.problems}]
@@ -92,10 +100,12 @@ def deepgram_start(query: dict[str, str]) -> tuple[StartMessage, dict[str, Any]]
         "interim_results": query.get("interim_results", "false").lower() in TRUE_WORDS,
         "vad_events": query.get("vad_events", "false").lower() in TRUE_WORDS,
         "utterance_end_ms": query.get("utterance_end_ms"),
-        "endpointing": query.get("endpointing"),  # the daemon's VAD decides; accepted, not used
         "model": query.get("model", ""),
     }
-    start = StartMessage(rate, DEEPGRAM_ENCODINGS[encoding], channels, "", "deepgram")
+    endpointing_ms = parse_endpointing(query.get("endpointing"))  # the stream's VAD hangover
+    start = StartMessage(
+        rate, DEEPGRAM_ENCODINGS[encoding], channels, "", "deepgram", endpointing_ms
+    )
     return start, options
 
 
@@ -111,9 +121,6 @@ class DeepgramDialect:
     def ready(self, session: StreamSession) -> list[dict[str, Any]]:
         return []
 
-    def _offset_s(self, session: StreamSession) -> float:
-        return (session.start_index or 0) / SAMPLE_RATE_HZ
-
     def _results(
         self,
         session: StreamSession,
@@ -124,21 +131,21 @@ class DeepgramDialect:
         words: list[dict[str, Any]],
         is_final: bool,
         speech_final: bool,
+        from_finalize: bool = False,
     ) -> dict[str, Any]:
-        offset_s = self._offset_s(session)
-        for word in words:
-            word["start"] = round(max(0.0, word["start"] - offset_s), 3)
-            word["end"] = round(max(0.0, word["end"] - offset_s), 3)
+        for word in words:  # times of the client's audio (Finalize silence taken out)
+            word["start"] = round(session.client_s(word["start"]), 3)
+            word["end"] = round(session.client_s(word["end"]), 3)
             word["punctuated_word"] = word["word"]
             word["word"] = word["word"].strip(".,!?;:\"'").lower()
         return {
             "type": "Results",
             "channel_index": [0, 1],
-            "duration": round(end_s - start_s, 3),
-            "start": round(max(0.0, start_s - offset_s), 3),
+            "duration": round(session.client_s(end_s) - session.client_s(start_s), 3),
+            "start": round(session.client_s(start_s), 3),
             "is_final": is_final,
             "speech_final": speech_final,
-            "from_finalize": False,
+            "from_finalize": from_finalize,
             "channel": {
                 "alternatives": [
                     {"transcript": transcript, "confidence": confidence, "words": words}
@@ -166,7 +173,8 @@ class DeepgramDialect:
                     round(confidence, 4),
                     words,
                     True,
-                    speech_final,
+                    speech_final or item.from_finalize,
+                    item.from_finalize,
                 )
             ]
         if isinstance(message, TranscriptPartial) and self.options["interim_results"]:
@@ -175,13 +183,12 @@ class DeepgramDialect:
                 self._results(session, message.start_s, message.end_s, text, 0.0, [], False, False)
             ]
         if isinstance(message, SpeechEvent):
-            offset_s = self._offset_s(session)
             if message.event == "started" and self.options["vad_events"]:
                 return [
                     {
                         "type": "SpeechStarted",
                         "channel": [0],
-                        "timestamp": round(max(0.0, message.time_s - offset_s), 3),
+                        "timestamp": round(session.client_s(message.time_s), 3),
                     }
                 ]
             if message.event == "ended" and self.options["utterance_end_ms"]:
@@ -189,7 +196,7 @@ class DeepgramDialect:
                     {
                         "type": "UtteranceEnd",
                         "channel": [0, 1],
-                        "last_word_end": round(max(0.0, message.time_s - offset_s), 3),
+                        "last_word_end": round(session.client_s(message.time_s), 3),
                     }
                 ]
         return []
@@ -204,7 +211,9 @@ class DeepgramDialect:
             return "stop"
         if kind == "KeepAlive":
             return "keepalive"
-        return ""  # Finalize, Configure: the daemon's VAD decides where speech ends
+        if kind == "Finalize":
+            return "finalize"
+        return ""  # Configure and others: not taken
 
     def closing(self, session: StreamSession, audio_s: float) -> list[dict[str, Any]]:
         return [

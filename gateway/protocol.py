@@ -3,9 +3,11 @@
 Client → server: one JSON text message first::
 
     {"type": "start", "sample_rate": 16000, "encoding": "pcm_s16le", "channels": 1,
-     "profile": "balanced", "label": "kitchen mic"}
+     "profile": "balanced", "label": "kitchen mic", "endpointing_ms": 300}
 
-then binary frames of interleaved PCM, then ``{"type": "stop"}`` (or just close).
+then binary frames of interleaved PCM, ``{"type": "finalize"}`` (end the speech now, go on),
+then ``{"type": "stop"}`` (or just close). ``endpointing_ms`` (optional, 100..10000): the
+silence that ends an utterance, the VAD hangover of the client's own stream (``--open-streams``).
 Server → client: JSON ``ready``, ``partial``, ``final``, ``speech``, ``gap``, ``metrics``,
 ``error``; then a close with a code and a reason.
 """
@@ -43,6 +45,15 @@ CLOSE_UNAUTHORIZED = 4001
 CLOSE_BAD_FORMAT = 4003  # an encoding, rate or channel count the stream does not take
 CLOSE_SILENT = 4008  # the client sent nothing for too long
 
+# endpointing: the silence (ms) that ends an utterance, as the stream's VAD hangover
+# (``vad.hangover_ms``); at least twice the shortest VAD pause (``vad.pause_ms`` >= 50, at most
+# half the hangover), at most the configuration's bound
+ENDPOINTING_MIN_MS = 100
+ENDPOINTING_MAX_MS = 10_000
+PAUSE_MS_MAX = 200  # the longest pause_ms of the profiles; a shorter hangover sets its own
+FINALIZE_SILENCE_MS = 1500  # silence written by a Finalize: longer than every profile's hangover
+FINALIZE_MARGIN_MS = 500  # over an endpointing override
+
 
 class ProtocolError(Exception):
     def __init__(self, code: int, reason: str) -> None:
@@ -58,6 +69,50 @@ class StartMessage:
     channels: int
     profile: str
     label: str
+    endpointing_ms: int | None = None  # the stream's VAD hangover (None: the profile's)
+
+    def overrides(self) -> dict[str, str]:
+        """The ``stream.open`` overrides these settings ask for."""
+        if self.endpointing_ms is None:
+            return {}
+        overrides = {"vad.hangover_ms": str(self.endpointing_ms)}
+        if self.endpointing_ms // 2 < PAUSE_MS_MAX:  # pause_ms may be at most half of it
+            overrides["vad.pause_ms"] = str(self.endpointing_ms // 2)
+        return overrides
+
+    def end_silence_ms(self) -> int:
+        """Silence to write before the end of the audio so the stream's VAD ends the speech
+        itself (0: the push stream's own end silence is long enough)."""
+        needed_ms = self.finalize_silence_ms()
+        return needed_ms if needed_ms > FINALIZE_SILENCE_MS else 0
+
+    def finalize_silence_ms(self) -> int:
+        """Silence a Finalize writes: enough for the stream's VAD to end the speech."""
+        if self.endpointing_ms is None:
+            return FINALIZE_SILENCE_MS
+        return max(FINALIZE_SILENCE_MS, self.endpointing_ms + FINALIZE_MARGIN_MS)
+
+
+def parse_endpointing(value: object) -> int | None:
+    """Milliseconds of silence that end an utterance, or None for ``false``/absent (the daemon's
+    VAD keeps its profile's hangover); ``ProtocolError`` naming the bounds otherwise."""
+    if value is None or value is False or (isinstance(value, str) and value.lower() == "false"):
+        return None
+    try:
+        if isinstance(value, (bool, float)):
+            raise ValueError
+        ms = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise ProtocolError(
+            CLOSE_BAD_START, f"endpointing {value!r} must be milliseconds (an integer) or false"
+        ) from None
+    if not ENDPOINTING_MIN_MS <= ms <= ENDPOINTING_MAX_MS:
+        raise ProtocolError(
+            CLOSE_BAD_START,
+            f"endpointing {ms} ms is outside {ENDPOINTING_MIN_MS}..{ENDPOINTING_MAX_MS} ms "
+            "(the VAD's end-of-speech silence)",
+        )
+    return ms
 
 
 def parse_start(text: str) -> StartMessage:
@@ -85,7 +140,10 @@ def parse_start(text: str) -> StartMessage:
     label = body.get("label", "") or ""
     if not isinstance(profile, str) or not isinstance(label, str):
         raise ProtocolError(CLOSE_BAD_START, "profile and label must be strings")
-    return StartMessage(rate, ENCODINGS[encoding], channels, profile, label[:MAX_LABEL_CHARS])
+    endpointing_ms = parse_endpointing(body.get("endpointing_ms"))
+    return StartMessage(
+        rate, ENCODINGS[encoding], channels, profile, label[:MAX_LABEL_CHARS], endpointing_ms
+    )
 
 
 def words_json(message: TranscriptFinal) -> list[dict[str, Any]]:
@@ -95,7 +153,9 @@ def words_json(message: TranscriptFinal) -> list[dict[str, Any]]:
     ]
 
 
-def to_json(message: Message, arrived_s: float) -> dict[str, Any] | None:
+def to_json(
+    message: Message, arrived_s: float, from_finalize: bool = False
+) -> dict[str, Any] | None:
     """The ``/v1/stream`` JSON of a daemon message (None: not sent to clients)."""
     if isinstance(message, TranscriptFinal):
         return {
@@ -109,6 +169,7 @@ def to_json(message: Message, arrived_s: float) -> dict[str, Any] | None:
             "status": message.status,
             "latency_ms": round(message.latency_ms, 1),
             "engine_ms": message.engine_ms,
+            "from_finalize": from_finalize,
             "queue_wait_ms": message.queue_wait_ms,
             "gateway_at": arrived_s,
         }

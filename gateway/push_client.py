@@ -15,7 +15,15 @@ import time
 import zmq
 import zmq.asyncio
 
-from pipeline.messages import FrameRejected, PushAudio, PushEnd, PushReply, decode, encode
+from pipeline.messages import (
+    FrameRejected,
+    PushAudio,
+    PushEnd,
+    PushFinalize,
+    PushReply,
+    decode,
+    encode,
+)
 from pipeline.sources.source_spec import SourceSpec
 
 logger = logging.getLogger(__name__)
@@ -65,6 +73,12 @@ class PushClient:
     async def end(self) -> None:
         """No more audio: the daemon ends this client's speech at once."""
         await self._send([encode(PushEnd(self.stream_id, self.client_id, self.seq))])
+
+    async def finalize(self, silence_ms: int) -> None:
+        """End the open speech now (``silence_ms`` of silence after the audio so far); the
+        client goes on sending (Deepgram's ``Finalize``)."""
+        message = PushFinalize(self.stream_id, self.client_id, self.seq, silence_ms)
+        await self._send([encode(message)])
 
     async def _send(self, parts: list[bytes]) -> None:
         while True:

@@ -43,6 +43,8 @@ FINAL_WAIT_S = 8.0  # a segment with committed parts and no final after its end 
 QUIET_S = 1.0  # after the end: nothing of the stretch for this long and nothing open = done
 CAUGHT_UP_LAG_S = 0.15  # a stream this little behind has read all of a client's audio
 EDGE_TOLERANCE_S = 0.35  # pre-roll may reach this far before the client's first sample
+FINALIZE_REACH_SAMPLES = SAMPLE_RATE_HZ // 2  # a final ending this near a Finalize's point
+# (the VAD's trim of trailing silence) is the one that ended there
 
 
 class SessionError(Exception):
@@ -77,6 +79,7 @@ class Outgoing:
 
     message: Message
     arrived_s: float  # time.time()
+    from_finalize: bool = False  # a final of speech the client's Finalize ended
 
 
 class StreamSession:
@@ -114,18 +117,38 @@ class StreamSession:
         self._replies_task: asyncio.Task | None = None
         self._accepted = asyncio.Event()
         self._ended = asyncio.Event()
+        self._finalize_asked = 0  # the client's Finalize requests not yet answered
+        self._finalizing: list[float] = []  # stream index where each Finalize's silence began
+        # (inf until the daemon answers): finals of audio before it are ``from_finalize``
+        self.finalize_silence_ms = 0  # written before the end when the hangover is longer than
+        # the push stream's own end silence (an endpointing override)
+        self.inserted: list[tuple[int, int]] = []  # (stream index, samples) of Finalize silence
 
     # ---- opening ------------------------------------------------------------------------
 
     async def open(
-        self, sample_format: str, rate_hz: int, channels: int, label: str = "", profile: str = ""
+        self,
+        sample_format: str,
+        rate_hz: int,
+        channels: int,
+        label: str = "",
+        profile: str = "",
+        overrides: dict[str, str] | None = None,
     ) -> None:
-        """Claim the stream for a client sending ``sample_format``/``rate_hz``/``channels``."""
+        """Claim the stream for a client sending ``sample_format``/``rate_hz``/``channels``;
+        ``overrides`` (``section.key`` -> value) apply to a stream of its own only."""
         if self.open_streams:
             await self._open_own_stream(
-                f"push:{sample_format}:{rate_hz}:{channels}", label, profile
+                f"push:{sample_format}:{rate_hz}:{channels}", label, profile, overrides or {}
             )
             return
+        if overrides:
+            logger.warning(
+                "client %s: %s not applied: the daemon's one push stream keeps its settings "
+                "(per-stream settings need run.py serve --open-streams)",
+                self.client_id,
+                ", ".join(f"{k}={v}" for k, v in overrides.items()),
+            )
         if self.link.fresh_status() is None:
             raise SessionError(1011, f"the daemon does not answer: {self.link.status_error}")
         pushed = self.link.push_stream()
@@ -152,10 +175,16 @@ class StreamSession:
         self._replies_task = asyncio.create_task(self._watch_replies())
         self._unlisten = self.link.listen(self._on_message)
 
-    async def _open_own_stream(self, source: str, label: str, profile: str) -> None:
+    async def _open_own_stream(
+        self, source: str, label: str, profile: str, overrides: dict[str, str]
+    ) -> None:
         reply = await self.link.request(
             StreamOpenRequest(
-                source=source, label=label[:100], profile=profile, close_when_idle=True
+                source=source,
+                label=label[:100],
+                profile=profile,
+                overrides=overrides,
+                close_when_idle=True,
             )
         )
         if reply is None:
@@ -189,10 +218,44 @@ class StreamSession:
                 detail = "; ".join(self.problems) or "no answer from the daemon's capture"
                 raise SessionError(1011, f"the daemon did not accept the audio: {detail}") from None
 
+    async def finalize(self, silence_ms: int) -> None:
+        """End the client's open speech now and keep the stream (Deepgram's ``Finalize``): the
+        daemon writes ``silence_ms`` of silence after the audio so far, its VAD ends the speech
+        there; the finals of audio before that point are marked ``from_finalize``."""
+        if self._push is None or self.frames_sent == 0:
+            return  # nothing was said yet
+        self._finalize_asked += 1
+        self._finalizing.append(float("inf"))
+        await self._push.finalize(silence_ms)
+
+    def _from_finalize(self, final: TranscriptFinal) -> bool:
+        """Whether ``final`` holds audio from before a Finalize whose speech end is pending; the
+        final that reaches the Finalize's point (its segment's end) settles it."""
+        start_index = final.start_s * SAMPLE_RATE_HZ
+        end_index = final.end_s * SAMPLE_RATE_HZ
+        marked = False
+        for at in list(self._finalizing):
+            if start_index < at:
+                marked = True
+                if end_index >= at - FINALIZE_REACH_SAMPLES:
+                    self._finalizing.remove(at)
+            elif at != float("inf"):  # speech after the point: nothing was open there
+                self._finalizing.remove(at)
+        return marked
+
+    def client_s(self, stream_s: float) -> float:
+        """A stream time as a time of the client's own audio: from its first sample, without
+        the silence its Finalize requests wrote."""
+        index = stream_s * SAMPLE_RATE_HZ
+        inserted = sum(samples for at, samples in self.inserted if at < index)
+        return max(0.0, (index - (self.start_index or 0) - inserted) / SAMPLE_RATE_HZ)
+
     async def finish(self, drain_timeout_s: float) -> None:
         """End the client's speech and wait for the last finals of its stretch."""
         if self._push is None or self.frames_sent == 0:
             return
+        if self.finalize_silence_ms:  # enough silence for the stream's longer hangover first
+            await self._push.finalize(self.finalize_silence_ms)
         await self._push.end()
         deadline = time.monotonic() + drain_timeout_s
         try:
@@ -205,6 +268,8 @@ class StreamSession:
 
     def _drained(self) -> bool:
         now_s = time.monotonic()
+        if self._opened_stream and self._own_stream_closed():
+            return now_s - self._last_activity_s >= QUIET_S  # every final of it is out
         if self._open_segments:
             return False
         waiting = [  # a segment with committed parts may end without a final of its own
@@ -214,6 +279,15 @@ class StreamSession:
             and (seg not in self._parted or now_s - at_s < FINAL_WAIT_S)
         ]
         return not waiting and now_s - self._last_activity_s >= QUIET_S and self._daemon_caught_up()
+
+    def _own_stream_closed(self) -> bool:
+        """The daemon's status, taken after the end, shows the client's own stream closed (its
+        last final published, whether or not a speech end was announced)."""
+        status = self.link.fresh_status()
+        if status is None or "streams" not in status or self.link.status_at_s <= self._ended_at_s:
+            return False
+        row = next((r for r in status["streams"] if r.get("stream_id") == self.stream_id), None)
+        return row is not None and row.get("state") == "closed"
 
     def _daemon_caught_up(self) -> bool:
         """The daemon's status (taken after the end) shows the stream's VAD past the client's
@@ -254,6 +328,11 @@ class StreamSession:
             if reply.status == "accepted" and self.start_index is None:
                 self.start_index = reply.sample_index
                 self._accepted.set()
+            elif reply.status == "finalized":
+                self.inserted.append((reply.sample_index, reply.missing))
+                if self._finalize_asked and float("inf") in self._finalizing:
+                    self._finalize_asked -= 1
+                    self._finalizing[self._finalizing.index(float("inf"))] = reply.sample_index
             elif reply.status == "ended":
                 self.end_index = reply.sample_index
                 self._last_activity_s = self._ended_at_s = time.monotonic()
@@ -295,7 +374,11 @@ class StreamSession:
         else:
             return
         self._last_activity_s = time.monotonic()
-        self._put(Outgoing(message, arrived_s), droppable=isinstance(message, TranscriptPartial))
+        from_finalize = isinstance(message, TranscriptFinal) and self._from_finalize(message)
+        self._put(
+            Outgoing(message, arrived_s, from_finalize),
+            droppable=isinstance(message, TranscriptPartial),
+        )
 
     def _put(self, item: Outgoing, droppable: bool) -> None:
         try:

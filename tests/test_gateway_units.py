@@ -147,3 +147,19 @@ def test_without_a_daemon_health_fails_and_clients_are_told(tmp_path) -> None:
     finally:
         gateway.stop()
     assert code == 1011 and "does not answer" in reason
+
+
+def test_endpointing_becomes_the_streams_hangover_within_bounds() -> None:
+    from gateway.protocol import ProtocolError, StartMessage, parse_endpointing
+
+    assert parse_endpointing(None) is None and parse_endpointing("false") is None
+    assert parse_endpointing("300") == 300 and parse_endpointing(3000) == 3000
+    for bad, why in (("20", "outside 100..10000"), ("1.5", "milliseconds"), (True, "milliseconds")):
+        with pytest.raises(ProtocolError, match=why):
+            parse_endpointing(bad)
+    start = StartMessage(16000, "s16le", 1, "", "", 300)
+    assert start.overrides() == {"vad.hangover_ms": "300", "vad.pause_ms": "150"}
+    assert StartMessage(16000, "s16le", 1, "", "", 3000).overrides() == {"vad.hangover_ms": "3000"}
+    assert StartMessage(16000, "s16le", 1, "", "").overrides() == {}
+    assert StartMessage(16000, "s16le", 1, "", "", 3000).end_silence_ms() == 3500
+    assert StartMessage(16000, "s16le", 1, "", "", 300).end_silence_ms() == 0

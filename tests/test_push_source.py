@@ -174,3 +174,22 @@ def test_a_silent_client_times_out_and_the_next_one_is_taken(pushed) -> None:
     accepted = replies(other, 1)[0]
     assert accepted.status == "accepted" and accepted.sample_index >= 1600 + 8000 - 320
     assert source.counts["gaps"] == 0 and source.counts["clients"] == 2
+
+
+def test_finalize_writes_silence_and_the_client_stays(pushed) -> None:
+    from pipeline.messages import PushFinalize
+
+    source, collector, connect = pushed
+    dealer = connect()
+    pcm = (np.sin(np.arange(1600) / 5) * 8000).astype("<i2").tobytes()  # 100 ms
+    dealer.send_multipart([header(0), pcm])
+    assert replies(dealer, 1)[0].status == "accepted"
+    dealer.send(encode(PushFinalize("main", "c1", 1, silence_ms=300)))
+    (finalized,) = replies(dealer, 1)
+    assert finalized.status == "finalized" and finalized.missing == 300 * 16
+    assert 0 < finalized.sample_index <= 1600  # where the client's audio stopped
+    dealer.send_multipart([header(1), pcm])  # the same client goes on, no gap
+    wait_for(lambda: collector.total() >= 2 * 1600 + 4800 - 320)
+    samples = np.concatenate(list(collector.samples))
+    assert np.abs(samples[1600 + 320 : 1600 + 4800 - 320]).max() < 1e-3  # the silence
+    assert source.counts["finalized"] == 1 and source.counts["gaps"] == 0

@@ -33,7 +33,7 @@ from pipeline.messages.control import (
     StreamOpenReply,
     StreamOpenRequest,
 )
-from pipeline.messages.push import PushAudio, PushEnd, PushReply
+from pipeline.messages.push import PushAudio, PushEnd, PushFinalize, PushReply
 from pipeline.messages.speech import SpeechEnded, SpeechOngoing, SpeechStarted, VadStats
 from pipeline.messages.transcripts import (
     FINAL_STATUSES,
@@ -77,6 +77,7 @@ __all__ = [
     "MetricsRequest",
     "PushAudio",
     "PushEnd",
+    "PushFinalize",
     "PushReply",
     "Ready",
     "ReplayReply",

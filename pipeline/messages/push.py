@@ -4,6 +4,7 @@ Wire layout on the push socket (the capture binds a ROUTER, the client connects 
 
     client → capture   [encode(PushAudio), raw PCM bytes]    one frame of audio
                        [encode(PushEnd)]                      this client is done: end its speech
+                       [encode(PushFinalize)]                 end its speech now, keep sending
     capture → client   [encode(PushReply)]                    accepted / rejected / gap / reorder
 
 The PCM travels raw in the second frame (interleaved, in the header's ``sample_format``), never
@@ -26,6 +27,8 @@ PushReplyStatus = Literal[
     "gap",  # ``missing`` frames before this one never arrived; this one is written
     "reorder",  # this frame came after a later one (or twice): dropped
     "ended",  # a PushEnd (or the client's silence timeout) closed the client's speech
+    "finalized",  # a PushFinalize: ``missing`` samples (16 kHz) of silence written at
+    # ``sample_index`` end the open speech; the client goes on sending
 ]
 
 
@@ -53,6 +56,20 @@ class PushEnd(Message):
     stream_id: str
     client_id: str
     seq: Count
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class PushFinalize(Message):
+    """End ``client_id``'s open speech now, the client staying on (Deepgram's ``Finalize``):
+    ``silence_ms`` of silence is written after its audio (longer than the stream's VAD hangover,
+    so the VAD ends the segment as soon as it reads it). ``seq`` is its next frame's number."""
+
+    kind: ClassVar[str] = "push.finalize"
+    stream_id: str
+    client_id: str
+    seq: Count
+    silence_ms: Annotated[int, Min(100), Max(12_000)] = 1500
 
 
 @register

@@ -27,8 +27,17 @@ from collections.abc import Iterator
 import numpy as np
 import zmq
 
+from pipeline.audio_format import SAMPLE_RATE_HZ
 from pipeline.errors import AudioSourceError
-from pipeline.messages import FrameRejected, PushAudio, PushEnd, PushReply, decode, encode
+from pipeline.messages import (
+    FrameRejected,
+    PushAudio,
+    PushEnd,
+    PushFinalize,
+    PushReply,
+    decode,
+    encode,
+)
 from pipeline.sources.base import AudioSource, SourceStats
 from pipeline.sources.conditioner import BlockConditioner, block_samples_for
 from pipeline.sources.stdin_source import RAW_DTYPES
@@ -172,7 +181,7 @@ class PushSource(AudioSource):
         except FrameRejected as e:
             self._reject(identity, "", 0, f"not a push header ({e.reason}: {e})")
             return
-        if not isinstance(header, (PushAudio, PushEnd)):
+        if not isinstance(header, (PushAudio, PushEnd, PushFinalize)):
             self._reject(identity, "", 0, f"unexpected message kind {header.kind!r}")
             return
         problem = self._check_header(header, frames)
@@ -180,12 +189,15 @@ class PushSource(AudioSource):
             self._reject(identity, header.client_id, header.seq, problem)
             return
         if self._client is None:
-            if isinstance(header, PushEnd):
+            if isinstance(header, (PushEnd, PushFinalize)):
                 return  # the client's speech already ended (a timeout); nothing is open
             self._begin_client(identity, header)
         self._idle_s = 0.0
         if isinstance(header, PushEnd):
             yield from self._end_client("end")
+            return
+        if isinstance(header, PushFinalize):
+            yield from self._finalize(header)
             return
         if not self._in_order(header):
             return
@@ -194,15 +206,16 @@ class PushSource(AudioSource):
         self.counts["frames"] += 1
         yield from self._count(self._conditioner.push(native.reshape(-1, self.native_channels)))
 
-    def _check_header(self, header: PushAudio | PushEnd, frames: list[bytes]) -> str:
+    def _check_header(self, header: PushAudio | PushEnd | PushFinalize, frames: list[bytes]) -> str:
         if header.stream_id != self.stream_id:
             return f"stream {header.stream_id!r} is not this stream ({self.stream_id!r})"
         if not 1 <= len(header.client_id) <= MAX_CLIENT_ID_CHARS:
             return f"client_id must be 1-{MAX_CLIENT_ID_CHARS} characters"
         if self._client is not None and header.client_id != self._client:
             return f"busy: client {self._client!r} is sending to this stream"
-        if isinstance(header, PushEnd):
-            return "" if len(frames) == 1 else f"push.end with {len(frames)} parts, expected 1"
+        if isinstance(header, (PushEnd, PushFinalize)):
+            parts = len(frames)
+            return "" if parts == 1 else f"{header.kind} with {parts} parts, expected 1"
         declared = (header.sample_format, header.rate_hz, header.channels)
         wanted = (self.sample_format, self.native_rate_hz, self.native_channels)
         if declared != wanted:
@@ -263,6 +276,26 @@ class PushSource(AudioSource):
         self._client = None
         self._client_identity = ()
         self._idle_s = 0.0
+
+    def _finalize(self, header: PushFinalize) -> Iterator[np.ndarray]:
+        """Silence after the client's audio, so the VAD ends its open speech now; the client
+        stays (its next frame has ``header.seq``)."""
+        at_index = self._position()
+        frames = int(header.silence_ms * self.native_rate_hz / 1000)
+        silence = np.zeros((frames, self.native_channels), dtype=self._dtype)
+        yield from self._count(
+            self._conditioner.push(silence.astype(self._dtype.newbyteorder("=")))
+        )
+        self.counts["finalized"] = self.counts.get("finalized", 0) + 1
+        silence_samples = header.silence_ms * SAMPLE_RATE_HZ // 1000
+        self._reply(
+            header.client_id,
+            "finalized",
+            header.seq,
+            "",
+            sample_index=at_index,  # within a block of where the client's audio stops
+            missing=silence_samples,
+        )
 
     # ---- replies, events, counters -------------------------------------------------------
 
