@@ -83,12 +83,40 @@ def _daemon_families(status: dict[str, Any]) -> Iterator[Metric]:
     yield rss
     yield restarts
     yield up
-    ring = status.get("ring", {})
+    yield from _stream_families(status)
+
+
+def _stream_families(status: dict[str, Any]) -> Iterator[Metric]:
+    """Per open stream, from ``status["streams"]`` (daemons without it: the main ring)."""
     lag = GaugeMetricFamily(
-        f"{PREFIX}_stream_lag_seconds", "audio written but not yet released", labels=["stream"]
+        f"{PREFIX}_stream_lag_seconds",
+        "how far the stream's transcription is behind its audio: seconds of audio written to "
+        "its ring that no final covers yet (from the first unpublished sample of its oldest "
+        "segment without a final; with none, from the VAD's read position, reported once a "
+        "heartbeat); grows while speech goes on uncommitted or a final waits, falls once it is out",
+        labels=["stream"],
     )
-    lag.add_metric(["main"], float(ring.get("held_back_s", 0) or 0))
+    final_lag = GaugeMetricFamily(
+        f"{PREFIX}_stream_final_lag_seconds",
+        "age of the stream's oldest ended segment still without its final, or the audio its VAD "
+        "has not read, whichever is larger",
+        labels=["stream"],
+    )
+    rows = [r for r in status.get("streams") or [] if r.get("state") != "closed"]
+    for row in rows:
+        stream = str(row.get("stream_id"))
+        if row.get("transcript_lag_s") is not None:
+            lag.add_metric([stream], float(row["transcript_lag_s"]))
+        final_lag.add_metric([stream], float(row.get("lag_s") or 0))
+    held = GaugeMetricFamily(
+        f"{PREFIX}_ring_held_back_seconds",
+        "audio of the main stream's ring held for pending work (a proxy of lag)",
+        labels=["stream"],
+    )
+    held.add_metric(["main"], float(status.get("ring", {}).get("held_back_s", 0) or 0))
     yield lag
+    yield final_lag
+    yield held
 
 
 def _ms(values: dict[str, Any], key: str) -> float:

@@ -467,3 +467,46 @@ def test_open_streams_two_clients_at_once_each_get_their_own_finals(rig: Gateway
     seqs = {f.seq: f.stream_id for f, _ in rig.finals}
     assert {seqs[f["seq"]] for f in finals_a} == {ready_a["stream_id"]}
     assert {seqs[f["seq"]] for f in finals_b} == {ready_b["stream_id"]}
+
+
+def _lag(body: str, stream: str = "main") -> float | None:
+    prefix = f'streamscribe_stream_lag_seconds{{stream="{stream}"}} '
+    for line in body.splitlines():
+        if line.startswith(prefix):
+            return float(line.split()[1])
+    return None
+
+
+def test_stream_lag_on_metrics_rises_while_speech_waits_and_falls_after(rig: GatewayRig) -> None:
+    frames = s16le_frames("jfk.flac")
+    lags: list[float] = []
+
+    async def scrape(done: asyncio.Event) -> None:
+        async with aiohttp.ClientSession() as http:
+            while not done.is_set():
+                async with http.get(f"{rig.gateway.http}/metrics") as response:
+                    lag = _lag(await response.text())
+                if lag is not None:
+                    lags.append(lag)
+                await asyncio.sleep(0.2)
+
+    async def run() -> None:
+        done = asyncio.Event()
+        scraper = asyncio.create_task(scrape(done))
+        url = f"{rig.gateway.ws}/v1/stream"
+        async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+            await ws.send_json(START)
+            await ws.receive(timeout=60)  # ready
+            for frame in frames:
+                await ws.send_bytes(frame)
+                await asyncio.sleep(0.05)  # 2x realtime
+            await ws.send_json({"type": "stop"})
+            while (await ws.receive(timeout=300)).type == aiohttp.WSMsgType.TEXT:
+                pass
+        await asyncio.sleep(3.0)  # status refreshes, the VAD reports its position
+        done.set()
+        await scraper
+
+    asyncio.run(run())
+    assert lags and max(lags) >= 1.0, lags  # speech not yet covered by a final
+    assert lags[-1] <= 0.5, lags  # every final out, nothing more written: caught up

@@ -38,6 +38,7 @@ from pipeline.scheduling import SegmentScheduler
 from pipeline.sources.push_source import PUSH_ENDED, push_endpoint
 from pipeline.supervision.progress import ChildHealth
 from workers.stream_children import MAIN_STREAM, StreamProcesses
+from workers.stream_lag import transcript_lag_s
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class OpenStream:
     drain_to_index: int | None = None  # audio written before the close: the VAD reads it all
     segments: int = 0  # segments the VAD started
     lag_s: float = 0.0  # latest figure (see StreamSet.lag_s)
+    transcript_lag_s: float = 0.0  # written audio no final covers yet (workers/stream_lag.py)
 
     def row(self, now_s: float) -> dict[str, Any]:
         """One line of ``status["streams"]`` and ``stream.list``."""
@@ -83,6 +85,7 @@ class OpenStream:
             if self.state != CLOSED
             else None,
             "lag_s": round(self.lag_s, 2),
+            "transcript_lag_s": round(self.transcript_lag_s, 2),
             "realtime": self.realtime,
             "segments": self.segments,
             "restarts": restarts,
@@ -256,6 +259,15 @@ class StreamSet:
         worst = 0.0
         for stream in self._streams.values():
             stream.lag_s = self.lag_s(stream, now_s)
+            if stream.state != CLOSED:
+                starts = (
+                    s.start_index
+                    for s in self.scheduler.segments()
+                    if s.stream_id == stream.stream_id
+                )
+                stream.transcript_lag_s = transcript_lag_s(
+                    stream.ring.write_index, stream.children.vad_position, starts
+                )
             if stream.realtime:
                 worst = max(worst, stream.lag_s)
         return worst
