@@ -69,6 +69,11 @@ def run_file(rig: GatewayRig, name: str, frames_per_s: float) -> dict[str, Any]:
         "unexpected": len(extra),
         "added_ms": added_ms,
         "close_code": result.close_code,
+        # where each final's time went, as the daemon published it (None: an older daemon)
+        "times_ms": {
+            key: [body[key] for body in result.finals if body.get(key) is not None]
+            for key in ("latency_ms", "engine_ms", "queue_wait_ms")
+        },
     }
 
 
@@ -215,6 +220,12 @@ def main() -> int:
         "max_concurrent_clients_nothing_lost": 1 if lost == 0 else 0,
         "max_concurrent_clients_reason": ONE_STREAM,
     }
+    for key in ("latency_ms", "engine_ms", "queue_wait_ms"):  # per final, the page's chart
+        values = [ms for run in runs for ms in run["times_ms"][key]]
+        name = key.removesuffix("_ms")
+        figures[f"final_{name}_p50_ms"] = percentile(values, 0.5)
+        figures[f"final_{name}_p95_ms"] = percentile(values, 0.95)
+        print(f"{key} per final: p50 {percentile(values, 0.5)} p95 {percentile(values, 0.95)}")
     if p50 is None:
         figures["gateway_added_latency_reason"] = (
             "no final reached both the client and the subscriber"

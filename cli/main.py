@@ -55,6 +55,12 @@ def _add_daemon(sub: argparse._SubParsersAction) -> None:
     add_key_option(parser, "--pace", "capture.pace", "file sources")
     add_key_option(parser, "--loop", "capture.loop", "file sources: start again at the end")
     _add_asr_options(parser)
+    add_key_option(
+        parser,
+        "--http",
+        "outputs.http",
+        "HOST:PORT: also run the web gateway there as a supervised child (e.g. 127.0.0.1:8765)",
+    )
     parser.add_argument(
         "--instance", default="default", help="name of this daemon (several may run)"
     )

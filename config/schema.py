@@ -223,6 +223,11 @@ class OutputsConfig:
     high_water_mark: int = _key(
         1000, "messages queued per slow subscriber before dropping", min=1, max=1_000_000
     )
+    http: str = _key(
+        "",
+        "HOST:PORT where the daemon runs the web gateway as a supervised child (run.py serve); "
+        "empty = none; an address other than loopback needs $STREAMSCRIBE_GATEWAY_TOKEN",
+    )
 
 
 @dataclass(frozen=True)
