@@ -46,6 +46,7 @@ from pipeline.messages import AudioTick, CaptureEvent, EndOfStream
 from pipeline.ring import AudioRing
 from pipeline.sources import AudioSource, open_capture_source, parse_source_spec
 from pipeline.sources.push_source import push_endpoint
+from pipeline.vad import WINDOW_SAMPLES as VAD_WINDOW_SAMPLES
 from workers.events_push import EventsPusher, ParentGone
 from workers.heartbeat import HeartbeatThread
 
@@ -145,6 +146,7 @@ class Capture:
         self.audio_endpoint = audio_endpoint  # a push source binds beside it
         self._last_counts: dict[str, int] = {}
         self._last_tick_s = 0.0
+        self._last_tick_window = -1  # write index // VAD_WINDOW_SAMPLES at the last tick
 
     def run(self) -> None:
         spec = parse_source_spec(self.capture_config.source)
@@ -196,12 +198,12 @@ class Capture:
             if now_s >= next_report_s:
                 next_report_s = now_s + self.report_interval_s
                 self._report(source)
-        self._tick(coalesce=False)
+        self._tick(coalesce=False, final=True)
 
     def _wait_for_space(self, block_samples: int) -> None:
         if self.ring.wait_for_space(block_samples, timeout_s=0):
             return
-        self._tick(coalesce=False)  # readers must learn of everything before the writer waits
+        self._tick(coalesce=False, final=True)  # readers learn of everything before it waits
         while not self.ring.wait_for_space(block_samples, timeout_s=SPACE_WAIT_S):
             self.ring.beat()
             self._check_parent()
@@ -213,11 +215,17 @@ class Capture:
             self._check_parent()
             time.sleep(READER_POLL_S)
 
-    def _tick(self, *, coalesce: bool) -> None:
-        """Publish the ring's write index (a fast file: at most every FAST_TICK_INTERVAL_S)."""
+    def _tick(self, *, coalesce: bool, final: bool = False) -> None:
+        """Publish the ring's write index (a fast file: at most every FAST_TICK_INTERVAL_S;
+        otherwise when it enters a new VAD window: the VAD judges whole windows, so a tick
+        inside one would wake it for nothing)."""
         now_s = time.monotonic()
         if coalesce and now_s - self._last_tick_s < FAST_TICK_INTERVAL_S:
             return
+        window = self.ring.write_index // VAD_WINDOW_SAMPLES
+        if not (coalesce or final) and window == self._last_tick_window:
+            return
+        self._last_tick_window = window
         tick = AudioTick(self.stream_id, self.ring.write_index, SAMPLE_RATE_HZ)
         send_message(self.publisher, tick, block=False)  # PUB never blocks: slow readers drop
         self._last_tick_s = now_s

@@ -26,8 +26,9 @@ ring holds, ``VadStats``
 every ``stats_interval_s`` and ``Heartbeat`` every ``supervisor.heartbeat_interval_s`` (both from
 the loop itself, so a hung loop goes silent).
 
-Loop: wake on an audio tick or after ``POLL_S``; read ``[position, write_index)`` in pieces of at
-most ``PIECE_SAMPLES``, feed ``StreamVad``, push its events, move the cursor. An overrun closes
+Loop: wake on an audio tick or after ``POLL_S``; once the ring holds the rest of the VAD's
+current window (fewer samples would only be buffered), read ``[position, write_index)`` in pieces
+of at most ``PIECE_SAMPLES``, feed ``StreamVad``, push its events, move the cursor. An overrun closes
 an open segment where the audio stopped, and reading resumes at the oldest index still held plus
 ``RESYNC_MARGIN_FRACTION`` of the ring (a margin, so a realtime writer does not lap it again at
 once). At the end of the stream (``EndOfStream`` on the SUB, or the ring's end mark for a
@@ -187,8 +188,11 @@ class VadLoop:
             ring_end = self.ring.end_index  # read before write_index: then write_index >= it
             final_index = ring_end if ring_end is not None else end_seen
             write_index = self.ring.write_index
-            if self.position < write_index:
-                self._consume(write_index)
+            if self.position < write_index and (
+                final_index is not None
+                or write_index - self.position >= self.vad.samples_to_next_window
+            ):
+                self._consume(write_index)  # (less than a window: no event could come; wait)
             elif final_index is not None and self.position >= final_index:
                 self._finish(final_index)
                 return

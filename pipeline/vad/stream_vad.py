@@ -56,6 +56,12 @@ class StreamVad:
         """Index of the next sample this VAD expects (the end of what it has received)."""
         return self._window_start_index + self._filled
 
+    @property
+    def samples_to_next_window(self) -> int:
+        """Samples still needed before the next window is judged: fed fewer, ``process`` only
+        buffers them (no event can come), so a reader may wait for this many."""
+        return self._window_samples - self._filled
+
     def reset(self, next_segment_index: int = 0) -> None:
         """Forget the stream: the next ``process`` call starts a new one at its start index."""
         self.detector.reset()
