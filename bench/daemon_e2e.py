@@ -117,7 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", help="comma-separated dev-set file names (default: all)")
     parser.add_argument("--no-fault", action="store_true",
                         help="no fault run: latency and WER only (finals_lost is then null)")  # fmt: skip
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override for every daemon run (asr.* ones reach the "
+                        "offline pass too, e.g. asr.blas_threads=1)")  # fmt: skip
     args = parser.parse_args(argv)
+    settings = tuple(args.set)
     profiles = (
         args.profiles.split(",") if args.profiles else ["balanced"] if args.quick else PROFILES
     )
@@ -148,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         for spec in files:
             result = run_daemon(
                 f"{spec.stem}-{profile}", spec.audio, spec.audio_s, pace="realtime",
-                profile=profile, workers=args.workers, log_dir=args.keep_logs,
+                profile=profile, workers=args.workers, log_dir=args.keep_logs, settings=settings,
             )  # fmt: skip
             realtime[profile][spec.name] = result
             print(
@@ -166,10 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     for spec in [] if args.quick else [s for s in files if s.name in FAST_FILES]:
         fast[spec.name] = run_daemon(
             f"{spec.stem}-fast", spec.audio, 0.0, pace="fast", profile=main_profile,
-            workers=args.workers, log_dir=args.keep_logs,
+            workers=args.workers, log_dir=args.keep_logs, settings=settings,
         )  # fmt: skip
 
-    engine = OfflineEngine(args.workers)
+    engine = OfflineEngine(args.workers, settings)
     offline: dict[str, dict[str, Any]] = {}
     for spec in files:
         audio = load_audio(spec.audio)
@@ -268,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             "profiles": profiles,
             "realtime_audio_s": round(sum(s.audio_s for s in files), 1),
             "workers": args.workers,
+            "settings": list(settings),
             "blas_threads": engine.blas_threads,
             "quick": args.quick,
             "load_avg_1m": [round(load_start[0], 2), round(os.getloadavg()[0], 2)],
@@ -298,7 +303,7 @@ def fault_run(spec: FileSpec, profile: str, args: argparse.Namespace) -> list[Ru
         result = run_daemon(
             f"{spec.stem}-kill{attempt}", spec.audio, spec.audio_s, pace="realtime",
             profile=profile, workers=args.workers, max_kills=MAX_KILLS_PER_RUN,
-            log_dir=args.keep_logs,
+            log_dir=args.keep_logs, settings=tuple(args.set),
         )  # fmt: skip
         runs.append(result)
         assert result.kills is not None

@@ -318,7 +318,7 @@ def run_sequential_pass(
 def _single_worker_config(config: Config) -> Config:
     from dataclasses import replace
 
-    return replace(config, asr=replace(config.asr, workers=1))
+    return replace(config, asr=replace(config.asr, workers=1, blas_threads=0))  # all cores
 
 
 def transcribe_file(

@@ -26,13 +26,14 @@ def load_audio(path: Path) -> np.ndarray:
 class OfflineEngine:
     """One long-form pass per file, and the engine alone on given spans."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, settings: tuple[str, ...] = ()) -> None:
         from config.loader import load_config
         from pipeline.backends.mlx_runtime import default_blas_threads
         from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
         from pipeline.scheduling.options import SchedulerOptions
 
-        config = load_config(None, cli_overrides={"asr.workers": workers}).config
+        overrides = dict(kv.split("=", 1) for kv in settings if kv.startswith("asr."))
+        config = load_config(None, cli_overrides={**overrides, "asr.workers": workers}).config
         threads = config.asr.blas_threads or default_blas_threads(workers)
         options = replace(WhisperOptions.from_config(config.asr), blas_threads=threads)
         self.backend = WhisperBackend("", options)

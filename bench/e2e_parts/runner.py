@@ -34,7 +34,7 @@ from tests.data_paths import REPO_ROOT
 
 logger = logging.getLogger(__name__)
 
-STATUS_INTERVAL_S = 0.25  # status polls in a plain run (few: they cost the supervisor CPU)
+STATUS_INTERVAL_S = 1.0  # status polls in a plain run (few: each costs the supervisor CPU)
 KILL_POLL_S = 0.02  # status polls while a kill is due or followed
 RUN_TIMEOUT_MARGIN_S = 240.0  # a run may take its audio length plus this
 
@@ -164,6 +164,7 @@ def run_daemon(
     workers: int,
     max_kills: int = 0,
     log_dir: Path | None = None,
+    settings: tuple[str, ...] = (),
 ) -> RunResult:
     """Run the daemon on ``audio`` to its end; ``max_kills`` > 0 kills a worker on a final."""
     timeout_s = (audio_s if pace == "realtime" else 0.0) + RUN_TIMEOUT_MARGIN_S
@@ -171,7 +172,8 @@ def run_daemon(
     started_s = time.monotonic()
     run = LoggedDaemonRun(
         "--source", f"file:{audio}", "--pace", pace, "--workers", str(workers),
-        "--profile", profile, log_level="DEBUG" if max_kills else "INFO", instance="b",
+        "--profile", profile, *(a for kv in settings for a in ("--set", kv)),
+        log_level="DEBUG" if max_kills else "INFO", instance="b",
     ).start()  # fmt: skip
     sampler = CpuSampler(run.pid)
     kills = (
