@@ -25,10 +25,6 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "chunk_duration_s": 30.0,
             "overlap_duration_s": 2.0,
             "beam_size": 1,
-            # one BLAS thread per worker: with two on two cores beside capture, VAD and the
-            # supervisor, OpenBLAS's spinning threads cost 2-3x the CPU per request and, under
-            # load, 3-10x the wall time (bench/daemon_e2e.py, README "CPU")
-            "blas_threads": 1,
             "parakeet_left_context_s": 5.0,
             "parakeet_chunk_s": 0.5,
             "parakeet_right_context_s": 0.5,
@@ -57,7 +53,6 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "overlap_duration_s": 2.0,
             "beam_size": 1,
             "partial_min_audio_s": 0.5,
-            "blas_threads": 1,  # as balanced
             "parakeet_left_context_s": 2.0,
             "parakeet_chunk_s": 0.25,
             "parakeet_right_context_s": 0.25,
@@ -81,7 +76,6 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "overlap_duration_s": 2.0,
             "beam_size": 1,
             "partial_min_audio_s": 2.0,
-            "blas_threads": 1,  # as balanced
             "parakeet_left_context_s": 5.0,
             "parakeet_chunk_s": 1.0,
             "parakeet_right_context_s": 0.5,

@@ -152,7 +152,13 @@ class AsrConfig:
         2.0, "silence encoded after the audio in auto mode", min=0, max=30
     )
     mlx_cache_limit_mb: int = _key(256, "bound on MLX's buffer cache per worker", min=0, max=65536)
-    blas_threads: int = _key(0, "BLAS threads per worker; 0 = cores / workers", min=0, max=256)
+    blas_threads: int = _key(
+        1,
+        "BLAS threads per worker; 0 = cores / workers (1: more spin CPU than speed beside the "
+        "daemon's other processes, README CPU)",
+        min=0,
+        max=256,
+    )
 
 
 @dataclass(frozen=True)
