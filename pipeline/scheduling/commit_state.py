@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pipeline.local_agreement import LocalAgreement
+from pipeline.scheduling.partial_cadence import PartialCadence
 from pipeline.words import Word
 
 
@@ -36,3 +37,4 @@ class CommitState:
     early: EarlyFinal | None = None  # the early final of the current pause
     silent_tail: bool = False  # all audio up to a pause is committed and speech did not resume
     awaiting_early: bool = False  # ended: its final is the early final in flight
+    cadence: PartialCadence = field(default_factory=PartialCadence)  # when partials may go

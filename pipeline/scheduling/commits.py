@@ -193,9 +193,9 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
                 continue  # one partial at a time; none over the silence of a pause
             if not self._has_new_audio(segment, state):
                 continue
-            if state.last_request_s is None or now_s - state.last_request_s >= (
-                options.partial_interval_s
-            ):
+            silent = state.silent_tail  # all committed up to a pause: no partial over silence
+            if state.cadence.due(state.last_request_s, now_s, options.partial_interval_s,
+                                 silent_tail=silent):  # fmt: skip
                 due.append((segment, state))
         due.sort(
             key=lambda item: (
@@ -267,6 +267,7 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         assert isinstance(request, TranscribeRequest)
         offset_s = samples_to_seconds(request.start_index)
         partial = state.agreement.update([w.shifted(offset_s) for w in reply.words])
+        state.cadence.heard([w.text for w in reply.words])
         state.last_serial = flight.index
         out: list[Message] = []
         stable = partial.stable_words

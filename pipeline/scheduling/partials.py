@@ -22,6 +22,7 @@ from pipeline.local_agreement import LocalAgreement
 from pipeline.messages.base import Message
 from pipeline.messages.work import TranscribeRequest, TranscribeResult
 from pipeline.scheduling.flights import WorkReply
+from pipeline.scheduling.partial_cadence import PartialCadence
 from pipeline.scheduling.requests import partial_request
 from pipeline.scheduling.segment import Segment, SegmentKey
 from pipeline.scheduling.work_kind import Flight, WorkKind
@@ -36,6 +37,7 @@ class PartialState:
     last_request_s: float | None = None
     last_end_index: int = 0  # end of the newest partial request's audio
     last_serial: int = 0  # serial of the newest partial published (0: none)
+    cadence: PartialCadence = field(default_factory=PartialCadence)  # when partials may go
 
     def has_new_audio(self, segment: Segment, min_audio_samples: int) -> bool:
         """Audio a partial could cover now or once its interval is over."""
@@ -49,8 +51,8 @@ class PartialState:
         self, segment: Segment, now_s: float, min_audio_samples: int, interval_s: float
     ) -> bool:
         """Whether a partial request for the newest audio may be made now."""
-        return self.has_new_audio(segment, min_audio_samples) and (
-            self.last_request_s is None or now_s - self.last_request_s >= interval_s
+        return self.has_new_audio(segment, min_audio_samples) and self.cadence.due(
+            self.last_request_s, now_s, interval_s
         )
 
 
@@ -122,6 +124,7 @@ class Partials(WorkKind):
         assert isinstance(request, TranscribeRequest)
         offset_s = samples_to_seconds(request.start_index)
         partial = state.agreement.update([w.shifted(offset_s) for w in reply.words])
+        state.cadence.heard([w.text for w in reply.words])
         state.last_serial = flight.index
         return [self.core.partial(segment, partial.stable, partial.unstable, request.end_index)]
 
