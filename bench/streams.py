@@ -9,14 +9,20 @@ Per N: p50/p95 of last word -> final (arrival time minus the moment the final's 
 written to the ring: the stream's start, estimated from its ``written_s`` in ``status``, plus
 the word's end time; finals of segments the close cut are left out), CPU seconds of the whole daemon tree, finals lost (segments the VAD
 started without a final, or a final whose audio was lost or failed), streams refused
-(``capacity``). It stops after the first N >= 2 that fails (p95 > 1.5 s, a loss, or a
-refusal). Cross-stream batching (several streams' segments in one encoder call) is not done:
-each worker runs one request at a time, so throughput scales with ``--workers`` only.
+(``capacity``), and the batches of final requests sent (cross-stream batching: several
+streams' finals in one encoder call when more wait than workers are free; ``asr.max_batch``).
+It stops after the first N >= 2 that fails (p95 > 1.5 s, a loss, or a refusal), unless
+``--all-levels``.
+
+``--compare-batching`` runs the whole sweep twice, one daemon each: batching off
+(``asr.max_batch=1``) and on (the configured ``asr.max_batch``, or ``--batch``), side by side.
 
 Last line JSON: ``max_realtime_streams`` (the largest N with p95 <= 1.5 s and nothing lost),
-``per_n`` figures, ``per_stream_cpu_s_per_audio_s`` (at N = 1), ``n2_p95_over_n1``.
+``per_n`` figures, ``per_stream_cpu_s_per_audio_s`` (at N = 1), ``n2_p95_over_n1`` (with
+``--compare-batching``: those of the batching-on run, and ``batching`` holding both runs).
 
     .venv/bin/python bench/streams.py --seconds 30 --max-n 8
+    .venv/bin/python bench/streams.py --seconds 20 --max-n 4 --compare-batching --all-levels
 """
 
 from __future__ import annotations
@@ -151,6 +157,7 @@ def percentile(values: list[float], q: float) -> float | None:
 def run_level(daemon: Daemon, listener: FinalsListener, n: int, seconds: float) -> dict[str, Any]:
     files = dev_files()
     cpu_before = daemon.cpu_s()
+    batches_before = daemon.status().get("scheduler", {})
     opened: dict[str, Path] = {}
     refused: list[str] = []
     for i in range(n):
@@ -181,6 +188,7 @@ def run_level(daemon: Daemon, listener: FinalsListener, n: int, seconds: float) 
             break
         time.sleep(0.5)
     cpu_s = daemon.cpu_s() - cpu_before
+    batches_after = daemon.status().get("scheduler", {})
     latencies: list[float] = []
     lost = 0
     audio_s = 0.0
@@ -210,6 +218,8 @@ def run_level(daemon: Daemon, listener: FinalsListener, n: int, seconds: float) 
         "cpu_s": round(cpu_s, 1),
         "audio_s": round(audio_s, 1),
         "cpu_s_per_audio_s": round(cpu_s / audio_s, 3) if audio_s else None,
+        "batches_sent": _delta(batches_after, batches_before, "batches_sent"),
+        "batched_requests": _delta(batches_after, batches_before, "batched_requests"),
         "cores": psutil.cpu_count(),
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
@@ -219,14 +229,48 @@ def run_level(daemon: Daemon, listener: FinalsListener, n: int, seconds: float) 
     return figures
 
 
+def _delta(after: dict[str, Any], before: dict[str, Any], name: str) -> int | None:
+    if name not in after:
+        return None
+    return int(after[name]) - int(before.get(name, 0))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="each level runs this long")
     parser.add_argument("--max-n", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], help="daemon config overrides")
+    parser.add_argument("--all-levels", action="store_true", help="do not stop at a failure")
+    parser.add_argument(
+        "--compare-batching", action="store_true", help="sweep with batching off, then on"
+    )
+    parser.add_argument("--batch", type=int, default=0, help="asr.max_batch when on (0: config)")
     args = parser.parse_args()
     extra = [item for kv in args.set for item in ("--set", kv)]
+    if not args.compare_batching:
+        print(json.dumps(sweep(args, extra)))
+        return 0
+    on = ["--set", f"asr.max_batch={args.batch}"] if args.batch else []
+    runs = {}
+    for name, settings in (("off", ["--set", "asr.max_batch=1"]), ("on", on)):
+        print(f"# batching {name}", flush=True)
+        runs[name] = sweep(args, [*extra, *settings])
+    for row_off, row_on in zip(runs["off"]["per_n"], runs["on"]["per_n"], strict=False):
+        print(json.dumps({
+            "n": row_on["n"],
+            "p50_s_off_on": [row_off["latency_p50_s"], row_on["latency_p50_s"]],
+            "p95_s_off_on": [row_off["latency_p95_s"], row_on["latency_p95_s"]],
+            "cpu_s_per_audio_s_off_on": [row_off["cpu_s_per_audio_s"], row_on["cpu_s_per_audio_s"]],
+            "lost_off_on": [row_off["finals_lost"], row_on["finals_lost"]],
+            "batches_on": row_on["batches_sent"],
+        }), flush=True)  # fmt: skip
+    print(json.dumps({**runs["on"], "batching": runs}))
+    return 0
+
+
+def sweep(args: argparse.Namespace, extra: list[str]) -> dict[str, Any]:
+    """Levels N = 1, 2, 4, ... on one daemon; the summary (see the module doc)."""
     daemon = Daemon(args.workers, extra)
     per_n: list[dict[str, Any]] = []
     try:
@@ -240,7 +284,7 @@ def main() -> int:
             figures = run_level(daemon, listener, n, args.seconds)
             per_n.append(figures)
             print(json.dumps(figures), flush=True)
-            if not figures["ok"] and n >= 2:  # N = 2 is always run: its p95 against N = 1
+            if not figures["ok"] and n >= 2 and not args.all_levels:  # N = 2 is always run
                 break
             time.sleep(5.0)  # the load average of the last level decays
             n *= 2
@@ -263,11 +307,11 @@ def main() -> int:
         "n2_p95_over_n1": ratio,
         "workers": args.workers,
         "seconds_per_level": args.seconds,
+        "settings": extra,
         "note": "levels double (1, 2, 4, 8, ...): the true maximum lies between the last "
         "passing N and the first failing one; the machine is shared (see load_avg_1m)",
     }
-    print(json.dumps(result))
-    return 0
+    return result
 
 
 if __name__ == "__main__":

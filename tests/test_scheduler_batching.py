@@ -169,3 +169,17 @@ def test_partials_are_never_batched_but_finals_are_in_commit_mode() -> None:
     assert isinstance(batch, TranscribeBatch) and not any(r.is_partial for r in batch.requests)
     out = s.on_reply("asr-1", answer(batch, {"mic": "hello there", "room": "good day"}), 4.0)
     assert {f.text for f in finals(out)} == {"hello there", "good day"}
+
+
+def test_long_requests_are_not_batched() -> None:
+    def request(stream: str, seconds: float) -> TranscribeRequest:
+        end = round(seconds * 16_000)
+        return TranscribeRequest(f"{stream}/0/c0.1", stream, 0, 0, 1, "ring", 0, end)
+
+    plan = BatchPlan(["asr-1"], 2, waiting=2)
+    plan.add("asr-1", request("mic", 20.0))
+    assert not plan.admits("asr-1+2", request("room", 3.0))
+    short = BatchPlan(["asr-1"], 2, waiting=2)
+    short.add("asr-1", request("mic", 3.0))
+    assert not short.admits("asr-1+2", request("room", 20.0))
+    assert short.admits("asr-1+2", request("room", 12.0))

@@ -16,7 +16,8 @@ A batch holds:
 - at most one request per stream (the issue's "segments of different streams"; a long segment's
   chunks go to different workers instead);
 - finals only (chunks and early finals): partials stay alone, so a final never waits for a
-  partial's decoding and a partial can be cancelled (pre-empted) on its own.
+  partial's decoding and a partial can be cancelled (pre-empted) on its own;
+- requests of at most ``MAX_BATCHED_AUDIO_SAMPLES`` (12 s): longer windows gained nothing.
 
 Every request of a batch is its own flight in the ledger (under its seat), answered,
 retried, lost or handed back one by one: the worker answers a ``TranscribeBatchResult``, which
@@ -38,6 +39,11 @@ from pipeline.scheduling.flights import WorkRequest
 
 SEAT_MARK = "+"  # an extra seat of worker "asr-1" is "asr-1+2", "asr-1+3", ...
 BATCH_PREFIX = "batch:"  # a batch's request id: this + its first request's id (unique per attempt)
+# Longest request batched: up to ~12 s of audio Whisper's shortened encoder window is 10-14 s
+# (500-700 frames), where stacking saved CPU (bench/encoder_batch.py, numpy, 1 BLAS thread: two
+# 10 s windows 0.76x, four 0.75x); two 15 s windows saved nothing, two full 30 s windows cost
+# 1.07x, four 1.21x (bigger matrices, no better BLAS use, more memory traffic).
+MAX_BATCHED_AUDIO_SAMPLES = 12 * 16_000
 
 
 def seats(free_roles: list[str], max_batch: int, waiting: int) -> list[str]:
@@ -79,6 +85,8 @@ class BatchPlan:
             return False
         if first.is_partial or request.is_partial:
             return False  # partials are not batched: a cancel must reach them alone
+        if max(_samples(first), _samples(request)) > MAX_BATCHED_AUDIO_SAMPLES:
+            return False  # long windows: stacking them saves nothing
         return all(
             isinstance(r, TranscribeRequest) and r.stream_id != request.stream_id for r in given
         )
@@ -96,6 +104,10 @@ class BatchPlan:
     def batch_sizes(self) -> list[int]:
         """Sizes of the batches made (workers given more than one request)."""
         return [len(r) for r in self._by_role.values() if len(r) > 1]
+
+
+def _samples(request: TranscribeRequest) -> int:
+    return request.end_index - request.start_index
 
 
 def batch_of(requests: list[WorkRequest]) -> TranscribeBatch:
