@@ -66,6 +66,8 @@ class StreamDialect:
             return []
         if body["type"] == "final":
             body["sent_at"] = time.time()
+        elif body["type"] == "metrics":
+            body["lag_s"] = session.lag_s()  # this client's stream (the page's status panel)
         return [body]
 
     def on_text(self, text: str) -> str:

@@ -280,6 +280,15 @@ class StreamSession:
         ]
         return not waiting and now_s - self._last_activity_s >= QUIET_S and self._daemon_caught_up()
 
+    def lag_s(self) -> float | None:
+        """How far the daemon's transcription of this client's stream is behind its audio
+        (``transcript_lag_s`` of its status row); None when the daemon does not say."""
+        status = self.link.fresh_status() or {}
+        row = next(
+            (r for r in status.get("streams") or [] if r.get("stream_id") == self.stream_id), None
+        )
+        return None if row is None else row.get("transcript_lag_s")
+
     def _own_stream_closed(self) -> bool:
         """The daemon's status, taken after the end, shows the client's own stream closed (its
         last final published, whether or not a speech end was announced)."""

@@ -480,6 +480,7 @@ def _lag(body: str, stream: str = "main") -> float | None:
 def test_stream_lag_on_metrics_rises_while_speech_waits_and_falls_after(rig: GatewayRig) -> None:
     frames = s16le_frames("jfk.flac")
     lags: list[float] = []
+    client_lags: list[float | None] = []
 
     async def scrape(done: asyncio.Event) -> None:
         async with aiohttp.ClientSession() as http:
@@ -501,8 +502,10 @@ def test_stream_lag_on_metrics_rises_while_speech_waits_and_falls_after(rig: Gat
                 await ws.send_bytes(frame)
                 await asyncio.sleep(0.05)  # 2x realtime
             await ws.send_json({"type": "stop"})
-            while (await ws.receive(timeout=300)).type == aiohttp.WSMsgType.TEXT:
-                pass
+            while (message := await ws.receive(timeout=300)).type == aiohttp.WSMsgType.TEXT:
+                body = json.loads(message.data)
+                if body["type"] == "metrics":  # every 5 s: the page's status panel
+                    client_lags.append(body["lag_s"])
         await asyncio.sleep(3.0)  # status refreshes, the VAD reports its position
         done.set()
         await scraper
@@ -510,3 +513,4 @@ def test_stream_lag_on_metrics_rises_while_speech_waits_and_falls_after(rig: Gat
     asyncio.run(run())
     assert lags and max(lags) >= 1.0, lags  # speech not yet covered by a final
     assert lags[-1] <= 0.5, lags  # every final out, nothing more written: caught up
+    assert client_lags and all(lag is not None for lag in client_lags), client_lags

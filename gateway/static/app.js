@@ -146,7 +146,7 @@
   }
 
   function showMetrics(m) {
-    const lag = m.lag_s != null ? `, lag ${m.lag_s} s` : '';
+    const lag = m.lag_s != null ? `, transcript lag ${m.lag_s} s` : '';
     $('#lag').textContent = `daemon latency p50 ${Math.round(m.latency_p50_ms || 0)} ms, p95 ${Math.round(m.latency_p95_ms || 0)} ms${lag}`;
   }
 
