@@ -54,37 +54,28 @@ supervisor loop).
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import time
 import uuid
-from collections import deque
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-import msgpack
-
-from pipeline.errors import StreamscribeError
 from pipeline.journal_files import (
     SeqHighWater,
     describe,
     ensure_journal_dir,
-    fsync_dir,
-    open_private_append,
-    write_all,
 )
 from pipeline.journal_health import JournalBacklog, JournalHealth
-from pipeline.journal_index import FileKey, JournalIndex, file_key
+from pipeline.journal_index import JournalIndex
 from pipeline.journal_reader import (
     MARK_KIND,
-    TAIL_READ_BYTES,
     JournalReader,
     final_line,
     json_line,
-    parse_line,
 )
+from pipeline.journal_replay import ReplayTail, answer_replay, replay_finals
+from pipeline.journal_writer import JournalError, JournalFile
 from pipeline.messages import (
     DEFAULT_MAX_FRAME_BYTES,
     SCHEMA_VERSION,
@@ -92,8 +83,6 @@ from pipeline.messages import (
     ReplayRequest,
     TranscriptFinal,
 )
-from pipeline.messages.codec import KIND_KEY, VERSION_KEY
-from pipeline.messages.schema import to_wire
 
 logger = logging.getLogger(__name__)
 
@@ -102,15 +91,8 @@ SEQ_FILE_SUFFIX = ".seq"  # the high-water file sits next to the journal: NAME.f
 SYNC_MODES = ("fsync", "rotate", "none")
 SEQ_RESERVE_BLOCK = 1000  # seqs reserved per high-water write in modes rotate/none
 DEFAULT_TAIL_SIZE = 1000  # finals kept in memory for replay without reading files
-# a reply is filled by adding up its finals' sizes, up to the frame limit less this share of it
-# (a number the journal holds as an int may become a float in the frame: a few bytes more)
-REPLY_MARGIN_FRACTION = 1 / 64
 
 SyncMode = Literal["fsync", "rotate", "none"]
-
-
-class JournalError(StreamscribeError):
-    """The journal cannot be opened (locked by another daemon, unreadable, a bad setting)."""
 
 
 class OutputsLike(Protocol):
@@ -161,13 +143,16 @@ class FinalsJournal:
         self.sync: SyncMode = sync  # type: ignore[assignment]
         self.run_id = run_id or new_run_id()  # names this daemon run in marks and finals
         self._reader = JournalReader(self.path, JournalIndex())
-        self.rotations = 0
-        self._tail: deque[TranscriptFinal] = deque(maxlen=tail_size)
-        self._tail_sizes: deque[int] = deque(maxlen=tail_size)  # each one's msgpack bytes
-        self._fd: int | None = None
-        self._key: FileKey | None = None  # the identity of the current file (for the index)
+        self._tail = ReplayTail(tail_size)  # the newest finals, for replay without the files
+        self._file = JournalFile(
+            self.path,
+            max_bytes,
+            keep_files,
+            sync,
+            self._reader,
+            rotated_mark=lambda: self._mark_line("rotate"),
+        )
         self._closed = False
-        self._size = 0
         self._high_water = SeqHighWater(self.path.with_name(self.path.name + SEQ_FILE_SUFFIX))
         self._reserved = 0  # every published seq is below this (stored in the high-water file)
         self._backlog = JournalBacklog(max_lines=tail_size)  # degraded: what waits, and why
@@ -177,7 +162,7 @@ class FinalsJournal:
             raise JournalError(
                 f"cannot create the journal directory {self.path.parent}: {e}"
             ) from e
-        self._open_current()
+        self._file.open()
         try:
             self._start_run()
         except BaseException:
@@ -194,7 +179,7 @@ class FinalsJournal:
     def _start_run(self) -> None:
         """Repair the files, recover the numbering, and mark the start of this run."""
         try:
-            self._repair_torn_line()
+            self._file.repair_torn_line()
         except OSError as e:
             self._degrade("cannot repair", e)
         try:
@@ -210,9 +195,9 @@ class FinalsJournal:
         if self._backlog.degraded:
             return
         try:
-            self._write_mark("open")
-            if self.sync == "fsync" and self._fd is not None:
-                os.fsync(self._fd)
+            self._file.write_line(self._mark_line("open"))
+            if self.sync == "fsync" and self._file.fd is not None:
+                self._file.fsync()
         except OSError as e:
             self._degrade("cannot write", e)
 
@@ -283,16 +268,14 @@ class FinalsJournal:
             )
         self.maintain()
         line = final_line(final)
-        self._tail.append(final)
-        self._tail_sizes.append(wire_size(to_wire(final)))
+        self._tail.add(final)
         self._next_seq += 1
         synced = False
         if not self._backlog.degraded:
             try:
-                self._write_line(line, final.seq)
+                self._file.write_line(line, final.seq)
                 if self.sync == "fsync":
-                    assert self._fd is not None
-                    os.fsync(self._fd)
+                    self._file.fsync()
                     synced = True
             except OSError as e:
                 self._degrade("cannot write", e)
@@ -312,18 +295,17 @@ class FinalsJournal:
             return
         written = 0
         try:
-            self._reopen()
+            self._file.reopen()
             in_file = self._reader.last_next_seq(self.path) or 0  # lines that made it before
             while backlog.lines:
                 seq, line = backlog.lines[0]
                 if seq >= in_file:
-                    self._write_line(line, seq)
+                    self._file.write_line(line, seq)
                     written += 1
                 backlog.lines.popleft()
-            self._write_mark("recover")
+            self._file.write_line(self._mark_line("recover"))
             if self.sync != "none":
-                assert self._fd is not None
-                os.fsync(self._fd)
+                self._file.fsync()
         except OSError as e:
             self._degrade("cannot write", e)
             logger.debug("finals journal %s still failing: %s", self.path, e)
@@ -342,14 +324,13 @@ class FinalsJournal:
             return
         self._closed = True
         self.maintain(now_s=float("inf"))
-        if self._fd is not None:
+        if self._file.fd is not None:
             try:
                 if self.sync != "none":
-                    os.fsync(self._fd)
+                    self._file.fsync()
             except OSError as e:
                 logger.warning("finals journal %s: sync at close failed: %s", self.path, e)
-            os.close(self._fd)  # releases the lock
-            self._fd = None
+            self._file.close()  # releases the lock
         if hasattr(self, "_next_seq"):
             try:  # every published seq is in the synced files or below this: no gap next run
                 self._high_water.write(self._next_seq, self.run_id)
@@ -401,64 +382,16 @@ class FinalsJournal:
         above ``since_seq``. Costs what it returns: finals older than the tail are found in the
         index and only their lines are read.
         """
-        if max_count < 1:
-            raise ValueError(f"max_count {max_count} must be >= 1")
-        finals: list[TranscriptFinal] = []
-        for final, _ in self._finals_since(since_seq):
-            finals.append(final)
-            if len(finals) == max_count:
-                break
-        return finals, self._continue_at(finals, cut=len(finals) == max_count)
+        held = self._tail.finals_since(since_seq, self._next_seq, self._reader)
+        return replay_finals(held, self._next_seq, max_count)
 
     def answer(
         self, request: ReplayRequest, *, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     ) -> ReplayReply:
-        """The ``ReplayReply`` to ``request``, cut so that its frame fits ``max_frame_bytes``:
-        finals are added while their sizes add up to the limit (less ``REPLY_MARGIN_FRACTION``),
-        and reading stops there."""
-        if request.max_count < 1:
-            raise ValueError(f"max_count {request.max_count} must be >= 1")
-        budget = (
-            max_frame_bytes - reply_overhead_bytes() - int(max_frame_bytes * REPLY_MARGIN_FRACTION)
-        )
-        finals: list[TranscriptFinal] = []
-        total = 0
-        cut = False
-        for final, wire in self._finals_since(request.since_seq):
-            size = wire if isinstance(wire, int) else wire_size(wire)
-            if total + size > budget:
-                if not finals:  # cannot happen for a final that was published; do not loop
-                    logger.warning("final seq %d does not fit a replay frame; skipped", final.seq)
-                    return ReplayReply(finals=(), next_seq=final.seq + 1)
-                cut = True
-                break
-            finals.append(final)
-            total += size
-            if len(finals) == request.max_count:
-                cut = True
-                break
-        return ReplayReply(finals=tuple(finals), next_seq=self._continue_at(finals, cut=cut))
-
-    def _continue_at(self, finals: list[TranscriptFinal], *, cut: bool) -> int:
-        if cut and finals and finals[-1].seq + 1 < self._next_seq:
-            return finals[-1].seq + 1
-        return self._next_seq
-
-    def _finals_since(
-        self, since_seq: int
-    ) -> Iterator[tuple[TranscriptFinal, int | dict[str, Any]]]:
-        """Every final held with ``seq >= since_seq``, oldest first, with its msgpack size (from
-        the tail) or its wire map (read from a file: ``wire_size`` gives the size); lazily:
-        whoever stops early reads no further."""
-        if since_seq >= self._next_seq:
-            return
-        tail_start = self._tail[0].seq if self._tail else self._next_seq
-        if since_seq < tail_start:
-            yield from self._reader.iter_finals(since_seq, stop_before=tail_start)
-        first = max(since_seq, tail_start)
-        offset = first - tail_start  # the tail is contiguous: append checks every seq
-        for index in range(offset, len(self._tail)):
-            yield self._tail[index], self._tail_sizes[index]
+        """The ``ReplayReply`` to ``request``, cut so that its frame fits ``max_frame_bytes``
+        (``journal_replay.answer_replay``)."""
+        held = self._tail.finals_since(request.since_seq, self._next_seq, self._reader)
+        return answer_replay(held, self._next_seq, request.max_count, max_frame_bytes)
 
     # --- files --------------------------------------------------------------------------------
 
@@ -474,53 +407,12 @@ class FinalsJournal:
         high_water = SeqHighWater(path.with_name(path.name + SEQ_FILE_SUFFIX))
         return max(JournalReader(path).recover_next_seq(), high_water.read())
 
-    def _open_current(self) -> None:
-        try:
-            fd = open_private_append(self.path)
-        except OSError as e:
-            raise JournalError(f"cannot open finals journal {self.path}: {e}") from e
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            os.close(fd)
-            raise JournalError(
-                f"finals journal {self.path} is in use by another process (is a daemon with the "
-                "same runtime directory running?)"
-            ) from e
-        self._fd = fd
-        self._size = os.fstat(fd).st_size
-        self._key = file_key(fd)
-        if self._size == 0 and not self._reader.index.known(self._key):
-            self._reader.index.start_empty(self._key)
+    @property
+    def rotations(self) -> int:
+        """Files rotated out since open."""
+        return self._file.rotations
 
-    def _reopen(self) -> None:
-        """Open the current file again (after an error) and cut a torn last line."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-        ensure_journal_dir(self.path.parent)
-        try:
-            self._open_current()
-        except JournalError as e:
-            cause = e.__cause__
-            raise cause if isinstance(cause, OSError) else OSError(str(e)) from e
-        self._repair_torn_line()
-
-    def _write_line(self, line: bytes, seq: int | None = None) -> None:
-        """Append ``line`` (final ``seq``'s, or a mark's), rotating first if it would not fit."""
-        if self._size > 0 and self._size + len(line) > self.max_bytes:
-            self._rotate()
-        offset = self._size
-        self._write_raw(line)
-        if seq is not None and self._key is not None:
-            self._reader.index.note(self._key, seq, offset)
-
-    def _write_raw(self, line: bytes) -> None:
-        assert self._fd is not None, "journal is closed"
-        write_all(self._fd, line)  # O_APPEND, unbuffered: one write(2) per line
-        self._size += len(line)
-
-    def _write_mark(self, reason: str) -> None:
+    def _mark_line(self, reason: str) -> bytes:
         mark = {
             "kind": MARK_KIND,
             "v": SCHEMA_VERSION,
@@ -529,83 +421,7 @@ class FinalsJournal:
             "reason": reason,  # "open" (a run starts), "rotate" (a new file), "recover"
             "time_unix_s": round(time.time(), 3),
         }
-        self._write_line(json_line(mark))
-
-    def _rotate(self) -> None:
-        assert self._fd is not None
-        if self.sync != "none":
-            os.fsync(self._fd)  # the file rotated out is complete on disk
-        for index in sorted(self._reader.rotated_indices(), reverse=True):
-            source = self._reader.rotated_path(index)
-            if index >= self.keep_files:
-                source.unlink(missing_ok=True)
-            else:
-                os.replace(source, self._reader.rotated_path(index + 1))
-        if self.keep_files > 0:
-            os.replace(self.path, self._reader.rotated_path(1))
-        else:
-            self.path.unlink(missing_ok=True)
-        os.close(self._fd)
-        self._fd = None
-        try:
-            self._open_current()
-        except JournalError as e:
-            cause = e.__cause__
-            raise cause if isinstance(cause, OSError) else OSError(str(e)) from e
-        if self.sync != "none":
-            fsync_dir(self.path.parent)  # the renames and the new file survive a power loss
-        self._reader.build_index()  # forgets the file rotated away (the others keep their inode)
-        self.rotations += 1
-        logger.debug("finals journal rotated at seq %d", self._next_seq)
-        self._write_mark("rotate")
-
-    def _repair_torn_line(self) -> None:
-        """Cut off a last line without its newline (a crash or a full disk mid-write), or end
-        it if it is whole."""
-        if self._size == 0:
-            return
-        with open(self.path, "rb") as reader:
-            start = max(0, self._size - TAIL_READ_BYTES)
-            reader.seek(start)
-            chunk = reader.read()
-        if chunk.endswith(b"\n"):
-            return
-        cut = chunk.rfind(b"\n")
-        if cut < 0 and start > 0:  # a last "line" longer than the read: garbage all the same
-            cut_at = start
-            torn = b""
-        else:
-            cut_at = start + cut + 1
-            torn = chunk[cut + 1 :]
-        try:
-            parse_line(torn)
-        except ValueError:
-            logger.warning(
-                "finals journal %s: cutting a torn last line of %d bytes (a crash mid-write)",
-                self.path,
-                self._size - cut_at,
-            )
-            os.truncate(self.path, cut_at)
-            self._size = cut_at
-            if self._key is not None:
-                self._reader.index.truncated(self._key, cut_at)
-            return
-        self._write_raw(b"\n")
-        if self._key is not None:  # a whole last line, now ended: index the file again
-            self._reader.index.drop(self._key)
-            self._reader.index.for_file(self.path)
-
-
-def wire_size(wire: dict[str, Any]) -> int:
-    """The bytes a final's wire map takes inside a frame."""
-    return len(msgpack.packb(wire, use_bin_type=True))
-
-
-def reply_overhead_bytes() -> int:
-    """The bytes of a ``ReplayReply`` frame around its finals, at most (the largest next_seq,
-    the longest array header)."""
-    empty = {VERSION_KEY: SCHEMA_VERSION, KIND_KEY: ReplayReply.kind, "finals": [], "next_seq": 0}
-    return len(msgpack.packb(empty, use_bin_type=True)) + 8 + 4
+        return json_line(mark)
 
 
 def new_run_id() -> str:

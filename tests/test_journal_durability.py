@@ -25,9 +25,9 @@ NAME = "t.finals.jsonl"
 
 def crash(journal: FinalsJournal) -> None:
     """Leave ``journal`` as a killed daemon would: descriptors closed, nothing more written."""
-    assert journal._fd is not None
-    os.close(journal._fd)
-    journal._fd = None
+    assert journal._file.fd is not None
+    os.close(journal._file.fd)
+    journal._file.fd = None
     journal._high_water.close()
     journal._closed = True
 
@@ -55,7 +55,7 @@ def fsyncs(monkeypatch: pytest.MonkeyPatch) -> Counter:
 def test_fsync_mode_syncs_every_final_before_append_returns(tmp_path: Path, fsyncs) -> None:
     with FinalsJournal.open(tmp_path / NAME, 1 << 20, 1) as journal:
         assert journal.sync == "fsync"  # the default
-        inode = os.fstat(journal._fd).st_ino
+        inode = os.fstat(journal._file.fd).st_ino
         before = fsyncs[inode]
         fill(journal, 5)
         assert fsyncs[inode] - before == 5
@@ -65,7 +65,7 @@ def test_fsync_mode_syncs_every_final_before_append_returns(tmp_path: Path, fsyn
 def test_other_modes_sync_at_rotation_only(tmp_path: Path, fsyncs, mode: str) -> None:
     directory = tmp_path.stat().st_ino
     with FinalsJournal.open(tmp_path / NAME, 3000, 10, sync=mode) as journal:
-        first_file = os.fstat(journal._fd).st_ino
+        first_file = os.fstat(journal._file.fd).st_ino
         directory_before = fsyncs[directory]
         fill(journal, 30)
         assert 1 <= journal.rotations < 10  # no file deleted: no inode reused

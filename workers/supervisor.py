@@ -9,6 +9,12 @@ request, or (for a finite source) when everything has been published.
 
 Sockets: the internal ones (audio, events, work) are always ipc sockets in the private runtime
 directory; the ones users connect to (transcript, control) follow ``outputs.transport``.
+
+The parts it hands work to, one file each: ``daemon_sockets`` (open and close the sockets),
+``daemon_events`` (route capture and VAD events), ``daemon_publisher`` (journal, then PUB),
+``memory_watch`` (which workers to recycle), ``stream_requests`` (stream.open/close/list),
+``profile_switch`` (a new profile on the running daemon), ``daemon_drain`` (the shutdown);
+``stream_set`` and ``worker_pool`` supervise the children, ``control_server`` answers requests.
 """
 
 from __future__ import annotations
@@ -17,72 +23,48 @@ import logging
 import os
 import signal
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import zmq
-
 from config.schema import Config
 from pipeline.audio_format import SAMPLE_RATE_HZ
-from pipeline.bus import Receiver, new_context, open_socket, send_message
-from pipeline.bus.endpoints import Endpoints, endpoints_from_outputs, ipc_endpoints
+from pipeline.bus import new_context
+from pipeline.bus.endpoints import endpoints_from_outputs, ipc_endpoints
 from pipeline.bus.runtime_dir import resolve_runtime_dir
-from pipeline.bus.sockets import SocketOptions
-from pipeline.errors import AudioSourceError
 from pipeline.journal import FinalsJournal, journal_path, new_run_id
 from pipeline.messages import (
-    CaptureEvent,
-    EndOfStream,
     GapEvent,
-    Heartbeat,
     Message,
     Metrics,
-    RingOverrunReport,
-    SpeechEnded,
-    SpeechOngoing,
-    SpeechStarted,
-    StreamCloseReply,
-    StreamCloseRequest,
-    StreamOpenReply,
-    StreamOpenRequest,
-    TranscriptFinal,
-    TranscriptPartial,
-    VadStats,
 )
-from pipeline.messages.speech import SpeechPaused, SpeechResumed
 from pipeline.ring import remove_stale_segments
 from pipeline.sources.preflight import preflight_source
-from pipeline.sources.push_source import push_endpoint
 from pipeline.supervision.loop_latency import LoopLatency
-from pipeline.supervision.memory_trend import MemoryTrend
 from pipeline.supervision.progress import STUCK
 from workers.child_process import reap
 from workers.control_server import ControlServer, daemon_handlers
+from workers.daemon_drain import drain
+from workers.daemon_events import route_events
 from workers.daemon_lock import DaemonLock
+from workers.daemon_publisher import Counters, DaemonPublisher
+from workers.daemon_sockets import DaemonSockets
 from workers.daemon_status import DaemonView, metrics_values, status
+from workers.memory_watch import MemoryWatch
+from workers.profile_switch import apply_profile
 from workers.progress_watch import EXIT_NO_PROGRESS, ProgressWatch, is_finite_source
 from workers.stdin_relay import StdinRelay
 from workers.stream_load import Adaptation, Admission, LoadMeter
+from workers.stream_requests import StreamRequests
 from workers.stream_set import StreamSet
 from workers.worker_pool import PoolOptions, WorkerPool
 
 logger = logging.getLogger(__name__)
 
 STREAM_ID = "main"
-MAX_LABEL_CHARS = 200  # a client's label for a stream, cut to this
 LAG_INTERVAL_S = 0.5  # how often the streams' lags are measured (adaptation)
-STREAM_STOP_GRACE_S = 1.0  # at shutdown, capture and VAD get this long to exit after SIGTERM
 POLL_MS = 20  # the loop wakes at least this often
 METRICS_INTERVAL_S = 5.0  # cadence of the ``metrics`` topic
-LATENCY_WINDOW = 500  # finals kept for latency percentiles
-MEMORY_SAMPLE_INTERVAL_S = 1.0
-MEMORY_MIN_SPAN_S = 120.0
-# A new worker's RSS climbs to its plateau over its first requests (buffers sized by the longest
-# audio seen, allocator pools): the growth slope is fitted only after this warm-up, per process.
-MEMORY_WARMUP_REQUESTS = 10
-MEMORY_WARMUP_S = 60.0
-PUBLISH_LINGER_MS = 1000  # at shutdown, queued transcripts get this long to go out  # a slope needs this much history before it can recycle a worker
 
 
 @dataclass(frozen=True)
@@ -92,19 +74,6 @@ class DaemonOptions:
     exit_at_end: bool = True  # a finite source (file, stdin) ends the daemon once published
     config_path: str | None = None  # kept to reload the configuration for ``set_profile``
     overrides: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Counters:
-    finals: int = 0
-    partials: int = 0
-    speech_events: int = 0
-    overruns: int = 0
-    worker_recycles: int = 0
-    adaptations: int = 0
-    child_restarts: int = 0
-    vad_stats: dict[str, Any] = field(default_factory=dict)
-    capture_events: dict[str, int] = field(default_factory=dict)
 
 
 class Supervisor:
@@ -121,11 +90,8 @@ class Supervisor:
         )
         self.started_at_s = time.monotonic()
         self.counters = Counters()
-        self.latencies_ms: list[float] = []
-        self.memory: dict[str, MemoryTrend] = {}
+        self.memory = MemoryWatch()
         self.loop_latency = LoopLatency()  # step durations (the work between two polls)
-        self.journal_latency = LoopLatency()  # journal appends (fsync included) within steps
-        self._last_memory_sample_s = 0.0
         self._last_metrics_s = 0.0
         self._last_lag_s = 0.0
         self.load = LoadMeter()
@@ -154,9 +120,16 @@ class Supervisor:
             )
             self.context = new_context()
             try:
-                self._open_sockets(internal, public)
+                self.sockets = DaemonSockets(self.context)
+                push = config.capture.source.strip().lower().startswith("push:")
+                self.sockets.open(
+                    config.outputs, internal, public, push_stream_id=STREAM_ID if push else None
+                )
+                self.publisher = DaemonPublisher(
+                    self.sockets.publisher, self.journal, self.run_id, self.counters
+                )
                 self.pool = WorkerPool(
-                    self.work,
+                    self.sockets.work,
                     PoolOptions.from_config(
                         config,
                         work_endpoint=internal.work,
@@ -186,8 +159,17 @@ class Supervisor:
                 )
                 self.admission = Admission(config.streams)
                 self.adaptation = Adaptation(config.streams)
+                self.stream_requests = StreamRequests(
+                    self.streams,
+                    self.admission,
+                    self.load,
+                    config=lambda: self.config,
+                    stopping=lambda: self.stopping,
+                    config_path=self.options.config_path,
+                    overrides=self.options.overrides,
+                )
                 self.control_server = ControlServer(
-                    self.control,
+                    self.sockets.control,
                     daemon_handlers(
                         status=self.status_values,
                         metrics=self.metrics_values,
@@ -195,9 +177,9 @@ class Supervisor:
                         request_stop=self.request_stop,
                         set_profile=self.set_profile,
                         max_frame_bytes=config.outputs.max_frame_bytes,
-                        open_stream=self.open_stream,
-                        close_stream=self.close_stream,
-                        list_streams=self.list_streams,
+                        open_stream=self.stream_requests.open_stream,
+                        close_stream=self.stream_requests.close_stream,
+                        list_streams=self.stream_requests.list_streams,
                     ),
                     max_frame_bytes=config.outputs.max_frame_bytes,
                 )
@@ -215,58 +197,6 @@ class Supervisor:
                 return self.exit_code
             finally:
                 self._close()
-
-    def _open_sockets(self, internal: Endpoints, public: Endpoints) -> None:
-        outputs = self.config.outputs
-        options = SocketOptions(
-            high_water_mark=outputs.high_water_mark, max_frame_bytes=outputs.max_frame_bytes
-        )
-        public_options = options
-        if public.curve:
-            from pipeline.bus.curve import load_server_keys, start_authenticator
-
-            keys = load_server_keys(public.curve_keys_dir)
-            self._authenticator = start_authenticator(self.context, keys)
-            public_options = SocketOptions(
-                high_water_mark=outputs.high_water_mark,
-                max_frame_bytes=outputs.max_frame_bytes,
-                curve_server=keys,
-            )
-        self.events = open_socket(
-            self.context, zmq.PULL, internal.events, bind=True, options=options
-        )
-        self.work = open_socket(self.context, zmq.ROUTER, internal.work, bind=True, options=options)
-        self.publisher = open_socket(
-            self.context, zmq.PUB, public.transcript, bind=True, options=public_options
-        )
-        self.control = open_socket(
-            self.context, zmq.ROUTER, public.control, bind=True, options=public_options
-        )
-        self.endpoints = {"transcript": public.transcript, "control": public.control}
-        if self.config.capture.source.strip().lower().startswith("push:"):
-            self.endpoints["push"] = push_endpoint(internal.audio, STREAM_ID)  # clients send PCM
-        self.runtime_dir = Path(internal.audio[len("ipc://") :]).parent
-        self.events_receiver = Receiver(
-            self.events,
-            accept=(
-                SpeechStarted,
-                SpeechOngoing,
-                SpeechEnded,
-                SpeechPaused,
-                SpeechResumed,
-                GapEvent,
-                VadStats,
-                Heartbeat,
-                CaptureEvent,
-                EndOfStream,
-                RingOverrunReport,
-            ),
-            max_frame_bytes=outputs.max_frame_bytes,
-            name="events",
-        )
-        self.poller = zmq.Poller()
-        for socket in (self.events, self.work, self.control):
-            self.poller.register(socket, zmq.POLLIN)
 
     def _install_signal_handlers(self) -> None:
         def request_stop(signum: int, _frame: object) -> None:
@@ -291,11 +221,7 @@ class Supervisor:
                 self.request_stop("the source ended and every segment is published")
 
     def _step(self, accept_speech: bool) -> None:
-        try:
-            self.poller.poll(POLL_MS)
-        except zmq.ZMQError as e:
-            if e.errno != zmq.EINTR:
-                raise
+        self.sockets.poll(POLL_MS)
         now_s = time.monotonic()
         reap(now_s)  # killed and recycled children: collected here, never waited for
         self._handle_events(now_s, accept_speech)
@@ -347,51 +273,15 @@ class Supervisor:
         self.progress.notify(now_s, self.pool.ready_count(), len(self.pool.slots))
 
     def _handle_events(self, now_s: float, accept_speech: bool) -> None:
-        while (received := self.events_receiver.receive(timeout_ms=0)) is not None:
-            message = received.message
-            self.streams.observe(message, now_s)
-            if isinstance(
-                message, (SpeechStarted, SpeechOngoing, SpeechPaused, SpeechResumed, SpeechEnded)
-            ):
-                if not accept_speech:
-                    continue
-                handler = {
-                    SpeechStarted: self.scheduler.speech_started,
-                    SpeechOngoing: self.scheduler.speech_ongoing,
-                    SpeechPaused: self.scheduler.speech_paused,
-                    SpeechResumed: self.scheduler.speech_resumed,
-                    SpeechEnded: self.scheduler.speech_ended,
-                }[type(message)]
-                for output in handler(message, now_s):
-                    self.publish(output)
-            elif isinstance(message, GapEvent):  # audio the VAD skipped (resync)
-                self.publish(message)
-            elif isinstance(message, VadStats):
-                self.counters.vad_stats = {
-                    "windows": dict(message.windows),
-                    "cpu_s": dict(message.cpu_s),
-                    "segments": message.segments,
-                    "mean_speech_probability": message.mean_speech_probability,
-                }
-            elif isinstance(message, RingOverrunReport):
-                self.counters.overruns += 1
-                logger.warning(
-                    "%s fell behind the ring: audio from %d was lost to it",
-                    message.reader,
-                    message.requested_index,
-                )
-            elif isinstance(message, CaptureEvent):
-                self.counters.capture_events[message.event] = (
-                    self.counters.capture_events.get(message.event, 0) + 1
-                )
-                level = (
-                    logging.WARNING
-                    if message.event in ("device_lost", "error", "overflow")
-                    else logging.INFO
-                )
-                logger.log(
-                    level, "capture of %s: %s %s", message.stream_id, message.event, message.detail
-                )
+        route_events(
+            self.sockets.events_receiver,
+            now_s,
+            streams=self.streams,
+            scheduler=self.scheduler,
+            counters=self.counters,
+            publish=self.publish,
+            accept_speech=accept_speech,
+        )
 
     def _handle_pool(self, now_s: float) -> None:
         events = self.pool.poll(0)
@@ -401,7 +291,7 @@ class Supervisor:
         for loss in events.lost:
             logger.warning("worker %s replaced: %s", loss.role, loss.why)
             self.progress.worker_replaced(loss.role, loss.why)
-            self.memory.pop(loss.role, None)
+            self.memory.forget(loss.role)
             for output in self.scheduler.worker_lost(loss.role, now_s, loss.why):
                 self.publish(output)
 
@@ -415,93 +305,17 @@ class Supervisor:
                 self.scheduler.on_unsent(role, request, now_s)
 
     def _watch_memory(self, now_s: float) -> None:
-        if now_s - self._last_memory_sample_s < MEMORY_SAMPLE_INTERVAL_S:
-            return
-        self._last_memory_sample_s = now_s
-        limits = self.config.supervisor
-        for slot in self.pool:
-            if not slot.ready or slot.rss_bytes == 0:
-                continue
-            over_limit = slot.rss_bytes / 1e6 > limits.memory_limit_mb
-            growing = False
-            warmed_up = (
-                slot.completed >= MEMORY_WARMUP_REQUESTS
-                and now_s - slot.ready_at_s >= MEMORY_WARMUP_S
+        for recycle in self.memory.check(now_s, self.pool, self.config.supervisor):
+            logger.warning(
+                "%s %s (%.0f MB): recycling it after its current request",
+                recycle.role,
+                recycle.why,
+                recycle.rss_bytes / 1e6,
             )
-            if warmed_up:
-                # one trend per process: a worker's loss (recycles too) drops its trend
-                trend = self.memory.setdefault(slot.role, MemoryTrend(limits.memory_window_s))
-                trend.add(now_s, slot.rss_bytes / 1e6)
-                growing = trend.growing_faster_than(
-                    limits.memory_slope_limit_mb_per_h, MEMORY_MIN_SPAN_S
-                )
-            if (over_limit or growing) and not slot.draining:
-                why = "over its memory limit" if over_limit else "memory growing"
-                logger.warning(
-                    "%s %s (%.0f MB): recycling it after its current request",
-                    slot.role,
-                    why,
-                    slot.rss_bytes / 1e6,
-                )
-                self.counters.worker_recycles += 1
-                self.pool.drain(slot.role)
+            self.counters.worker_recycles += 1
+            self.pool.drain(recycle.role)
 
     # ---- streams ------------------------------------------------------------------------
-
-    def open_stream(self, request: StreamOpenRequest) -> StreamOpenReply:
-        """``stream.open``: check the source, admit, open (see ``workers.stream_set``)."""
-        if self.stopping:
-            raise AudioSourceError("the daemon is stopping: no new streams")
-        spec = preflight_source(request.source)  # a bad spec or unreadable file: clear error
-        if spec.kind == "stdin":
-            raise AudioSourceError("stdin is the daemon's own input: open it with --source")
-        if spec.kind == "mic" and spec.device not in (None, ""):
-            from pipeline.sources.mic_source import find_input_device
-
-            find_input_device(spec.device)  # an unknown device is refused now, not retried
-        if request.pace not in ("", "realtime", "fast"):
-            raise AudioSourceError(f"pace must be realtime or fast, got {request.pace!r}")
-        now_s = time.monotonic()
-        self.admission.check(
-            len(self.streams.running()), self.load.busy_fraction, self.streams.update_lags(now_s)
-        )
-        config = self._stream_config(request)
-        stream = self.streams.open(
-            config,
-            label=request.label[:MAX_LABEL_CHARS],
-            close_when_idle=request.close_when_idle and config.streams.push_close_when_idle,
-        )
-        return StreamOpenReply(stream_id=stream.stream_id, push_endpoint=stream.push_endpoint)
-
-    def _stream_config(self, request: StreamOpenRequest) -> Config:
-        config = self.config
-        if request.profile or request.overrides:
-            from config.loader import load_config
-
-            overrides = {**self.options.overrides, **request.overrides}
-            if request.profile:
-                overrides["profile"] = request.profile
-            config = load_config(self.options.config_path, cli_overrides=overrides).config
-        capture = replace(
-            config.capture,
-            source=request.source,
-            pace=request.pace or config.capture.pace,
-            loop=request.loop,
-        )
-        return replace(config, capture=capture)
-
-    def close_stream(self, request: StreamCloseRequest) -> StreamCloseReply:
-        """``stream.close``: its open segment gets its final; closing twice is an error."""
-        stream = self.streams.get(request.stream_id)
-        if stream is None:
-            raise AudioSourceError(f"no open stream {request.stream_id!r}")
-        if stream.state != "running":
-            raise AudioSourceError(f"stream {request.stream_id!r} is already {stream.state}")
-        self.streams.close(request.stream_id, "stream.close requested")
-        return StreamCloseReply(stream_id=request.stream_id, state=stream.state)
-
-    def list_streams(self) -> list[dict[str, Any]]:
-        return self.streams.rows(time.monotonic())
 
     def _watch_load(self, now_s: float) -> None:
         """Measure the pool's load and the streams' lag; adapt when lag is sustained."""
@@ -525,27 +339,8 @@ class Supervisor:
     # ---- outputs ------------------------------------------------------------------------
 
     def publish(self, message: Message) -> None:
-        """Send on the transcript PUB (never blocks: a slow subscriber loses, the daemon doesn't).
-
-        A final is recorded in the journal first (synced per ``outputs.journal_sync``); a
-        journal that cannot write degrades (``journal.health()``), never stops the publishing.
-        """
-        self.journal.maintain()  # a degraded journal retries (cheap when it is ok)
-        stamped = (TranscriptFinal, TranscriptPartial, GapEvent)  # carry the daemon's run_id
-        if isinstance(message, stamped) and not message.run_id:
-            message = replace(message, run_id=self.run_id)
-        if isinstance(message, TranscriptFinal):
-            append_started_s = time.monotonic()
-            self.journal.append(message)
-            self.journal_latency.record(time.monotonic() - append_started_s)
-            self.counters.finals += 1
-            self.latencies_ms.append(message.latency_ms)
-            del self.latencies_ms[:-LATENCY_WINDOW]
-        elif message.kind == "transcript.partial":
-            self.counters.partials += 1
-        elif message.kind == "event.speech":
-            self.counters.speech_events += 1
-        send_message(self.publisher, message, block=False)
+        """Send on the transcript PUB, a final journaled first (``workers.daemon_publisher``)."""
+        self.publisher.publish(message)
 
     def metrics_values(self) -> dict[str, Any]:
         return metrics_values(self._status_view())
@@ -557,7 +352,7 @@ class Supervisor:
         return DaemonView(
             instance=self.options.instance,
             config=self.config,
-            endpoints=self.endpoints,
+            endpoints=self.sockets.endpoints,
             started_at_s=self.started_at_s,
             stopping=self.stopping,
             streams=self.streams,
@@ -573,17 +368,17 @@ class Supervisor:
                 "streams_closed": self.streams.closed_total,
             },
             counters=self.counters,
-            latencies_ms=self.latencies_ms,
+            latencies_ms=self.publisher.latencies_ms,
             last_seq=self.journal.last_seq,
             queue_depths=self.scheduler.queue_depths(),
             scheduler_stats=dict(self.scheduler.stats()),
             control=self.control_server.stats(),
-            events_rejected=self.events_receiver.rejected_total,
+            events_rejected=self.sockets.events_receiver.rejected_total,
             journal=self.journal.health().as_dict(),
             health=self.progress.health(),
             loop={
                 **self.loop_latency.summary().as_dict(),
-                "journal_append": self.journal_latency.summary().as_dict(),
+                "journal_append": self.publisher.journal_latency.summary().as_dict(),
             },
         )
 
@@ -594,55 +389,28 @@ class Supervisor:
 
         overrides = {**self.options.overrides, "profile": profile}
         config = load_config(self.options.config_path, cli_overrides=overrides).config
-        restarted: list[str] = []
         previous, self.config = self.config, config
-        for stream in self.streams.running():
-            if stream.profile != previous.profile and stream.stream_id != STREAM_ID:
-                continue  # a stream opened with its own profile keeps it
-            stream.children.config = config
-            stream.profile = config.profile
-            if config.vad != previous.vad:
-                stream.children.restart_vad("profile changed")
-                self.scheduler.vad_restarted(stream.stream_id)
-                restarted.append(stream.children.vad.role)
-        if config.asr != previous.asr:
-            self.pool.update_config(config)
-            for slot in self.pool:
-                self.pool.drain(slot.role)
-                restarted.append(slot.role)
-        self.scheduler.reconfigure(config)
-        logger.info(
-            "profile %s in effect (restarted: %s)", profile, ", ".join(restarted) or "nothing"
+        return apply_profile(
+            config,
+            previous,
+            streams=self.streams,
+            pool=self.pool,
+            scheduler=self.scheduler,
+            main_stream_id=STREAM_ID,
         )
-        return restarted
 
     # ---- stopping -----------------------------------------------------------------------
 
     def _drain(self) -> None:
-        """Finish or give up in-flight work within the shutdown timeout, publishing finals."""
-        # capture and VAD of every stream stop; the loop goes on meanwhile (replies, dispatch),
-        # so their exit never eats the time the last finals have
-        self.streams.signal_all()
-        stop_by_s = time.monotonic() + STREAM_STOP_GRACE_S
-        while not self.streams.all_stopped() and time.monotonic() < stop_by_s:
-            self._step(accept_speech=True)  # their last events arrive too
-        self.streams.kill_all()
-        self._handle_events(time.monotonic(), accept_speech=True)  # what they sent before stopping
-        deadline_s = time.monotonic() + self.config.supervisor.shutdown_timeout_s
-        # open segments end where their VAD had read: the words spoken so far get their final
-        for stream in self.streams:
-            for output in self.scheduler.end_open_segment(
-                stream.stream_id, stream.children.vad_position, time.monotonic()
-            ):
-                self.publish(output)
-        while not self.scheduler.idle() and time.monotonic() < deadline_s:
-            self._step(accept_speech=True)
-        if not self.scheduler.idle():
-            logger.warning(
-                "shutdown timeout: %s requests unfinished (%s)",
-                self.scheduler.queue_depths(),
-                self.scheduler.sizes(),
-            )
+        """Finish or give up in-flight work within the shutdown timeout (``workers.daemon_drain``)."""
+        drain(
+            streams=self.streams,
+            scheduler=self.scheduler,
+            step=lambda: self._step(accept_speech=True),
+            handle_events=lambda: self._handle_events(time.monotonic(), accept_speech=True),
+            publish=self.publish,
+            shutdown_timeout_s=self.config.supervisor.shutdown_timeout_s,
+        )
 
     def _close(self) -> None:
         for step in (
@@ -656,14 +424,9 @@ class Supervisor:
                 pass  # not created: start-up failed before it
             except Exception:
                 logger.exception("error while stopping")
-        for name in ("events", "work", "publisher", "control"):
-            socket = getattr(self, name, None)
-            if socket is not None:
-                # the last finals get a moment to reach subscribers; a stalled one can't hold us
-                socket.close(linger=PUBLISH_LINGER_MS if name == "publisher" else 0)
-        authenticator = getattr(self, "_authenticator", None)
-        if authenticator is not None:
-            authenticator.stop()
+        sockets = getattr(self, "sockets", None)
+        if sockets is not None:
+            sockets.close()
         context = getattr(self, "context", None)
         if context is not None:
             context.term()
