@@ -76,3 +76,39 @@ def test_the_costs_travel_on_the_wire_and_older_finals_still_decode() -> None:
     assert back.engine_ms == 12.5 and back.queue_wait_ms is None
     old = TranscriptFinal("mic", 0, 1, 0.0, 1.0, "hi", (), "w", "m", 5.0)
     assert decode(encode(old)).engine_ms is None
+
+
+def test_the_costs_are_journaled_and_replayed_and_old_lines_still_read(tmp_path) -> None:
+    from pipeline.journal import FinalsJournal
+
+    path = tmp_path / "f.jsonl"
+    with FinalsJournal.open(path, 100_000, 2, tail_size=10) as journal:
+        journal.append(
+            TranscriptFinal(
+                "mic",
+                0,
+                journal.next_seq,
+                0.0,
+                1.0,
+                "hi",
+                (),
+                "w",
+                "m",
+                5.0,
+                "r",
+                engine_ms=42.5,
+                queue_wait_ms=7.0,
+            )
+        )
+    line = path.read_text().splitlines()[-1]
+    assert '"engine_ms": 42.5' in line or '"engine_ms":42.5' in line
+    with FinalsJournal.open(path, 100_000, 2, tail_size=10) as journal:  # a fresh process
+        (final,), _ = journal.replay(0, 10)
+    assert (final.engine_ms, final.queue_wait_ms) == (42.5, 7.0)
+    old = line.replace(', "engine_ms": 42.5', "").replace(', "queue_wait_ms": 7.0', "")
+    old = old.replace(',"engine_ms":42.5', "").replace(',"queue_wait_ms":7.0', "")
+    assert "engine_ms" not in old
+    path.write_text(old + "\n")
+    with FinalsJournal.open(path, 100_000, 2, tail_size=10) as journal:
+        (final,), _ = journal.replay(0, 10)
+    assert final.engine_ms is None and final.text == "hi"
