@@ -144,6 +144,19 @@ def test_non_loopback_tcp_without_keys_is_refused(host: str, context: zmq.Contex
         bus.open_socket(context, zmq.PUB, "tcp://192.168.1.20:47800", bind=False)
 
 
+@pytest.mark.parametrize("bind", [True, False])
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]"])
+def test_loopback_tcp_without_keys_is_refused_by_the_socket_layer(
+    host: str, bind: bool, context: zmq.Context
+) -> None:
+    """Not only endpoint building refuses it: ``open_socket`` itself, for a raw tcp endpoint."""
+    endpoint = f"tcp://{host}:{'*' if bind else '47800'}"
+    with pytest.raises(BusError, match="CURVE keys are required for a tcp socket, loopback"):
+        bus.open_socket(context, zmq.PUB, endpoint, bind=bind)
+    with pytest.raises(BusError, match="CURVE keys are required"):  # any socket type
+        bus.open_socket(context, zmq.ROUTER, endpoint, bind=bind, options=bus.SocketOptions())
+
+
 def test_non_loopback_tcp_with_keys_is_allowed(tmp_path: Path) -> None:
     endpoints = bus.tcp_endpoints("10.1.2.3", 47800, curve_keys_dir=str(tmp_path))
     assert endpoints.curve and endpoints.events == "tcp://10.1.2.3:47801"
@@ -200,7 +213,12 @@ def test_curve_round_trip_on_loopback_tcp(tmp_path: Path, context: zmq.Context) 
         public, secret = zmq.curve_keypair()
         stranger = bus.ClientKeys(public, secret, server_keys.public)
         assert not _curve_client(context, endpoint, stranger)  # not in authorized_clients
-        assert not _curve_client(context, endpoint, None)  # no CURVE at all
+        plain = context.socket(zmq.REQ)  # no CURVE at all (a raw socket: ours refuse to open)
+        plain.setsockopt(zmq.LINGER, 0)
+        plain.connect(endpoint)
+        plain.send(encode(StatusRequest()))
+        assert not plain.poll(500)  # the server never answers it
+        plain.close(linger=0)
         thread.join(5)
         server.close(linger=0)
     finally:

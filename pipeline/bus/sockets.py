@@ -5,6 +5,8 @@ import time, and never use it across a fork: ``open_socket`` refuses a context f
 Every socket gets linger 0, send/receive high-water marks (a PUB drops messages for a slow
 subscriber past its HWM instead of growing memory), ``MAXMSGSIZE`` (libzmq disconnects a peer
 that sends a larger frame), ``ROUTER_MANDATORY`` on ROUTER sockets and CURVE when keys are given.
+A tcp endpoint without CURVE keys is refused here, loopback included (``BusError``), whoever
+builds the endpoint: the socket layer itself never opens an unauthenticated tcp socket.
 """
 
 from __future__ import annotations
@@ -123,15 +125,13 @@ def _apply_options(
         socket.setsockopt(zmq.CURVE_SERVERKEY, options.curve_client.server_public)
         socket.setsockopt(zmq.CURVE_PUBLICKEY, options.curve_client.public)
         socket.setsockopt(zmq.CURVE_SECRETKEY, options.curve_client.secret)
-    elif endpoint.startswith("tcp://") and not _is_loopback_endpoint(endpoint):
-        raise BusError(f"{endpoint} is not loopback: CURVE keys are required")
-
-
-def _is_loopback_endpoint(endpoint: str) -> bool:
-    from pipeline.bus.endpoints import is_loopback
-
-    host = endpoint[len("tcp://") :].rsplit(":", 1)[0]
-    return is_loopback(host)
+    elif endpoint.startswith("tcp://"):
+        # loopback too: any local user can connect to a port, and read or command the daemon
+        raise BusError(
+            f"{endpoint}: CURVE keys are required for a tcp socket, loopback included "
+            "(SocketOptions.curve_server to bind, curve_client to connect; keys from "
+            "'run.py keys generate DIR'), or use an ipc endpoint"
+        )
 
 
 def _type_name(socket_type: int) -> str:
