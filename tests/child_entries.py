@@ -12,6 +12,12 @@ from typing import Any
 def main(settings: dict[str, Any]) -> None:
     path = Path(settings["path"])
     action = settings["action"]
+    if action == "slow_teardown":  # a slow interpreter exit, as a big worker's under load
+        import atexit
+
+        atexit.register(time.sleep, 5.0)
+        path.write_text("returning")
+        return
     if action == "write":
         path.write_text(f"{os.environ.get('STREAMSCRIBE_PROBE_ENV')} {os.getpid()}")
         return

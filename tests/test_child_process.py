@@ -131,3 +131,29 @@ def test_stop_without_grace_kills_at_once_without_waiting(tmp_path) -> None:
     assert time.monotonic() - started_s < 0.05
     _reap_until_gone(pid, timeout_s=5.0)
     assert child.exitcode == -signal.SIGKILL
+
+
+def test_fast_exit_skips_the_interpreter_teardown(tmp_path) -> None:
+    """A child with ``fast_exit`` leaves as soon as its entry returns (a recycled worker within
+    its grace); the same child without it sits in its teardown (here a 5 s exit handler)."""
+    gone_after_s = {}
+    for fast in (True, False):
+        marker = tmp_path / f"returned-{fast}.txt"
+        child = ChildProcess(
+            ChildSpec(
+                role="teardown",
+                entry_module="tests.child_entries",
+                settings={"action": "slow_teardown", "path": str(marker)},
+                fast_exit=fast,
+            )
+        )
+        child.start()
+        deadline_s = time.monotonic() + 60.0
+        while not marker.exists() and time.monotonic() < deadline_s:
+            time.sleep(0.01)
+        assert marker.exists(), "child did not run"
+        returned_s = time.monotonic()
+        assert child.join(timeout_s=30.0)
+        gone_after_s[fast] = time.monotonic() - returned_s
+        assert child.exitcode == 0
+    assert gone_after_s[True] < 1.5 and gone_after_s[False] >= 4.5, gone_after_s

@@ -162,3 +162,31 @@ def test_a_request_for_overwritten_audio_gets_a_clear_error(runtime_dir) -> None
         router.close(linger=0)
         context.term()
         small.close()
+
+
+def test_a_recycled_worker_exits_by_itself_within_its_grace(runtime_dir) -> None:
+    """A drained idle worker is told to shut down and leaves at once (``fast_exit``: no
+    interpreter teardown), not SIGTERMed after the 2 s recycle grace; its successor starts."""
+    from workers.child_process import reap
+
+    pool, router, context = make_pool(runtime_dir, workers=1)
+    try:
+        pool.start()
+        wait_ready(pool, 1)
+        slot = pool.slots["asr-1"]
+        old = slot.child
+        assert old.spec.fast_exit
+        pool.drain("asr-1")
+        started_s = time.monotonic()
+        lost = pool.poll(0).lost
+        assert [loss.why for loss in lost] == ["recycled"] and slot.child is not old
+        while old.exitcode is None and time.monotonic() - started_s < 10.0:
+            reap()
+            time.sleep(0.01)
+        assert old.exitcode == 0, old.exitcode  # by itself: not -SIGTERM after the grace
+        assert time.monotonic() - started_s < 2.0
+        wait_ready(pool, 1)
+    finally:
+        pool.stop(grace_s=5.0)
+        router.close(linger=0)
+        context.term()

@@ -193,6 +193,7 @@ class WorkerPool:
                 {**settings, "role": role, "identity": identity},
                 options.log_level,
                 environment,
+                fast_exit=True,  # a recycled worker is gone within its grace (child_process)
             )
             policy = RestartPolicy(options.restart_limits)
             self.slots[role] = WorkerSlot(role, ChildProcess(spec), policy, identity=identity)
