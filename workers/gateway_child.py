@@ -115,3 +115,13 @@ class GatewayChild:
             "last_failure": watched.last_failure,
             "address": self.address,
         }
+
+
+def gateway_for(
+    config: Config, instance: str, endpoints: Endpoints, log_level: str
+) -> GatewayChild | None:
+    """The daemon's gateway child when ``outputs.http`` asks for one (not started yet); None
+    otherwise. A bad address raises ``ConfigError`` before anything is spawned."""
+    if not config.outputs.http:
+        return None
+    return GatewayChild(config, instance, endpoints, log_level)
