@@ -22,9 +22,10 @@ end must each have a final, in the journal and at the subscriber (``expected.acc
 ended by SIGKILL of the supervisor loses what was not yet final (its audio was only in shared
 memory): segments ended after its last published final are counted in
 ``segments_cut_by_supervisor_kill``, not in ``finals_lost``. At a SIGTERM (and the final
-shutdown) the utterance open at the signal must get a final with the words spoken until the
-signal: ``words_lost_at_shutdown`` estimates the words missing, from the words other loops' finals
-of the same segment have before the same offset.
+shutdown) the utterance open at the signal must get a final with the words the VAD had read:
+``words_lost_at_shutdown`` counts the words other loops' finals of the same segment have before
+the VAD's read position at the signal (the daemon logs it with the stop) that the run's finals
+lack (``chaos_accounting.words_lost_at``).
 
 Last stdout line, one JSON object: finals_lost, finals_duplicated, words_lost_at_shutdown,
 unexpected_exits (daemon exits nobody asked for, non-zero exits after SIGTERM/shutdown),
@@ -44,6 +45,7 @@ import json
 import logging
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -92,9 +94,19 @@ class RunRecord:
     open_start_s: float | None = None  # an utterance open now (speech started, not ended)
     open_at_term_s: float | None = None  # the one open when SIGTERM / shutdown was sent
     audio_at_term_s: float | None = None  # capture position then
+    vad_read_at_term_s: float | None = None  # the VAD's read position then (the daemon's log)
     shutdown_timeout_logged: bool = False
     orphans: list[dict[str, Any]] = field(default_factory=list)
     children: dict[int, float] = field(default_factory=dict)  # pid -> create time
+
+
+def vad_read_at_stop(log: str, stream_id: str = "main") -> float | None:
+    """Where the VAD of ``stream_id`` had read when the daemon was asked to stop (its log line
+    "stopping: ... (VAD read at the stop: main 12.345 s)"), None without one."""
+    found = re.search(
+        rf"VAD read at the stop: (?:[^)]*, )?{re.escape(stream_id)} (\d+\.\d+) s", log
+    )
+    return float(found.group(1)) if found else None
 
 
 class Chaos:
@@ -218,6 +230,8 @@ class Chaos:
         run.orphans = self._orphans(run)
         log = daemon.log_path.read_bytes()[run.log_offset :].decode(errors="replace")
         run.shutdown_timeout_logged = "shutdown timeout" in log
+        if reason != "kill:supervisor":
+            run.vad_read_at_term_s = vad_read_at_stop(log)
         daemon.close()
         self._expecting_exit = False
 

@@ -63,6 +63,43 @@ def test_words_lost_at_a_shutdown_compare_with_other_loops() -> None:
     assert words_lost_at(between, expected, own, positions, words, 0.5) is None
 
 
+def test_words_lost_at_a_shutdown_are_exact_with_the_vad_read_position() -> None:
+    """With the VAD's read position at the signal (from the daemon's log), the cut is that
+    position, and every final of the run from the segment's start on counts (committed parts)."""
+    expected = [ExpectedSegment(5.0 + 10 * k, 8.0 + 10 * k, k, 1) for k in range(3)]
+    words = {
+        0: (5.0, [5.5, 6.0, 6.5, 7.0, 7.5]),  # references: loops 0 and 1, 5 words each
+        1: (15.0, [15.5, 16.0, 16.5, 17.0, 17.5]),
+        2: (25.0, [25.5]),  # the run's shutdown final in two parts: 25.5, then 26.0 and 26.4
+        3: (25.8, [26.0, 26.4]),
+    }
+    positions = {0: (True, 1), 1: (False, 1), 2: (False, 1)}
+    own = rows((2, 25.0, 25.8))
+    # the VAD had read to 26.6 (capture was at 28.0): 1.6 s in, 3 words (5.5, 6.0, 6.5) expected
+    stopped = run(
+        0,
+        "a",
+        "term:supervisor",
+        20.0,
+        open_at_term_s=25.0,
+        audio_at_term_s=28.0,
+        vad_read_at_term_s=26.6,
+    )
+    assert words_lost_at(stopped, expected, own, positions, words, 0.5, {2, 3}) == 0
+    assert words_lost_at(stopped, expected, own, positions, words, 0.5, {2}) == 2
+    # the VAD far behind capture: words it never read are not counted as lost
+    behind = run(
+        0,
+        "a",
+        "term:supervisor",
+        20.0,
+        open_at_term_s=25.0,
+        audio_at_term_s=28.0,
+        vad_read_at_term_s=25.2,
+    )
+    assert words_lost_at(behind, expected, [], positions, words, 0.5, set()) == 0
+
+
 def test_loop_p99_is_found_where_status_reports_it() -> None:
     assert loop_p99_of({"metrics": {"loop": {"p50_ms": 1.0, "p99_ms": 12.5}}}) == 12.5
     assert loop_p99_of({"metrics": {"latency_p99_ms": 3.0}}) is None

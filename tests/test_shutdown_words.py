@@ -4,6 +4,7 @@ daemon, model, sockets and journal)."""
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 
@@ -26,6 +27,10 @@ def test_sigterm_mid_utterance_in_a_later_segment_keeps_the_words_spoken() -> No
             "write_s"
         ] < SIGNAL_AT_AUDIO_S:
             time.sleep(0.02)
+        read_s = status["streams"][0]["vad_read_s"]  # status says where the VAD has read
+        written_s = status["ring"]["write_s"]
+        assert status["streams"][0]["stream_id"] == "main" and 15.0 < read_s <= written_s
+        assert status["stop_vad_read_s"] == {} and not status["stopping"]
         signalled_s = time.monotonic()
         run.process.send_signal(signal.SIGTERM)
         assert run.wait(30) == 0, run.log()[-3000:]
@@ -38,6 +43,12 @@ def test_sigterm_mid_utterance_in_a_later_segment_keeps_the_words_spoken() -> No
         last = texts[-1]
         assert "maria" in last and "rooms" in last, texts
         assert "catering" not in last  # spoken after the signal: never read
+        # the log names where the VAD had read when the stop came; the last final reaches it
+        stop = re.search(r"VAD read at the stop: main (\d+\.\d+) s", log)
+        assert stop is not None, log[-3000:]
+        stop_read_s = float(stop.group(1))
+        assert read_s <= stop_read_s <= written_s + 0.5
+        assert run.journal()[-1]["end_s"] >= stop_read_s - 0.05
         # hangover (0.6 s) + one short segment's engine time + 1 s, with room for a loaded machine
         assert exit_after_s < 8.0, f"exit took {exit_after_s:.1f} s"
     finally:

@@ -60,6 +60,8 @@ class DaemonView:
     stream_rows: Sequence[Mapping[str, Any]] = ()  # one per stream (workers.stream_set)
     adaptation: Mapping[str, Any] = field(default_factory=dict)  # level, switches, recent
     load: Mapping[str, Any] = field(default_factory=dict)  # busy_fraction, streams refused
+    vad_read_s: Mapping[str, float] = field(default_factory=dict)  # stream -> VAD read position
+    stop_vad_read_s: Mapping[str, float] = field(default_factory=dict)  # ... when stop was asked
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -153,7 +155,9 @@ def status(view: DaemonView) -> dict[str, Any]:
         "endpoints": dict(view.endpoints),
         "processes": rows,
         "ring": ring_fill(view.ring),
-        "streams": [dict(row) for row in view.stream_rows],
+        "streams": [
+            {**row, "vad_read_s": view.vad_read_s.get(row["stream_id"])} for row in view.stream_rows
+        ],
         "vad": dict(view.counters.vad_stats),
         "capture_events": dict(view.counters.capture_events),
         "scheduler": dict(view.scheduler_stats),
@@ -161,6 +165,7 @@ def status(view: DaemonView) -> dict[str, Any]:
         "metrics": metrics_values(view, rows),
         "loop": dict(view.loop),
         "stopping": view.stopping,
+        "stop_vad_read_s": dict(view.stop_vad_read_s),  # empty until a stop is requested
     }
 
 

@@ -82,6 +82,7 @@ class Supervisor:
         self.options = options
         self.stopping = False
         self.stop_reason = ""
+        self.stop_vad_read_s: dict[str, float] = {}  # each stream's VAD position at the stop
         self.exit_code = 0
         self.progress = ProgressWatch(
             give_up_after_s=config.supervisor.restart_window_s,
@@ -207,7 +208,10 @@ class Supervisor:
 
     def request_stop(self, reason: str) -> None:
         if not self.stopping:
-            logger.info("stopping: %s", reason)
+            # where each VAD had read: the words before it are the ones the shutdown keeps
+            self.stop_vad_read_s = self._vad_read_s()
+            read = ", ".join(f"{sid} {at_s:.3f} s" for sid, at_s in self.stop_vad_read_s.items())
+            logger.info("stopping: %s (VAD read at the stop: %s)", reason, read or "no stream")
             self.progress.stopping(reason)
         self.stopping = True
         self.stop_reason = self.stop_reason or reason
@@ -348,6 +352,18 @@ class Supervisor:
     def status_values(self) -> dict[str, Any]:
         return status(self._status_view())
 
+    def _vad_read_s(self) -> dict[str, float]:
+        """Each open stream's VAD read position (stream seconds): every speech event for the
+        audio before it has arrived (the position its last heartbeat reported)."""
+        streams = getattr(self, "streams", None)  # a stop during start-up: none yet
+        if streams is None:
+            return {}
+        return {
+            stream.stream_id: round(stream.children.vad_position / SAMPLE_RATE_HZ, 3)
+            for stream in streams
+            if stream.state != "closed"
+        }
+
     def _status_view(self) -> DaemonView:
         return DaemonView(
             instance=self.options.instance,
@@ -360,6 +376,8 @@ class Supervisor:
             worker_restarts=self.pool.total_restarts,
             ring=main.ring if (main := self.streams.main) is not None else None,
             stream_rows=self.streams.rows(time.monotonic()),
+            vad_read_s=self._vad_read_s(),
+            stop_vad_read_s=self.stop_vad_read_s,
             adaptation=self.adaptation.stats(),
             load={
                 "busy_fraction": round(self.load.busy_fraction, 3),

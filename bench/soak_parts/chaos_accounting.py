@@ -8,14 +8,18 @@ also at most the end of its last published final: what ended after that was only
 supervisor's memory (``segments_cut_by_supervisor_kill``, reported, not a loss the daemon can
 prevent).
 
-Words lost at a shutdown (an estimate): the utterance open at the signal should get a final with
-the words the VAD had read (the daemon ends it there). Status does not say where the VAD was, so
-the cut is the capture position at the signal (less ``VAD_LAG_S``) or, when the run has a final
-for the utterance, that final's end if earlier (a VAD restarted just before the signal may be well
-behind capture: what it had not read is not counted). Other loops' finals of the same segment
-(same position in the loop) say how many words lie before that offset into the segment (the
-median over them); the shortfall of the run's final (0 words if it has none) is counted.
-``cut_behind_capture_s`` shows how far behind capture the final ended.
+Words lost at a shutdown: the utterance open at the signal should get a final with the words
+the VAD had read (the daemon ends it there). The cut is exact: the daemon logs each stream's VAD
+read position when the stop is requested ("VAD read at the stop: main 123.456 s", also
+``status["stop_vad_read_s"]``; ``RunRecord.vad_read_at_term_s``). Other loops' finals of the same
+segment (same position in the loop) say how many words end before that offset into the segment
+(the median over them); the words of this run's finals (every final of the run from the
+segment's start on, committed parts included) that end before the cut (plus ``WORD_END_SLACK_S``
+for the model's timing) are counted against it, and the shortfall is the figure. Only a run
+whose log has no such line (a daemon from before it existed) falls back to the old estimate: the
+capture position at the signal less ``VAD_LAG_S``, or the run's own final's end if earlier
+(``words_lost_exact`` false in its row). ``cut_behind_capture_s`` shows how far behind capture
+the cut was.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from bench.soak_parts.expected import (
 from bench.soak_parts.ledger import cross_check
 
 KILLED = ("kill:supervisor", "unexpected")
-VAD_LAG_S = 0.3  # the VAD reads somewhat behind the capture position taken at the signal
+VAD_LAG_S = 0.3  # (estimate only) the VAD reads somewhat behind the capture position
+WORD_END_SLACK_S = 0.5  # a word spoken before the cut may be stamped up to this much after it
 
 
 def account_runs(
@@ -83,7 +88,10 @@ def account_runs(
         if run.end_reason in KILLED:
             cut = account(expected, in_journal, run.last_ended_s, tolerance_s)["lost"]
             cut -= journal_acc["lost"]
-        words_lost = words_lost_at(run, expected, in_journal, positions, words, tolerance_s)
+        run_seqs = {seq for seq, run_id in live_run_ids.items() if run_id == run.run_id}
+        words_lost = words_lost_at(
+            run, expected, in_journal, positions, words, tolerance_s, run_seqs
+        )
         lost = max(journal_acc["lost"], live_acc["lost"])
         duplicated = max(journal_acc["duplicated"], live_acc["duplicated"])
         headline["finals_lost"] += lost
@@ -108,6 +116,8 @@ def account_runs(
                 "duplicated_subscriber": live_acc["duplicated"],
                 "segments_cut_by_supervisor_kill": cut,
                 "words_lost_at_shutdown": words_lost,
+                "words_lost_exact": getattr(run, "vad_read_at_term_s", None) is not None,
+                "vad_read_at_term_s": getattr(run, "vad_read_at_term_s", None),
                 "open_at_term_s": run.open_at_term_s,
                 "capture_at_term_s": run.audio_at_term_s,
                 "cut_behind_capture_s": _behind(run, in_journal, tolerance_s),
@@ -132,11 +142,14 @@ def words_lost_at(
     positions: dict[int, tuple[bool, int]],
     words: dict[int, tuple[float, list[float]]],
     tolerance_s: float,
+    run_seqs: set[int] | None = None,
 ) -> int | None:
-    """Words of the utterance open at the run's SIGTERM/shutdown missing from its final;
-    None when no utterance was open (or nothing to compare with)."""
+    """Words of the utterance open at the run's SIGTERM/shutdown, spoken before the VAD's read
+    position then, missing from the run's finals; None when no utterance was open (or nothing
+    to compare with)."""
     open_s, audio_s = run.open_at_term_s, run.audio_at_term_s
-    if open_s is None or audio_s is None or not expected:
+    vad_s = getattr(run, "vad_read_at_term_s", None)
+    if open_s is None or (audio_s is None and vad_s is None) or not expected:
         return None
     starts = [s.start_s for s in expected]
     at = _nearest(starts, open_s)
@@ -145,23 +158,40 @@ def words_lost_at(
     segment = expected[at]
     key = (segment.loop == 0, segment.template_index)
     own = next((r for r in rows if abs(r.start_s - segment.start_s) <= tolerance_s), None)
-    cut_s = audio_s - VAD_LAG_S if own is None else min(audio_s - VAD_LAG_S, own.end_s)
+    if vad_s is not None:
+        cut_s = vad_s  # exact: where the VAD had read when the stop came
+    else:
+        assert audio_s is not None
+        cut_s = audio_s - VAD_LAG_S if own is None else min(audio_s - VAD_LAG_S, own.end_s)
     offset_s = cut_s - segment.start_s
+    mine = set(run_seqs or ()) | ({own.seq} if own is not None else set())
     references = [
         sum(1 for end in words[seq][1] if end - words[seq][0] <= offset_s)
         for seq, position in positions.items()
-        if position == key and seq in words and (own is None or seq != own.seq)
+        if position == key and seq in words and seq not in mine
     ]
     if not references:
         return None
     expected_words = int(statistics.median(references))
-    got = len(words[own.seq][1]) if own is not None and own.seq in words else 0
+    if vad_s is None:
+        got = len(words[own.seq][1]) if own is not None and own.seq in words else 0
+    else:  # every final of the run from the segment's start on (committed parts too)
+        got = sum(
+            1
+            for seq in mine
+            if seq in words and words[seq][0] >= segment.start_s - tolerance_s
+            for end in words[seq][1]
+            if end <= cut_s + WORD_END_SLACK_S
+        )
     return max(0, expected_words - got)
 
 
 def _behind(run: Any, rows: list[FinalRow], tolerance_s: float) -> float | None:
     if run.open_at_term_s is None or run.audio_at_term_s is None:
         return None
+    vad_s = getattr(run, "vad_read_at_term_s", None)
+    if vad_s is not None:
+        return round(run.audio_at_term_s - vad_s, 2)
     own = [r for r in rows if abs(r.start_s - run.open_at_term_s) <= tolerance_s]
     return round(run.audio_at_term_s - own[-1].end_s, 2) if own else None
 
