@@ -42,6 +42,7 @@ EXAMPLES: dict[str, m.Message] = {
         m.EndOfStream("file", 123456),
         m.PushAudio("main", "client-1", 7, "s16le", 16000, 1, 1.7e9),
         m.PushEnd("main", "client-1", 8),
+        m.PushFinalize("main", "client-1", 8, 2000),
         m.PushReply("main", "client-1", "gap", 7, "frames 5..6 never arrived", 16000, 2),
         m.SpeechStarted("mic", 0, 1600),
         m.SpeechOngoing("mic", 0, 1600, 32000),
