@@ -40,6 +40,7 @@ from pipeline.scheduling.commit_policy import (
 )
 from pipeline.scheduling.commit_state import CommitState
 from pipeline.scheduling.early_finals import EarlyFinals
+from pipeline.scheduling.first_partial import is_preview, partial_min_samples
 from pipeline.scheduling.flights import WorkReply
 from pipeline.scheduling.requests import partial_request, prompt_tail
 from pipeline.scheduling.segment import Segment, SegmentKey
@@ -208,7 +209,7 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
     def _has_new_audio(self, segment: Segment, state: CommitState) -> bool:
         """Audio a partial could cover: the window (its committed context included) holds
         ``partial_min_audio`` and reaches past the last partial's end."""
-        min_samples = max(self.core.options.partial_min_audio_samples, 1)
+        min_samples = partial_min_samples(self.core.options, first=state.serial == 0)
         window_samples = segment.newest_index - state.window_start_index
         return window_samples >= min_samples and segment.newest_index > state.last_end_index
 
@@ -265,6 +266,10 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             return []
         request = flight.request
         assert isinstance(request, TranscribeRequest)
+        if is_preview(request, self.core.options):  # shown, never agreed on (first_partial)
+            state.last_serial = flight.index
+            text = merged_text(reply.words)
+            return [self.core.partial(segment, "", text, request.end_index)] if text else []
         offset_s = samples_to_seconds(request.start_index)
         partial = state.agreement.update([w.shifted(offset_s) for w in reply.words])
         state.cadence.heard([w.text for w in reply.words])
