@@ -301,12 +301,13 @@ class Supervisor:
 
     def _dispatch(self, now_s: float) -> None:
         idle = self.pool.idle_roles()
-        if not idle:
-            return
-        shed = self.adaptation.shed_partials
-        for role, request in self.scheduler.dispatch(idle, now_s, shed_partials=shed):
-            if not self.pool.submit(role, request):
-                self.scheduler.on_unsent(role, request, now_s)
+        if idle:
+            shed = self.adaptation.shed_partials
+            for role, request in self.scheduler.dispatch(idle, now_s, shed_partials=shed):
+                if not self.pool.submit(role, request):
+                    self.scheduler.on_unsent(role, request, now_s)
+        for role, cancel in self.scheduler.preemptions(now_s):  # final work waits: cut partials
+            self.pool.cancel(role, cancel)
 
     def _watch_memory(self, now_s: float) -> None:
         for recycle in self.memory.check(now_s, self.pool, self.config.supervisor):
