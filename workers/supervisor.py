@@ -50,6 +50,7 @@ from workers.daemon_lock import DaemonLock
 from workers.daemon_publisher import Counters, DaemonPublisher
 from workers.daemon_sockets import DaemonSockets
 from workers.daemon_status import DaemonView, metrics_values, status
+from workers.gateway_child import GatewayChild, gateway_for
 from workers.memory_watch import MemoryWatch
 from workers.profile_switch import apply_profile
 from workers.progress_watch import EXIT_NO_PROGRESS, ProgressWatch, is_finite_source
@@ -96,6 +97,7 @@ class Supervisor:
         self._last_metrics_s = 0.0
         self._last_lag_s = 0.0
         self.load = LoadMeter()
+        self.gateway: GatewayChild | None = None  # daemon --http: the web gateway, supervised
         self._base_profile = config.profile  # adaptation comes back to it
 
     # ---- the whole life of the daemon ---------------------------------------------------
@@ -185,6 +187,9 @@ class Supervisor:
                     max_frame_bytes=config.outputs.max_frame_bytes,
                 )
                 self._install_signal_handlers()
+                self.gateway = gateway_for(
+                    config, self.options.instance, public, self.options.log_level
+                )
                 self.pool.start()
                 stdin_fifo = None
                 if config.capture.source.startswith("stdin"):
@@ -192,6 +197,8 @@ class Supervisor:
                     stdin_fifo = self.stdin_relay.fifo_path
                     self.stdin_relay.start()
                 self.streams.open(config, stream_id=STREAM_ID, stdin_fifo=stdin_fifo)
+                if self.gateway is not None:
+                    self.gateway.start(time.monotonic())
                 logger.info("daemon %s running (pid %d)", self.options.instance, lock.pid)
                 self._loop()
                 self._drain()
@@ -228,6 +235,8 @@ class Supervisor:
         self.sockets.poll(POLL_MS)
         now_s = time.monotonic()
         reap(now_s)  # killed and recycled children: collected here, never waited for
+        if self.gateway is not None and not self.stopping:
+            self.gateway.poll(now_s)  # restarted after a crash by the same policy
         self._handle_events(now_s, accept_speech)
         self._handle_pool(now_s)
         self.control_server.serve_pending()
@@ -351,7 +360,10 @@ class Supervisor:
         return metrics_values(self._status_view())
 
     def status_values(self) -> dict[str, Any]:
-        return status(self._status_view())
+        values = status(self._status_view())
+        if self.gateway is not None:
+            values["processes"].append(self.gateway.row(time.monotonic()))
+        return values
 
     def _vad_read_s(self) -> dict[str, float]:
         """Each open stream's VAD read position (stream seconds): every speech event for the
@@ -433,6 +445,7 @@ class Supervisor:
 
     def _close(self) -> None:
         for step in (
+            lambda: self.gateway.stop() if self.gateway is not None else None,
             lambda: self.pool.stop(grace_s=min(5.0, self.config.supervisor.shutdown_timeout_s)),
             lambda: self.streams.close_all(),
             lambda: self.journal.close(),
