@@ -46,6 +46,15 @@ from its in-memory tail. ``maintain()`` (called by ``append`` too) retries every
 (``journal_health``): it re-opens the file, cuts a torn last line, writes what is pending (what
 is not in the file already) and returns to ``ok``.
 
+A journal that cannot be opened at all when the daemon starts (its directory cannot be created,
+the path lies under a file, no permission, a read-only file system, another daemon holds its
+lock) is a configuration error, not a degraded journal: ``JournalError`` names the path and the
+start fails with that one line (exit 2) before any child is spawned. Starting without a journal
+would publish finals that no replay can give back and whose seqs the next run could reuse, with
+nothing on disk to say so; the fix (a writable ``outputs.journal_path``) is the user's. Once
+open, every write failure degrades instead (above): a disk that fills up later never stops the
+daemon.
+
 Damage: a line that does not parse (a crash mid-write, a disk error) is skipped with a warning;
 a torn last line is cut off at open. Memory: the last ``tail_size`` finals are kept for fast
 replay; older ones are read back from the files on demand. Not thread-safe: one owner (the

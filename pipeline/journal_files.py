@@ -44,7 +44,10 @@ def ensure_journal_dir(path: Path) -> None:
             continue
         os.chmod(directory, DIR_MODE)  # mkdir's mode is masked by the umask
     if not missing:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
+        st = os.stat(path)
+        if not stat.S_ISDIR(st.st_mode):  # e.g. journal_path under a file
+            raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(path))
+        mode = stat.S_IMODE(st.st_mode)
         if mode & 0o077:
             logger.warning(
                 "finals journal directory %s has mode %04o: other users can list it "

@@ -242,3 +242,48 @@ def test_from_outputs_is_the_instance_journal_in_the_runtime_dir(tmp_path: Path)
     assert FinalsJournal.peek_next_seq(journal.path) == 3
     with pytest.raises(ValueError, match="sync 'always'"):
         FinalsJournal.open(tmp_path / "x.jsonl", 1000, 1, sync="always")
+
+
+def test_a_journal_that_cannot_be_created_is_a_clear_error_naming_the_path(tmp_path: Path) -> None:
+    """At the start this is a configuration error (the daemon exits 2 with this line), not a
+    degraded journal: see the module docstring of pipeline.journal."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(JournalError, match=f"journal directory {blocker}: .*[Nn]ot a directory"):
+        FinalsJournal.open(blocker / "x.finals.jsonl", 1 << 20, 1)
+
+
+def test_the_daemon_start_fails_with_one_line_when_its_journal_cannot_be_created(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    from tests.data_paths import DATA_DIR, REPO_ROOT
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "run.py"),
+            "daemon",
+            "--source",
+            f"file:{DATA_DIR / 'dictation_dev.wav'}",
+            "--set",
+            f"outputs.runtime_dir={tmp_path / 'rt'}",
+            "--set",
+            f"outputs.journal_path={blocker / 'j.finals.jsonl'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO_ROOT,
+    )
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: cannot create the journal directory {blocker}: "
+        f"[Errno 20] not a directory: '{blocker}'"
+    ], result.stderr
+    assert "Traceback" not in result.stderr
