@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -74,6 +75,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from bench.soak_parts.expected import (  # noqa: E402
     DEFAULT_TOLERANCE_S,
     TEMPLATE_PASSES,
+    ReferenceSpeech,
     compute_template,
 )
 from bench.soak_parts.faults import DEFAULT_KINDS, FaultInjector  # noqa: E402
@@ -81,6 +83,7 @@ from bench.soak_parts.ledger import LiveLedger  # noqa: E402
 from bench.soak_parts.memory import MemorySeries  # noqa: E402
 from bench.soak_parts.results import headline, print_summary, restarts_of, summarize  # noqa: E402
 from bench.soak_parts.silence import SILENCE_KINDS, build_looped_audio  # noqa: E402
+from pipeline.audio_format import SAMPLE_RATE_HZ  # noqa: E402
 
 DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 DEFAULT_AUDIO = DATA_DIR / "dictation_dev.wav"
@@ -235,7 +238,14 @@ class Soak:
         self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.say(f"expected segments: in-process VAD over {args.audio.name} ...")
         passes = 3 if args.silence_hours > 0 else TEMPLATE_PASSES  # an hour a pass: keep it short
-        self.template = compute_template(args.audio, self.config, passes)
+        template = compute_template(args.audio, self.config, passes)
+        layout = args.silence_layout
+        speech = ReferenceSpeech.from_reference(
+            args.speech_audio,
+            layout.every_passes if layout else 1,
+            layout.speech_samples / SAMPLE_RATE_HZ if layout else template.loop_s,
+        )
+        self.template = dataclasses.replace(template, speech=speech)
         self.say(
             f"  {self.template.per_loop} segments per {self.template.loop_s:.2f} s loop "
             f"(jitter {self.template.template_jitter_s * 1000:.0f} ms)"
@@ -431,6 +441,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args.speech_audio = args.audio
     args.silence = None
+    args.silence_layout = None
     if args.silence_hours > 0:
         args.out.mkdir(parents=True, exist_ok=True)
         composite = args.out / f"looped_{args.audio.stem}_silence.wav"
@@ -445,6 +456,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "file": str(composite),
         }
         args.audio = composite
+        args.silence_layout = layout
     result = Soak(args).run()
     if not args.quiet:
         print_summary(result)

@@ -13,7 +13,13 @@ import json
 import pytest
 
 from bench.soak import main
-from bench.soak_parts.expected import ExpectedSegment, FinalRow, account, compute_template
+from bench.soak_parts.expected import (
+    ExpectedSegment,
+    FinalRow,
+    ReferenceSpeech,
+    account,
+    compute_template,
+)
 from bench.soak_parts.memory import MemorySample, MemorySeries, fit_role
 from tests.data_paths import DATA_DIR
 
@@ -83,6 +89,33 @@ def test_template_of_the_dictation_loop() -> None:
     segments = template.segments_until(3 * template.loop_s)
     assert len(segments) == 24 and segments[8].loop == 1
     assert abs(segments[8].start_s - template.loop_s - segments[0].start_s) < 0.05
+
+
+def test_a_missed_segment_without_reference_words_is_wordless_not_lost() -> None:
+    import dataclasses
+
+    from config.loader import load_config
+
+    template = compute_template(DATA_DIR / "dictation_dev.wav", load_config(None).config, passes=2)
+    # the dictation's reference: no words between 38.551 s and 42.551 s of each pass
+    speech = ReferenceSpeech.from_reference(DATA_DIR / "dictation_dev.wav", 1, template.loop_s)
+    assert speech is not None
+    assert not speech.has_words(40.1, 41.2, template.loop_s)
+    assert speech.has_words(template.loop_s + 37.0, template.loop_s + 39.0, template.loop_s)
+    template = dataclasses.replace(template, speech=speech)
+    real = template.segments_until(2 * template.loop_s)
+    assert all(segment.has_words for segment in real)
+    noise = ExpectedSegment(template.loop_s + 40.1, template.loop_s + 41.2, 1, 99, False)
+    # every real segment of both passes published, the noise burst not
+    finals = [
+        FinalRow(i, i, segment.start_s, segment.end_s, False) for i, segment in enumerate(real)
+    ]
+    expected = sorted([*real, noise], key=lambda segment: segment.start_s)
+    result = account(expected, finals, cutoff_s=2 * template.loop_s)
+    assert result["lost"] == 0 and result["lost_wordless"] == 1
+    # a missed segment with words is still lost
+    result = account(expected, finals[1:], cutoff_s=2 * template.loop_s)
+    assert result["lost"] == 1 and result["lost_wordless"] == 1
 
 
 def test_slope_fit_gives_each_restarted_process_its_own_level() -> None:

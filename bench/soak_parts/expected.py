@@ -24,7 +24,11 @@ Matching (``account``):
   least half of it (two segments merged into one final): ``matched_by_overlap``, not lost;
 - ``lost``: due expected segments neither matched nor covered. Segments are due when they end at
   or before ``cutoff_s`` (the last speech end the daemon announced before the soak asked it to
-  stop); the open tail is not counted;
+  stop); the open tail is not counted. When the file has a reference (``<stem>.json`` with
+  utterance times, ``ReferenceSpeech``), an unmatched segment that overlaps no reference
+  utterance is ``lost_wordless`` instead: a noise burst or breath that the in-process VAD took
+  for speech and the daemon's VAD (another history of its recurrent state) did not. No words
+  can be lost there; such segments are listed, not counted as lost;
 - ``duplicated``: expected segments matched by more than one final, plus finals that repeat an
   earlier final's segment id or cover more than half of an earlier final's audio (the same
   speech published twice, whatever the segmentation);
@@ -37,6 +41,8 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import json
+import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +65,41 @@ class ExpectedSegment:
     end_s: float  # hangover included
     loop: int  # pass of the file it starts in (0 = first)
     template_index: int  # position among the segments starting in that pass
+    has_words: bool | None = None  # overlaps a reference utterance; None: no reference
+
+
+@dataclass(frozen=True)
+class ReferenceSpeech:
+    """Where the looped file's reference transcript has speech: (start_s, end_s) within one loop."""
+
+    spans_s: tuple[tuple[float, float], ...]
+
+    @classmethod
+    def from_reference(
+        cls, speech_audio: Path, passes_per_loop: int, pass_s: float
+    ) -> ReferenceSpeech | None:
+        """Utterance times of ``speech_audio``'s ``.json`` reference, repeated for each pass of
+        the audio in one loop (the looped file is ``passes_per_loop`` passes of ``pass_s``
+        seconds, then any silence); None when there is no reference with utterance times."""
+        reference = speech_audio.with_suffix(".json")
+        if not reference.is_file():
+            return None
+        utterances = json.loads(reference.read_text()).get("utterances") or []
+        spans = tuple(
+            (index * pass_s + float(u["start"]), index * pass_s + float(u["end"]))
+            for index in range(passes_per_loop)
+            for u in utterances
+        )
+        return cls(spans) if spans else None
+
+    def has_words(self, start_s: float, end_s: float, loop_s: float) -> bool:
+        """Whether absolute stream time [start_s, end_s] overlaps a reference utterance."""
+        loop = math.floor(start_s / loop_s)
+        for shift in (loop - 1, loop, loop + 1):
+            base = shift * loop_s
+            if any(min(end_s, base + b) > max(start_s, base + a) for a, b in self.spans_s):
+                return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -70,6 +111,7 @@ class LoopTemplate:
     typical: tuple[tuple[int, int], ...]  # a later pass, relative to its loop's start
     counts: tuple[int, ...]  # segments starting in each in-process pass
     template_jitter_s: float  # largest start difference to the typical pass (same count)
+    speech: ReferenceSpeech | None = None  # where the reference has words, if known
 
     @property
     def loop_s(self) -> float:
@@ -92,7 +134,13 @@ class LoopTemplate:
                 start_s = start / SAMPLE_RATE_HZ
                 if start_s >= end_s:
                     return out
-                out.append(ExpectedSegment(start_s, end / SAMPLE_RATE_HZ, loop, index))
+                end_s_segment = end / SAMPLE_RATE_HZ
+                words = (
+                    None
+                    if self.speech is None
+                    else self.speech.has_words(start_s, end_s_segment, self.loop_s)
+                )
+                out.append(ExpectedSegment(start_s, end_s_segment, loop, index, words))
             loop += 1
         return out
 
@@ -215,13 +263,14 @@ def account(
     due = [i for i, segment in enumerate(expected) if segment.end_s <= cutoff_s]
     covered_by_overlap: list[int] = []
     lost: list[int] = []
+    lost_wordless: list[int] = []  # unmatched, but no reference words in them
     covering: set[int] = set()  # finals that cover an expected segment they were not matched to
     for i in due:
         if matches[i]:
             continue
         cover = _covering(expected[i], finals, by_start, final_starts)
         if cover is None:
-            lost.append(i)
+            (lost_wordless if expected[i].has_words is False else lost).append(i)
         else:
             covered_by_overlap.append(i)
             covering.add(cover)
@@ -257,6 +306,7 @@ def account(
         "matched_by_start": sum(1 for i in due if matches[i]),
         "matched_by_overlap": len(covered_by_overlap),
         "lost": len(lost),
+        "lost_wordless": len(lost_wordless),
         "duplicated": len(duplicated) + len(extra),
         "segment_id_repeats": len(seqs) - len(seen_ids),
         "out_of_order": start_backwards + seq_backwards,
@@ -269,6 +319,7 @@ def account(
         "cutoff_s": round(cutoff_s, 3),
         "tolerance_s": tolerance_s,
         "lost_examples": [_describe(expected[i]) for i in lost[:EXAMPLES]],
+        "lost_wordless_examples": [_describe(expected[i]) for i in lost_wordless[:EXAMPLES]],
         "overlap_examples": [_describe(expected[i]) for i in covered_by_overlap[:EXAMPLES]],
         "duplicated_examples": [
             {**_describe(expected[i]), "seqs": [finals[p].seq for p in matches[i]]}

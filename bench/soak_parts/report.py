@@ -141,7 +141,8 @@ def markdown(result: dict[str, Any]) -> str:
         "## Segments",
         "",
         f"expected due {acc['expected_due']}, matched by start {acc['matched_by_start']}, "
-        f"by overlap {acc['matched_by_overlap']}, lost {acc['lost']}, unexpected finals "
+        f"by overlap {acc['matched_by_overlap']}, lost {acc['lost']} (plus "
+        f"{acc.get('lost_wordless', 0)} wordless: no reference words in them), unexpected finals "
         f"{acc['unexpected_finals']}, empty finals on due segments {acc['empty_finals_due']}, "
         f"seq gaps {acc['seq_gaps']}; cutoff {acc['cutoff_s']} s.",
         f"Subscriber vs journal: {result['cross_check']}".replace("'", ""),

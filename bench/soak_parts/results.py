@@ -101,6 +101,7 @@ def summarize(soak: Any, daemon: Any, exit_code: int | None) -> dict[str, Any]:
         "per_process": fits,
         "silence": getattr(args, "silence", None),
         "lost": acc["lost"],
+        "lost_wordless": acc["lost_wordless"],
         "duplicated": acc["duplicated"],
         "out_of_order": acc["out_of_order"],
         "restarts": restarts,
