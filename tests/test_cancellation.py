@@ -1,5 +1,5 @@
 """Checkpoints of a running transcription (``pipeline.backends.cancellation``), on the real
-embedded tiny.en model with the numpy engine, in this process."""
+embedded tiny.en model with both engines (numpy; MLX, here its CPU build), in this process."""
 
 from __future__ import annotations
 
@@ -24,11 +24,15 @@ def test_a_checkpoint_without_a_check_does_nothing_and_a_cancel_is_no_exception(
     checkpoint()  # the check is gone with its block
 
 
-def test_a_transcription_stops_at_the_first_checkpoint_after_the_cancel() -> None:
-    config = load_config(environ={}, cli_overrides={"asr.engine": "numpy"}).config
+# checkpoints inside the encoder: numpy between its 4 blocks; MLX runs it as one compiled call
+@pytest.mark.parametrize(("engine", "encoder_checks"), [("numpy", 4), ("mlx", 0)])
+def test_a_transcription_stops_at_the_first_checkpoint_after_the_cancel(
+    engine: str, encoder_checks: int
+) -> None:
+    config = load_config(environ={}, cli_overrides={"asr.engine": engine}).config
     backend = build_backend(config.asr, str(resolve_model_path(config.asr)))
     audio, _ = soundfile.read(DATA_DIR / "dictation_dev.wav", dtype="float32")
-    piece = audio[16_000 : 12 * 16_000]
+    piece = audio[16_000 : (12 if engine == "numpy" else 5) * 16_000]
     calls = 0
 
     def count() -> bool:
@@ -38,9 +42,10 @@ def test_a_transcription_stops_at_the_first_checkpoint_after_the_cancel() -> Non
 
     with watching(count):
         whole = backend.transcribe(piece)
-    # encoder blocks (4), the search's start, one per token: the checks cover the whole request
-    assert calls >= 4 + 1 + len(whole.text.split())
-    for cancel_at in (2, 6, calls // 2):  # in the encoder, at the search's start, mid-decoding
+    # encoder blocks, the search's start, one per token: the checks cover the whole request
+    assert calls >= encoder_checks + 1 + len(whole.text.split())
+    # in the encoder, at the search's start, mid-decoding
+    for cancel_at in sorted({max(1, encoder_checks // 2), encoder_checks + 1, calls // 2}):
         seen = 0
 
         def cancel_after(limit: int = cancel_at) -> bool:
