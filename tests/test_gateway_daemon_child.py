@@ -21,6 +21,7 @@ from tests.daemon_harness import DaemonRun
 from tests.data_paths import DATA_DIR
 from tests.gateway_harness import free_port, reference
 from workers.child_process import reap_all
+from workers.daemon_status import render_status_text
 from workers.gateway_child import TOKEN_ENV, GatewayChild, parse_http
 
 pytestmark = pytest.mark.timeout(600)
@@ -128,6 +129,7 @@ def test_the_daemon_supervises_its_gateway(tmp_path) -> None:
         status = daemon.status()
         row = next(r for r in status["processes"] if r["role"] == "gateway")
         assert row["pid"] == second and row["restarts"] == 1, row
+        assert "gateway" in render_status_text(status)  # run.py status shows it
         code, metrics = _get(f"{url}/metrics")
         assert code == 200 and "streamscribe_finals_total" in metrics
         # the daemon's finals were not disturbed by the gateway's death

@@ -110,6 +110,7 @@ class GatewayChild:
             "role": GATEWAY_ROLE,
             "pid": watched.pid,
             "state": watched.state(now_s),
+            "uptime_s": round(now_s - watched.started_at_s, 1) if watched.alive() else 0.0,
             "restarts": watched.restarts,
             "rss_mb": 0.0,
             "last_failure": watched.last_failure,
