@@ -62,3 +62,23 @@ def test_cpu_figures_split_start_up_roles_and_kinds() -> None:
     assert figures["engine_cpu_ratio_by_kind"] == {"partial": 2.0}
     assert figures["worker_idle_cpu_s"] == pytest.approx(10.0 - 8.0)
     assert role_name("asr-2") == "asr-2" and role_name("capture-main") == "capture"
+
+
+def test_sampler_marks_start_up_once_the_audio_flows_and_each_process_is_ready() -> None:
+    import os
+
+    from bench.e2e_parts.cpu_breakdown import CpuSampler
+
+    pid = os.getpid()  # a real process: this one, read through psutil
+    sampler = CpuSampler(pid)
+    sampler.sample({pid: "asr-1"}, streaming=False, states={pid: "ready"})
+    assert sampler.start_cpu_s == {} and sampler.cpu_s[pid] > 0
+    sampler.sample({pid: "asr-1"}, streaming=True, states={pid: "starting"})  # loading its model
+    assert sampler.start_cpu_s == {}
+    sum(i * i for i in range(200_000))  # some CPU between the samples
+    sampler.sample({pid: "asr-1"}, streaming=True, states={pid: "ready"})
+    marked = sampler.start_cpu_s[pid]
+    sum(i * i for i in range(200_000))
+    sampler.sample({pid: "asr-1"}, streaming=True, force=True, states={pid: "busy"})
+    assert sampler.start_cpu_s[pid] == marked < sampler.cpu_s[pid]
+    assert sampler.start_by_role() == {"asr-1": round(marked, 3)}

@@ -4,7 +4,8 @@ Per role (``cpu_s_by_role``): psutil samples of the daemon and every descendant,
 pid (a process's CPU after its last sample, while it shuts down, is in ``unattributed``: the
 getrusage total of the reaped tree minus the sampled sum). The CPU each process had used when the
 stream's audio started flowing (the first status whose ring has a write position) is its start-up
-(imports, model load, warm-up): ``cpu_s_start_by_role``; the offline pass the ratio divides by
+(imports, model load, warm-up; for a worker still loading then, when it is ready):
+``cpu_s_start_by_role``; the offline pass the ratio divides by
 excludes its model load too, so ``cpu_overhead_ratio_after_start`` leaves it out.
 
 Per request kind (``engine_by_kind``): each asr worker logs its ``pipeline.engine_ledger`` totals
@@ -38,17 +39,28 @@ class CpuSampler:
     def __init__(self, root_pid: int) -> None:
         self.root_pid = root_pid
         self.cpu_s: dict[int, float] = {}
-        self.start_cpu_s: dict[int, float] | None = None  # per pid, when audio began to flow
+        self.start_cpu_s: dict[int, float] = {}  # per pid, once the audio flows and it is ready
         self.roles: dict[int, str] = {}
         self._next_s = 0.0
 
-    def sample(self, roles: dict[int, str], streaming: bool, force: bool = False) -> None:
-        """One sample (at most every ``CPU_SAMPLE_INTERVAL_S`` unless ``force``); the first
-        with ``streaming`` (audio has begun to flow) also marks every process's start-up CPU."""
+    def sample(
+        self,
+        roles: dict[int, str],
+        streaming: bool,
+        force: bool = False,
+        states: dict[int, str] | None = None,
+    ) -> None:
+        """One sample (at most every ``CPU_SAMPLE_INTERVAL_S`` unless ``force``). A process's
+        start-up CPU is what it had used at the first sample with ``streaming`` (audio has begun
+        to flow) in which its state (status ``processes``) is no longer ``starting``: a worker
+        may still be loading its model when the audio starts."""
+        states = states or {}
         self.roles.update(roles)
         now_s = time.monotonic()
-        mark_start = streaming and self.start_cpu_s is None
-        if now_s < self._next_s and not (force or mark_start):
+        unmarked = streaming and any(
+            pid not in self.start_cpu_s and states.get(pid) != "starting" for pid in roles
+        )
+        if now_s < self._next_s and not (force or unmarked):
             return
         self._next_s = now_s + CPU_SAMPLE_INTERVAL_S
         try:
@@ -66,14 +78,15 @@ class CpuSampler:
                     )
             except psutil.Error:
                 continue  # it exited between the listing and the read
-        if mark_start:
-            self.start_cpu_s = dict(self.cpu_s)
+            ready = states.get(process.pid) != "starting"
+            if streaming and ready and process.pid not in self.start_cpu_s:
+                self.start_cpu_s[process.pid] = self.cpu_s[process.pid]
 
     def by_role(self) -> dict[str, float]:
         return self._sum(self.cpu_s)
 
     def start_by_role(self) -> dict[str, float]:
-        return self._sum(self.start_cpu_s or {})
+        return self._sum(self.start_cpu_s)
 
     def _sum(self, per_pid: dict[int, float]) -> dict[str, float]:
         totals: dict[str, float] = {}

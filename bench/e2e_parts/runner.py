@@ -200,9 +200,10 @@ def run_daemon(
                 write_s = status.get("ring", {}).get("write_s", 0.0)
                 if write_s > 0 and not status["ring"].get("ended"):
                     origins.append(replied_unix_s - write_s)
-                roles = {r["pid"]: r["role"] for r in status["processes"] if r.get("pid")}
+                rows = [r for r in status["processes"] if r.get("pid")]
                 ended = bool(status.get("ring", {}).get("ended"))  # sample often to the end
-                sampler.sample(roles, streaming=write_s > 0, force=ended)
+                sampler.sample({r["pid"]: r["role"] for r in rows}, streaming=write_s > 0,
+                               force=ended, states={r["pid"]: r.get("state", "") for r in rows})  # fmt: skip
                 if kills is not None:
                     pending = subscriber.ended > len(subscriber.finals)
                     kills.observe(status, pending)
