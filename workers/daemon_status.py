@@ -61,6 +61,8 @@ class DaemonView:
     adaptation: Mapping[str, Any] = field(default_factory=dict)  # level, switches, recent
     load: Mapping[str, Any] = field(default_factory=dict)  # busy_fraction, streams refused
     vad_read_s: Mapping[str, float] = field(default_factory=dict)  # stream -> VAD read position
+    # stream -> start of its oldest ended segment still without a final (None: none waits)
+    backlog_from_s: Mapping[str, float | None] = field(default_factory=dict)
     stop_vad_read_s: Mapping[str, float] = field(default_factory=dict)  # ... when stop was asked
 
 
@@ -156,7 +158,12 @@ def status(view: DaemonView) -> dict[str, Any]:
         "processes": rows,
         "ring": ring_fill(view.ring),
         "streams": [
-            {**row, "vad_read_s": view.vad_read_s.get(row["stream_id"])} for row in view.stream_rows
+            {
+                **row,
+                "vad_read_s": view.vad_read_s.get(row["stream_id"]),
+                "backlog_from_s": view.backlog_from_s.get(row["stream_id"]),
+            }
+            for row in view.stream_rows
         ],
         "vad": dict(view.counters.vad_stats),
         "capture_events": dict(view.counters.capture_events),

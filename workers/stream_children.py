@@ -83,6 +83,7 @@ class StreamProcesses:
     open_segment_start: Callable[[], int | None] = lambda: None
     next_segment_id: int = 0  # one past the highest segment id seen
     vad_position: int = 0  # the VAD's reported read position (events before it have arrived)
+    lead_cap_index: int | None = None  # a fast stream: the cursor no higher (workers.fast_lead)
     stdin_fifo: Path | None = None  # where a stdin source is relayed (see workers.stdin_relay)
     stopping: bool = False  # capture and VAD were told to stop: no more restarts
     _cursor_slot: int | None = None
@@ -276,7 +277,10 @@ class StreamProcesses:
             + UNREPORTED_MARGIN_SAMPLES
         )
         safe_index = max(0, self.vad_position - lookback)
-        self.hold_cursor(safe_index if needed_index is None else min(needed_index, safe_index))
+        index = safe_index if needed_index is None else min(needed_index, safe_index)
+        if self.lead_cap_index is not None:  # a fast stream's capture waits for VAD and workers
+            index = min(index, self.lead_cap_index)
+        self.hold_cursor(index)
 
     def hold_cursor(self, index: int) -> None:
         """Keep a fast capture from overwriting audio from ``index`` on (work still needs it)."""

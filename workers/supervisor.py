@@ -50,6 +50,7 @@ from workers.daemon_lock import DaemonLock
 from workers.daemon_publisher import Counters, DaemonPublisher
 from workers.daemon_sockets import DaemonSockets
 from workers.daemon_status import DaemonView, metrics_values, status
+from workers.fast_lead import backlog_start_index, hold_fast_leads
 from workers.gateway_child import GatewayChild, gateway_for
 from workers.memory_watch import MemoryWatch
 from workers.profile_switch import apply_profile
@@ -258,6 +259,7 @@ class Supervisor:
         for output in self.streams.advance(now_s, self.config.supervisor.restart_window_s):
             self.publish(output)
         self._watch_progress(now_s)
+        hold_fast_leads(self.streams, self.scheduler)  # a fast file's bounded backlog
         self.streams.update_cursors()
         self._watch_load(now_s)
         self._watch_memory(now_s)
@@ -377,6 +379,17 @@ class Supervisor:
             if stream.state != "closed"
         }
 
+    def _backlog_from_s(self) -> dict[str, float | None]:
+        """Each open stream's oldest ended segment still without its final (its start, stream
+        seconds; None: none waits): a fast stream's capture stays within ``FAST_LEAD_S`` of it."""
+        return {
+            stream.stream_id: None
+            if (at := backlog_start_index(self.scheduler, stream.stream_id)) is None
+            else round(at / SAMPLE_RATE_HZ, 3)
+            for stream in self.streams
+            if stream.state != "closed"
+        }
+
     def _status_view(self) -> DaemonView:
         return DaemonView(
             instance=self.options.instance,
@@ -390,6 +403,7 @@ class Supervisor:
             ring=main.ring if (main := self.streams.main) is not None else None,
             stream_rows=self.streams.rows(time.monotonic()),
             vad_read_s=self._vad_read_s(),
+            backlog_from_s=self._backlog_from_s(),
             stop_vad_read_s=self.stop_vad_read_s,
             adaptation=self.adaptation.stats(),
             load={
