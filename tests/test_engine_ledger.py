@@ -82,3 +82,37 @@ def test_sampler_marks_start_up_once_the_audio_flows_and_each_process_is_ready()
     sampler.sample({pid: "asr-1"}, streaming=True, force=True, states={pid: "busy"})
     assert sampler.start_cpu_s[pid] == marked < sampler.cpu_s[pid]
     assert sampler.start_by_role() == {"asr-1": round(marked, 3)}
+
+
+def test_worker_service_records_real_requests_and_logs_them_at_close(tmp_path, caplog) -> None:
+    """The real model on real audio in a real ring: the ledger sees the request's kind, CPU and
+    encoder frames, and the close logs the line the bench parses."""
+    import logging
+
+    from pipeline.audio_format import SAMPLE_RATE_HZ
+    from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
+    from pipeline.messages.work import TranscribeRequest, TranscribeResult
+    from pipeline.ring import AudioRing
+    from pipeline.transcription_service import TranscriptionService
+    from tests.process_harness import converted_file
+
+    audio = converted_file("jfk.flac")[: 4 * SAMPLE_RATE_HZ]
+    ring = AudioRing.create("ledger", audio.size * 2, SAMPLE_RATE_HZ, tmp_path)
+    ring.write(audio)
+    service = TranscriptionService(WhisperBackend(options=WhisperOptions(blas_threads=1)))
+    request = TranscribeRequest(
+        request_id=partial_request_id("main", 1, 1), stream_id="main", segment_id=1,
+        chunk_index=0, chunk_count=1, ring_name=ring.name, start_index=0,
+        end_index=audio.size, is_partial=True,
+    )  # fmt: skip
+    reply = service.handle(request)
+    assert isinstance(reply, TranscribeResult) and reply.text
+    partial = service.ledger.kinds["partial"]
+    assert partial.requests == 1 and partial.cpu_s > 0
+    assert partial.audio_s == pytest.approx(4.0)
+    assert 0 < partial.encoder_frames < 1500  # the shortened encoder
+    with caplog.at_level(logging.INFO, logger="pipeline.transcription_service"):
+        service.close()
+    logged = [parse_log_line(r.getMessage()) for r in caplog.records]
+    assert {"partial"} == set(next(t for t in logged if t))
+    ring.close()
