@@ -117,6 +117,7 @@ class Chaos:
         self.rng = random.Random(args.seed)
         self.context = zmq.Context()
         self.t0 = time.monotonic()
+        self.load_at_start = round(os.getloadavg()[0], 2)
         self.runtime_dir = Path(tempfile.mkdtemp(prefix="sschaos", dir="/tmp"))
         os.chmod(self.runtime_dir, 0o700)
         self.fs, self.fs_reason = self._mount_tmpfs() if "disk_full" in args.kinds else (None, "")
@@ -470,6 +471,10 @@ class Chaos:
             "loop_p99_ms_per_run": self.loop_p99,
             "loop_max_ms_per_run": self.loop_max,
             "slow_status_answers": sorted(self.slow_status, key=lambda x: -x[1])[:20],
+            # the machine's load (1-minute average) when the run started and ended: every
+            # latency above is wall time, inflated on a busy machine
+            "load_avg_1m": [self.load_at_start, round(os.getloadavg()[0], 2)],
+            "cpu_count": os.cpu_count(),
             "faults": counts,
             "faults_unproven": unproven,
             "faults_skipped": sorted(set(skipped)),
@@ -484,6 +489,7 @@ class Chaos:
                     "exit_code": r.exit_code,
                     "mid_utterance": r.open_at_term_s is not None,
                     "shutdown_timeout_logged": r.shutdown_timeout_logged,
+                    "vad_read_at_term_s": r.vad_read_at_term_s,
                 }
                 for r in self.runs
                 if r.end_reason in ("term:supervisor", "final")
