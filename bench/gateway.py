@@ -11,7 +11,10 @@ Concurrent clients: in the default mode every client shares the daemon's ``--sou
 stream, so a second concurrent client is refused as busy (measured: its close code) and 8 are
 null with that reason. With ``--open-streams`` the gateway opens a stream per client
 (``stream.open``) and N = ``--clients`` clients stream at once: per N, clients served or
-refused (the daemon's capacity answer), finals lost, latency added. Last line: one JSON object.
+refused (the daemon's capacity answer), finals lost, latency added. Then a ``/v1/listen`` client
+sends ``Finalize`` right after its last frame: the time until the ``from_finalize`` final.
+Per final, the daemon's end of speech -> final, engine time and queue wait (p50/p95). Last
+line: one JSON object.
 
     .venv/bin/python bench/gateway.py [--files jfk.flac harvard_list72_8k.wav] [--pace fast]
 """
@@ -75,6 +78,33 @@ def run_file(rig: GatewayRig, name: str, frames_per_s: float) -> dict[str, Any]:
             for key in ("latency_ms", "engine_ms", "queue_wait_ms")
         },
     }
+
+
+async def finalize_delay(rig: GatewayRig, frames: list[bytes]) -> dict[str, Any]:
+    """``/v1/listen`` at speaking pace, then ``Finalize`` right after the last frame (no silence
+    follows): the time until the ``from_finalize`` final, and that final's daemon latency."""
+    import aiohttp
+
+    url = f"{rig.gateway.ws}/v1/listen?encoding=linear16&sample_rate=16000"
+    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+        for frame in frames:
+            await ws.send_bytes(frame)
+            await asyncio.sleep(1.0 / REALTIME_FRAMES_PER_S)
+        sent_s = time.monotonic()
+        await ws.send_str(json.dumps({"type": "Finalize"}))
+        delay_ms = None
+        while delay_ms is None:
+            message = await ws.receive(timeout=60)
+            if message.type != aiohttp.WSMsgType.TEXT:
+                break
+            body = json.loads(message.data)
+            if body.get("type") == "Results" and body.get("from_finalize"):
+                delay_ms = round((time.monotonic() - sent_s) * 1000.0, 1)
+        await ws.send_str(json.dumps({"type": "CloseStream"}))
+        while (await ws.receive(timeout=120)).type == aiohttp.WSMsgType.TEXT:
+            pass
+    print(f"Finalize after the last frame -> from_finalize final: {delay_ms} ms")
+    return {"finalize_to_final_ms": delay_ms}
 
 
 async def second_client_close(rig: GatewayRig, frames: list[bytes]) -> tuple[int | None, str]:
@@ -196,6 +226,7 @@ def main() -> int:
     rig = GatewayRig(gateway_process=True)  # the gateway in its own process, as in use
     try:
         runs = [run_file(rig, name, frames_per_s) for name in args.files]
+        finalized = asyncio.run(finalize_delay(rig, s16le_frames(args.files[0])))
         code, reason = asyncio.run(second_client_close(rig, s16le_frames(args.files[0])))
         print(f"a second concurrent client: closed {code} ({reason})")
     finally:
@@ -220,6 +251,9 @@ def main() -> int:
         "max_concurrent_clients_nothing_lost": 1 if lost == 0 else 0,
         "max_concurrent_clients_reason": ONE_STREAM,
     }
+    figures.update(finalized)
+    if finalized["finalize_to_final_ms"] is None:
+        figures["finalize_reason"] = "no from_finalize final reached the client within 60 s"
     for key in ("latency_ms", "engine_ms", "queue_wait_ms"):  # per final, the page's chart
         values = [ms for run in runs for ms in run["times_ms"][key]]
         name = key.removesuffix("_ms")
