@@ -6,7 +6,7 @@ chunk, ``.../w2.1`` a window, ``.../p7`` a partial, ``.../p7e`` an early final d
 pause). The ledger adds up, per kind: requests, engine wall seconds, CPU seconds of the worker
 process (every thread: BLAS included), audio seconds, encoder and decoder wall seconds, and the
 requests a short encoder window gave a suspect result for, decoded again over the full 30 s
-window (with the seconds that second pass took). The worker logs the totals once when it stops
+window (with the seconds that second pass took), or, for partials, dropped instead. The worker logs the totals once when it stops
 (``LOG_PREFIX``); ``bench/daemon_e2e.py`` reads them from the daemon's log.
 """
 
@@ -45,6 +45,7 @@ class KindTotals:
     encoder_frames: int = 0  # encoder frames paid (1500 = one full 30 s window)
     full_window_retries: int = 0  # short window gave a suspect result: decoded again on 30 s
     full_window_retry_s: float = 0.0  # wall seconds of those second passes
+    suspect_dropped: int = 0  # partials whose suspect short-window result was dropped instead
 
 
 class EngineLedger:
@@ -69,6 +70,7 @@ class EngineLedger:
         totals.encode_s += float(details.get("encode_s", 0.0))
         totals.decode_s += float(details.get("decode_s", 0.0))
         totals.encoder_frames += int(details.get("audio_ctx", 0.0))
+        totals.suspect_dropped += int(details.get("suspect", 0.0) > 0)
         first_pass_s = details.get("audio_ctx_retry_s")
         if first_pass_s is not None:
             totals.full_window_retries += 1

@@ -115,11 +115,22 @@ class TranscriptionService:
     def _transcribe(self, request: TranscribeRequest) -> TranscribeResult:
         audio = self._read(request.ring_name, request.start_index, request.end_index)
         started_s, cpu_started_s = time.perf_counter(), time.process_time()
-        result = self.backend.transcribe(audio, prompt=request.prompt or None)
+        # an empty partial gets no second pass over the full window (the next one supersedes it)
+        no_retry = request.is_partial and getattr(self.backend, "retry_suspect", None) is True
+        if no_retry:
+            self.backend.retry_suspect = False
+        try:
+            result = self.backend.transcribe(audio, prompt=request.prompt or None)
+        finally:
+            if no_retry:
+                self.backend.retry_suspect = True
         engine_ms = (time.perf_counter() - started_s) * 1000.0
         self.ledger.record(request.request_id, engine_ms / 1000.0,
                            time.process_time() - cpu_started_s, len(audio) / SAMPLE_RATE_HZ,
                            result.details)  # fmt: skip
+        if no_retry and result.details.get("suspect"):
+            return WorkerError(request.request_id, "suspect_partial", "a short encoder window "
+                               "gave an empty or rejected partial", retryable=False)  # fmt: skip
         return TranscribeResult(
             request_id=request.request_id,
             stream_id=request.stream_id,

@@ -92,6 +92,7 @@ class WhisperBackend(Backend):
     def __init__(self, model: str | Path = "", options: WhisperOptions | None = None,
                  quantization: str = "none") -> None:  # fmt: skip
         self.options = options or WhisperOptions()
+        self.retry_suspect = True  # False: an empty short-window result comes back marked
         mlx_runtime.prepare_blas(self.options.blas_threads)
         mlx_runtime.limit_numpy_blas(self.options.blas_threads)
         from pipeline.models import resolve_model
@@ -220,7 +221,7 @@ class WhisperBackend(Backend):
         return tokens, tokens.index(self.tokenizer.sot)
 
     def _transcribe_window(self, audio: np.ndarray, prompt: str | None) -> Transcription:
-        from pipeline.backends.whisper.audio_context import looks_suspect
+        from pipeline.backends.whisper.audio_context import gave_nothing, looks_suspect
 
         duration_s = audio.size / 16_000
         if audio.size == 0 or float(np.sqrt(np.mean(np.square(audio)))) < _SILENCE_RMS:
@@ -233,6 +234,9 @@ class WhisperBackend(Backend):
         result = self._encode_and_decode(audio, prompt, frames, started_s,
                                          temperatures if frames == full else temperatures[:1])  # fmt: skip
         if frames < full and looks_suspect(result.text, result.details):
+            if not self.retry_suspect and gave_nothing(result.text, result.details):
+                # noise or a breath: the caller drops it (a partial: the next supersedes it)
+                return replace(result, details={**result.details, "suspect": 1.0})
             # a short window's known failures (a repeated sentence, no text): the full window
             logger.debug("short encoder window (%d frames) gave %r: full window", frames,
                          result.text)  # fmt: skip

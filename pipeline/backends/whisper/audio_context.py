@@ -15,7 +15,8 @@ against the full window, which sets the defaults here (the ``asr.audio_ctx*`` ke
 Measured on the dev recordings, a short window sometimes makes tiny.en say the last sentence
 twice (or a short phrase many times), or give up on the audio (empty text). ``looks_suspect``
 flags such a result so the backend decodes the request again over the full window: a repeat
-costs a second pass, never a wrong transcript that the full window would have got right.
+costs a second pass, never a wrong transcript that the full window would have got right. A
+partial that ``gave_nothing`` is dropped instead (``pipeline.transcription_service``).
 
 F is rounded up to a multiple of ``STEP_FRAMES`` so the MLX engine compiles a bounded number of
 encoder shapes (at most 1500 / STEP_FRAMES).
@@ -93,3 +94,10 @@ def looks_suspect(text: str, details: dict[str, float]) -> bool:
         or details.get("hit_cap", 0.0) > 0
         or has_repeat(text)
     )
+
+
+def gave_nothing(text: str, details: dict[str, float]) -> bool:
+    """A short-window result with no text, or rejected (noise, a breath): for a partial, the
+    full window's second pass almost always gives nothing too, at several times the cost, so the
+    worker drops it instead; a loop or a capped result is still decoded again."""
+    return not text or details.get("rejected", 0.0) > 0
