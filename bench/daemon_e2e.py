@@ -413,7 +413,8 @@ def print_cpu_breakdown(profile: str, figures: dict[str, Any]) -> None:
         print(
             f"  engine {kind}: {totals['requests']} requests, CPU {totals['cpu_s']:.2f} s "
             f"(wall {totals['engine_s']:.2f} s, audio {totals['audio_s']:.1f} s, encoder frames "
-            f"{totals['encoder_frames']}, full-window retries {totals['full_window_retries']})"
+            f"{totals['encoder_frames']}, full-window retries {totals['full_window_retries']}, "
+            f"dropped as suspect {totals.get('suspect_dropped', 0)})"
         )
     print(f"  worker CPU outside engine calls after start-up: {figures['worker_idle_cpu_s']} s")
 
