@@ -64,8 +64,10 @@ STREAM_REPLAY_ROUNDS = 8  # journal reads one stream-filtered replay makes at mo
 MAX_REPLAY_COUNT = 1000  # finals one replay reply holds at most (the frame limit may cut more)
 # A replay reply is cut at this size even when the frame limit is larger: building and encoding
 # a reply costs ~0.5 ms per 100-word final inside one loop step, so a full 1 MiB reply stalled the
-# loop for 0.3-0.6 s under a replay flood; clients follow ``next_seq`` either way.
-REPLAY_REPLY_MAX_BYTES = 128 * 1024
+# loop for 0.3-0.6 s under a replay flood, and a 128 KiB one still took 12-37 ms of CPU per step
+# (thread CPU time on a loaded machine: loop p99 25 ms in bench/chaos.py with floods); 32 KiB
+# keeps a replay step near the control budget. Clients follow ``next_seq`` either way.
+REPLAY_REPLY_MAX_BYTES = 32 * 1024
 MAX_SLOW_WAITING = 1000  # slow requests read ahead; beyond, they wait in the socket's queue
 REPLIES_QUEUED_PER_CLIENT = 16  # replies (each up to a frame) held for a client that does not read
 
