@@ -63,17 +63,7 @@ def answer_batch(service: Any, batch: TranscribeBatch) -> TranscribeBatchResult:
                                       f"{type(outcome).__name__}: {outcome}"))  # fmt: skip
             continue
         results.append(
-            TranscribeResult(
-                request_id=request.request_id,
-                stream_id=request.stream_id,
-                segment_id=request.segment_id,
-                chunk_index=request.chunk_index,
-                text=outcome.text,
-                words=outcome.words,
-                engine_ms=share_ms,
-                audio_s=len(audio) / SAMPLE_RATE_HZ,
-                details={k: float(v) for k, v in outcome.details.items()},
-            )
+            TranscribeResult.answering(request, outcome, share_ms, len(audio) / SAMPLE_RATE_HZ)
         )
     return TranscribeBatchResult(batch.request_id, tuple(results), tuple(errors))
 

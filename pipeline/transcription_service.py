@@ -131,17 +131,7 @@ class TranscriptionService:
         if no_retry and result.details.get("suspect"):
             return WorkerError(request.request_id, "suspect_partial", "a short encoder window "
                                "gave an empty or rejected partial", retryable=False)  # fmt: skip
-        return TranscribeResult(
-            request_id=request.request_id,
-            stream_id=request.stream_id,
-            segment_id=request.segment_id,
-            chunk_index=request.chunk_index,
-            text=result.text,
-            words=result.words,
-            engine_ms=engine_ms,
-            audio_s=len(audio) / SAMPLE_RATE_HZ,
-            details={k: float(v) for k, v in result.details.items()},
-        )
+        return TranscribeResult.answering(request, result, engine_ms, len(audio) / SAMPLE_RATE_HZ)
 
     def _read(self, ring_name: str, start_index: int, end_index: int) -> np.ndarray:
         ring = self._ring(ring_name)

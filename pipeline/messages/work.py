@@ -23,7 +23,7 @@ from pipeline.messages.base import (
     SampleIndex,
     register,
 )
-from pipeline.words import Word
+from pipeline.words import Transcription, Word
 
 Pid = Annotated[int, Min(1)]
 
@@ -89,6 +89,27 @@ class TranscribeResult(Message):
     engine_ms: NonNegFloat = 0.0  # time spent in the backend, milliseconds
     audio_s: NonNegFloat = 0.0  # length of the audio transcribed
     details: dict[str, float] = field(default_factory=dict)  # see Transcription.details
+
+    @classmethod
+    def answering(
+        cls,
+        request: TranscribeRequest,
+        transcription: Transcription,
+        engine_ms: float,
+        audio_s: float,
+    ) -> TranscribeResult:
+        """The result of ``request``: ``transcription`` of its ``audio_s`` seconds of audio."""
+        return cls(
+            request_id=request.request_id,
+            stream_id=request.stream_id,
+            segment_id=request.segment_id,
+            chunk_index=request.chunk_index,
+            text=transcription.text,
+            words=transcription.words,
+            engine_ms=engine_ms,
+            audio_s=audio_s,
+            details={k: float(v) for k, v in transcription.details.items()},
+        )
 
 
 @register
