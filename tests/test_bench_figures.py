@@ -38,7 +38,8 @@ def run(finals: list[tuple[str, float, float, float]], origin: float | None = OR
         name="x", profile="balanced", pace="realtime", exit_code=0, wall_s=1.0,
         finals=records, received_unix_s={i: ORIGIN + f[3] for i, f in enumerate(finals)},
         partials=[(ORIGIN + 1.5, 0, 0.8)], origin_unix_s=origin, cpu_s=6.0, cpu_s_sampled=5.9,
-        cpu_s_by_role={}, last_status=None, kills=None, log_tail="",
+        cpu_s_by_role={}, cpu_s_start_by_role={}, engine_by_kind={}, last_status=None,
+        kills=None, log_tail="",
     )  # fmt: skip
 
 
