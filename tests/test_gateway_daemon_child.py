@@ -150,3 +150,46 @@ def test_the_daemon_supervises_its_gateway(tmp_path) -> None:
     finally:
         daemon.cleanup()
     assert not psutil.pid_exists(second) or psutil.Process(second).status() == "zombie"
+
+
+def test_a_hung_gateway_is_restarted(tmp_path) -> None:
+    """The gateway beats like the other children: its beats reach the daemon (its status row
+    has its memory), and a SIGSTOPped gateway falls silent and is replaced."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    daemon = DaemonRun(
+        "--source",
+        f"file:{DATA_DIR / 'jfk.flac'}",
+        "--pace",
+        "realtime",
+        "--loop",
+        "--http",
+        f"127.0.0.1:{port}",
+        "--set",
+        "supervisor.heartbeat_timeout_s=3",
+    ).start()
+    stopped = None
+    try:
+        _wait(lambda: _get(f"{url}/healthz")[0] == 200, 180, "/healthz 200", daemon)
+        stopped = _wait(lambda: _listener(daemon.pid, port), 30, "the gateway's pid", daemon)
+
+        def gateway_row() -> dict:
+            return next(r for r in daemon.status()["processes"] if r["role"] == "gateway")
+
+        _wait(lambda: gateway_row()["rss_mb"] > 10, 30, "the gateway's heartbeats", daemon)
+        os.kill(stopped, signal.SIGSTOP)  # alive, but neither serving nor beating
+        second = _wait(
+            lambda: (pid := _listener(daemon.pid, port)) not in (None, stopped) and pid,
+            60,
+            "a new gateway after the hung one",
+            daemon,
+        )
+        _wait(lambda: _get(f"{url}/healthz")[0] == 200, 60, "/healthz 200 again", daemon)
+        row = gateway_row()
+        assert row["pid"] == second and row["restarts"] == 1, row
+        assert "silent" in row["last_failure"], row
+        assert not psutil.pid_exists(stopped) or psutil.Process(stopped).status() == "zombie"
+    finally:
+        if stopped is not None and psutil.pid_exists(stopped):
+            os.kill(stopped, signal.SIGCONT)
+        daemon.cleanup()

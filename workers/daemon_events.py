@@ -23,6 +23,7 @@ from pipeline.messages import (
     VadStats,
 )
 from pipeline.messages.speech import SpeechPaused, SpeechResumed
+from pipeline.messages.work import Heartbeat
 from workers.daemon_publisher import Counters
 
 if TYPE_CHECKING:
@@ -44,11 +45,14 @@ def route_events(
     counters: Counters,
     publish: Callable[[Message], None],
     accept_speech: bool = True,
+    heard: Callable[[Heartbeat, float], None] | None = None,
 ) -> None:
-    """Handle every event waiting on ``receiver`` (never waits for one)."""
+    """Handle every event waiting on ``receiver`` (never waits for one); ``heard`` gets the
+    heartbeats of children outside the streams (the web gateway)."""
     while (received := receiver.receive(timeout_ms=0)) is not None:
         message = received.message
-        streams.observe(message, now_s)
+        if streams.observe(message, now_s) is None and heard and isinstance(message, Heartbeat):
+            heard(message, now_s)
         if isinstance(message, SPEECH_EVENTS):
             if not accept_speech:
                 continue

@@ -5,8 +5,9 @@ The gateway stays a client of the daemon (its sockets, never its code: the child
 ``gateway.child`` is named here as a string and imported only in the child process); the daemon
 never depends on it to transcribe. Its process is watched like capture's and the VAD's: a death
 is restarted by the same ``RestartPolicy`` (backoff, then a circuit breaker), and it is stopped
-at shutdown. Liveness is the process itself (the gateway sends no heartbeats; a hung gateway is
-not detected here, its clients and ``/healthz`` see it).
+at shutdown. It beats on the events socket like capture (``gateway.child``: from its asyncio
+loop, so a stalled loop goes silent too); a gateway silent past the heartbeat timeout (the
+start-up timeout until its first beat) is killed and restarted by the same policy.
 
 It serves the daemon's streams with ``--open-streams`` (a push stream per connection) unless
 the daemon's own source is a push stream, which its clients then share, one at a time.
@@ -23,6 +24,7 @@ from typing import Any
 from config.schema import Config
 from pipeline.bus.endpoints import Endpoints, is_loopback
 from pipeline.errors import ConfigError
+from pipeline.messages.work import Heartbeat
 from pipeline.supervision.restart_policy import RestartLimits, RestartPolicy
 from workers.child_process import ChildSpec
 from workers.supervised_child import SupervisedChild
@@ -64,7 +66,11 @@ class GatewayChild:
             "transcript_endpoint": endpoints.transcript,
             "open_streams": not config.capture.source.startswith("push:"),
             "instance": instance,
+            "events_endpoint": endpoints.events,
+            "heartbeat_interval_s": config.supervisor.heartbeat_interval_s,
         }
+        self.heartbeat_timeout_s = config.supervisor.heartbeat_timeout_s
+        self.startup_timeout_s = config.supervisor.startup_timeout_s
         self.address = f"http://{host}:{port}/"
         self.spec = ChildSpec(GATEWAY_ROLE, ENTRY_MODULE, settings, log_level)
         policy = RestartPolicy(RestartLimits.from_config(config.supervisor))
@@ -83,10 +89,15 @@ class GatewayChild:
         if self.watched.restart_due(now_s):
             self.start(now_s)
             return "restarted"
-        code = self.watched.exitcode()
-        if code is None or self.watched.restart_at_s is not None:
+        if self.watched.restart_at_s is not None:
             return ""
-        why = f"exited with {code}"
+        code = self.watched.exitcode()
+        if code is not None:
+            why = f"exited with {code}"
+        else:
+            why = self.watched.silent_why(now_s, self.heartbeat_timeout_s, self.startup_timeout_s)
+            if not why:
+                return ""
         self.watched.last_failure = why
         decision = self.watched.schedule_restart(why, now_s)
         logger.warning("web gateway %s; restart in %.1f s", why, decision.delay_s)
@@ -94,6 +105,11 @@ class GatewayChild:
             self.start(now_s)
             return "restarted"
         return ""
+
+    def heard(self, beat: Heartbeat, now_s: float) -> None:
+        """A heartbeat on the events socket: the current gateway process is alive."""
+        if beat.role == GATEWAY_ROLE and beat.pid == self.watched.pid:
+            self.watched.heard(now_s, beat.rss_bytes)
 
     def stop(self) -> None:
         """At shutdown: SIGTERM, then SIGKILL after ``STOP_GRACE_S`` (reaped by the loop)."""
@@ -112,7 +128,7 @@ class GatewayChild:
             "state": watched.state(now_s),
             "uptime_s": round(now_s - watched.started_at_s, 1) if watched.alive() else 0.0,
             "restarts": watched.restarts,
-            "rss_mb": 0.0,
+            "rss_mb": round(watched.rss_bytes / 2**20, 1),
             "last_failure": watched.last_failure,
             "address": self.address,
         }

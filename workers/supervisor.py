@@ -296,6 +296,7 @@ class Supervisor:
             counters=self.counters,
             publish=self.publish,
             accept_speech=accept_speech,
+            heard=self.gateway.heard if self.gateway is not None else None,
         )
 
     def _handle_pool(self, now_s: float) -> None:
