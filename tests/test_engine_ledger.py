@@ -81,7 +81,8 @@ def test_sampler_marks_start_up_once_the_audio_flows_and_each_process_is_ready()
     sum(i * i for i in range(200_000))
     sampler.sample({pid: "asr-1"}, streaming=True, force=True, states={pid: "busy"})
     assert sampler.start_cpu_s[pid] == marked < sampler.cpu_s[pid]
-    assert sampler.start_by_role() == {"asr-1": round(marked, 3)}
+    # (in a full test run this process may have other children: only the named one is checked)
+    assert sampler.start_by_role()["asr-1"] == round(marked, 3)
 
 
 def test_worker_service_records_real_requests_and_logs_them_at_close(tmp_path, caplog) -> None:
