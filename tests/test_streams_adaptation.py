@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from tests.daemon_harness import DaemonRun
 from tests.data_paths import DATA_DIR
 from tests.stream_clients import finals_of, open_stream, text_of, wait_closed
@@ -16,6 +18,7 @@ from workers.asr import LOAD_FAULT_ENV
 HARVARD = DATA_DIR / "harvard_list72_8k.wav"  # 36 s, ten sentences with pauses
 
 
+@pytest.mark.slow  # ~1 min of a real daemon; `make test-all` runs it
 def test_lag_sheds_partials_then_switches_profile_and_both_revert(tmp_path, monkeypatch) -> None:
     fault = {"counter": str(tmp_path / "loads"), "request_delay_s": 1.5}
     monkeypatch.setenv(LOAD_FAULT_ENV, json.dumps(fault))

@@ -3,6 +3,8 @@ went out of batched encoder calls (the status counter) and match each file's run
 
 from __future__ import annotations
 
+import pytest
+
 from tests.daemon_harness import DaemonRun
 from tests.data_paths import DATA_DIR
 from tests.stream_clients import finals_of, open_stream, segment_count, text_of, wait_closed, wer
@@ -10,6 +12,7 @@ from tests.stream_clients import finals_of, open_stream, segment_count, text_of,
 HARVARD = DATA_DIR / "harvard_list72_8k.wav"  # 36 s, ten sentences with pauses
 
 
+@pytest.mark.slow  # ~1 min of a real daemon; `make test-all` runs it
 def test_two_streams_on_one_worker_are_batched_and_their_finals_match_alone() -> None:
     run = DaemonRun(
         "--source",
