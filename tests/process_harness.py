@@ -209,3 +209,12 @@ def converted_file(name: str, block_duration_ms: int = 20) -> Any:
 
     with FileSource(DATA_DIR / name, block_duration_ms, "fast") as source:
         return np.concatenate(list(source.blocks()))
+
+
+def wait_ready(pool: Any, count: int, timeout_s: float = 60.0) -> None:
+    """Poll ``pool`` (a ``WorkerPool``) until ``count`` workers are ready; fail after
+    ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while pool.ready_count() < count:
+        pool.poll(50)
+        assert time.monotonic() < deadline, "workers did not become ready"

@@ -25,6 +25,7 @@ from pipeline.messages.work import (
 )
 from pipeline.ring import AudioRing
 from tests.data_paths import DATA_DIR
+from tests.process_harness import wait_ready
 from workers.worker_pool import PoolOptions, WorkerPool
 
 
@@ -83,10 +84,7 @@ def test_a_batch_of_two_utterances_gives_the_words_of_two_single_requests(rings)
     pool = WorkerPool(router, options)
     try:
         pool.start()
-        deadline = time.monotonic() + 120
-        while pool.ready_count() < 1:
-            pool.poll(50)
-            assert time.monotonic() < deadline, "the worker did not become ready"
+        wait_ready(pool, 1, timeout_s=120)
         (role,) = pool.idle_roles()
         singles = [
             answer(pool, role, request(ring, f"{ring.name}-1")) for ring in (mono, dictation)

@@ -26,6 +26,7 @@ from pipeline.messages.work import (
 )
 from pipeline.ring import AudioRing
 from tests.data_paths import DATA_DIR
+from tests.process_harness import wait_ready
 from workers.worker_pool import PoolOptions, WorkerPool
 
 
@@ -76,10 +77,7 @@ def test_a_cancel_cuts_a_long_partial_short_and_the_worker_serves_on(runtime_dir
     pool = WorkerPool(router, options)
     try:
         pool.start()
-        deadline = time.monotonic() + 120
-        while pool.ready_count() < 1:
-            pool.poll(50)
-            assert time.monotonic() < deadline, "the worker did not become ready"
+        wait_ready(pool, 1, timeout_s=120)
         (role,) = pool.idle_roles()
         # 28 s of dictation: a full encoder window and ~80 tokens, uncancelled
         assert pool.submit(role, request(ring, "full", 1.0, 29.0))

@@ -23,6 +23,7 @@ from pipeline.bus.runtime_dir import ensure_private_dir
 from pipeline.bus.sockets import new_context, open_socket
 from pipeline.messages.work import TranscribeRequest, TranscribeResult, WorkerError
 from pipeline.ring import AudioRing
+from tests.process_harness import wait_ready
 from workers.worker_pool import PoolOptions, WorkerPool
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -55,13 +56,6 @@ def make_pool(runtime_dir: Path, workers: int, **overrides):
     )
     pool = WorkerPool(router, options)
     return pool, router, context
-
-
-def wait_ready(pool: WorkerPool, count: int, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while pool.ready_count() < count:
-        pool.poll(50)
-        assert time.monotonic() < deadline, "workers did not become ready"
 
 
 def request(ring: AudioRing, request_id: str, start_s: float, end_s: float) -> TranscribeRequest:
