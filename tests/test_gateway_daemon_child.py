@@ -59,6 +59,31 @@ def _wait(predicate, timeout_s: float, what: str, daemon: DaemonRun):
     raise AssertionError(f"timed out waiting for {what}; log:\n{daemon.log()[-3000:]}")
 
 
+def _daemon_with_gateway(port: int, *extra: str) -> DaemonRun:
+    """A started daemon on looped jfk (a live source: /healthz needs capture and VAD running)
+    with its gateway on ``port``."""
+    return DaemonRun(
+        "--source",
+        f"file:{DATA_DIR / 'jfk.flac'}",
+        "--pace",
+        "realtime",
+        "--loop",
+        "--http",
+        f"127.0.0.1:{port}",
+        *extra,
+    ).start()
+
+
+def _gateway_replaced(daemon: DaemonRun, port: int, old: int, what: str) -> int:
+    """The pid of the gateway that took over from ``old`` once it serves /healthz again."""
+    new = _wait(
+        lambda: (pid := _listener(daemon.pid, port)) not in (None, old) and pid, 60, what, daemon
+    )
+    url = f"http://127.0.0.1:{port}/healthz"
+    _wait(lambda: _get(url)[0] == 200, 60, "/healthz 200 again", daemon)
+    return new
+
+
 def test_http_addresses_are_checked(monkeypatch) -> None:
     monkeypatch.delenv(TOKEN_ENV, raising=False)
     assert parse_http("127.0.0.1:8765") == ("127.0.0.1", 8765)
@@ -105,27 +130,13 @@ def test_the_gateway_child_is_restarted_after_a_kill(tmp_path) -> None:
 def test_the_daemon_supervises_its_gateway(tmp_path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    daemon = DaemonRun(
-        "--source",
-        f"file:{DATA_DIR / 'jfk.flac'}",
-        "--pace",
-        "realtime",
-        "--loop",  # a live source: /healthz needs capture and VAD running
-        "--http",
-        f"127.0.0.1:{port}",
-    ).start()
+    daemon = _daemon_with_gateway(port)
     try:
         _wait(lambda: _get(f"{url}/healthz")[0] == 200, 180, "/healthz 200", daemon)
         first = _wait(lambda: _listener(daemon.pid, port), 30, "the gateway's pid", daemon)
         assert _get(f"{url}/")[0] == 200
         os.kill(first, signal.SIGKILL)  # the gateway dies; the daemon goes on transcribing
-        second = _wait(
-            lambda: (pid := _listener(daemon.pid, port)) not in (None, first) and pid,
-            60,
-            "a new gateway listening",
-            daemon,
-        )
-        _wait(lambda: _get(f"{url}/healthz")[0] == 200, 60, "/healthz 200 again", daemon)
+        second = _gateway_replaced(daemon, port, first, "a new gateway listening")
         status = daemon.status()
         row = next(r for r in status["processes"] if r["role"] == "gateway")
         assert row["pid"] == second and row["restarts"] == 1, row
@@ -157,17 +168,7 @@ def test_a_hung_gateway_is_restarted(tmp_path) -> None:
     has its memory), and a SIGSTOPped gateway falls silent and is replaced."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    daemon = DaemonRun(
-        "--source",
-        f"file:{DATA_DIR / 'jfk.flac'}",
-        "--pace",
-        "realtime",
-        "--loop",
-        "--http",
-        f"127.0.0.1:{port}",
-        "--set",
-        "supervisor.heartbeat_timeout_s=3",
-    ).start()
+    daemon = _daemon_with_gateway(port, "--set", "supervisor.heartbeat_timeout_s=3")
     stopped = None
     try:
         _wait(lambda: _get(f"{url}/healthz")[0] == 200, 180, "/healthz 200", daemon)
@@ -178,13 +179,7 @@ def test_a_hung_gateway_is_restarted(tmp_path) -> None:
 
         _wait(lambda: gateway_row()["rss_mb"] > 10, 30, "the gateway's heartbeats", daemon)
         os.kill(stopped, signal.SIGSTOP)  # alive, but neither serving nor beating
-        second = _wait(
-            lambda: (pid := _listener(daemon.pid, port)) not in (None, stopped) and pid,
-            60,
-            "a new gateway after the hung one",
-            daemon,
-        )
-        _wait(lambda: _get(f"{url}/healthz")[0] == 200, 60, "/healthz 200 again", daemon)
+        second = _gateway_replaced(daemon, port, stopped, "a new gateway after the hung one")
         row = gateway_row()
         assert row["pid"] == second and row["restarts"] == 1, row
         assert "silent" in row["last_failure"], row
