@@ -205,3 +205,18 @@ def reference(name: str) -> str:
     if name in references:
         return references[name]
     return json.loads((DATA_DIR / name).with_suffix(".json").read_text())["text"]
+
+
+def deepgram_client(rig: GatewayRig):
+    """The official Deepgram SDK client, pointed at ``rig``'s gateway instead of the cloud."""
+    from deepgram import DeepgramClient
+    from deepgram.environment import DeepgramClientEnvironment
+
+    host = f"127.0.0.1:{rig.gateway.options.port}"
+    environment = DeepgramClientEnvironment(
+        base=f"http://{host}",
+        production=f"ws://{host}",
+        agent=f"ws://{host}",
+        agent_rest=f"http://{host}",
+    )
+    return DeepgramClient(api_key="local-key", environment=environment, reconnect=False)

@@ -18,7 +18,14 @@ import pytest
 from gateway.options import GatewayError, GatewayOptions, Limits
 from pipeline.text_metrics import word_error_rate
 from tests.data_paths import DATA_DIR, REPO_ROOT
-from tests.gateway_harness import GatewayRig, GatewayThread, free_port, reference, s16le_frames
+from tests.gateway_harness import (
+    GatewayRig,
+    GatewayThread,
+    deepgram_client,
+    free_port,
+    reference,
+    s16le_frames,
+)
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -107,17 +114,7 @@ def _sample(body: str, name: str) -> float:
 
 
 def test_deepgram_sdk_client_on_listen(rig: GatewayRig) -> None:
-    from deepgram import DeepgramClient
-    from deepgram.environment import DeepgramClientEnvironment
-
-    host = f"127.0.0.1:{rig.gateway.options.port}"
-    environment = DeepgramClientEnvironment(
-        base=f"http://{host}",
-        production=f"ws://{host}",
-        agent=f"ws://{host}",
-        agent_rest=f"http://{host}",
-    )
-    client = DeepgramClient(api_key="local-key", environment=environment, reconnect=False)
+    client = deepgram_client(rig)
     before = len(rig.finals)
     frames = s16le_frames("jfk.flac")
     messages = []

@@ -14,7 +14,7 @@ import pytest
 
 from gateway.options import Limits
 from pipeline.text_metrics import word_error_rate
-from tests.gateway_harness import GatewayRig, reference, s16le_frames
+from tests.gateway_harness import GatewayRig, deepgram_client, reference, s16le_frames
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -36,24 +36,10 @@ def rig():
     rig.close()
 
 
-def _client(rig: GatewayRig):
-    from deepgram import DeepgramClient
-    from deepgram.environment import DeepgramClientEnvironment
-
-    host = f"127.0.0.1:{rig.gateway.options.port}"
-    environment = DeepgramClientEnvironment(
-        base=f"http://{host}",
-        production=f"ws://{host}",
-        agent=f"ws://{host}",
-        agent_rest=f"http://{host}",
-    )
-    return DeepgramClient(api_key="local-key", environment=environment, reconnect=False)
-
-
 def _listen(rig: GatewayRig, endpointing: str, parts: list[list[bytes]]) -> list:
     """Send ``parts`` at 8x realtime with a Finalize between them; every message back."""
     messages = []
-    with _client(rig).listen.v1.connect(
+    with deepgram_client(rig).listen.v1.connect(
         model="nova-3",
         encoding="linear16",
         sample_rate="16000",

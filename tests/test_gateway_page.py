@@ -35,23 +35,17 @@ def fake_mic_wav(path: Path) -> Path:
     return path
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="no chromium/chromedriver: install them with 'make system-deps' (Debian packages)",
-)
-def test_page_shows_finals_and_charts_them(tmp_path) -> None:
+def _chromium(tmp_path, *extra_flags: str):
+    """Headless Chromium whose fake microphone plays the dev recording once."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    rig = GatewayRig(replace(Limits(), silence_timeout_s=60.0))
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in (
         "--headless=new",
         "--no-sandbox",
-        "--disable-gpu",
+        *extra_flags,
         "--window-size=1280,900",
         "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
@@ -59,7 +53,19 @@ def test_page_shows_finals_and_charts_them(tmp_path) -> None:
         "--autoplay-policy=no-user-gesture-required",
     ):
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None,
+    reason="no chromium/chromedriver: install them with 'make system-deps' (Debian packages)",
+)
+def test_page_shows_finals_and_charts_them(tmp_path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    rig = GatewayRig(replace(Limits(), silence_timeout_s=60.0))
+    driver = _chromium(tmp_path, "--disable-gpu")
     try:
         driver.get(rig.gateway.http + "/?rate=device")  # the device's rate: the worklet resamples
         WebDriverWait(driver, 20).until(lambda d: "worker" in d.find_element(By.ID, "health").text)
@@ -125,8 +131,6 @@ def test_page_shows_finals_and_charts_them(tmp_path) -> None:
     reason="no chromium/chromedriver: install them with 'make system-deps' (Debian packages)",
 )
 def test_side_by_side_on_streams_of_their_own(tmp_path) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -136,19 +140,7 @@ def test_side_by_side_on_streams_of_their_own(tmp_path) -> None:
         "streams.admission_max_busy=100",
         open_streams=True,
     )
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--window-size=1280,900",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={fake_mic_wav(tmp_path / 'mic.wav')}%noloop",
-        "--autoplay-policy=no-user-gesture-required",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver = _chromium(tmp_path)
     lane = '.lane[data-lane="{}"] .finals li'
     try:
         driver.get(rig.gateway.http + "/")
