@@ -26,8 +26,15 @@ Figures (the last output line is one JSON object; an unmeasured figure is null w
                                       last word spoken -> the final holding that word at the
                                       subscriber (hangover included), balanced
     latency_continuous_p50_ms / _p95  the same per sentence of the continuous files
-    latency_p50_ms / _p95_ms          the finals' own latency_ms (the VAD's end-of-speech
-                                      decision -> final published) on the dictation files
+    latency_p50_ms / _p95_ms          the VAD's end-of-speech decision -> the segment's
+                                      closing final at the subscriber, on the dictation files,
+                                      from wall clocks outside the daemon (IPC included; see
+                                      ``latency.decision_latencies``); parts committed while
+                                      speech went on have no decision and are left out
+    latency_sched_p50_ms / _p95_ms    the same finals' own latency_ms (scheduler receipt of
+                                      SpeechEnded -> publish; 0 when decoded before it), with
+                                      decision_finals: how many were ready at the decision
+                                      (early finals) and how many parts were left out
     latency_first_partial_p50_ms      a segment's speech start -> its first partial
     cpu_overhead_ratio                CPU of all daemon processes (getrusage of the reaped tree)
                                       / CPU of the offline pass on the same audio, realtime,
@@ -78,6 +85,7 @@ from bench.e2e_parts.figures import (  # noqa: E402
     seq_gaps,
     wer_counts,
 )
+from bench.e2e_parts.latency import decision_latencies  # noqa: E402
 from bench.e2e_parts.offline import OfflineEngine, load_audio  # noqa: E402
 from bench.e2e_parts.runner import RunResult, run_daemon  # noqa: E402
 
@@ -204,11 +212,13 @@ def main(argv: list[str] | None = None) -> int:
     headline = per_profile[main_profile]
     for key in ("latency_user_p50_ms", "latency_user_p95_ms", "latency_continuous_p50_ms",
                 "latency_continuous_p95_ms", "latency_p50_ms", "latency_p95_ms",
+                "latency_sched_p50_ms", "latency_sched_p95_ms",
                 "latency_first_partial_p50_ms", "cpu_overhead_ratio",
                 "cpu_overhead_ratio_sampled"):  # fmt: skip
         put(summary, key, headline[key], headline.get(f"{key}_reason"))
     summary["wer_stream_minus_offline"] = headline["wer_stream_minus_offline"]
     summary["utterances"] = headline["utterances"]
+    summary["decision_finals"] = headline.get("decision_finals")
 
     if fault_runs:
         fault_figures(
@@ -281,8 +291,10 @@ def main(argv: list[str] | None = None) -> int:
             "latency_note": (
                 "latency_user/continuous: realtime pace, last word of each reference utterance "
                 "(sentence, in continuous files) -> the final holding it at a subscriber; "
-                "latency_p50/p95: the finals' latency_ms (VAD end-of-speech decision -> "
-                "publish); latency_fast_*: pace fast (queueing); engine_*: engine alone on the "
+                "latency_p50/p95: VAD end-of-speech decision (its audio written, realtime) -> "
+                "the segment's closing final at the subscriber, IPC included, parts left out; "
+                "latency_sched_p50/p95: the same finals' journal latency_ms (scheduler receipt "
+                "-> publish); latency_fast_*: pace fast (queueing); engine_*: engine alone on the "
                 "fault file's segment spans"
             ),
             "targets": TARGETS,
@@ -394,7 +406,12 @@ def engine_figures(
     stats = rounded(engine_ms)
     put(summary, "engine_p50_ms", stats["p50"], reason)
     put(summary, "engine_p95_ms", stats["p95"], reason)
-    own = rounded(run.latencies_ms if run else [])
+    decided = (
+        decision_latencies(run.finals, run.received_unix_s, run.origin_unix_s).values_ms
+        if run is not None and run.origin_unix_s is not None
+        else []
+    )
+    own = rounded(decided)
     overhead = None if None in (own["p50"], stats["p50"]) else round(own["p50"] - stats["p50"], 1)
     put(summary, "pipeline_overhead_p50_ms", overhead, reason)
 

@@ -57,7 +57,9 @@ def test_figures_per_kind_and_pooled_wer(tmp_path: Path) -> None:
     figures = profile_figures([dictation, continuous], runs, offline)
     assert figures["latency_user_p50_ms"] == 900.0 and figures["latency_user_p95_ms"] == 900.0
     assert figures["latency_continuous_p50_ms"] == 1500.0
-    assert figures["latency_p50_ms"] == 101.0  # the dictation finals' own latency_ms
+    # end decision (the closing final's end_s, realtime) -> arrival: 100 and 300 ms
+    assert figures["latency_p50_ms"] == 300.0 and figures["latency_p95_ms"] == 300.0
+    assert figures["latency_sched_p50_ms"] == 101.0  # the same finals' own latency_ms
     assert figures["latency_first_partial_p50_ms"] == 500.0
     assert figures["cpu_overhead_ratio"] == 3.0
     wer = figures["wer_stream_minus_offline"]

@@ -12,6 +12,7 @@ from typing import Any
 from bench.e2e_parts.cpu_breakdown import cpu_figures
 from bench.e2e_parts.latency import (
     RefUtterance,
+    decision_latencies,
     first_partial_latencies,
     load_utterances,
     summary,
@@ -141,10 +142,7 @@ def profile_figures(
         put(figures, f"latency_{name}_p50_ms", stats["p50"], reason)
         put(figures, f"latency_{name}_p95_ms", stats["p95"], reason)
     dictation_runs = [runs[s.name] for s in files if s.kind == "dictation"]
-    own = rounded([ms for run in dictation_runs for ms in run.latencies_ms])
-    reason = "no finals in the dictation runs"
-    put(figures, "latency_p50_ms", own["p50"], reason)
-    put(figures, "latency_p95_ms", own["p95"], reason)
+    figures.update(decision_figures(dictation_runs))
     put(figures, "latency_first_partial_p50_ms", rounded(first_partials)["p50"],
         "no partial arrived in a dictation file with reference times")  # fmt: skip
     offline_cpu_s = sum(offline[s.name]["cpu_s"] for s in files)
@@ -165,6 +163,46 @@ def profile_figures(
     figures["wer_stream_minus_offline"] = wer_delta(files, runs, offline)
     figures["utterances"] = {
         kind: {"measured": len(by_kind[kind]), "methods": dict(methods[kind])} for kind in by_kind
+    }
+    return figures
+
+
+def decision_figures(dictation_runs: list[RunResult]) -> dict[str, Any]:
+    """End-of-speech decision -> final at the subscriber on the dictation runs
+    (``latency.decision_latencies``: segment-closing finals only, wall clocks outside the
+    daemon, IPC included), beside the scheduler's own figure for the same finals and how many
+    of them were decoded before the decision (speculatively, during the hangover)."""
+    figures: dict[str, Any] = {}
+    measured, journal = [], []
+    ready = parts = early_used = early_wasted = 0
+    for run in dictation_runs:
+        if run.origin_unix_s is None:
+            continue
+        found = decision_latencies(run.finals, run.received_unix_s, run.origin_unix_s)
+        measured += found.values_ms
+        journal += found.journal_ms
+        ready += found.ready_at_decision
+        parts += found.parts
+        stats = (run.last_status or {}).get("scheduler") or {}
+        early_used += int(stats.get("early_finals_used", 0))
+        early_wasted += int(stats.get("early_finals_wasted", 0))
+    reason = (
+        "no dictation run with a stream-time origin and a segment-closing final received"
+        if dictation_runs
+        else "no dictation file in the run"
+    )
+    stats = rounded(measured)
+    put(figures, "latency_p50_ms", stats["p50"], reason)
+    put(figures, "latency_p95_ms", stats["p95"], reason)
+    own = rounded(journal)
+    put(figures, "latency_sched_p50_ms", own["p50"], reason)
+    put(figures, "latency_sched_p95_ms", own["p95"], reason)
+    figures["decision_finals"] = {
+        "measured": len(measured),
+        "ready_at_decision": ready,  # journal latency_ms 0: the final was decoded before it
+        "early_finals_used": early_used,
+        "early_finals_wasted": early_wasted,
+        "parts_left_out": parts,  # committed while speech went on: no end decision
     }
     return figures
 

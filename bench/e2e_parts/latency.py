@@ -176,3 +176,45 @@ def summary(values: list[float]) -> dict[str, Any]:
         "p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
         "count": len(ordered),
     }
+
+
+@dataclass(frozen=True)
+class DecisionLatencies:
+    """End-of-speech decision -> final at the subscriber, per segment (see ``decision_latencies``)."""
+
+    values_ms: list[float]  # per segment-closing final received, realtime pace
+    journal_ms: list[float]  # the same finals' own ``latency_ms`` (scheduler receipt -> publish)
+    ready_at_decision: int  # closing finals whose journal latency_ms is 0: decoded before it
+    parts: int  # finals committed while speech went on: no end decision, not counted
+
+
+def decision_latencies(
+    finals: list[dict[str, Any]], received_unix_s: dict[int, float], origin_unix_s: float
+) -> DecisionLatencies:
+    """For each segment's closing final (its last by seq), the VAD's end-of-speech decision ->
+    its arrival at the subscriber, from wall clocks outside the daemon.
+
+    A segment that ends normally is decided when the VAD has read the audio up to its end
+    (``SpeechEnd.decided_index == end_index``, hangover included), which at realtime pace is
+    written at ``origin_unix_s + end_s`` and not before; so ``arrival - (origin + end_s)`` holds
+    the VAD's read wake-up, the IPC to the scheduler, any decoding still left, the publish and
+    the subscriber's receipt. The origin estimate is late by at most one capture block, which
+    makes the figure low by at most that much. Finals committed while speech went on (parts)
+    have no end decision and are left out (``parts``); their own ``latency_ms`` is 0 by
+    definition (counted from the commit).
+    """
+    last: dict[tuple[str, int], dict[str, Any]] = {}
+    for final in finals:
+        key = (final.get("stream_id", ""), final["segment_id"])
+        if key not in last or final["seq"] > last[key]["seq"]:
+            last[key] = final
+    closing = sorted(last.values(), key=lambda f: f["seq"])
+    values = [
+        round((received_unix_s[f["seq"]] - origin_unix_s - f["end_s"]) * 1000.0, 1)
+        for f in closing
+        if f["seq"] in received_unix_s
+    ]
+    journal = [float(f["latency_ms"]) for f in closing]
+    return DecisionLatencies(
+        values, journal, sum(1 for ms in journal if ms == 0.0), len(finals) - len(closing)
+    )
