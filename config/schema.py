@@ -249,6 +249,14 @@ class StreamsConfig:
         min=0.05,
         max=100.0,
     )
+    partial_share: float = _key(
+        0.75,
+        "partials may fill the workers' time up to this share, finals included (a global budget "
+        "shared round-robin by the streams; the rest is headroom for finals and the streams' "
+        "capture and VAD); 1 or more: no budget",
+        min=0.05,
+        max=100.0,
+    )
     adapt: bool = _key(
         True, "under sustained lag shed partials, then switch to adapt_profile; back when it falls"
     )

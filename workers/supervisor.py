@@ -153,6 +153,7 @@ class Supervisor:
                     ),
                     rings={},
                     first_seq=self.journal.next_seq,
+                    partial_share=config.streams.partial_share,
                 )
                 self.streams = StreamSet(
                     runtime_dir,

@@ -61,6 +61,7 @@ from pipeline.scheduling.final_order import FIRST_SEQ, FinalOrder
 from pipeline.scheduling.flights import WorkRequest, flight_key, reply_key
 from pipeline.scheduling.ledger import FlightLedger
 from pipeline.scheduling.options import SchedulerOptions
+from pipeline.scheduling.partial_budget import PartialBudget
 from pipeline.scheduling.partials import Partials
 from pipeline.scheduling.requests import prompt_tail
 from pipeline.scheduling.segment import Segment, SegmentKey, SegmentTable
@@ -96,10 +97,13 @@ class SegmentScheduler(SpeechEvents):
         *,
         work: Sequence[WorkKind] | None = None,
         max_pending_segments: int = MAX_PENDING_SEGMENTS,
+        partial_share: float = 1.0,
     ) -> None:
         """``first_seq``: the seq of the first final (the journal's next seq, so numbering
         continues across daemon restarts). ``work``: the kinds of work, in dispatch priority
-        order, exactly one of them a ``FinalWork`` (default: ``default_work(options)``)."""
+        order, exactly one of them a ``FinalWork`` (default: ``default_work(options)``).
+        ``partial_share``: the share of the workers' time partials may fill (``partial_budget``;
+        1 or more: no budget, partials take every idle worker)."""
         self._options = options
         self._kinds = tuple(work) if work is not None else default_work(options)
         finals = [kind for kind in self._kinds if isinstance(kind, FinalWork)]
@@ -114,6 +118,7 @@ class SegmentScheduler(SpeechEvents):
         self._costs = FinalCosts()  # engine time and queue wait of each final
         self._stats = SchedulerStats()
         self._max_pending_segments = max_pending_segments
+        self._budget = PartialBudget(partial_share)
 
     @property
     def options(self) -> SchedulerOptions:
@@ -188,6 +193,7 @@ class SegmentScheduler(SpeechEvents):
         their workers stay free for finals.
         """
         free = [role for role in dict.fromkeys(idle_roles) if not self._ledger.busy(role)]
+        self._account(now_s, workers=len(free) + self._busy_workers())
         waiting = self._final_work.queue_depths().get("finals", 0)
         batch = BatchPlan(free, self._options.max_batch, waiting)
         free = batch.seats  # the free workers, then their extra seats (batching)
@@ -197,10 +203,15 @@ class SegmentScheduler(SpeechEvents):
             for flight in kind.plan(free, now_s):
                 if flight.role not in free:
                     raise RuntimeError(f"{type(kind).__name__} planned busy role {flight.role}")
-                if shed_partials and getattr(flight.request, "is_partial", False):
-                    kind.unsent(flight)
-                    self._stats.partials_shed += 1
-                    continue
+                if getattr(flight.request, "is_partial", False):
+                    if shed_partials:
+                        kind.unsent(flight)
+                        self._stats.partials_shed += 1
+                        continue
+                    if not self._budget.allows_partial():
+                        kind.unsent(flight)  # it goes again when the budget allows
+                        self._stats.partials_deferred += 1
+                        continue
                 if not batch.admits(flight.role, flight.request):
                     kind.unsent(flight)
                     continue
@@ -213,7 +224,20 @@ class SegmentScheduler(SpeechEvents):
         for size in batch.batch_sizes():
             self._stats.batches_sent += 1
             self._stats.batched_requests += size
-        return batch.pack()
+        packed = batch.pack()
+        self._account(now_s)
+        return packed
+
+    def _busy_workers(self) -> int:
+        return len({worker_of(role) for role in self._ledger.in_flight()})
+
+    def _account(self, now_s: float, workers: int | None = None) -> None:
+        """Bring the partial budget up to ``now_s`` (call before and after the ledger changes)."""
+        self._budget.account(now_s, self._busy_workers(), workers)
+
+    def partial_budget(self) -> dict[str, float]:
+        """The partial budget's share and balance (worker-seconds), for status."""
+        return {"share": self._budget.share, "balance_s": round(self._budget.balance_s, 3)}
 
     def preemptions(self, now_s: float) -> list[tuple[str, CancelRequest]]:
         """Cancels to send now (call after ``dispatch``): final work still waits because every
@@ -243,6 +267,13 @@ class SegmentScheduler(SpeechEvents):
 
     def on_reply(self, role: str, message: Message, now_s: float) -> list[Message]:
         """A worker answered: returns the partials and finals to publish, in order."""
+        self._account(now_s)
+        try:
+            return self._on_reply(role, message, now_s)
+        finally:
+            self._account(now_s)
+
+    def _on_reply(self, role: str, message: Message, now_s: float) -> list[Message]:
         if isinstance(message, TranscribeBatchResult):  # one reply per request of the batch
             return self._batch_replies(role, message, now_s)
         key = reply_key(message)
@@ -269,6 +300,13 @@ class SegmentScheduler(SpeechEvents):
         """Worker ``role`` died, hung or was replaced (one call per loss): its request in flight
         is sent again elsewhere and state it held (streaming sessions) is rebuilt. Returns the
         finals that giving up completed (publish them)."""
+        self._account(now_s)
+        try:
+            return self._worker_lost(role, now_s, why)
+        finally:
+            self._account(now_s)
+
+    def _worker_lost(self, role: str, now_s: float, why: str) -> list[Message]:
         why = f"{role} {why or 'lost'}"
         flight = self._ledger.take_role(role)
         if flight is not None:
@@ -296,6 +334,7 @@ class SegmentScheduler(SpeechEvents):
         self._stats.requests_sent -= 1
         self._costs.settled(flight, now_s)
         flight.kind.unsent(flight)
+        self._account(now_s)
 
     def _batch_replies(
         self, role: str, message: TranscribeBatchResult, now_s: float

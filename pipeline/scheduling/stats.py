@@ -25,6 +25,7 @@ class SchedulerStats:
     partials_stale: int = 0  # partial results dropped: segment ended or a newer one published
     partials_failed: int = 0  # partial requests that failed or were lost (never retried)
     partials_shed: int = 0  # partial requests planned and not sent: the daemon shed partials
+    partials_deferred: int = 0  # planned and held back: the partial budget was spent
     partials_preempted: int = 0  # cancels sent to partials in flight because final work waited
     partials_cut_short: int = 0  # of them, answered "cancelled" (the rest finished first)
     events_ignored: int = 0  # VAD events for unknown streams or stale segment ids

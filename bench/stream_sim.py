@@ -1,0 +1,286 @@
+"""The segment scheduler on a simulated clock: N streams speaking at once over W workers.
+
+The real ``SegmentScheduler`` (chunked finals and partials) is driven with VAD events of N
+streams and answered by simulated workers whose requests take a fixed engine time (a partial
+``--partial-s``, a final ``--final-s`` plus ``--final-per-audio-s`` per second of audio; a
+cancelled partial stops ``CANCEL_S`` after the cancel). The defaults are daemon_e2e's quiet
+engine figures (balanced: a partial 0.43 s of engine CPU, an early final 0.33 s for ~3 s of
+audio). CPU is shared as processor sharing: each stream's capture and VAD take
+``--stream-cores`` (0.052: daemon_e2e's CPU by role), the supervisor 0.03, and the busy workers
+split what is left of ``--cores``, at most one core each. No processes: what it shows is the
+policy alone, the same on any machine, so configurations compare exactly:
+
+- ``busy_share``: the workers' busy time / (W x wall time);
+- ``partials_per_stream_s``: partial requests sent per stream per second of speech, and the
+  longest wait of a speaking stream between two of them (``partial_gap_max_s``: commits while
+  speaking need partials, so a stream must not be starved of them);
+- ``final_wait_p95_s``: a segment's end -> its final request sent to a worker; ``final_p95_s``:
+  its end -> its final published; ``preemptions``: partials cut short for finals.
+
+Streams speak in turn-taking dictation: ``--speech-s`` of speech, ``--pause-s`` of silence,
+each stream's phase shifted. Last line JSON: per share and N, those figures.
+
+    .venv/bin/python bench/stream_sim.py --levels 1,2,4,6,8 --shares 1.0,0.75
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline.chunking import ChunkingOptions  # noqa: E402
+from pipeline.messages.speech import SpeechEnded, SpeechOngoing, SpeechStarted  # noqa: E402
+from pipeline.messages.transcripts import TranscriptFinal  # noqa: E402
+from pipeline.messages.work import (  # noqa: E402
+    CANCELLED,
+    CancelRequest,
+    TranscribeBatch,
+    TranscribeRequest,
+    TranscribeResult,
+    WorkerError,
+)
+from pipeline.scheduling import SchedulerOptions, SegmentScheduler  # noqa: E402
+from pipeline.scheduling.flights import flight_key  # noqa: E402
+from pipeline.words import Word  # noqa: E402
+
+SR = 16_000
+STEP_S = 0.01
+ONGOING_S = 0.5  # SpeechOngoing cadence (vad.partial_interval_s is 1 s; events come more often)
+CANCEL_S = 0.05  # a cancelled partial stops this long after the cancel
+
+
+@dataclass
+class SimSettings:
+    streams: int
+    workers: int = 2
+    share: float = 1.0
+    seconds: float = 60.0
+    speech_s: float = 4.0
+    pause_s: float = 1.5
+    partial_s: float = 0.43
+    final_s: float = 0.2
+    final_per_audio_s: float = 0.04
+    cores: float = 2.0
+    stream_cores: float = 0.052  # each stream's capture + VAD (daemon_e2e, cpu_s_by_role)
+    supervisor_cores: float = 0.03
+
+
+@dataclass
+class Busy:
+    request: Any
+    left_s: float  # engine seconds of work left (at full speed)
+    cancelled: bool = False
+
+
+@dataclass
+class Figures:
+    busy_s: float = 0.0
+    partial_sends: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    ends: dict[tuple[str, int], float] = field(default_factory=dict)
+    final_sent: dict[tuple[str, int], float] = field(default_factory=dict)
+    final_done: dict[tuple[str, int], float] = field(default_factory=dict)
+
+
+def options() -> SchedulerOptions:
+    return SchedulerOptions(
+        backend="whisper",
+        model="sim",
+        chunking=ChunkingOptions.from_seconds(10.0, 2.0),
+        partial_min_audio_samples=1 * SR,
+        partial_interval_s=1.0,
+        use_prompt=False,
+        streaming=False,
+        max_attempts=3,
+    )
+
+
+def answer(request: TranscribeRequest) -> TranscribeResult:
+    """Two words a second of the request's audio, each named by its time in the stream (so a
+    partial with new audio hears something new, as speech would)."""
+    audio_s = (request.end_index - request.start_index) / SR
+    words = tuple(
+        Word(i * 0.5, i * 0.5 + 0.3, f" w{request.start_index // 8000 + i}", 0.9)
+        for i in range(int(audio_s * 2))
+    )
+    return TranscribeResult(
+        request_id=request.request_id,
+        stream_id=request.stream_id,
+        segment_id=request.segment_id,
+        chunk_index=request.chunk_index,
+        text="".join(w.text for w in words).strip(),
+        words=words,
+        audio_s=(request.end_index - request.start_index) / SR,
+    )
+
+
+def cost_s(request: TranscribeRequest, settings: SimSettings) -> float:
+    if request.is_partial:
+        return settings.partial_s
+    audio_s = (request.end_index - request.start_index) / SR
+    return settings.final_s + settings.final_per_audio_s * audio_s
+
+
+def simulate(settings: SimSettings) -> dict[str, Any]:
+    names = [f"s{i}" for i in range(settings.streams)]
+    scheduler = SegmentScheduler(
+        options(), {name: f"ring-{name}" for name in names}, partial_share=settings.share
+    )
+    roles = [f"asr-{i + 1}" for i in range(settings.workers)]
+    busy: dict[str, Busy] = {}
+    figures = Figures(partial_sends={name: [] for name in names})
+    period_s = settings.speech_s + settings.pause_s
+    segment_ids = dict.fromkeys(names, -1)
+    last_phase_s = dict.fromkeys(names, period_s)
+    speaking_s = dict.fromkeys(names, 0.0)
+    steps = int(settings.seconds / STEP_S)
+    background = settings.stream_cores * settings.streams + settings.supervisor_cores
+    for step in range(steps + 1):
+        now_s = step * STEP_S
+        for i, name in enumerate(names):  # VAD events
+            phase_s = (now_s + i * period_s / settings.streams) % period_s
+            audio_index = round(now_s * SR)
+            segment_id = segment_ids[name]
+            wrapped = phase_s < last_phase_s[name]  # a new period: speech starts
+            last_phase_s[name] = phase_s
+            if wrapped and phase_s < settings.speech_s:
+                segment_ids[name] = segment_id = segment_id + 1
+                start = SpeechStarted(name, segment_id, audio_index)
+                scheduler.speech_started(start, now_s)
+                figures.ends.pop((name, segment_id), None)
+                speaking_s[name] = now_s
+            elif segment_id >= 0 and (name, segment_id) not in figures.ends:
+                start_index = round(speaking_s[name] * SR)
+                if phase_s >= settings.speech_s:
+                    end = SpeechEnded(name, segment_id, start_index, audio_index)
+                    scheduler.speech_ended(end, now_s)
+                    figures.ends[(name, segment_id)] = now_s
+                elif step % round(ONGOING_S / STEP_S) == 0:
+                    scheduler.speech_ongoing(
+                        SpeechOngoing(name, segment_id, start_index, audio_index), now_s
+                    )
+        for role in [r for r, b in busy.items() if b.left_s <= 1e-9]:  # replies
+            done = busy.pop(role)
+            requests = (
+                done.request.requests
+                if isinstance(done.request, TranscribeBatch)
+                else (done.request,)
+            )
+            for request in requests:
+                reply = (
+                    WorkerError(flight_key(request), CANCELLED, "cancelled", False)
+                    if done.cancelled
+                    else answer(request)
+                )
+                for out in scheduler.on_reply(role, reply, now_s):
+                    if isinstance(out, TranscriptFinal):
+                        figures.final_done.setdefault((out.stream_id, out.segment_id), now_s)
+        idle = [role for role in roles if role not in busy]
+        speed = 1.0
+        for role, request in scheduler.dispatch(idle, now_s):
+            requests = request.requests if isinstance(request, TranscribeBatch) else (request,)
+            total = sum(cost_s(r, settings) for r in requests)
+            busy[role] = Busy(request, total)
+            for r in requests:
+                if r.is_partial:
+                    figures.partial_sends[r.stream_id].append((r.segment_id, now_s))
+                else:
+                    figures.final_sent.setdefault((r.stream_id, r.segment_id), now_s)
+        for role, cancel in scheduler.preemptions(now_s):
+            assert isinstance(cancel, CancelRequest)
+            b = busy[role]
+            b.cancelled, b.left_s = True, min(b.left_s, CANCEL_S)
+        figures.busy_s += len(busy) * STEP_S
+        if busy:
+            speed = min(1.0, max(0.0, settings.cores - background) / len(busy))
+        for b in busy.values():  # processor sharing: the workers get what the streams leave
+            b.left_s -= STEP_S * speed
+    return summarise(settings, scheduler, figures)
+
+
+def p95(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3)
+
+
+def summarise(
+    settings: SimSettings, scheduler: SegmentScheduler, figures: Figures
+) -> dict[str, Any]:
+    waits = [figures.final_sent[k] - e for k, e in figures.ends.items() if k in figures.final_sent]
+    finals = [figures.final_done[k] - e for k, e in figures.ends.items() if k in figures.final_done]
+    speech_share = settings.speech_s / (settings.speech_s + settings.pause_s)
+    gaps = [
+        later - earlier
+        for sends in figures.partial_sends.values()
+        for (segment, earlier), (same, later) in itertools.pairwise(sends)
+        if segment == same
+    ]
+    stats = scheduler.stats()
+    sends = sum(len(s) for s in figures.partial_sends.values())
+    return {
+        "n": settings.streams,
+        "share": settings.share,
+        "busy_share": round(figures.busy_s / (settings.workers * settings.seconds), 3),
+        "partials_per_stream_s": round(
+            sends / (settings.streams * settings.seconds * speech_share), 3
+        ),
+        "partial_gap_p95_s": p95(gaps),
+        "partial_gap_max_s": round(max(gaps), 3) if gaps else None,
+        "streams_without_partials": sum(1 for s in figures.partial_sends.values() if not s),
+        "final_wait_p95_s": p95(waits),
+        "final_p95_s": p95(finals),
+        "finals": len(finals),
+        "preemptions": stats.partials_preempted,
+        "partials_deferred": stats.partials_deferred,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", default="1,2,4,6,8")
+    parser.add_argument("--shares", default="1.0,0.75")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--speech-s", type=float, default=4.0)
+    parser.add_argument("--pause-s", type=float, default=1.5)
+    parser.add_argument("--partial-s", type=float, default=0.43)
+    parser.add_argument("--final-s", type=float, default=0.2)
+    parser.add_argument("--final-per-audio-s", type=float, default=0.04)
+    parser.add_argument("--cores", type=float, default=2.0)
+    parser.add_argument("--stream-cores", type=float, default=0.052)
+    args = parser.parse_args()
+    rows = []
+    for share in (float(s) for s in args.shares.split(",")):
+        for n in (int(n) for n in args.levels.split(",")):
+            row = simulate(
+                SimSettings(
+                    n,
+                    args.workers,
+                    share,
+                    args.seconds,
+                    args.speech_s,
+                    args.pause_s,
+                    args.partial_s,
+                    args.final_s,
+                    args.final_per_audio_s,
+                    args.cores,
+                    args.stream_cores,
+                )
+            )
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    print(json.dumps({"simulated": rows, "settings": vars(args)}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
