@@ -48,6 +48,7 @@ from pipeline.messages.work import (  # noqa: E402
     WorkerError,
 )
 from pipeline.scheduling import SchedulerOptions, SegmentScheduler  # noqa: E402
+from pipeline.scheduling.commit_policy import CommitOptions  # noqa: E402
 from pipeline.scheduling.flights import flight_key  # noqa: E402
 from pipeline.words import Word  # noqa: E402
 
@@ -71,6 +72,8 @@ class SimSettings:
     cores: float = 2.0
     stream_cores: float = 0.052  # each stream's capture + VAD (daemon_e2e, cpu_s_by_role)
     supervisor_cores: float = 0.03
+    commit: bool = True  # commit while speaking (the daemon's request mode), else finals only
+    shed: bool = False  # every partial shed (the adaptation's first level)
 
 
 @dataclass
@@ -87,10 +90,12 @@ class Figures:
     ends: dict[tuple[str, int], float] = field(default_factory=dict)
     final_sent: dict[tuple[str, int], float] = field(default_factory=dict)
     final_done: dict[tuple[str, int], float] = field(default_factory=dict)
+    word_latency_s: list[float] = field(default_factory=list)  # its end -> its final out
 
 
-def options() -> SchedulerOptions:
+def options(commit: bool) -> SchedulerOptions:
     return SchedulerOptions(
+        commit=CommitOptions() if commit else None,
         backend="whisper",
         model="sim",
         chunking=ChunkingOptions.from_seconds(10.0, 2.0),
@@ -131,7 +136,9 @@ def cost_s(request: TranscribeRequest, settings: SimSettings) -> float:
 def simulate(settings: SimSettings) -> dict[str, Any]:
     names = [f"s{i}" for i in range(settings.streams)]
     scheduler = SegmentScheduler(
-        options(), {name: f"ring-{name}" for name in names}, partial_share=settings.share
+        options(settings.commit),
+        {name: f"ring-{name}" for name in names},
+        partial_share=settings.share,
     )
     roles = [f"asr-{i + 1}" for i in range(settings.workers)]
     busy: dict[str, Busy] = {}
@@ -181,10 +188,11 @@ def simulate(settings: SimSettings) -> dict[str, Any]:
                 )
                 for out in scheduler.on_reply(role, reply, now_s):
                     if isinstance(out, TranscriptFinal):
+                        figures.word_latency_s += [now_s - w.end_s for w in out.words]
                         figures.final_done.setdefault((out.stream_id, out.segment_id), now_s)
         idle = [role for role in roles if role not in busy]
         speed = 1.0
-        for role, request in scheduler.dispatch(idle, now_s):
+        for role, request in scheduler.dispatch(idle, now_s, shed_partials=settings.shed):
             requests = request.requests if isinstance(request, TranscribeBatch) else (request,)
             total = sum(cost_s(r, settings) for r in requests)
             busy[role] = Busy(request, total)
@@ -203,6 +211,10 @@ def simulate(settings: SimSettings) -> dict[str, Any]:
         for b in busy.values():  # processor sharing: the workers get what the streams leave
             b.left_s -= STEP_S * speed
     return summarise(settings, scheduler, figures)
+
+
+def p50(values: list[float]) -> float | None:
+    return None if not values else round(sorted(values)[len(values) // 2], 3)
 
 
 def p95(values: list[float]) -> float | None:
@@ -238,6 +250,9 @@ def summarise(
         "streams_without_partials": sum(1 for s in figures.partial_sends.values() if not s),
         "final_wait_p95_s": p95(waits),
         "final_p95_s": p95(finals),
+        "word_latency_p50_s": p50(figures.word_latency_s),
+        "word_latency_p95_s": p95(figures.word_latency_s),
+        "commits": stats.commits,
         "finals": len(finals),
         "preemptions": stats.partials_preempted,
         "partials_deferred": stats.partials_deferred,
@@ -257,6 +272,8 @@ def main() -> int:
     parser.add_argument("--final-per-audio-s", type=float, default=0.04)
     parser.add_argument("--cores", type=float, default=2.0)
     parser.add_argument("--stream-cores", type=float, default=0.052)
+    parser.add_argument("--no-commit", action="store_true", help="finals only at segment ends")
+    parser.add_argument("--shed", action="store_true", help="shed every partial (adaptation)")
     args = parser.parse_args()
     rows = []
     for share in (float(s) for s in args.shares.split(",")):
@@ -274,6 +291,8 @@ def main() -> int:
                     args.final_per_audio_s,
                     args.cores,
                     args.stream_cores,
+                    commit=not args.no_commit,
+                    shed=args.shed,
                 )
             )
             rows.append(row)

@@ -70,3 +70,12 @@ def test_many_streams_the_budget_caps_the_pool_and_every_stream_keeps_its_partia
     assert budget["streams_without_partials"] == 0
     assert budget["final_wait_p95_s"] <= 0.1
     assert budget["final_p95_s"] <= plain["final_p95_s"]
+
+
+def test_shedding_partials_slows_commits_of_continuous_speech_but_does_not_stop_them() -> None:
+    """Four streams of continuous speech with partials shed (the adaptation's first level):
+    commits while speaking still come (they need agreeing partials), fewer than without."""
+    normal = simulate(SimSettings(4, share=0.75, seconds=40.0, speech_s=20.0, pause_s=0.6))
+    shed = simulate(SimSettings(4, share=0.75, seconds=40.0, speech_s=20.0, pause_s=0.6, shed=True))
+    assert 0 < shed["commits"] < normal["commits"]
+    assert shed["busy_share"] < normal["busy_share"]

@@ -74,6 +74,7 @@ from pipeline.words import Word
 logger = logging.getLogger(__name__)
 
 QUEUE_NAMES = ("finals", "partials", "sessions")  # queue depths reported even when zero
+SHED_SHARE = 0.25  # while partials are shed, they may fill at most this share of the pool
 MAX_PENDING_SEGMENTS = 1024  # ended segments of a stream awaiting their final; beyond: dropped
 
 
@@ -119,6 +120,10 @@ class SegmentScheduler(SpeechEvents):
         self._stats = SchedulerStats()
         self._max_pending_segments = max_pending_segments
         self._budget = PartialBudget(partial_share)
+        # shedding (the adaptation's first level) keeps a trickle of partials: without any, an
+        # open segment never commits while speech goes on (commits need agreeing partials); its
+        # account is debited the partials' time only, so finals cannot starve them entirely
+        self._shed_budget = PartialBudget(SHED_SHARE * min(1.0, partial_share))
 
     @property
     def options(self) -> SchedulerOptions:
@@ -188,9 +193,12 @@ class SegmentScheduler(SpeechEvents):
 
         Roles the scheduler still counts as busy are skipped. The kinds of work are asked in
         priority order, each for the roles the ones before it left. Call it on every loop turn,
-        not only on events: partials wait for their interval. ``shed_partials`` (the daemon is
-        overloaded): partial requests planned are handed back unsent (``stats.partials_shed``),
-        their workers stay free for finals.
+        not only on events: partials wait for their interval. A partial planned goes only while
+        the partial budget allows (``partial_budget``), else it is handed back unsent
+        (``stats.partials_deferred``) and planned again later. ``shed_partials`` (the daemon is
+        overloaded): partials may fill only ``SHED_SHARE`` of the pool instead (whatever the
+        finals take), so they come rarely but still come (a continuous stream's commits need them); those held back count as
+        ``stats.partials_shed``. Their workers stay free for finals.
         """
         free = [role for role in dict.fromkeys(idle_roles) if not self._ledger.busy(role)]
         self._account(now_s, workers=len(free) + self._busy_workers())
@@ -204,13 +212,13 @@ class SegmentScheduler(SpeechEvents):
                 if flight.role not in free:
                     raise RuntimeError(f"{type(kind).__name__} planned busy role {flight.role}")
                 if getattr(flight.request, "is_partial", False):
-                    if shed_partials:
-                        kind.unsent(flight)
-                        self._stats.partials_shed += 1
-                        continue
-                    if not self._budget.allows_partial():
+                    budget = self._shed_budget if shed_partials else self._budget
+                    if not budget.allows_partial():
                         kind.unsent(flight)  # it goes again when the budget allows
-                        self._stats.partials_deferred += 1
+                        if shed_partials:
+                            self._stats.partials_shed += 1
+                        else:
+                            self._stats.partials_deferred += 1
                         continue
                 if not batch.admits(flight.role, flight.request):
                     kind.unsent(flight)
@@ -228,12 +236,17 @@ class SegmentScheduler(SpeechEvents):
         self._account(now_s)
         return packed
 
-    def _busy_workers(self) -> int:
-        return len({worker_of(role) for role in self._ledger.in_flight()})
+    def _busy_workers(self, *, partials_only: bool = False) -> int:
+        return len({
+            worker_of(role)
+            for role, request in self._ledger.in_flight().items()
+            if not partials_only or getattr(request, "is_partial", False)
+        })  # fmt: skip
 
     def _account(self, now_s: float, workers: int | None = None) -> None:
         """Bring the partial budget up to ``now_s`` (call before and after the ledger changes)."""
         self._budget.account(now_s, self._busy_workers(), workers)
+        self._shed_budget.account(now_s, self._busy_workers(partials_only=True), workers)
 
     def partial_budget(self) -> dict[str, float]:
         """The partial budget's share and balance (worker-seconds), for status."""
