@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from config.schema import StreamsConfig
-from workers.stream_load import Adaptation, Admission, CapacityError, LoadMeter
+from workers.stream_load import (
+    STREAM_WORKER_S_PER_S,
+    Adaptation,
+    Admission,
+    CapacityError,
+    LoadMeter,
+    projected_busy,
+)
 
 
 def test_load_meter_averages_the_busy_fraction_over_its_time_constant() -> None:
@@ -33,6 +40,25 @@ def test_admission_refuses_at_the_cap_and_on_projected_load_naming_it() -> None:
         admission.check(1, busy_fraction=0.1, worst_lag_s=3.0)
     assert admission.refused == 3
     Admission(StreamsConfig(admission_max_busy=9.0)).check(2, 1.0, 0.0)  # load check off
+
+
+def test_streams_opened_at_once_count_before_their_load_shows() -> None:
+    """A client opening many streams at once on an idle pool: each new stream counts the prior
+    (0.35 worker-s/s, 0.175 of two workers), so the fifth is refused at 0.85 instead of all
+    being admitted and lagging; once measured, the streams' own share counts."""
+    admission = Admission(StreamsConfig(admission_max_busy=0.85))
+    per_stream = STREAM_WORKER_S_PER_S / 2
+    for fresh in range(4):  # the idle first stream plus four opened just now
+        admission.check(1 + fresh, 0.01, 0.0, fresh_streams=fresh, workers=2)
+    with pytest.raises(CapacityError):
+        admission.check(5, 0.01, 0.0, fresh_streams=4, workers=2)
+    assert projected_busy(0.01, 5, 4, 2) == pytest.approx(0.01 + 5 * per_stream)
+    # measured: five streams keep the pool 40 % busy -> 8 % each; one more: 48 %
+    assert projected_busy(0.40, 5, 0, 2) == pytest.approx(0.48)
+    admission.check(5, 0.40, 0.0, fresh_streams=0, workers=2)
+    # partials fill the budget (busy ~0.77 with streams.partial_share 0.75): refused
+    with pytest.raises(CapacityError, match="busy 77%"):
+        admission.check(6, 0.77, 0.0, fresh_streams=0, workers=2)
 
 
 def test_adaptation_steps_up_under_sustained_lag_and_back_when_it_falls() -> None:

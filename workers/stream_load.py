@@ -4,8 +4,15 @@
   ``LOAD_TAU_S``), sampled every loop step; with the streams' lags it is the measured load.
 - ``Admission``: ``stream.open`` is refused with ``CapacityError`` (a ``capacity`` error naming
   the measured load) when the open-stream cap is reached, when the busy fraction projected with
-  one more stream (busy x (n + 1) / n) is over ``streams.admission_max_busy``, or when a stream
-  already lags more than ``streams.adapt_lag_s``.
+  one more stream is over ``streams.admission_max_busy``, or when a stream already lags more
+  than ``streams.adapt_lag_s``. Projected: the busy fraction plus one stream's share of it
+  (busy / streams measured) for the new stream and for each stream opened in the last
+  ``LOAD_TAU_S`` (whose load the average does not show yet). While the pool is nearly idle a
+  stream counts ``STREAM_WORKER_S_PER_S`` of worker time, so a client opening many streams at
+  once is refused at the capacity that figure gives instead of after they all lag. With the
+  partial budget (``streams.partial_share``) the busy fraction stops near the share once partials
+  fill it: from then on every new stream only thins every stream's partials out (commits of
+  continuous speech come later), and admission refuses it.
 - ``Adaptation``: lag over ``adapt_lag_s`` held for ``adapt_sustain_s`` moves one level up
   (0 normal -> 1 partials shed -> 2 streams on ``adapt_profile``); lag under half of it held as
   long moves one level down. Each switch is logged and counted (``stats``, shown in ``status``
@@ -25,6 +32,11 @@ from pipeline.errors import StreamscribeError
 logger = logging.getLogger(__name__)
 
 LOAD_TAU_S = 10.0  # time constant of the busy-fraction average
+# Worker seconds one real-time stream takes per second before its own load is measured:
+# daemon_e2e (balanced, quiet): partials 25.6 s + early finals 4.3 s of engine time for 85 s of
+# audio (dictation and continuous speech).
+STREAM_WORKER_S_PER_S = 0.35
+IDLE_BUSY_FRACTION = 0.05  # below: the pool is nearly idle, the per-stream figure is the prior
 BATTERY_CHECK_INTERVAL_S = 30.0
 NORMAL, SHED_PARTIALS, CHEAP_PROFILE = 0, 1, 2
 LEVEL_NAMES = ("normal", "partials_shed", "cheap_profile")
@@ -44,9 +56,11 @@ class LoadMeter:
     def __init__(self, tau_s: float = LOAD_TAU_S) -> None:
         self.tau_s = tau_s
         self.busy_fraction = 0.0
+        self.workers = 0  # ready workers at the last sample
         self._last_s: float | None = None
 
     def sample(self, now_s: float, busy_workers: int, ready_workers: int) -> float:
+        self.workers = ready_workers
         instant = busy_workers / ready_workers if ready_workers else 1.0 if busy_workers else 0.0
         if self._last_s is not None:
             weight = min(1.0, max(0.0, now_s - self._last_s) / self.tau_s)
@@ -60,8 +74,18 @@ class Admission:
     config: StreamsConfig
     refused: int = 0
 
-    def check(self, running_streams: int, busy_fraction: float, worst_lag_s: float) -> None:
-        """Raise ``CapacityError`` when one more stream does not fit (see module doc)."""
+    def check(
+        self,
+        running_streams: int,
+        busy_fraction: float,
+        worst_lag_s: float,
+        *,
+        fresh_streams: int = 0,
+        workers: int = 0,
+    ) -> None:
+        """Raise ``CapacityError`` when one more stream does not fit (see module doc).
+        ``fresh_streams``: of the running ones, those opened in the last ``LOAD_TAU_S``;
+        ``workers``: ready workers (0: unknown, the prior is not used)."""
         limits = self.config
         load = {
             "open_streams": str(running_streams),
@@ -74,7 +98,7 @@ class Admission:
                 f"{running_streams} streams open, the limit is {limits.max_open} (streams.max_open)"
             )
         else:
-            projected = busy_fraction * (running_streams + 1) / max(1, running_streams)
+            projected = projected_busy(busy_fraction, running_streams, fresh_streams, workers)
             load["projected_busy_fraction"] = f"{projected:.2f}"
             if limits.admission_max_busy > 1.0:
                 pass  # load not checked (configured off)
@@ -88,6 +112,18 @@ class Admission:
         if reason:
             self.refused += 1
             raise CapacityError(reason, load)
+
+
+def projected_busy(busy_fraction: float, running: int, fresh: int, workers: int) -> float:
+    """The busy fraction with one more stream (see module doc)."""
+    measured = running - fresh
+    if workers and (busy_fraction < IDLE_BUSY_FRACTION or measured <= 0):
+        per_stream = STREAM_WORKER_S_PER_S / workers
+    elif measured > 0:
+        per_stream = busy_fraction / measured
+    else:
+        per_stream = busy_fraction
+    return busy_fraction + per_stream * (fresh + 1)
 
 
 @dataclass

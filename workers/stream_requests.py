@@ -23,7 +23,7 @@ from pipeline.messages import (
     StreamOpenRequest,
 )
 from pipeline.sources.preflight import preflight_source
-from workers.stream_load import Admission, LoadMeter
+from workers.stream_load import LOAD_TAU_S, Admission, LoadMeter
 from workers.stream_set import StreamSet
 
 logger = logging.getLogger(__name__)
@@ -65,8 +65,13 @@ class StreamRequests:
         if request.pace not in ("", "realtime", "fast"):
             raise AudioSourceError(f"pace must be realtime or fast, got {request.pace!r}")
         now_s = time.monotonic()
+        running = self.streams.running()
         self.admission.check(
-            len(self.streams.running()), self.load.busy_fraction, self.streams.update_lags(now_s)
+            len(running),
+            self.load.busy_fraction,
+            self.streams.update_lags(now_s),
+            fresh_streams=sum(1 for s in running if now_s - s.opened_at_s < LOAD_TAU_S),
+            workers=self.load.workers,
         )
         config = self._stream_config(request)
         stream = self.streams.open(
