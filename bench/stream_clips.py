@@ -46,21 +46,22 @@ class Clip:
 class ClipMaker:
     """Cuts clips of ``length_s`` per kind into ``directory`` (see module doc)."""
 
-    def __init__(self, directory: Path, length_s: float, seed: int = DEFAULT_SEED) -> None:
-        manifest = ensure_devset(seed, "full")
-        folder = devset_dir(seed, "full")
+    def __init__(
+        self,
+        directory: Path,
+        length_s: float,
+        sources: list[tuple[str, Path, list[RefUtterance]]] | None = None,
+    ) -> None:
+        """``sources``: (kind, audio, utterances) to cut from (default: the dev set's files
+        with exact times, ``devset_sources``)."""
         self.directory = directory
         self.length_s = length_s
         self._spans: dict[str, list[tuple[Path, float, list[RefUtterance]]]] = {
             k: [] for k in KINDS
         }
-        for entry in manifest["files"]:
-            if not entry.get("latency") or entry["kind"] not in KINDS:
-                continue
-            audio, reference = file_paths(entry, folder)
-            utterances = load_utterances(reference)
+        for kind, audio, utterances in devset_sources() if sources is None else sources:
             for start_s in self._starts(utterances):
-                self._spans[entry["kind"]].append((audio, start_s, utterances))
+                self._spans[kind].append((audio, start_s, utterances))
         self._made: dict[tuple[str, int], Clip] = {}
 
     def _starts(self, utterances: list[RefUtterance]) -> list[float]:
@@ -110,6 +111,18 @@ class ClipMaker:
         clip = Clip(path, kind, f"{audio_path.name}@{start_s:.1f}s", inside)
         self._made[(kind, number)] = clip
         return clip
+
+
+def devset_sources(seed: int = DEFAULT_SEED) -> list[tuple[str, Path, list[RefUtterance]]]:
+    """(kind, audio, utterances) of each dev-set file with exact times (built when missing)."""
+    manifest = ensure_devset(seed, "full")
+    folder = devset_dir(seed, "full")
+    sources = []
+    for entry in manifest["files"]:
+        if entry.get("latency") and entry["kind"] in KINDS:
+            audio, reference = file_paths(entry, folder)
+            sources.append((entry["kind"], audio, load_utterances(reference)))
+    return sources
 
 
 def clip_manifest(clips: list[Clip]) -> list[dict[str, object]]:

@@ -145,6 +145,19 @@ class Daemon:
         except psutil.Error:
             return 0.0
 
+    def cpu_by_pid(self) -> dict[int, tuple[str, float]]:
+        """CPU seconds so far of each live process of the daemon, with its kind of role
+        (supervisor, asr, capture, vad)."""
+        roles = {self.process.pid: "supervisor"}
+        for row in self.status().get("processes", []):
+            if row.get("pid"):
+                roles[row["pid"]] = str(row["role"]).split("-")[0]
+        out = {}
+        for pid, role in roles.items():
+            with contextlib.suppress(psutil.Error):
+                out[pid] = (role, sum(psutil.Process(pid).cpu_times()[:2]))
+        return out
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -225,6 +238,8 @@ def run_level(
     seconds = args.seconds
     mix = args.mix.split(",")
     cpu_before = daemon.cpu_s()
+    by_pid_before = daemon.cpu_by_pid()
+    window_start_s = time.monotonic()
     stats_before = daemon.status().get("scheduler", {})
     opened: dict[str, Clip] = {}
     refused: list[str] = []
@@ -247,6 +262,11 @@ def run_level(
     origins = [listener.origin_s[s] for s in opened if s in listener.origin_s]
     start_delay_s = round(max(origins) - opened_at_s, 2) if origins else None
     time.sleep(seconds)
+    cpu_by_role: dict[str, float] = {}  # the level's CPU by kind of process, before the close
+    for pid, (role, cpu) in daemon.cpu_by_pid().items():
+        used = cpu - by_pid_before.get(pid, (role, 0.0))[1]
+        cpu_by_role[role] = round(cpu_by_role.get(role, 0.0) + used, 1)
+    cpu_window_s = time.monotonic() - window_start_s
     closed_at_s: dict[str, float] = {}
     for stream_id in opened:
         closed_at_s[stream_id] = time.monotonic()
@@ -325,6 +345,8 @@ def run_level(
         "cpu_s": round(cpu_s, 1),
         "audio_s": round(audio_s, 1),
         "cpu_s_per_audio_s": round(cpu_s / audio_s, 3) if audio_s else None,
+        "cpu_s_by_role": cpu_by_role,  # over cpu_window_s (open -> close), in cores: divide
+        "cpu_window_s": round(cpu_window_s, 1),
         **{name: _delta(stats_after, stats_before, name) for name in COUNTED},
         "per_clip": per_clip,
         "start_delay_s": start_delay_s,
