@@ -410,6 +410,7 @@ class Supervisor:
             adaptation=self.adaptation.stats(),
             load={
                 "busy_fraction": round(self.load.busy_fraction, 3),
+                "partial_budget": self.scheduler.partial_budget(),
                 "streams_refused": self.admission.refused,
                 "streams_opened": self.streams.opened_total,
                 "streams_closed": self.streams.closed_total,
