@@ -18,6 +18,19 @@ time ratio, and per auto variant its WER minus the full window's in each bucket.
 
 ``short_request`` in the JSON: one 2.1 s utterance end to end (best of 5), full window against
 the default auto window.
+
+``--partials``: requests shaped like the daemon's partials instead (a segment's audio so far, cut
+mid-speech): from each utterance start of the dev files (minus the 0.3 s pre-roll), prefixes of
+1.5, 3, 5 and 8 s (buckets 1-2, 2-4, 4-6, 6-10 s), prompted with the text before that utterance
+(the committed text a partial is prompted with), decoded as a partial is (an empty or rejected
+short-window result is dropped, ``suspect``; a loop is still decoded again on 30 s). A prefix
+ends inside a word and has no reference of its own, so each variant's text is scored against the
+``full`` window's text on the same audio (``wer_vs_full``); the floors that keep it are the ones
+a partial can use (``asr.audio_ctx_partial_min_s``). Per variant and bucket also
+``suspect_rate`` (dropped) and ``retry_rate`` (decoded again on 30 s) and the encoder frames.
+
+    .venv/bin/python -m bench.encoder_ctx --partials [--engine numpy|mlx]
+        [--variants "full;auto:min=2,pad=2;auto:min=4,pad=2;auto:min=6,pad=2;auto:min=10,pad=2"]
 """
 
 from __future__ import annotations
@@ -50,13 +63,37 @@ SHORT_PHRASES = (
 )  # fmt: skip
 VOICES = ("en-us", "en-gb")
 DEFAULT_VARIANTS = "full;auto:min=0,pad=1;auto:min=5,pad=2;auto:min=10,pad=2"
+PARTIAL_VARIANTS = "full;auto:min=2,pad=2;auto:min=4,pad=2;auto:min=6,pad=2;auto:min=10,pad=2"
+PARTIAL_FILES = ("dictation_dev", "monologue_dev", "harvard_list72_8k")
+PARTIAL_LENGTHS_S = (1.5, 3.0, 5.0, 8.0)
+PARTIAL_BUCKETS = ((1, 2), (2, 4), (4, 6), (6, 10))
 
 
-def bucket_of(duration_s: float) -> str:
-    for low, high in BUCKETS:
+def bucket_of(duration_s: float, buckets=BUCKETS) -> str:
+    for low, high in buckets:
         if low <= duration_s < high:
             return f"{low}-{high}s"
-    return f"{BUCKETS[-1][0]}-{BUCKETS[-1][1]}s"
+    return f"{buckets[-1][0]}-{buckets[-1][1]}s"
+
+
+def partial_requests(files=PARTIAL_FILES) -> list[tuple[str, np.ndarray, str]]:
+    """(label, audio, prompt): prefixes of each utterance onwards, as a partial would send them
+    (the segment so far after a commit or a pause), prompted with the text before it."""
+    requests = []
+    for name in files:
+        meta = json.loads((DATA_DIR / f"{name}.json").read_text())
+        audio = load_audio(DATA_DIR / f"{name}.wav")
+        utterances = meta["utterances"]
+        for index, utterance in enumerate(utterances):
+            start = max(0.0, utterance["start"] - EDGE_S)
+            prompt = " ".join(u["text"] for u in utterances[:index])[-400:]
+            for length_s in PARTIAL_LENGTHS_S:
+                end = start + length_s
+                if end > len(audio) / RATE_HZ:
+                    continue
+                piece = audio[int(start * RATE_HZ) : int(end * RATE_HZ)]
+                requests.append((f"{name}@{start:.1f}+{length_s}", piece, prompt))
+    return requests
 
 
 def dev_requests() -> list[tuple[str, np.ndarray, str]]:
@@ -161,6 +198,78 @@ def run_variant(spec: str, engine: str, threads: int, requests) -> dict:
     return summary
 
 
+def run_partials(specs: list[str], engine: str, threads: int, requests) -> dict:
+    """Every partial-shaped request under each variant, scored against the ``full`` variant's
+    text on the same audio; per variant and bucket (see the module doc)."""
+    from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
+
+    outputs: dict[str, list[dict]] = {}
+    for spec in specs:
+        fields = parse_variant(spec)
+        if "audio_ctx_min_s" in fields:  # a partial's floor is its own key
+            fields["audio_ctx_partial_min_s"] = fields["audio_ctx_min_s"]
+        options = WhisperOptions(engine=engine, blas_threads=threads, **fields)
+        backend = WhisperBackend("", options)
+        backend.transcribe(requests[0][1])  # warm-up
+        backend.retry_suspect = False  # as the worker decodes a partial
+        backend.partial_request = True
+        rows = []
+        for _label, audio, prompt in requests:
+            cpu_started_s = time.process_time()
+            result = backend.transcribe(audio, prompt=prompt or None)
+            rows.append({
+                "text": result.text, "cpu_ms": (time.process_time() - cpu_started_s) * 1000,
+                "suspect": bool(result.details.get("suspect")),
+                "retry": "audio_ctx_retry_s" in result.details,
+                "frames": result.details.get("audio_ctx", 0.0)})  # fmt: skip
+        backend.close()
+        outputs[spec] = rows
+    reference = outputs.get("full") or outputs[specs[0]]
+    summary: dict[str, dict] = {}
+    for spec, rows in outputs.items():
+        per_bucket: dict[str, dict] = {}
+        for (label, audio, _), row, ref in zip(requests, rows, reference, strict=True):
+            stats = per_bucket.setdefault(bucket_of(len(audio) / RATE_HZ, PARTIAL_BUCKETS), {
+                "errors": 0, "words": 0, "requests": 0, "suspect": 0, "retry": 0,
+                "cpu_ms": 0.0, "frames": 0.0})  # fmt: skip
+            stats["requests"] += 1
+            stats["suspect"] += row["suspect"]
+            stats["retry"] += row["retry"]
+            stats["cpu_ms"] += row["cpu_ms"]
+            stats["frames"] += row["frames"]
+            if row["suspect"]:
+                continue  # dropped: no preview this round, nothing that could be committed
+            ref_words, hyp_words = normalize_words(ref["text"]), normalize_words(row["text"])
+            errors = edit_distance(ref_words, hyp_words)
+            stats["errors"] += errors
+            stats["words"] += len(ref_words)
+            if spec != "full" and errors > max(1, len(ref_words) // 4):
+                print(f"  {spec} {label}: {errors} errors vs full {ref['text']!r}: "
+                      f"{row['text']!r}")  # fmt: skip
+        summary[spec] = {
+            bucket: {
+                "wer_vs_full": round(stats["errors"] / max(1, stats["words"]), 4),
+                "words": stats["words"],
+                "requests": stats["requests"],
+                "suspect_rate": round(stats["suspect"] / stats["requests"], 3),
+                "retry_rate": round(stats["retry"] / stats["requests"], 3),
+                "cpu_ms_mean": round(stats["cpu_ms"] / stats["requests"], 1),
+                "frames_mean": round(stats["frames"] / stats["requests"], 1),
+            }
+            for bucket, stats in sorted(per_bucket.items(), key=_bucket_start)
+        }
+        for bucket, row in summary[spec].items():
+            print(f"{spec:22s} {bucket:6s} WER vs full {row['wer_vs_full']:.4f} "
+                  f"({row['words']:4d} words, {row['requests']:3d} requests), suspect "
+                  f"{row['suspect_rate']:.3f}, retried {row['retry_rate']:.3f}, frames "
+                  f"{row['frames_mean']:6.1f}, CPU {row['cpu_ms_mean']:6.1f} ms")  # fmt: skip
+    return summary
+
+
+def _bucket_start(item: tuple[str, dict]) -> float:
+    return float(item[0].split("-")[0])
+
+
 def short_request(engine: str, threads: int, rounds: int = 5) -> dict:
     """One 2.1 s utterance (harvard sentence 5 with its edges) end to end, full window against
     the default auto window: best of ``rounds``, the two alternating (the machine is shared)."""
@@ -194,7 +303,27 @@ def main() -> None:
     parser.add_argument("--variants", default=DEFAULT_VARIANTS, help="';'-separated")
     parser.add_argument("--short-request-only", action="store_true",
                         help="only the 2 s request, full window against auto")  # fmt: skip
+    parser.add_argument(
+        "--partials",
+        action="store_true",
+        help="partial-shaped requests (prefixes), scored against the full window",
+    )
+    parser.add_argument("--partial-files", default=",".join(PARTIAL_FILES),
+                        help="with --partials: the dev files cut into requests")  # fmt: skip
     args = parser.parse_args()
+    if args.partials:
+        requests = partial_requests(tuple(filter(None, args.partial_files.split(","))))
+        specs = (PARTIAL_VARIANTS if args.variants == DEFAULT_VARIANTS else args.variants).split(
+            ";"
+        )
+        print(f"{len(requests)} partial-shaped requests, "
+              f"{sum(len(a) for _, a, _ in requests) / RATE_HZ:.0f} s of audio, "
+              f"{len(specs)} variants")  # fmt: skip
+        results = run_partials(specs, args.engine, args.threads, requests)
+        print(json.dumps({"engine": args.engine, "blas_threads": args.threads, "mode": "partials",
+                          "reference": "full window text on the same audio",
+                          "variants": results}))  # fmt: skip
+        return
     short = short_request(args.engine, args.threads)
     if args.short_request_only:
         print(json.dumps({"engine": args.engine, "blas_threads": args.threads,

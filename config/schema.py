@@ -148,6 +148,13 @@ class AsrConfig:
         choices=("auto", "full"),
     )
     audio_ctx_min_s: float = _key(10.0, "shortest encoder window in auto mode", min=0, max=30)
+    audio_ctx_partial_min_s: float = _key(
+        10.0,
+        "shortest encoder window of a partial in auto mode (below 10 s tiny.en drops words and "
+        "loops: bench/encoder_ctx.py --partials)",
+        min=0,
+        max=30,
+    )
     audio_ctx_pad_s: float = _key(
         2.0, "silence encoded after the audio in auto mode", min=0, max=30
     )

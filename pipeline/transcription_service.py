@@ -117,13 +117,19 @@ class TranscriptionService:
         started_s, cpu_started_s = time.perf_counter(), time.process_time()
         # an empty partial gets no second pass over the full window (the next one supersedes it)
         no_retry = request.is_partial and getattr(self.backend, "retry_suspect", None) is True
+        # a partial may have a shorter encoder window (asr.audio_ctx_partial_min_s)
+        marks_partial = request.is_partial and hasattr(self.backend, "partial_request")
         if no_retry:
             self.backend.retry_suspect = False
+        if marks_partial:
+            self.backend.partial_request = True
         try:
             result = self.backend.transcribe(audio, prompt=request.prompt or None)
         finally:
             if no_retry:
                 self.backend.retry_suspect = True
+            if marks_partial:
+                self.backend.partial_request = False
         engine_ms = (time.perf_counter() - started_s) * 1000.0
         self.ledger.record(request.request_id, engine_ms / 1000.0,
                            time.process_time() - cpu_started_s, len(audio) / SAMPLE_RATE_HZ,

@@ -58,6 +58,7 @@ class WhisperOptions:
     decoder_blas_threads: int = 1  # BLAS threads while decoding on a CPU; 0 = as blas_threads
     audio_ctx: str = "auto"  # encoder window: auto (the audio + a margin) or full (always 30 s)
     audio_ctx_min_s: float = 10.0  # shortest encoder window in auto mode
+    audio_ctx_partial_min_s: float = 10.0  # the same for partials (previews)
     audio_ctx_pad_s: float = 2.0  # padding encoded after the audio in auto mode
     audio_ctx_max_audio_s: float = 30.0  # longer requests get the full window in auto mode
     seed: int = 0  # sampling at temperature > 0
@@ -93,6 +94,7 @@ class WhisperBackend(Backend):
                  quantization: str = "none") -> None:  # fmt: skip
         self.options = options or WhisperOptions()
         self.retry_suspect = True  # False: an empty short-window result comes back marked
+        self.partial_request = False  # True: the request is a partial (audio_ctx_partial_min_s)
         mlx_runtime.prepare_blas(self.options.blas_threads)
         mlx_runtime.limit_numpy_blas(self.options.blas_threads)
         from pipeline.models import resolve_model
@@ -168,7 +170,8 @@ class WhisperBackend(Backend):
 
         opts = self.options
         self._audio_ctx = AudioContextPolicy(opts.audio_ctx, opts.audio_ctx_min_s,
-                                             opts.audio_ctx_pad_s, opts.audio_ctx_max_audio_s)  # fmt: skip
+                                             opts.audio_ctx_pad_s, opts.audio_ctx_max_audio_s,
+                                             opts.audio_ctx_partial_min_s)  # fmt: skip
 
     # -- Backend -------------------------------------------------------------------------------
 
@@ -228,7 +231,7 @@ class WhisperBackend(Backend):
             return Transcription(text="", duration_s=duration_s, details={"silent": 1.0})
         started_s = time.perf_counter()
         full = self.dims.n_audio_ctx
-        frames = self._audio_ctx.frames(audio.size, full)
+        frames = self._audio_ctx.frames(audio.size, full, partial=self.partial_request)
         # a short window decodes at the first temperature only: a fallback goes to the full window
         temperatures = self.options.temperatures or (0.0,)
         result = self._encode_and_decode(audio, prompt, frames, started_s,

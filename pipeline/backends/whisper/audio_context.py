@@ -18,6 +18,13 @@ flags such a result so the backend decodes the request again over the full windo
 costs a second pass, never a wrong transcript that the full window would have got right. A
 partial that ``gave_nothing`` is dropped instead (``pipeline.transcription_service``).
 
+A partial (a preview the scheduler's local agreement turns into committed words) may have its
+own floor, ``partial_min_s`` (``asr.audio_ctx_partial_min_s``), since a 2 s partial pays a 10 s
+window. ``bench/encoder_ctx.py --partials`` measures, per length bucket and floor, the partial's
+text against the full window's on the same audio: on tiny.en a floor under 10 s lost words on
+1-2 s and 4-6 s partials and loops sent 2-4x as many partials back to the 30 s window, which
+ate the saving, so the default stays 10 s (the README has the table).
+
 F is rounded up to a multiple of ``STEP_FRAMES`` so the MLX engine compiles a bounded number of
 encoder shapes (at most 1500 / STEP_FRAMES).
 """
@@ -37,34 +44,45 @@ STEP_FRAMES = 50  # F is a multiple of 1 s
 
 @dataclass(frozen=True, slots=True)
 class AudioContextPolicy:
-    """``mode`` auto: encode the audio plus ``pad_s`` of padding, at least ``min_s``, for
-    requests up to ``max_audio_s`` (longer ones get the full window); ``full``: always 30 s."""
+    """``mode`` auto: encode the audio plus ``pad_s`` of padding, at least ``min_s``
+    (``partial_min_s`` for a partial; None: ``min_s``), for requests up to ``max_audio_s``
+    (longer ones get the full window); ``full``: always 30 s."""
 
     mode: str = "auto"
     min_s: float = 10.0
     pad_s: float = 2.0
     max_audio_s: float = 30.0
+    partial_min_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"audio_ctx {self.mode!r}: expected one of {MODES}")
-        for name in ("min_s", "pad_s", "max_audio_s"):
+        for name in ("min_s", "pad_s", "max_audio_s", "partial_min_s"):
             value = getattr(self, name)
+            if name == "partial_min_s" and value is None:
+                continue
             if not (math.isfinite(value) and 0 <= value <= 30):
                 raise ValueError(f"audio_ctx_{name} must be between 0 and 30 s, got {value!r}")
 
-    def frames(self, num_samples: int, n_audio_ctx: int) -> int:
-        """Encoder frames F for ``num_samples`` of 16 kHz audio (mel frames: 2 F)."""
+    def frames(self, num_samples: int, n_audio_ctx: int, *, partial: bool = False) -> int:
+        """Encoder frames F for ``num_samples`` of 16 kHz audio (mel frames: 2 F); ``partial``:
+        the request is a partial (its own floor)."""
         if num_samples < 0:
             raise ValueError(f"sample count must not be negative, got {num_samples}")
         if self.mode == "full" or num_samples > self.max_audio_s * 16_000:
             return n_audio_ctx
         wanted = max(
             math.ceil(num_samples / SAMPLES_PER_FRAME) + round(self.pad_s * FRAMES_PER_S),
-            round(self.min_s * FRAMES_PER_S),
+            round(self.floor_s(partial) * FRAMES_PER_S),
             1,
         )
         return min(n_audio_ctx, math.ceil(wanted / STEP_FRAMES) * STEP_FRAMES)
+
+    def floor_s(self, partial: bool = False) -> float:
+        """The shortest window in auto mode: ``partial_min_s`` for a partial when set."""
+        if partial and self.partial_min_s is not None:
+            return self.partial_min_s
+        return self.min_s
 
 
 def _words(text: str) -> list[str]:
