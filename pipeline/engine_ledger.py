@@ -6,8 +6,11 @@ chunk, ``.../w2.1`` a window, ``.../p7`` a partial, ``.../p7e`` an early final d
 pause). The ledger adds up, per kind: requests, engine wall seconds, CPU seconds of the worker
 process (every thread: BLAS included), audio seconds, encoder and decoder wall seconds, and the
 requests a short encoder window gave a suspect result for, decoded again over the full 30 s
-window (with the seconds that second pass took), or, for partials, dropped instead. The worker logs the totals once when it stops
-(``LOG_PREFIX``); ``bench/daemon_e2e.py`` reads them from the daemon's log.
+window (with the seconds that second pass took), or, for partials, dropped instead. A request
+cancelled mid-way (a partial pre-empted by final work) adds its engine and CPU seconds to its
+kind too (``cancelled``, ``cancelled_cpu_s``): that work was done and paid for, only not
+answered (before, it showed as worker CPU outside the engine). The worker logs the totals once
+when it stops (``LOG_PREFIX``); ``bench/daemon_e2e.py`` reads them from the daemon's log.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ class KindTotals:
     full_window_retries: int = 0  # short window gave a suspect result: decoded again on 30 s
     full_window_retry_s: float = 0.0  # wall seconds of those second passes
     suspect_dropped: int = 0  # partials whose suspect short-window result was dropped instead
+    cancelled: int = 0  # requests cut short by a cancel (not counted in ``requests``)
+    cancelled_cpu_s: float = 0.0  # their CPU seconds (included in ``cpu_s``)
 
 
 class EngineLedger:
@@ -76,6 +81,17 @@ class EngineLedger:
             totals.full_window_retries += 1
             totals.full_window_retry_s += max(0.0, engine_s - float(first_pass_s))
 
+    def record_cancelled(
+        self, request_id: str, engine_s: float, cpu_s: float, audio_s: float
+    ) -> None:
+        """A request cancelled before its answer: its time counts, its request does not."""
+        totals = self.kinds[request_kind(request_id)]
+        totals.cancelled += 1
+        totals.engine_s += engine_s
+        totals.cpu_s += cpu_s
+        totals.cancelled_cpu_s += cpu_s
+        totals.audio_s += audio_s
+
     def summary(self) -> dict[str, dict[str, float]]:
         """Kinds with at least one request, their figures rounded for a log line."""
         return {
@@ -84,7 +100,7 @@ class EngineLedger:
                 for name, value in asdict(totals).items()
             }
             for kind, totals in self.kinds.items()
-            if totals.requests
+            if totals.requests or totals.cancelled
         }
 
     def log_line(self) -> str:

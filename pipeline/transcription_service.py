@@ -17,6 +17,7 @@ import numpy as np
 
 from pipeline.audio_format import SAMPLE_RATE_HZ
 from pipeline.backends.base import Backend, StreamSession
+from pipeline.backends.cancellation import Cancelled
 from pipeline.engine_ledger import EngineLedger
 from pipeline.errors import BackendError, RingError, RingOverrun
 from pipeline.messages.base import Message
@@ -103,7 +104,7 @@ class TranscriptionService:
             self.busy_request_id = ""
 
     def close(self) -> None:
-        if any(totals.requests for totals in self.ledger.kinds.values()):
+        if any(totals.requests or totals.cancelled for totals in self.ledger.kinds.values()):
             logger.info("%s", self.ledger.log_line())
         for ring in self._rings.values():
             ring.close()
@@ -125,6 +126,11 @@ class TranscriptionService:
             self.backend.partial_request = True
         try:
             result = self.backend.transcribe(audio, prompt=request.prompt or None)
+        except Cancelled:  # pre-empted: the work done so far was paid for
+            self.ledger.record_cancelled(request.request_id, time.perf_counter() - started_s,
+                                         time.process_time() - cpu_started_s,
+                                         len(audio) / SAMPLE_RATE_HZ)  # fmt: skip
+            raise
         finally:
             if no_retry:
                 self.backend.retry_suspect = True
