@@ -48,6 +48,7 @@ def test_the_scheduler_holds_partials_back_when_the_budget_is_spent_but_never_fi
     s.speech_ongoing(ongoing(0, 0.0, 8.0, "mic"), 8.0)
     assert s.dispatch(["w1", "w2"], 8.0) == []  # due, but held back
     assert s.stats().partials_deferred == 1 and s.stats().partials_shed == 0
+    assert s.stats().partials_requested == 1  # the one sent; the one held back is not counted
     s.speech_started(started(1, 3.0, "room"), 8.0)
     s.speech_ended(ended(1, 3.0, 4.0, "room"), 8.0)
     ((role, final),) = s.dispatch(["w1", "w2"], 8.1)  # a final goes whatever the account says

@@ -215,6 +215,7 @@ class SegmentScheduler(SpeechEvents):
                     budget = self._shed_budget if shed_partials else self._budget
                     if not budget.allows_partial():
                         kind.unsent(flight)  # it goes again when the budget allows
+                        self._stats.partials_requested -= 1  # counted when planned: not sent
                         if shed_partials:
                             self._stats.partials_shed += 1
                         else:
