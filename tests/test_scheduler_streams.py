@@ -43,26 +43,27 @@ def test_ending_the_open_segment_publishes_its_words_under_its_real_id() -> None
     assert s.end_open_segment("mic", 13 * SR, 13.0) == []  # nothing open: nothing to end
 
 
-def test_shed_partials_keeps_a_trickle_and_leaves_the_workers_free_for_finals() -> None:
-    """Shedding (the adaptation's first level) lets partials fill only SHED_SHARE of the pool:
-    one goes while that account lasts, the next waits (counted as shed) while finals go at once,
-    and partials come back once the account refills: a continuous stream still commits."""
+def test_shed_partials_holds_them_back_then_keeps_a_trickle_and_finals_go() -> None:
+    """Shedding (the adaptation's first level) starts by holding partials back (the account
+    starts at its lowest) and then lets them fill only SHED_SHARE of the pool: they come rarely
+    but still come, so a continuous stream still commits; finals go at once throughout."""
     s = SegmentScheduler(options(), RINGS, work=(ChunkedSegments(), Partials()))
     s.speech_started(started(0, 0.0, "mic"), 0.0)
     s.speech_ongoing(ongoing(0, 0.0, 3.0, "mic"), 3.0)
-    ((role, partial),) = s.dispatch(["w1", "w2"], 3.0, shed_partials=True)
-    assert partial.is_partial  # the shed account starts full (0.25 x 2 workers x 2 s = 1 s)
-    s.on_reply(role, result(partial, "one"), 6.0)  # 3 s of one worker on partials: spent
-    s.speech_ongoing(ongoing(0, 0.0, 6.0, "mic"), 6.0)
-    assert s.dispatch(["w1", "w2"], 6.0, shed_partials=True) == []
-    assert s.stats().partials_shed == 1
-    s.speech_started(started(0, 0.0, "room"), 6.0)
-    s.speech_ended(ended(0, 0.0, 2.0, "room"), 6.0)
-    ((role, request),) = s.dispatch(["w1", "w2"], 6.1, shed_partials=True)
+    assert s.dispatch(["w1", "w2"], 3.0, shed_partials=True) == []
+    assert s.stats().partials_shed == 1 and s.stats().partials_requested == 0
+    s.speech_started(started(0, 0.0, "room"), 3.0)
+    s.speech_ended(ended(0, 0.0, 2.0, "room"), 3.0)
+    ((role, request),) = s.dispatch(["w1", "w2"], 3.1, shed_partials=True)
     assert not request.is_partial and request.stream_id == "room"
-    s.on_reply(role, result(request, "two"), 6.2)  # a final's time is not the partials'
-    ((_, partial),) = s.dispatch(["w2"], 9.0, shed_partials=True)  # refilled: +0.5/s
+    s.on_reply(role, result(request, "two"), 3.2)  # a final's time is not the partials'
+    assert s.dispatch(["w1", "w2"], 4.9, shed_partials=True) == []  # -1 + 0.5/s x 1.9 s
+    ((role, partial),) = s.dispatch(["w1", "w2"], 5.1, shed_partials=True)  # +0.05: goes
     assert partial.is_partial and partial.stream_id == "mic"
+    s.on_reply(role, result(partial, "one"), 7.1)  # 2 s on one worker: -1 again
+    s.speech_ongoing(ongoing(0, 0.0, 7.1, "mic"), 7.1)
+    assert s.dispatch(["w1", "w2"], 7.1, shed_partials=True) == []
+    ((_, partial),) = s.dispatch(["w1", "w2"], 7.2)  # shedding over: the normal budget
 
 
 def test_a_closed_stream_is_forgotten_once_nothing_of_it_is_pending() -> None:

@@ -59,6 +59,10 @@ class PartialBudget:
         self._last_s = now_s
         self._busy = busy_workers
 
+    def empty(self) -> None:
+        """Set the account to its lowest (a new period of shedding starts by holding back)."""
+        self.balance_s = -BURST_S * max(self.share * self.workers, 0.0)
+
     def allows_partial(self) -> bool:
         """Whether a partial may be sent now (always, with the budget off)."""
         return not self.enabled or self.balance_s > 0.0

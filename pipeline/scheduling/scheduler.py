@@ -124,6 +124,7 @@ class SegmentScheduler(SpeechEvents):
         # open segment never commits while speech goes on (commits need agreeing partials); its
         # account is debited the partials' time only, so finals cannot starve them entirely
         self._shed_budget = PartialBudget(SHED_SHARE * min(1.0, partial_share))
+        self._shedding = False
 
     @property
     def options(self) -> SchedulerOptions:
@@ -197,11 +198,15 @@ class SegmentScheduler(SpeechEvents):
         the partial budget allows (``partial_budget``), else it is handed back unsent
         (``stats.partials_deferred``) and planned again later. ``shed_partials`` (the daemon is
         overloaded): partials may fill only ``SHED_SHARE`` of the pool instead (whatever the
-        finals take), so they come rarely but still come (a continuous stream's commits need them); those held back count as
+        finals take; the account starts empty, so for its first ``2 x BURST_S`` seconds none
+        goes), so they come rarely but still come (a continuous stream's commits need them); those held back count as
         ``stats.partials_shed``. Their workers stay free for finals.
         """
         free = [role for role in dict.fromkeys(idle_roles) if not self._ledger.busy(role)]
         self._account(now_s, workers=len(free) + self._busy_workers())
+        if shed_partials and not self._shedding:
+            self._shed_budget.empty()  # shedding begins by holding partials back
+        self._shedding = shed_partials
         waiting = self._final_work.queue_depths().get("finals", 0)
         batch = BatchPlan(free, self._options.max_batch, waiting)
         free = batch.seats  # the free workers, then their extra seats (batching)
