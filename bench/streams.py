@@ -72,6 +72,7 @@ from pipeline.messages import (  # noqa: E402
 
 P95_LIMIT_S = 1.5  # the issue's limit, on dictation (speech with pauses)
 P95_CONTINUOUS_LIMIT_S = 3.0  # issue 10's continuous-speech target (daemon_e2e)
+SETTLED_BUSY_FRACTION = 0.05  # a level starts once the pool's busy average is below this
 START_TIMEOUT_S = 60.0  # every stream of a level writes within this, or the level goes on
 CLOSE_MARGIN_S = 2.0  # utterances ending this close to the stream's close are left out
 CLIP_EXTRA_S = 4.0  # clips run this much past the close (the close, not the file's end, ends them)
@@ -450,6 +451,17 @@ SIDE_BY_SIDE = (
 )
 
 
+def settle(daemon: Daemon, timeout_s: float = 60.0) -> None:
+    """Wait until the pool's busy average (which admission reads) has forgotten the last level."""
+    deadline = time.monotonic() + timeout_s
+    time.sleep(5.0)
+    while time.monotonic() < deadline:
+        load = daemon.status().get("metrics", {}).get("load", {})
+        if load.get("busy_fraction", 0.0) < SETTLED_BUSY_FRACTION:
+            return
+        time.sleep(1.0)
+
+
 def sweep(args: argparse.Namespace, extra: list[str], clips: ClipMaker) -> dict[str, Any]:
     """The levels on one daemon; the summary (see the module doc)."""
     daemon = Daemon(args.workers, extra)
@@ -466,7 +478,7 @@ def sweep(args: argparse.Namespace, extra: list[str], clips: ClipMaker) -> dict[
             print(json.dumps(figures), flush=True)
             if not figures["ok"] and n >= 2 and not args.all_levels:  # N = 2 is always run
                 break
-            time.sleep(5.0)  # the load average of the last level decays
+            settle(daemon)
         listener.stopping = True
     finally:
         daemon.stop()

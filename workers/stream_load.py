@@ -5,14 +5,15 @@
 - ``Admission``: ``stream.open`` is refused with ``CapacityError`` (a ``capacity`` error naming
   the measured load) when the open-stream cap is reached, when the busy fraction projected with
   one more stream is over ``streams.admission_max_busy``, or when a stream already lags more
-  than ``streams.adapt_lag_s``. Projected: the busy fraction plus one stream's share of it
-  (busy / streams measured) for the new stream and for each stream opened in the last
-  ``LOAD_TAU_S`` (whose load the average does not show yet). While the pool is nearly idle a
-  stream counts ``STREAM_WORKER_S_PER_S`` of worker time, so a client opening many streams at
-  once is refused at the capacity that figure gives instead of after they all lag. With the
-  partial budget (``streams.partial_share``) the busy fraction stops near the share once partials
-  fill it: from then on every new stream only thins every stream's partials out (commits of
-  continuous speech come later), and admission refuses it.
+  than ``streams.adapt_lag_s``. Projected: the measured busy fraction plus
+  ``STREAM_WORKER_S_PER_S`` of worker time (daemon_e2e's figure) for the new stream and for each
+  stream opened in the last ``LOAD_TAU_S``, whose load the average does not show yet; so a
+  client opening many streams at once is refused at the capacity that figure gives (the fifth
+  on two workers) instead of after they all lag. (A closed stream's load leaves the average
+  over ``LOAD_TAU_S`` too, which is why no per-stream share is read from it.) With the partial
+  budget (``streams.partial_share``) the busy fraction stops near the share once partials fill
+  it: from then on a new stream only thins every stream's partials out (continuous speech
+  commits later), and admission refuses it.
 - ``Adaptation``: lag over ``adapt_lag_s`` held for ``adapt_sustain_s`` moves one level up
   (0 normal -> 1 partials shed -> 2 streams on ``adapt_profile``); lag under half of it held as
   long moves one level down. Each switch is logged and counted (``stats``, shown in ``status``
@@ -36,7 +37,6 @@ LOAD_TAU_S = 10.0  # time constant of the busy-fraction average
 # daemon_e2e (balanced, quiet): partials 25.6 s + early finals 4.3 s of engine time for 85 s of
 # audio (dictation and continuous speech).
 STREAM_WORKER_S_PER_S = 0.35
-IDLE_BUSY_FRACTION = 0.05  # below: the pool is nearly idle, the per-stream figure is the prior
 BATTERY_CHECK_INTERVAL_S = 30.0
 NORMAL, SHED_PARTIALS, CHEAP_PROFILE = 0, 1, 2
 LEVEL_NAMES = ("normal", "partials_shed", "cheap_profile")
@@ -116,13 +116,10 @@ class Admission:
 
 def projected_busy(busy_fraction: float, running: int, fresh: int, workers: int) -> float:
     """The busy fraction with one more stream (see module doc)."""
-    measured = running - fresh
-    if workers and (busy_fraction < IDLE_BUSY_FRACTION or measured <= 0):
+    if workers:
         per_stream = STREAM_WORKER_S_PER_S / workers
-    elif measured > 0:
-        per_stream = busy_fraction / measured
-    else:
-        per_stream = busy_fraction
+    else:  # the pool's size unknown: the streams' measured share (busy / streams measured)
+        per_stream = busy_fraction / max(1, running - fresh)
     return busy_fraction + per_stream * (fresh + 1)
 
 
