@@ -18,17 +18,24 @@ Prints per-utterance rows, then one JSON line with ``latency_continuous_p50_ms``
 ``wer_stream``, ``wer_offline``, ``wer_stream_minus_offline`` and the number of words, and
 with ``--simulate`` the engine CPU per audio second and ``cpu_overhead_ratio`` (the simulated
 daemon's engine CPU / one offline pass's, both on one BLAS thread), the finals' own latency
-(``latency_p50_ms``/``latency_p95_ms``: the VAD's end-of-speech decision -> publication, 0 for a
-final out before it), the first partial of each segment after its speech started
+(``latency_p50_ms``/``latency_p95_ms``: the end-of-speech audio -> each segment's closing
+final, parts committed while speech went on left out, as ``bench/daemon_e2e.py`` counts it), the first partial of each segment after its speech started
 (``latency_first_partial_p50_ms``, as ``bench/daemon_e2e.py`` counts it) and the partials
 pre-empted by final work.
+
+``--cost-model``: each request takes the engine time its work implies (encoder frames and
+decoded tokens times fixed costs) instead of the CPU time it took here, so the simulated
+schedule, and with it the text and WER, is the same however loaded the machine is: two settings
+compare side by side even on a busy machine. Partials are answered as the worker's
+transcription service does (a short window that gives nothing is dropped, not decoded again).
 
 Pre-emption in the simulation: a partial cancelled while it runs (``scheduler.preemptions``)
 answers at its next checkpoint, one of the encoder's blocks or the decoder's steps of its CPU
 time (the split of its measured encoder and decoder time), and is charged only up to there.
 
 Usage: .venv/bin/python bench/commit_latency.py [--file NAME] [--pace realtime|fast]
-       [--workers N] [--no-offline] [--set KEY=VALUE ...] [--simulate [--commit FIELD=VALUE]]
+       [--workers N] [--no-offline] [--set KEY=VALUE ...]
+       [--simulate [--commit FIELD=VALUE] [--cost-model [PER_FRAME_S,PER_TOKEN_S]]]
        [--keep TEXTS_PATH]
 A profile: ``--set profile=low-latency``.
 """
@@ -185,8 +192,29 @@ def cancel_point_s(started_s: float, cpu_s: float, details: dict[str, float], at
     return next((point for point in points if point >= at_s), started_s + cpu_s)
 
 
+def modeled_cpu_s(cost_model: tuple[float, float], details: dict[str, float]) -> float:
+    """A request's engine time from what it computed, not from the clock: encoder frames times
+    the first of ``cost_model`` plus decoded tokens (and one step) times the second; a second
+    pass over the full window (a short window's suspect answer) adds its first pass again."""
+    per_frame_s, per_token_s = cost_model
+    cost_s = per_frame_s * details.get("audio_ctx", 0.0)
+    cost_s += per_token_s * (details.get("tokens", 0.0) + 1)
+    if "audio_ctx_retry_s" in details:
+        cost_s += per_frame_s * AUDIO_CTX_SHORT_FRAMES + per_token_s * MAX_TOKENS_GUESS
+    return cost_s
+
+
+AUDIO_CTX_SHORT_FRAMES = 500  # the short encoder window's least frames (10 s)
+MAX_TOKENS_GUESS = 10  # decode steps charged for a retried request's first pass
+COST_MODEL_DEFAULT = (0.00046, 0.009)  # s per encoder frame, s per token: quiet 2-core figures
+
+
 def simulate(
-    path: Path, settings: list[str], commit: dict[str, float], preempt_partials: bool = True
+    path: Path,
+    settings: list[str],
+    commit: dict[str, float],
+    preempt_partials: bool = True,
+    cost_model: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """The daemon's scheduling on a virtual clock: the real VAD, scheduler and model in this
     process, audio arriving at realtime pace, one worker whose every request takes the CPU time
@@ -237,7 +265,8 @@ def simulate(
             if isinstance(message, TranscriptFinal):
                 arrivals[message.seq] = now_s
                 words = [{"text": w.text, "end_s": w.end_s} for w in message.words]
-                finals.append({"seq": message.seq, "start_s": message.start_s,
+                finals.append({"seq": message.seq, "segment_id": message.segment_id,
+                               "start_s": message.start_s,
                                "end_s": message.end_s, "text": message.text, "words": words,
                                "latency_ms": message.latency_ms})  # fmt: skip
             elif isinstance(message, TranscriptPartial):
@@ -251,11 +280,25 @@ def simulate(
         for role, request in scheduler.dispatch(["asr-1"], now_s):
             piece = audio[request.start_index : request.end_index]
             cpu_s = time.process_time()
-            result = backend.transcribe(piece, prompt=request.prompt or None)
+            # as the worker's transcription service does: a partial may use a shorter encoder
+            # window, and one that gives nothing is dropped instead of decoded again on 30 s
+            backend.retry_suspect = not request.is_partial
+            backend.partial_request = request.is_partial
+            try:
+                result = backend.transcribe(piece, prompt=request.prompt or None)
+            finally:
+                backend.retry_suspect, backend.partial_request = True, False
             cpu_s = time.process_time() - cpu_s
+            if cost_model is not None:  # the same schedule whatever else loads the machine
+                cpu_s = modeled_cpu_s(cost_model, result.details)
             engine_cpu_s += cpu_s
-            reply = TranscribeResult(request.request_id, request.stream_id, request.segment_id,
-                                     request.chunk_index, result.text, result.words)  # fmt: skip
+            if request.is_partial and result.details.get("suspect"):
+                reply = WorkerError(request.request_id, "suspect_partial", "gave nothing",
+                                    retryable=False)  # fmt: skip
+            else:
+                reply = TranscribeResult(request.request_id, request.stream_id,
+                                         request.segment_id, request.chunk_index, result.text,
+                                         result.words)  # fmt: skip
             busy = (now_s + cpu_s, role, request, reply, now_s, cpu_s, dict(result.details))
             if TRACE:
                 print(f"  t={now_s:6.2f} {request.request_id:14} [{request.start_index / 16e3:6.2f},"
@@ -350,13 +393,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-preempt", action="store_true", help="simulate: partials are never cancelled"
     )
+    parser.add_argument(
+        "--cost-model",
+        nargs="?",
+        const=",".join(str(v) for v in COST_MODEL_DEFAULT),
+        help="simulate: each request takes PER_FRAME_S*encoder frames + PER_TOKEN_S*(tokens+1) "
+        "(default %(const)s) instead of its measured CPU time: a schedule independent of load",
+    )
     args = parser.parse_args(argv)
     path = DATA_DIR / args.file
     reference = json.loads(path.with_suffix(".json").read_text())
     if args.simulate:
         commit = dict(item.split("=", 1) for item in args.commit)
+        cost_model = None
+        if args.cost_model:
+            per_frame_s, per_token_s = (float(v) for v in args.cost_model.split(","))
+            cost_model = (per_frame_s, per_token_s)
         result = simulate(
-            path, args.settings, {k: float(v) for k, v in commit.items()}, not args.no_preempt
+            path,
+            args.settings,
+            {k: float(v) for k, v in commit.items()},
+            not args.no_preempt,
+            cost_model,
         )
     else:
         result = run_daemon(path, args.pace, args.workers, args.settings, args.log)
@@ -385,7 +443,12 @@ def main(argv: list[str] | None = None) -> int:
     engine_cpu_s = result.get("engine_cpu_s")
     audio_s = result.get("audio_s") or reference_duration_s(path)
     stats = (result["status"] or {}).get("scheduler", {})
-    own_ms = [f["latency_ms"] for f in finals if f.get("latency_ms") is not None]
+    decided = None
+    if origin is not None and all("segment_id" in f for f in finals):
+        from bench.e2e_parts.latency import decision_latencies
+
+        decided = decision_latencies(finals, result["arrivals"], origin)
+    own_ms = decided.values_ms if decided is not None else []
     first_partial_ms = []
     if "partials" in result and all("end" in u for u in reference["utterances"]):
         from bench.e2e_parts.latency import first_partial_latencies, load_utterances
@@ -406,8 +469,11 @@ def main(argv: list[str] | None = None) -> int:
         "early_finals_wasted": stats.get("early_finals_wasted"),
         "partials_preempted": stats.get("partials_preempted"),
         "partials_cut_short": stats.get("partials_cut_short"),
+        # end-of-speech audio -> the segment's closing final (parts left out; daemon_e2e's)
         "latency_p50_ms": _round(percentile(own_ms, 0.5)),
         "latency_p95_ms": _round(percentile(own_ms, 0.95)),
+        "latency_reason_decision": None if own_ms else "no segment-closing final measured",
+        "finals_ready_at_decision": None if decided is None else decided.ready_at_decision,
         "latency_first_partial_p50_ms": _round(percentile(first_partial_ms, 0.5)),
         "first_partials": len(first_partial_ms),
         "engine_cpu_per_audio_s": (
