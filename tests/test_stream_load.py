@@ -50,8 +50,9 @@ def test_streams_opened_at_once_count_before_their_load_shows() -> None:
     per_stream = STREAM_WORKER_S_PER_S / 2
     for fresh in range(4):  # the idle first stream plus four opened just now
         admission.check(1 + fresh, 0.01, 0.0, fresh_streams=fresh, workers=2)
-    with pytest.raises(CapacityError):
+    with pytest.raises(CapacityError, match="4 opened in the last 10 s") as info:
         admission.check(5, 0.01, 0.0, fresh_streams=4, workers=2)
+    assert info.value.details["recently_opened"] == "4"
     assert projected_busy(0.01, 5, 4, 2) == pytest.approx(0.01 + 5 * per_stream)
     # measured: five streams keep the pool 40 % busy; one more: 57.5 %
     assert projected_busy(0.40, 5, 0, 2) == pytest.approx(0.575)

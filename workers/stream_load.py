@@ -89,6 +89,7 @@ class Admission:
         limits = self.config
         load = {
             "open_streams": str(running_streams),
+            "recently_opened": str(fresh_streams),
             "busy_fraction": f"{busy_fraction:.2f}",
             "worst_lag_s": f"{worst_lag_s:.2f}",
         }
@@ -103,9 +104,15 @@ class Admission:
             if limits.admission_max_busy > 1.0:
                 pass  # load not checked (configured off)
             elif running_streams and projected > limits.admission_max_busy:
+                recent = (
+                    f" ({fresh_streams} opened in the last {LOAD_TAU_S:.0f} s, not yet in that "
+                    f"figure, counted at {STREAM_WORKER_S_PER_S} worker-s/s each)"
+                    if fresh_streams and workers
+                    else ""
+                )
                 reason = (
-                    f"workers busy {busy_fraction:.0%} with {running_streams} streams; one more "
-                    f"would need ~{projected:.0%} (limit {limits.admission_max_busy:.0%})"
+                    f"workers busy {busy_fraction:.0%} with {running_streams} streams{recent}; "
+                    f"one more would need ~{projected:.0%} (limit {limits.admission_max_busy:.0%})"
                 )
             elif worst_lag_s > limits.adapt_lag_s:
                 reason = f"a stream already lags {worst_lag_s:.1f} s (limit {limits.adapt_lag_s} s)"
