@@ -152,7 +152,7 @@ class Daemon:
         roles = {self.process.pid: "supervisor"}
         for row in self.status().get("processes", []):
             if row.get("pid"):
-                roles[row["pid"]] = str(row["role"]).split("-")[0]
+                roles[row["pid"]] = str(row["role"]).split(":")[0].split("-")[0]
         out = {}
         for pid, role in roles.items():
             with contextlib.suppress(psutil.Error):
