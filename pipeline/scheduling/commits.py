@@ -40,7 +40,7 @@ from pipeline.scheduling.commit_policy import (
 )
 from pipeline.scheduling.commit_state import CommitState
 from pipeline.scheduling.early_finals import EarlyFinals
-from pipeline.scheduling.first_partial import is_preview, partial_min_samples
+from pipeline.scheduling.first_partial import PREVIEW_TRIES, is_preview, partial_min_samples
 from pipeline.scheduling.flights import WorkReply
 from pipeline.scheduling.requests import partial_request, prompt_tail
 from pipeline.scheduling.segment import Segment, SegmentKey
@@ -209,7 +209,11 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
     def _has_new_audio(self, segment: Segment, state: CommitState) -> bool:
         """Audio a partial could cover: the window (its committed context included) holds
         ``partial_min_audio`` and reaches past the last partial's end."""
-        min_samples = partial_min_samples(self.core.options, first=state.serial == 0)
+        # a segment's first partial, or the next try after a preview that showed nothing
+        first = state.serial == 0 or (
+            segment.partial_revision == 0 and state.serial < PREVIEW_TRIES
+        )
+        min_samples = partial_min_samples(self.core.options, first=first)
         window_samples = segment.newest_index - state.window_start_index
         return window_samples >= min_samples and segment.newest_index > state.last_end_index
 
@@ -251,11 +255,14 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
 
     def _partial_answered(self, flight: Flight, reply: WorkReply, now_s: float) -> list[Message]:
         self._release_partial(flight)
-        if not isinstance(reply, TranscribeResult):
-            self.core.counters.partials_failed += 1
-            return []
         segment = self.core.segment(flight.segment)
         state = self._states.get(flight.segment)
+        request = flight.request
+        assert isinstance(request, TranscribeRequest)
+        if not isinstance(reply, TranscribeResult):
+            self.core.counters.partials_failed += 1
+            self._preview_again(segment, state, request)
+            return []
         if (
             segment is None
             or state is None
@@ -264,11 +271,11 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         ):
             self.core.counters.partials_stale += 1
             return []
-        request = flight.request
-        assert isinstance(request, TranscribeRequest)
         if is_preview(request, self.core.options):  # shown, never agreed on (first_partial)
             state.last_serial = flight.index
             text = merged_text(reply.words)
+            if not text:
+                self._preview_again(segment, state, request)
             return [self.core.partial(segment, "", text, request.end_index)] if text else []
         offset_s = samples_to_seconds(request.start_index)
         partial = state.agreement.update([w.shifted(offset_s) for w in reply.words])
@@ -309,6 +316,20 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         if (rest_stable, partial.unstable) != segment.last_partial_text:
             out.append(self.core.partial(segment, rest_stable, partial.unstable, request.end_index))
         return out
+
+    def _preview_again(
+        self, segment: Segment | None, state: CommitState | None, request: TranscribeRequest
+    ) -> None:
+        """A segment's first preview gave nothing (a breath, too little speech, dropped as
+        suspect): the next may go with the next audio instead of a partial interval later."""
+        if (
+            segment is not None
+            and state is not None
+            and segment.partial_revision == 0
+            and state.serial < PREVIEW_TRIES
+            and is_preview(request, self.core.options)
+        ):
+            state.last_request_s = None
 
     def _stalled_count(self, rest: list[Word], heard_end_s: float) -> int:
         return committable(rest, 0, heard_end_s, self.commit_options.stall_margin_s)

@@ -19,8 +19,10 @@ States: quiet -> starting -> speaking -> stopping -> quiet.
 A segment that reaches ``max_segment_samples`` is split at the quietest point of the recent
 past (the lowest 3-window mean energy in the last ``split_lookback_samples``); the next segment
 starts right there. While speech goes on a ``SpeechProgress`` goes out every
-``partial_interval_samples`` (none during the hangover's silence). Pre-roll, hangover and splits are index arithmetic: no audio is
-kept here, only one level per window for the split search.
+``partial_interval_samples`` (none during the hangover's silence), the first one
+``first_progress_samples`` after the start decision (a segment's first partial needs little
+audio). Pre-roll, hangover and splits are index arithmetic: no audio is kept here, only one
+level per window for the split search.
 """
 
 from __future__ import annotations
@@ -52,6 +54,15 @@ logger = logging.getLogger(__name__)
 SPLIT_LOOKBACK_MAX_S = 5.0  # the split point is searched in at most this much recent audio
 SPLIT_SMOOTH_WINDOWS = 3  # windows averaged when looking for the quietest point
 PROGRESS_MAX_S = 0.25  # SpeechProgress at least this often: partials start from fresh audio
+# The first SpeechProgress of a segment comes this soon after the start decision, so the
+# scheduler learns the audio a first (preview) partial needs ~0.15 s sooner than one full step
+# (bench/commit_latency.py --simulate --cost-model on the dictation: first partial p50 797 ->
+# 706 ms with previews that give nothing tried again, see first_partial.py)
+FIRST_PROGRESS_S = 0.1
+# ... and not before this much speech (from its first speech window): a preview over less
+# often fails Whisper's checks and is decoded again over the full 30 s window (~1 s of a worker;
+# simulated on the dictation, 0.3 s of speech: first partial p50 1376 ms against 710)
+FIRST_PROGRESS_SPEECH_S = 0.35
 
 
 class VadState(enum.Enum):
@@ -73,6 +84,9 @@ class SegmenterParams:
     max_start_gap_samples: int = 1_600  # silence that drops a start candidate (100 ms)
     split_lookback_samples: int = 80_000  # where the split point is searched (5 s)
     pause_samples: int = 3_200  # silence that sends a SpeechPause (200 ms); 0: no pause events
+    first_progress_samples: int | None = None  # first SpeechProgress after the start decision
+    # (None: one ``partial_interval_samples``) ...
+    first_progress_speech_samples: int = 0  # ... once this much speech was heard
 
     def __post_init__(self) -> None:
         for name in ("min_speech_samples", "hangover_samples", "max_segment_samples"):
@@ -82,6 +96,15 @@ class SegmenterParams:
             raise ValueError(
                 f"pause_samples must be in [0, hangover_samples = {self.hangover_samples}), "
                 f"got {self.pause_samples}"
+            )
+        if self.first_progress_speech_samples < 0:
+            raise ValueError(
+                "first_progress_speech_samples must not be negative, "
+                f"got {self.first_progress_speech_samples}"
+            )
+        if self.first_progress_samples is not None and self.first_progress_samples < 0:
+            raise ValueError(
+                f"first_progress_samples must not be negative, got {self.first_progress_samples}"
             )
         if self.split_lookback_samples >= self.max_segment_samples:
             raise ValueError("split_lookback_samples must be shorter than max_segment_samples")
@@ -102,6 +125,8 @@ class SegmenterParams:
                 seconds_to_samples(SPLIT_LOOKBACK_MAX_S), max_segment_samples // 2
             ),
             pause_samples=min(seconds_to_samples(config.pause_ms / 1000), hangover_samples // 2),
+            first_progress_samples=seconds_to_samples(FIRST_PROGRESS_S),
+            first_progress_speech_samples=seconds_to_samples(FIRST_PROGRESS_SPEECH_S),
         )
 
 
@@ -206,7 +231,14 @@ class SpeechStateMachine:
 
     def _open(self, start_index: int, decided_index: int) -> SpeechStart:
         self._segment_start_index = start_index
-        self._next_progress_index = decided_index + self.params.partial_interval_samples
+        p = self.params
+        first = p.partial_interval_samples
+        if p.first_progress_samples is not None:
+            first = min(first, p.first_progress_samples)
+        self._next_progress_index = min(
+            decided_index + p.partial_interval_samples,
+            max(decided_index + first, self._candidate_index + p.first_progress_speech_samples),
+        )
         return SpeechStart(self._segment_index, start_index, decided_index)
 
     def _pause(self, decided_index: int) -> SpeechPause:
