@@ -46,17 +46,23 @@ def test_the_scheduler_holds_partials_back_when_the_budget_is_spent_but_never_fi
     s.on_reply(other, result(final, "one two"), 8.0)  # 6 s with both workers busy: spent
     s.on_reply(role, result(partial, "three"), 8.0)
     s.speech_ongoing(ongoing(0, 0.0, 8.0, "mic"), 8.0)
-    assert s.dispatch(["w1", "w2"], 8.0) == []  # due, but held back
+    ((role, alone),) = s.dispatch(["w1", "w2"], 8.0)  # one stream in speech: never held back
+    assert alone.is_partial and s.stats().partials_deferred == 0
+    s.speech_started(started(1, 3.0, "room"), 8.0)  # two streams in speech: they share
+    s.speech_ongoing(ongoing(1, 3.0, 8.0, "room"), 8.0)
+    assert s.dispatch(["w2"], 8.0) == []  # due, but held back
     assert s.stats().partials_deferred == 1 and s.stats().partials_shed == 0
-    assert s.stats().partials_requested == 1  # the one sent; the one held back is not counted
-    s.speech_started(started(1, 3.0, "room"), 8.0)
-    s.speech_ended(ended(1, 3.0, 4.0, "room"), 8.0)
-    ((role, final),) = s.dispatch(["w1", "w2"], 8.1)  # a final goes whatever the account says
+    assert s.stats().partials_requested == 2  # those sent; the one held back is not counted
+    s.on_reply(role, result(alone, "three four"), 8.0)
+    s.speech_ended(ended(1, 3.0, 8.0, "room"), 8.0)
+    s.speech_started(started(2, 8.5, "room"), 8.5)
+    s.speech_ongoing(ongoing(2, 8.5, 10.0, "room"), 8.5)
+    ((role, final),) = s.dispatch(["w1", "w2"], 8.5)  # a final goes whatever the account says
     assert not final.is_partial and final.stream_id == "room"
-    s.on_reply(role, result(final, "four"), 9.0)  # the account was at -2 (its bound): idle
-    assert s.dispatch(["w1", "w2"], 10.5) == []  # for 1.5 s it is at -0.5
-    ((_, later),) = s.dispatch(["w1", "w2"], 11.5)  # 2.5 s: +0.5, the partial goes
-    assert later.is_partial and later.stream_id == "mic"
+    s.on_reply(role, result(final, "five"), 9.0)
+    assert s.dispatch(["w1", "w2"], 10.5) == []  # -2 + 0.5 (idle) + 0 (one busy) + 1.5 = 0
+    ((_, later),) = s.dispatch(["w1", "w2"], 11.5)  # +1: a partial goes
+    assert later.is_partial
 
 
 def test_many_streams_the_budget_caps_the_pool_and_every_stream_keeps_its_partials() -> None:

@@ -7,7 +7,9 @@ scheduler keeps an account of worker time (a token bucket, in worker-seconds):
 
 - it is credited ``share`` x workers per second of wall time and debited the time workers
   actually spend busy, on any work (finals, early finals, partials);
-- a partial may be sent only while the account is positive; finals always go (they may drive it
+- a partial may be sent only while the account is positive (the scheduler asks only while more
+  than one stream is in speech: one stream alone has nobody to share with, so a single stream's
+  latency is the same with or without the budget); finals always go (they may drive the account
   below zero, which then holds partials back until it recovers);
 - the account is bounded by ``BURST_S`` seconds of the credit on either side, so an idle pool
   does not save up an unbounded burst of partials, and a burst of finals does not starve them

@@ -194,9 +194,11 @@ class SegmentScheduler(SpeechEvents):
 
         Roles the scheduler still counts as busy are skipped. The kinds of work are asked in
         priority order, each for the roles the ones before it left. Call it on every loop turn,
-        not only on events: partials wait for their interval. A partial planned goes only while
-        the partial budget allows (``partial_budget``), else it is handed back unsent
-        (``stats.partials_deferred``) and planned again later. ``shed_partials`` (the daemon is
+        not only on events: partials wait for their interval. While more than one stream is in
+        speech, a partial planned goes only while the partial budget allows
+        (``partial_budget``), else it is handed back unsent (``stats.partials_deferred``) and
+        planned again later; a single speaking stream has nothing to share its partials with
+        and is never held back (one stream's latency is the same with or without the budget). ``shed_partials`` (the daemon is
         overloaded): partials may fill only ``SHED_SHARE`` of the pool instead (whatever the
         finals take; the account starts empty, so for its first ``2 x BURST_S`` seconds none
         goes), so they come rarely but still come (a continuous stream's commits need them); those held back count as
@@ -207,6 +209,7 @@ class SegmentScheduler(SpeechEvents):
         if shed_partials and not self._shedding:
             self._shed_budget.empty()  # shedding begins by holding partials back
         self._shedding = shed_partials
+        speaking = sum(1 for _ in self._segments.open_segments())  # one per stream in speech
         waiting = self._final_work.queue_depths().get("finals", 0)
         batch = BatchPlan(free, self._options.max_batch, waiting)
         free = batch.seats  # the free workers, then their extra seats (batching)
@@ -218,7 +221,7 @@ class SegmentScheduler(SpeechEvents):
                     raise RuntimeError(f"{type(kind).__name__} planned busy role {flight.role}")
                 if getattr(flight.request, "is_partial", False):
                     budget = self._shed_budget if shed_partials else self._budget
-                    if not budget.allows_partial():
+                    if (shed_partials or speaking > 1) and not budget.allows_partial():
                         kind.unsent(flight)  # it goes again when the budget allows
                         self._stats.partials_requested -= 1  # counted when planned: not sent
                         if shed_partials:
