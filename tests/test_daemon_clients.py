@@ -20,8 +20,7 @@ from tests.data_paths import DATA_DIR, REPO_ROOT
 DICTATION = DATA_DIR / "dictation_dev.wav"
 
 
-@pytest.fixture
-def daemon():
+def _start_daemon():
     """A daemon named "default" under a private XDG_RUNTIME_DIR, looping the dictation."""
     xdg = ensure_private_dir(Path(tempfile.mkdtemp(prefix="ss", dir="/tmp")))
     runtime = ensure_private_dir(xdg / "streamscribe")
@@ -31,11 +30,31 @@ def daemon():
         "--pace",
         "fast",
         "--loop",
+        # at pace fast the ring holds minutes of audio nobody will wait for: SIGTERM at teardown
+        # would drain the queued finals for the full 10 s default (tests/test_daemon.py tests that)
+        "--set",
+        "supervisor.shutdown_timeout_s=1",
         instance="default",
         runtime_dir=runtime,
     )
     run.start()
     run.wait_for(lambda s: s["metrics"]["finals"] >= 1, 120, "a first final")
+    return run, xdg
+
+
+@pytest.fixture(scope="module")
+def daemon():
+    """One daemon shared by the tests that only read from it (status, subscribe, the README's
+    example): none changes its state, and each start and stop costs seconds."""
+    run, xdg = _start_daemon()
+    yield run, xdg
+    run.cleanup()
+
+
+@pytest.fixture
+def own_daemon():
+    """A daemon of its own, for a test that changes the daemon (its profile)."""
+    run, xdg = _start_daemon()
     yield run, xdg
     run.cleanup()
 
@@ -127,10 +146,10 @@ def test_the_readme_subscriber_example_runs_as_written(daemon) -> None:
         process.wait(timeout=10)
 
 
-def test_set_profile_restarts_the_vad_and_is_reported(daemon) -> None:
+def test_set_profile_restarts_the_vad_and_is_reported(own_daemon) -> None:
     from pipeline.messages import SetProfileReply, SetProfileRequest
 
-    run, _xdg = daemon
+    run, _xdg = own_daemon
     reply = run.request(SetProfileRequest(profile="low-latency"), timeout_s=30)
     assert isinstance(reply, SetProfileReply) and reply.profile == "low-latency"
     assert "vad" in reply.restarted
