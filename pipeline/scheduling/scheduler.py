@@ -194,15 +194,17 @@ class SegmentScheduler(SpeechEvents):
 
         Roles the scheduler still counts as busy are skipped. The kinds of work are asked in
         priority order, each for the roles the ones before it left. Call it on every loop turn,
-        not only on events: partials wait for their interval. While more than one stream is in
-        speech, a partial planned goes only while the partial budget allows
-        (``partial_budget``), else it is handed back unsent (``stats.partials_deferred``) and
-        planned again later; a single speaking stream has nothing to share its partials with
-        and is never held back (one stream's latency is the same with or without the budget). ``shed_partials`` (the daemon is
-        overloaded): partials may fill only ``SHED_SHARE`` of the pool instead (whatever the
-        finals take; the account starts empty, so for its first ``2 x BURST_S`` seconds none
-        goes), so they come rarely but still come (a continuous stream's commits need them); those held back count as
-        ``stats.partials_shed``. Their workers stay free for finals.
+        not only on events: partials wait for their interval.
+
+        While more than one stream is in speech, a partial planned goes only while the partial
+        budget allows (``partial_budget``), else it is handed back unsent
+        (``stats.partials_deferred``) and planned again later; a single speaking stream has
+        nothing to share its partials with and is never held back (one stream's latency is the
+        same with or without the budget). ``shed_partials`` (the daemon is overloaded):
+        partials may fill only ``SHED_SHARE`` of the pool instead, whatever the finals take (the
+        account starts at its lowest, so for its first ``2 x BURST_S`` seconds none goes); they
+        come rarely but still come, as a continuous stream's commits need them. Those held back
+        count as ``stats.partials_shed``. Their workers stay free for finals.
         """
         free = [role for role in dict.fromkeys(idle_roles) if not self._ledger.busy(role)]
         self._account(now_s, workers=len(free) + self._busy_workers())
