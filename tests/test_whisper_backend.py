@@ -113,7 +113,7 @@ def test_beam_search_and_prompt(backend, jfk, jfk_reference):
 
 
 @pytest.mark.parametrize(
-    "calls", [15, pytest.param(300, marks=pytest.mark.slow)], ids=["15-calls", "300-calls"]
+    "calls", [8, pytest.param(300, marks=pytest.mark.slow)], ids=["8-calls", "300-calls"]
 )
 def test_memory_stays_flat(backend, jfk, calls):
     psutil = pytest.importorskip("psutil")
