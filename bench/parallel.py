@@ -6,7 +6,10 @@ transcripts (dictation_dev, monologue_dev, harvard_list72_8k, jfk), then runs th
     run.py transcribe FILE --workers 2 --compare --metrics-json ...
 
 which transcribes the file in parallel chunks on 2 worker processes and then in one sequential
-long-form pass on a single worker with all cores (model loading excluded from both times).
+long-form pass on a single worker (model loading excluded from both times). Both use every core,
+as a user runs them: each of the 2 workers has one BLAS thread (``asr.blas_threads`` 1, the
+default; 0 would also give cores / workers = 1 on 2 cores), the sequential worker cores / 1.
+Chunks meet in a pause near each seam where one lies (``--no-pause-cuts``: always overlapping).
 
 Prints: speed-up (sequential wall time / parallel wall time), WER of each against the references
 and their difference. Last line: one JSON object with ``speedup`` and ``wer_merged_minus_single``
@@ -18,6 +21,7 @@ Targets: speedup >= 1.7 on 2 cores; wer_merged_minus_single <= 0.005.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import subprocess
@@ -90,14 +94,21 @@ def measure(recording: Path, reference: str, workers: int, repeat: int, extra: l
         engine_s = [
             sum(c["engine_ms"] for c in run["chunks"]) / 1000 for run in (parallel, sequential)
         ]
+        chunks = sorted(parallel["chunks"], key=lambda c: c["start_s"])
+        overlap_s = sum(max(0.0, a["end_s"] - b["start_s"]) for a, b in itertools.pairwise(chunks))
+        cpu_s = [sum(run.get("cpu_s", {}).values()) for run in (parallel, sequential)]
+        lengths = "/".join(f"{c['end_s'] - c['start_s']:.1f}" for c in chunks)
         runs.append((metrics["speedup"], parallel["wall_s"], sequential["wall_s"], wer_parallel,
-                     wer_sequential, *engine_s))  # fmt: skip
+                     wer_sequential, *engine_s, overlap_s, *cpu_s))  # fmt: skip
         print(
             f"[{' '.join(extra) or 'defaults'}] run {number}: parallel {parallel['wall_s']:.2f} s "
-            f"({len(parallel['chunks'])} chunks on {workers} workers), sequential "
+            f"({len(parallel['chunks'])} chunks of "
+            f"{lengths} s on {workers} "
+            f"workers, {overlap_s:.1f} s read twice), sequential "
             f"{sequential['wall_s']:.2f} s ({len(sequential['chunks'])} windows) -> speed-up "
             f"{metrics['speedup']:.2f}x; engine time summed over requests: parallel "
-            f"{engine_s[0]:.1f} s, sequential {engine_s[1]:.1f} s; WER parallel "
+            f"{engine_s[0]:.1f} s, sequential {engine_s[1]:.1f} s; worker CPU: parallel "
+            f"{cpu_s[0]:.1f} s, sequential {cpu_s[1]:.1f} s; WER parallel "
             f"{wer_parallel:.4f}, sequential {wer_sequential:.4f}",
             flush=True,
         )
@@ -108,6 +119,10 @@ def measure(recording: Path, reference: str, workers: int, repeat: int, extra: l
         "parallel_wall_s": round(statistics.median(r[1] for r in runs), 3),
         "sequential_wall_s": round(statistics.median(r[2] for r in runs), 3),
         "chunks": len(metrics["parallel"]["chunks"]),
+        "sequential_windows": len(metrics["sequential"]["chunks"]),
+        "overlap_s": round(runs[-1][7], 2),
+        "parallel_cpu_s": round(statistics.median(r[8] for r in runs), 2),
+        "sequential_cpu_s": round(statistics.median(r[9] for r in runs), 2),
         "parallel_engine_s": round(statistics.median(r[5] for r in runs), 2),
         "sequential_engine_s": round(statistics.median(r[6] for r in runs), 2),
         "wer_merged": round(runs[-1][3], 4),

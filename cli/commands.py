@@ -79,6 +79,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         compare=args.compare,
         log_level=args.log_level,
         progress=not args.no_progress,
+        pause_cuts=not args.no_pause_cuts,
     )
     items = [TimedText(w.start_s, w.end_s, w.text, (w,)) for w in parallel.words]
     if args.format == "text":

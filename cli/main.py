@@ -119,6 +119,11 @@ def _add_transcribe(sub: argparse._SubParsersAction) -> None:
         "--metrics-json", metavar="PATH", help="write the performance metrics as JSON"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--no-pause-cuts",
+        action="store_true",
+        help="chunks always overlap (default: they meet in a pause near each seam where one is)",
+    )
     add_config_options(parser)
     parser.set_defaults(handler=commands.cmd_transcribe)
 

@@ -13,9 +13,12 @@ the last chunk is slid back to a full ``chunk_samples`` ending at the span's end
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from dataclasses import dataclass
+
+import numpy as np
 
 from pipeline.audio_format import samples_to_seconds, seconds_to_samples
 
@@ -199,3 +202,77 @@ def plan_chunks(
         options.min_tail_samples,
     )
     return split_span(start_index, end_index, balanced)
+
+
+PAUSE_SEARCH_S = 3.0  # a seam moves at most this far to a pause
+MIN_PAUSE_S = 0.3  # quiet this long between words: no word is cut there
+QUIET_BELOW_LOUD_DB = 35.0  # quiet: this far below the span's loud frames (95th percentile)
+_FRAME_SAMPLES = 160  # 10 ms energy frames
+
+
+def cut_at_pauses(
+    audio: np.ndarray, chunks: tuple[Chunk, ...], max_chunk_samples: int
+) -> tuple[Chunk, ...]:
+    """``chunks`` with each overlapping seam moved into a pause near it, without overlap.
+
+    ``audio`` holds the span's samples from ``chunks[0].start_index`` (16 kHz float32). Where a
+    quiet stretch of at least ``MIN_PAUSE_S`` lies within ``PAUSE_SEARCH_S`` of a seam's middle,
+    the two chunks meet at the middle of that pause: no word lies across it, so the merge is a
+    join and nobody reads the overlap twice (less engine work, no seam to guess at). A seam in
+    continuous speech keeps its overlap. No chunk grows past ``max_chunk_samples``.
+    """
+    if len(chunks) < 2:
+        return chunks
+    origin = chunks[0].start_index
+    quiet = _quiet_frames(audio)
+    bounds = [[c.start_index, c.end_index] for c in chunks]
+    for k in range(len(chunks) - 1):
+        middle = (chunks[k + 1].start_index + chunks[k].end_index) // 2
+        cut = _pause_near(quiet, middle - origin)
+        if cut is None:
+            continue
+        cut += origin
+        if cut - bounds[k][0] > max_chunk_samples or bounds[k + 1][1] - cut > max_chunk_samples:
+            continue
+        if not bounds[k][0] < cut < bounds[k + 1][1]:
+            continue
+        bounds[k][1] = bounds[k + 1][0] = cut
+    moved = tuple(Chunk(i, start, end) for i, (start, end) in enumerate(bounds))
+    logger.debug(
+        "%d of %d seams moved into pauses",
+        sum(a.end_index == b.start_index for a, b in itertools.pairwise(moved)),
+        len(moved) - 1,
+    )
+    return moved
+
+
+def _quiet_frames(audio: np.ndarray) -> np.ndarray:
+    """One flag per 10 ms frame: quiet compared with the span's loud frames."""
+    count = len(audio) // _FRAME_SAMPLES
+    if count == 0:
+        return np.zeros(0, dtype=bool)
+    frames = np.asarray(audio[: count * _FRAME_SAMPLES], dtype=np.float32).reshape(count, -1)
+    level_db = 10 * np.log10(np.mean(np.square(frames, dtype=np.float64), axis=1) + 1e-12)
+    return level_db < np.percentile(level_db, 95) - QUIET_BELOW_LOUD_DB
+
+
+def _pause_near(quiet: np.ndarray, middle_sample: int) -> int | None:
+    """The middle (sample offset) of the quiet run of at least ``MIN_PAUSE_S`` nearest to
+    ``middle_sample`` within ``PAUSE_SEARCH_S``; None when there is none."""
+    search = int(PAUSE_SEARCH_S * 100)
+    centre = middle_sample // _FRAME_SAMPLES
+    low, high = max(0, centre - search), min(len(quiet), centre + search)
+    need = int(MIN_PAUSE_S * 100)
+    best: tuple[int, int] | None = None  # (distance, middle frame)
+    run_start = None
+    for frame in range(low, high + 1):
+        is_quiet = frame < high and bool(quiet[frame])
+        if is_quiet and run_start is None:
+            run_start = frame
+        elif not is_quiet and run_start is not None:
+            if frame - run_start >= need:
+                mid = (run_start + frame) // 2
+                if best is None or abs(mid - centre) < best[0]:
+                    best = (abs(mid - centre), mid)
+            run_start = None
+    return None if best is None else best[1] * _FRAME_SAMPLES

@@ -24,7 +24,7 @@ from config.schema import Config
 from pipeline.audio_format import SAMPLE_RATE_HZ, samples_to_seconds
 from pipeline.bus.runtime_dir import resolve_runtime_dir
 from pipeline.bus.sockets import SocketOptions, new_context, open_socket
-from pipeline.chunking import ChunkingOptions, plan_chunks
+from pipeline.chunking import Chunk, ChunkingOptions, cut_at_pauses, plan_chunks
 from pipeline.errors import AudioSourceError, BackendError, StreamscribeError
 from pipeline.messages.base import Message
 from pipeline.messages.speech import SpeechEnded, SpeechStarted
@@ -67,6 +67,9 @@ class PassReport:
     chunks: tuple[ChunkTiming, ...]
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
     restarts: int = 0
+    # CPU seconds each worker process used from the first request to the final (all its
+    # threads): the work done, less sensitive than wall time to other load on the machine
+    cpu_s: dict[str, float] = field(default_factory=dict)
 
 
 def load_file_audio(path: str | Path) -> np.ndarray:
@@ -140,6 +143,7 @@ class _PoolRun:
         )
         self.config = config
         self.workers = workers
+        self.cpu_at_start: dict[str, float] = {}
 
     def __enter__(self) -> _PoolRun:
         started_s = time.perf_counter()
@@ -167,6 +171,27 @@ class _PoolRun:
 
     def peak_rss_mb(self) -> dict[str, float]:
         return {slot.role: slot.peak_rss_bytes / 1e6 for slot in self.pool}
+
+    def cpu_used(self) -> dict[str, float]:
+        """CPU seconds of each worker since ``cpu_at_start`` (a restarted one: since its start)."""
+        now = self.cpu_s()
+        return {
+            role: round(used - min(self.cpu_at_start.get(role, 0.0), used), 3)
+            for role, used in now.items()
+        }
+
+    def cpu_s(self) -> dict[str, float]:
+        """CPU seconds (user + system) each worker process has used so far."""
+        import psutil
+
+        used = {}
+        for slot in self.pool:
+            try:
+                times = psutil.Process(slot.pid).cpu_times()
+            except (psutil.Error, TypeError, ValueError):
+                continue
+            used[slot.role] = times.user + times.system
+        return used
 
 
 def _file_options(
@@ -261,14 +286,25 @@ def run_parallel_pass(
     log_level: str,
     progress: bool,
     chunking: ChunkingOptions,
+    audio: np.ndarray | None = None,
 ) -> PassReport:
     """The file in chunks planned by ``plan_chunks`` on ``workers`` processes, merged: the
-    daemon's ``ChunkedSegments`` for one segment covering the file."""
-    chunk_count = len(plan_chunks(0, ring.write_index, chunking, workers))
+    daemon's ``ChunkedSegments`` for one segment covering the file. With ``audio`` (the file's
+    samples), seams near a pause are moved into it without overlap (``cut_at_pauses``)."""
+
+    def planner(start: int, end: int) -> tuple[Chunk, ...]:
+        chunks = plan_chunks(start, end, chunking, workers)
+        if audio is None:
+            return chunks
+        return cut_at_pauses(audio[start:end], chunks, chunking.chunk_samples)
+
+    chunk_count = len(planner(0, ring.write_index))
     options = _file_options(config, model_path, workers, chunking)
-    scheduler = SegmentScheduler(options, {STREAM_ID: ring.name}, work=(ChunkedSegments(),))
+    work = ChunkedSegments(planner)
+    scheduler = SegmentScheduler(options, {STREAM_ID: ring.name}, work=(work,))
     with _PoolRun(config, model_path, workers, runtime_dir, "parallel", log_level) as run:
         bar = _Progress(f"{workers} workers", chunk_count, progress)
+        run.cpu_at_start = run.cpu_s()
         final, timings, wall_s = _transcribe_span(run, scheduler, ring.write_index, bar)
         return PassReport(
             "parallel",
@@ -280,6 +316,7 @@ def run_parallel_pass(
             tuple(sorted(timings, key=lambda timing: timing.index)),
             run.peak_rss_mb(),
             run.pool.total_restarts,
+            run.cpu_used(),
         )
 
 
@@ -301,6 +338,7 @@ def run_sequential_pass(
     with _PoolRun(single, model_path, 1, runtime_dir, "sequential", log_level) as run:
         estimate = max(1, round(ring.write_index / SAMPLE_RATE_HZ / 28.5))
         bar = _Progress("sequential", estimate, progress)
+        run.cpu_at_start = run.cpu_s()
         final, timings, wall_s = _transcribe_span(run, scheduler, ring.write_index, bar)
         return PassReport(
             "sequential",
@@ -312,6 +350,7 @@ def run_sequential_pass(
             tuple(timings),
             run.peak_rss_mb(),
             run.pool.total_restarts,
+            run.cpu_used(),
         )
 
 
@@ -328,8 +367,10 @@ def transcribe_file(
     compare: bool = False,
     log_level: str = "WARNING",
     progress: bool = True,
+    pause_cuts: bool = True,
 ) -> tuple[float, PassReport, PassReport | None]:
-    """Transcribe ``path``; returns (audio seconds, parallel report, sequential report or None)."""
+    """Transcribe ``path``; returns (audio seconds, parallel report, sequential report or None).
+    ``pause_cuts``: chunks meet in pauses where one lies near a seam (else they overlap)."""
     from pipeline.backends.factory import resolve_model_path
 
     audio = load_file_audio(path)
@@ -345,7 +386,15 @@ def transcribe_file(
             config.asr.chunk_duration_s, config.asr.overlap_duration_s
         )
         parallel = run_parallel_pass(
-            ring, config, model_path, workers, runtime_dir, log_level, progress, chunking
+            ring,
+            config,
+            model_path,
+            workers,
+            runtime_dir,
+            log_level,
+            progress,
+            chunking,
+            audio if pause_cuts else None,
         )
         sequential = None
         if compare:

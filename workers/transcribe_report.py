@@ -34,6 +34,7 @@ def pass_metrics(report: PassReport, audio_s: float) -> dict[str, Any]:
         "engine_ms_p50": engine_ms[len(engine_ms) // 2] if engine_ms else 0.0,
         "peak_rss_mb": {role: round(mb, 1) for role, mb in report.peak_rss_mb.items()},
         "restarts": report.restarts,
+        "cpu_s": report.cpu_s,
         "text": report.text,
     }
 

@@ -1,8 +1,10 @@
 """Chunked segments (Whisper): an ended segment cut into chunks, each one request, merged.
 
 When a segment ends it is cut by ``pipeline.chunking.plan_chunks`` (one request when it fits the
-chunk length, else equal overlapping chunks balanced over the workers). Chunks wait in one queue,
-oldest segment first (start order across streams), chunks in order, and go to any idle worker.
+chunk length, else equal overlapping chunks balanced over the workers), or by the ``planner``
+given (``run.py transcribe`` moves seams into pauses). Chunks wait in one queue, oldest segment
+first (start order across streams), a segment's longest chunks first (the short one last, so no
+worker idles at the end while another reads a long one), and go to any idle worker.
 Results come back in any order; when every chunk is answered or given up, the words are merged
 (``final_words``) into the segment's final.
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pipeline.audio_format import samples_to_seconds
@@ -41,6 +44,11 @@ class ChunkedWork:
     results: dict[int, ChunkResult] = field(default_factory=dict)  # chunk index -> result
     failed_chunks: set[int] = field(default_factory=set)  # given up: their audio is missing
     attempts: dict[int, int] = field(default_factory=dict)  # chunk index -> sends so far
+    rank: dict[int, int] = field(default_factory=dict)  # chunk index -> place, longest first
+
+    def __post_init__(self) -> None:
+        longest_first = sorted(self.chunks, key=lambda c: (-c.sample_count, c.index))
+        self.rank = {chunk.index: place for place, chunk in enumerate(longest_first)}
 
     @property
     def pending(self) -> int:
@@ -54,18 +62,21 @@ class ChunkedWork:
 class ChunkedSegments(FinalWork):
     """Final chunks of ended segments on any idle worker (see module doc)."""
 
-    def __init__(self) -> None:
+    def __init__(self, planner: Callable[[int, int], tuple[Chunk, ...]] | None = None) -> None:
+        self._planner = planner  # (start, end) -> chunks; None: plan_chunks with the options
         self._work: dict[SegmentKey, ChunkedWork] = {}
-        # heap of ((end of speech, start order), chunk, *key): across streams the segment whose
-        # speech ended first is served first; within a stream that is its segment order
-        self._queue: list[tuple[tuple[float, int], int, str, int]] = []
+        # heap of ((end of speech, start order), rank, chunk, *key): across streams the segment
+        # whose speech ended first is served first; within a segment its longest chunks first
+        self._queue: list[tuple[tuple[float, int], int, int, str, int]] = []
 
     def ended(self, segment: Segment, now_s: float) -> None:
         assert segment.end_index is not None
         options = self.core.options
-        chunks = plan_chunks(
-            self._final_start(segment), segment.end_index, options.chunking, options.workers
-        )
+        start = self._final_start(segment)
+        if self._planner is not None:
+            chunks = self._planner(start, segment.end_index)
+        else:
+            chunks = plan_chunks(start, segment.end_index, options.chunking, options.workers)
         self._work[segment.key] = ChunkedWork(chunks)
         for chunk in chunks:
             self._push(segment, chunk.index)
@@ -81,7 +92,7 @@ class ChunkedSegments(FinalWork):
     def forget(self, segment: Segment) -> None:
         if self._work.pop(segment.key, None) is not None and self._queue:
             # chunks still queued (a segment dropped unserved): nothing may keep them
-            kept = [entry for entry in self._queue if (entry[2], entry[3]) != segment.key]
+            kept = [entry for entry in self._queue if (entry[3], entry[4]) != segment.key]
             if len(kept) != len(self._queue):
                 heapq.heapify(kept)
                 self._queue = kept
@@ -98,7 +109,7 @@ class ChunkedSegments(FinalWork):
         free = list(free_roles)
         flights: list[Flight] = []
         while free and self._queue:
-            _, chunk_index, stream_id, segment_id = heapq.heappop(self._queue)
+            _, _, chunk_index, stream_id, segment_id = heapq.heappop(self._queue)
             segment = self.core.segment((stream_id, segment_id))
             work = self._work.get((stream_id, segment_id))
             if segment is None or work is None or work.settled(chunk_index):
@@ -189,7 +200,8 @@ class ChunkedSegments(FinalWork):
 
     def _push(self, segment: Segment, chunk_index: int) -> None:
         priority = (segment.ended_at_s, segment.order)
-        heapq.heappush(self._queue, (priority, chunk_index, *segment.key))
+        rank = self._work[segment.key].rank.get(chunk_index, chunk_index)
+        heapq.heappush(self._queue, (priority, rank, chunk_index, *segment.key))
 
     # ---- introspection --------------------------------------------------------------------
 
