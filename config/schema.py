@@ -149,9 +149,9 @@ class AsrConfig:
     )
     audio_ctx_min_s: float = _key(10.0, "shortest encoder window in auto mode", min=0, max=30)
     audio_ctx_partial_min_s: float = _key(
-        10.0,
-        "shortest encoder window of a partial in auto mode (below 10 s tiny.en drops words and "
-        "loops: bench/encoder_ctx.py --partials)",
+        6.0,
+        "shortest encoder window of a partial in auto mode (2-4 s lost words and loops more "
+        "on tiny.en: bench/encoder_ctx.py --partials, README CPU)",
         min=0,
         max=30,
     )

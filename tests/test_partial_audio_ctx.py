@@ -32,10 +32,10 @@ def test_partial_floor_applies_to_partials_only():
 
 @pytest.mark.parametrize("engine", ["numpy", "mlx"])
 def test_partial_gets_the_short_window_and_a_final_the_finals_floor(tmp_path, engine):
-    """A 3.8 s dictation utterance: as a partial with a 2 s floor, 300 encoder frames and the
+    """A 3.8 s dictation utterance: as a partial (default floor 6 s), 300 encoder frames and the
     same sentence give or take two words (tiny.en hears "them out" for "about" on the short
-    window: the WER loss ``bench/encoder_ctx.py --partials`` measures, why the default floor of
-    partials stays 10 s); the same audio as a final pays the finals' 10 s floor (500)."""
+    window, a loss ``bench/encoder_ctx.py --partials`` counts); the same audio as a final pays
+    the finals' 10 s floor (500)."""
     from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
     from pipeline.messages.work import TranscribeRequest, TranscribeResult
     from pipeline.ring import AudioRing
@@ -48,8 +48,7 @@ def test_partial_gets_the_short_window_and_a_final_the_finals_floor(tmp_path, en
     piece = audio[int((meta["start"] - 0.2) * SAMPLE_RATE_HZ) : int(meta["end"] * SAMPLE_RATE_HZ)]
     ring = AudioRing.create(f"pctx{engine}", piece.size * 2, SAMPLE_RATE_HZ, tmp_path)
     ring.write(piece)
-    options = WhisperOptions(engine=engine, blas_threads=1, audio_ctx_min_s=10.0,
-                             audio_ctx_partial_min_s=2.0)  # fmt: skip
+    options = WhisperOptions(engine=engine, blas_threads=1)  # the default floors: 10 s, 6 s
     backend = WhisperBackend(options=options)
     service = TranscriptionService(backend)
 
@@ -63,7 +62,7 @@ def test_partial_gets_the_short_window_and_a_final_the_finals_floor(tmp_path, en
     try:
         partial = service.handle(request(partial_request_id("main", 1, 1), partial=True))
         assert isinstance(partial, TranscribeResult), partial
-        assert partial.details["audio_ctx"] == 300  # 3.77 s: 189 frames + 100, whole seconds
+        assert partial.details["audio_ctx"] == 300  # 6 s (3.77 s + 2 s of padding is less)
         assert not backend.partial_request  # restored for the next request
         final = service.handle(request(chunk_request_id("main", 1, 0, 1), partial=False))
         assert isinstance(final, TranscribeResult)

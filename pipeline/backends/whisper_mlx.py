@@ -58,7 +58,7 @@ class WhisperOptions:
     decoder_blas_threads: int = 1  # BLAS threads while decoding on a CPU; 0 = as blas_threads
     audio_ctx: str = "auto"  # encoder window: auto (the audio + a margin) or full (always 30 s)
     audio_ctx_min_s: float = 10.0  # shortest encoder window in auto mode
-    audio_ctx_partial_min_s: float = 10.0  # the same for partials (previews)
+    audio_ctx_partial_min_s: float = 6.0  # the same for partials (previews)
     audio_ctx_pad_s: float = 2.0  # padding encoded after the audio in auto mode
     audio_ctx_max_audio_s: float = 30.0  # longer requests get the full window in auto mode
     seed: int = 0  # sampling at temperature > 0

@@ -21,9 +21,11 @@ partial that ``gave_nothing`` is dropped instead (``pipeline.transcription_servi
 A partial (a preview the scheduler's local agreement turns into committed words) may have its
 own floor, ``partial_min_s`` (``asr.audio_ctx_partial_min_s``), since a 2 s partial pays a 10 s
 window. ``bench/encoder_ctx.py --partials`` measures, per length bucket and floor, the partial's
-text against the full window's on the same audio: on tiny.en a floor under 10 s lost words on
-1-2 s and 4-6 s partials and loops sent 2-4x as many partials back to the 30 s window, which
-ate the saving, so the default stays 10 s (the README has the table).
+text against the full window's on the same audio. On tiny.en a 2-4 s floor lost words on 1-2 s
+partials and sent up to 4x as many back to the 30 s window (loops); 6 s kept the 10 s floor's
+WER in every bucket within a word or four and saved CPU on 2-6 s partials on MLX, and over the
+whole scheduler (``bench/commit_latency.py --simulate``) 7-9 % of the engine CPU with the same
+committed WER: the default (the README has the tables).
 
 F is rounded up to a multiple of ``STEP_FRAMES`` so the MLX engine compiles a bounded number of
 encoder shapes (at most 1500 / STEP_FRAMES).
