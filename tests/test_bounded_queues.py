@@ -11,7 +11,7 @@ import zmq
 
 from pipeline.bus import open_socket, receive_message
 from pipeline.messages import GapEvent, TranscriptFinal
-from tests.test_escalation import FAST_BREAKER, HARVARD, _run_with_load_fault
+from tests.test_escalation import FAST_BREAKER, HARVARD, SHORT_STOP, _run_with_load_fault
 
 
 def test_a_live_source_nothing_serves_drops_the_oldest_work_as_gaps_and_lost_finals(
@@ -32,6 +32,7 @@ def test_a_live_source_nothing_serves_drops_the_oldest_work_as_gaps_and_lost_fin
         "--set",
         "vad.max_segment_s=3",
         *FAST_BREAKER,
+        *SHORT_STOP,
     )
     subscriber = open_socket(
         run.context,

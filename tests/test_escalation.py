@@ -27,6 +27,9 @@ FAST_BREAKER = (
     "--set",
     "supervisor.restart_window_s=10",
 )
+# A stop drains queued finals for up to supervisor.shutdown_timeout_s (10 s), even when no
+# worker can ever serve them; tests that do not test the stop wait 1 s instead.
+SHORT_STOP = ("--set", "supervisor.shutdown_timeout_s=1")
 
 
 @pytest.mark.parametrize("source", ["file:/nonexistent.wav", "bogus:x", "broken"])
@@ -143,6 +146,7 @@ def test_a_live_source_whose_workers_never_load_stays_up_and_reports_degraded(tm
         "--workers",
         "1",
         *FAST_BREAKER,
+        *SHORT_STOP,
     )
     try:
         status = run.wait_for(
