@@ -47,6 +47,7 @@ class KindTotals:
     decode_s: float = 0.0  # wall seconds of token search and word alignment
     encoder_frames: int = 0  # encoder frames paid (1500 = one full 30 s window)
     full_window_retries: int = 0  # short window gave a suspect result: decoded again on 30 s
+    # (a partial on its own floor: on the finals' window first, on 30 s only if that fails too)
     full_window_retry_s: float = 0.0  # wall seconds of those second passes
     suspect_dropped: int = 0  # partials whose suspect short-window result was dropped instead
     cancelled: int = 0  # requests cut short by a cancel (not counted in ``requests``)

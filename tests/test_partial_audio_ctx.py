@@ -73,3 +73,24 @@ def test_partial_gets_the_short_window_and_a_final_the_finals_floor(tmp_path, en
     finally:
         service.close()
         ring.close()
+
+
+@pytest.mark.parametrize("engine", ["numpy", "mlx"])
+def test_a_looping_partial_tries_the_finals_window_before_30_s(engine):
+    """Harvard sentence 6 as a partial on a 4.5 s window (floor 0, 1 s of padding): tiny.en says
+    it three times (``test_whisper_audio_ctx``); the second pass is the finals' 10 s window (500
+    frames, a third of 30 s), which says it once."""
+    from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
+    from tests.test_whisper_audio_ctx import load_audio
+
+    audio = load_audio("harvard_list72_8k.wav")[
+        int(17.5 * SAMPLE_RATE_HZ) : int(20.92 * SAMPLE_RATE_HZ)
+    ]
+    options = WhisperOptions(engine=engine, blas_threads=1, audio_ctx_partial_min_s=0.0,
+                             audio_ctx_pad_s=1.0)  # fmt: skip
+    backend = WhisperBackend("", options)
+    backend.partial_request, backend.retry_suspect = True, False  # as the service sets them
+    result = backend.transcribe(audio)
+    assert result.text == "The grass and bushes were wet with dew."
+    assert result.details["audio_ctx"] == 500
+    assert result.details["audio_ctx_retry_s"] > 0

@@ -243,6 +243,13 @@ class WhisperBackend(Backend):
             # a short window's known failures (a repeated sentence, no text): the full window
             logger.debug("short encoder window (%d frames) gave %r: full window", frames,
                          result.text)  # fmt: skip
+            middle = self._audio_ctx.frames(audio.size, full)  # the finals' window
+            if frames < middle < full:  # a partial on its shorter floor: that one first (1/3)
+                first_s, second_started_s = time.perf_counter() - started_s, time.perf_counter()
+                second = self._encode_and_decode(audio, prompt, middle, second_started_s,
+                                                 temperatures[:1])  # fmt: skip
+                if not looks_suspect(second.text, second.details):
+                    return replace(second, details={**second.details, "audio_ctx_retry_s": first_s})
             first_s = time.perf_counter() - started_s
             result = self._encode_and_decode(audio, prompt, full, time.perf_counter(), temperatures)
             result = replace(result, details={**result.details, "audio_ctx_retry_s": first_s})
