@@ -25,7 +25,7 @@ FAST_BREAKER = (
     "--set",
     "supervisor.restart_backoff_max_s=1",
     "--set",
-    "supervisor.restart_window_s=10",
+    "supervisor.restart_window_s=5",  # also how long an open breaker means "stuck"
 )
 # A stop drains queued finals for up to supervisor.shutdown_timeout_s (10 s), even when no
 # worker can ever serve them; tests that do not test the stop wait 1 s instead.
