@@ -103,11 +103,15 @@ def test_the_loop_keeps_its_step_latency_under_worker_kills_stops_and_recycles()
         status = run.wait_for(
             lambda s: _serving("asr-1")(s) and _serving("asr-2")(s), 180, "both workers ready"
         )
-        os.kill(_pid_of(run, status, "asr-1"), signal.SIGKILL)
-        status = run.wait_for(_serving("asr-1", restarts=1), 180, "asr-1 replaced after SIGKILL")
+        # both faults at once: the two replacements load side by side
         stopped_pid = _pid_of(run, status, "asr-2")
+        os.kill(_pid_of(run, status, "asr-1"), signal.SIGKILL)
         os.kill(stopped_pid, signal.SIGSTOP)
-        run.wait_for(_serving("asr-2", restarts=1), 180, "asr-2 replaced after SIGSTOP")
+        run.wait_for(
+            lambda s: _serving("asr-1", restarts=1)(s) and _serving("asr-2", restarts=1)(s),
+            180,
+            "asr-1 replaced after SIGKILL and asr-2 after SIGSTOP",
+        )
         reply = run.request(SetProfileRequest(profile="low-latency"), timeout_s=10.0)
         assert reply is not None and "asr-1" in getattr(reply, "restarted", ()), reply
         status = run.wait_for(
