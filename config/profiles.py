@@ -17,7 +17,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "min_speech_ms": 250,
             "hangover_ms": 600,
             "pre_roll_ms": 300,
-            # 0.5 s: monologue p50 -0.2 s but +0.06 WER and 1.7x the CPU; see the README
+            # 0.5 s: monologue p50 -0.2 s but +0.06 WER and 1.7x the CPU; see the README.
+            # --cost-model (session 3): 0.75 s p50 1.75 s (1.93) at +29 % CPU, +1 word;
+            # 0.5 s p50 1.68 s at +76 % CPU: the cadence is not enough to reach 1.5 s
             "partial_interval_s": 1.0,
             "pause_ms": 200,
         },
@@ -40,11 +42,15 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "hangover_ms": 550,
             "pre_roll_ms": 200,
             # partials every 0.5 s committed words too early: +0.06 WER on the monologue and
-            # 1.7x the CPU (bench/commit_latency.py --simulate); the pause is the lever here
+            # 1.7x the CPU (bench/commit_latency.py --simulate); the pause is the lever here.
+            # --cost-model (session 3): 0.75 s with pause 200 ms, monologue p50 1.82 s (1.76)
+            # at +16 % CPU and the dictation's first partial later (0.98 s against 0.66)
             "partial_interval_s": 1.0,
             # a sentence is committed (or its early final decoded) after 150 ms of silence;
             # 100 ms: dictation p50 0.52 s but the monologue's 0.15 s pauses start early finals
-            # that speech makes wasted (p95 3.7 s)
+            # that speech makes wasted (p95 3.7 s). Simulated with --cost-model (session 3):
+            # 100 ms dictation p50 0.53 s (0.56) but +4 words; 175 ms / 200 ms monologue p50
+            # 1.76 s (2.08), WER 0.20 / 0.19 (0.23) but dictation p50 0.59 / 0.63 s, as balanced
             "pause_ms": 150,
         },
         "asr": {
