@@ -73,13 +73,15 @@ class LongFormPass:
             return ""
         return "".join(w.text for w in self.words[-PROMPT_WORDS:]).strip()
 
-    def accept(self, result: Transcription) -> None:
-        """Take the result of the window ``next_window()`` returned (word times relative to it)."""
+    def accept(self, result: Transcription, may_read_again: bool = True) -> None:
+        """Take the result of the window ``next_window()`` returned (word times relative to it).
+        ``may_read_again`` False: the window was given up (its audio is lost), go past it."""
         window = self.next_window()
         if window is None:
             raise RuntimeError("the long-form pass is already done")
         start, end = window
-        if not self._retrying and (not result.text or _stretched(result.words[:1])):
+        read_again = not result.text or _stretched(result.words[:1])
+        if may_read_again and not self._retrying and read_again:
             # nothing, or an alignment that gave up from the first word: read it once more,
             # shorter and without the prompt
             self._retrying = True

@@ -27,13 +27,30 @@ def test_windows_follow_each_other_prompted_with_the_words_before() -> None:
     ((role, second),) = s.dispatch(["a", "b"], 23.0)
     assert second.start_index == round((2.0 + 8.4) * SR) and second.end_index == 20.4 * SR
     assert second.prompt.endswith("w20") and second.request_id != first.request_id
-    assert s.on_reply(role, result(second, "w21 w22 w23"), 24.0) == []
+    text = " ".join(f"w{i}" for i in range(21, 46))
+    assert s.on_reply(role, result(second, text), 24.0) == []
     ((role, third),) = s.dispatch(["a"], 24.0)  # the last window reaches the segment's end
-    assert (third.start_index, third.end_index) == (round(18.9 * SR), 22 * SR)
-    (final,) = s.on_reply(role, result(third, ""), 25.0)
+    assert (third.start_index, third.end_index) == (round(18.8 * SR), 22 * SR)
+    (final,) = s.on_reply(role, result(third, " ".join(f"w{i}" for i in range(42, 50))), 25.0)
     assert isinstance(final, TranscriptFinal) and final.text.startswith("w0 w1")
-    assert "w21 w22 w23" in final.text and final.words[0].start_s == pytest.approx(2.0)
+    assert final.text.split() == [f"w{i}" for i in range(50)]
+    assert final.words[0].start_s == pytest.approx(2.0)
     assert s.idle() and s.stats().finals_failed == 0
+
+
+def test_a_window_that_stops_early_is_followed_from_its_last_word() -> None:
+    s = windows_scheduler()
+    s.speech_started(started(0, 0.0), 0.0)
+    s.speech_ended(ended(0, 0.0, 25.0), 25.0)
+    ((role, first),) = s.dispatch(["a"], 25.0)
+    reply = result(first, "w0 w1 w2 w3")  # then end-of-text, 20 s of speech unread
+    assert s.on_reply(role, reply, 26.0) == []
+    ((role, second),) = s.dispatch(["a"], 26.0)
+    last_end = int(reply.words[-1].end_s * SR)
+    assert last_end > SR and (second.start_index, second.end_index) == (
+        last_end,
+        last_end + 10 * SR,
+    )
 
 
 def test_a_lost_window_is_sent_again_then_given_up_at_the_retry_limit() -> None:

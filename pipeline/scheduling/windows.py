@@ -118,9 +118,14 @@ class SequentialWindows(FinalWork):
         return self.core.segment(flight.segment), state
 
     def _accept(
-        self, segment: Segment, state: WindowPass, result: Transcription, now_s: float
+        self,
+        segment: Segment,
+        state: WindowPass,
+        result: Transcription,
+        now_s: float,
+        may_read_again: bool = True,
     ) -> list[Message]:
-        state.plan.accept(result)
+        state.plan.accept(result, may_read_again)
         state.window += 1
         state.attempts = 0
         return self.core.complete_if_done(segment, now_s)
@@ -140,7 +145,7 @@ class SequentialWindows(FinalWork):
         )
         segment.failed = True
         self.core.counters.chunks_failed += 1
-        return self._accept(segment, state, Transcription(""), now_s)
+        return self._accept(segment, state, Transcription(""), now_s, may_read_again=False)
 
     # ---- introspection --------------------------------------------------------------------
 
