@@ -385,6 +385,12 @@ def test_graceful_shutdown_finishes_queued_finals_without_restarting_capture() -
         "1",
         "--set",
         "supervisor.shutdown_timeout_s=60",
+        # a 40 s ring bounds the backlog at pace fast to the few segments it holds (~6; the
+        # default 120 s ring queued ~15, each drained at shutdown by the one worker)
+        "--set",
+        "ring.capacity_s=40",
+        "--set",
+        "vad.max_segment_s=15",  # under half the ring (the dictation's utterances are < 4 s)
     ).start()
     try:
         run.wait_for(
