@@ -219,28 +219,29 @@ def test_ten_thousand_malformed_control_frames_are_answered_or_rejected() -> Non
 # tests/test_escalation.py::test_a_source_that_cannot_be_opened_fails_the_start_at_once.
 
 
-FIRST_HALF_S = 24.5  # the dictation's first five utterances (the fifth ends at 23.26 s)
+# the dictation's first four utterances (the fourth ends at 19.30 s, the fifth starts at 19.80 s)
+FIRST_PART_S = 19.55
 
 
 @pytest.fixture(scope="module")
-def first_half_of_the_dictation(tmp_path_factory) -> tuple:
-    """The dictation cut after its fifth utterance, and the reference text of those five."""
+def first_part_of_the_dictation(tmp_path_factory) -> tuple:
+    """The dictation cut after its fourth utterance, and the reference text of those four."""
     import json
 
     audio, rate = soundfile.read(DICTATION, dtype="int16")
-    path = tmp_path_factory.mktemp("audio") / "dictation_first_half.wav"
-    soundfile.write(path, audio[: int(FIRST_HALF_S * rate)], rate)
+    path = tmp_path_factory.mktemp("audio") / "dictation_first_part.wav"
+    soundfile.write(path, audio[: int(FIRST_PART_S * rate)], rate)
     utterances = json.loads(DICTATION.with_suffix(".json").read_text())["utterances"]
-    kept = [u for u in utterances if u["end"] < FIRST_HALF_S]
-    assert len(kept) == 5
+    kept = [u for u in utterances if u["end"] < FIRST_PART_S]
+    assert len(kept) == 4
     return path, " ".join(u["text"] for u in kept), kept[-1]["start"]
 
 
 @pytest.mark.parametrize("role", ["capture", "vad"])
 def test_killed_capture_or_vad_is_restarted_and_the_stream_resumes(
-    role: str, first_half_of_the_dictation: tuple
+    role: str, first_part_of_the_dictation: tuple
 ) -> None:
-    audio, reference, last_start_s = first_half_of_the_dictation
+    audio, reference, last_start_s = first_part_of_the_dictation
     run = DaemonRun("--source", f"file:{audio}", "--pace", "realtime", "--workers", "1").start()
     try:
         status = run.wait_for(lambda s: s["ring"]["write_s"] > 8.0, 120, "8 s of audio")
