@@ -130,6 +130,9 @@ def test_a_worker_that_never_loads_ends_a_finite_source_with_the_reason(tmp_path
         assert "no progress is possible" in log
         assert "every asr worker keeps failing" in log
         assert os.path.getsize(counter) >= 3  # retried behind the breaker first
+        # the queued finals cannot be served: the stop does not wait its 10 s timeout for them
+        assert "no worker can serve the queued work" in log
+        assert "shutdown timeout" not in log
     finally:
         run.cleanup()
 

@@ -3,7 +3,8 @@
 On SIGINT/SIGTERM or ``shutdown`` every stream's capture and VAD are signalled while the loop
 keeps running (replies, dispatch, their last events), so their exit never eats the time the last
 finals have. Then each open segment ends where its VAD had read (the words spoken so far get a
-final) and the loop runs until every request is answered or the shutdown timeout passes.
+final) and the loop runs until every request is answered or the shutdown timeout passes, or
+at once when no worker can serve them (every breaker given up): waiting would change nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def drain(
     handle_events: Callable[[], None],  # what capture and VAD sent, without waiting
     publish: Callable[[Message], None],
     shutdown_timeout_s: float,
+    no_worker_can_serve: Callable[[], bool] = lambda: False,
 ) -> bool:
     """Finish or give up in-flight work within the shutdown timeout, publishing finals.
 
@@ -49,12 +51,17 @@ def drain(
             stream.stream_id, stream.children.vad_position, time.monotonic()
         ):
             publish(output)
+    hopeless = False
     while not scheduler.idle() and time.monotonic() < deadline_s:
+        hopeless = no_worker_can_serve()
+        if hopeless:
+            break
         step()
     if scheduler.idle():
         return True
     logger.warning(
-        "shutdown timeout: %s requests unfinished (%s)",
+        "%s: %s requests unfinished (%s)",
+        "no worker can serve the queued work" if hopeless else "shutdown timeout",
         scheduler.queue_depths(),
         scheduler.sizes(),
     )

@@ -70,6 +70,15 @@ class ProgressWatch:
         self.verdict = verdict
         return verdict
 
+    def no_worker_can_serve(self, now_s: float, pool: Iterable[Any]) -> bool:
+        """True when every asr worker's breaker has stayed open ``give_up_after_s``: queued
+        work cannot be answered, however long a stop waits for it."""
+        slots = list(pool)
+        return bool(slots) and all(
+            not slot.ready and slot.policy.stuck_for_s(now_s) >= self.give_up_after_s
+            for slot in slots
+        )
+
     def health(self) -> dict[str, str]:
         """The latest verdict for status and metrics; a live source that can make no progress
         keeps running and reads ``degraded``."""

@@ -458,6 +458,9 @@ class Supervisor:
             handle_events=lambda: self._handle_events(time.monotonic(), accept_speech=True),
             publish=self.publish,
             shutdown_timeout_s=self.config.supervisor.shutdown_timeout_s,
+            no_worker_can_serve=lambda: self.progress.no_worker_can_serve(
+                time.monotonic(), self.pool
+            ),
         )
 
     def _close(self) -> None:
