@@ -1,8 +1,8 @@
 """When an open segment's next partial may go: the profile's interval, longer while partials
 bring nothing new, none over a silent tail.
 
-Every partial costs an encoder pass over at least ``asr.audio_ctx_partial_min_s`` (6 s) of audio and a
-decode of its window, several times what the offline pass pays per second of audio (README,
+Every partial costs an encoder pass over at least ``asr.audio_ctx_partial_min_s`` (6 s) of
+audio and a decode of its window, several times what the offline pass pays per second of audio (README,
 "CPU"). Two cases where a partial is known to add nothing:
 
 - **Silent tail.** Everything up to a pause has been committed and speech has not resumed: the
