@@ -2,8 +2,8 @@
 bring nothing new, none over a silent tail.
 
 Every partial costs an encoder pass over at least ``asr.audio_ctx_partial_min_s`` (6 s) of
-audio and a decode of its window, several times what the offline pass pays per second of audio (README,
-"CPU"). Two cases where a partial is known to add nothing:
+audio and a decode of its window, several times what the offline pass pays per second of audio
+(README, "CPU"). Two cases where a partial is known to add nothing:
 
 - **Silent tail.** Everything up to a pause has been committed and speech has not resumed: the
   audio a partial would add is silence, and the segment's end (or ``resumed``) comes next.
