@@ -102,13 +102,15 @@ class DaemonSockets:
         for socket in (self.events, self.work, self.control):
             self.poller.register(socket, zmq.POLLIN)
 
-    def poll(self, timeout_ms: int) -> None:
-        """Wait for any incoming socket (a signal's EINTR is a wake-up, not an error)."""
+    def poll(self, timeout_ms: int | None) -> set[zmq.Socket]:
+        """Wait up to ``timeout_ms`` (None: no limit) for any incoming socket; returns the
+        readable ones (a signal's EINTR is a wake-up with none readable, not an error)."""
         try:
-            self.poller.poll(timeout_ms)
+            return {socket for socket, _event in self.poller.poll(timeout_ms)}
         except zmq.ZMQError as e:
             if e.errno != zmq.EINTR:
                 raise
+            return set()
 
     def close(self) -> None:
         for name in ("events", "work", "publisher", "control"):

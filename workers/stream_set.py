@@ -380,6 +380,13 @@ class StreamSet:
 
     # ---- reporting ----------------------------------------------------------------------
 
+    def steady(self) -> bool:
+        """Every stream is closed, or running at realtime pace: none is closing or read fast
+        (those move on every loop turn; steady ones only on events and the watch timer)."""
+        return all(
+            s.state == CLOSED or (s.state == RUNNING and s.realtime) for s in self._streams.values()
+        )
+
     def finished(self) -> bool:
         """Every stream has ended (finite sources) and its children are done."""
         return bool(self._streams) and all(

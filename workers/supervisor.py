@@ -65,7 +65,8 @@ logger = logging.getLogger(__name__)
 
 STREAM_ID = "main"
 LAG_INTERVAL_S = 0.5  # how often the streams' lags are measured (adaptation)
-POLL_MS = 20  # the loop wakes at least this often
+POLL_MS = 20  # with work in hand (speech, requests, a stop, a fast file) the loop wakes this often
+WATCH_INTERVAL_S = 0.5  # children's exits and silence, restarts, progress, load: checked this often
 METRICS_INTERVAL_S = 5.0  # cadence of the ``metrics`` topic
 
 
@@ -97,6 +98,8 @@ class Supervisor:
         self.loop_latency = LoopLatency()  # step durations (the work between two polls)
         self._last_metrics_s = 0.0
         self._last_lag_s = 0.0
+        self._next_watch_s = 0.0  # the next turn that runs the timed checks (``_watch``)
+        self._reaping = 0  # children killed or retired and not yet collected
         self.load = LoadMeter()
         self.gateway: GatewayChild | None = None  # daemon --http: the web gateway, supervised
         self._base_profile = config.profile  # adaptation comes back to it
@@ -234,22 +237,50 @@ class Supervisor:
                 self.request_stop("the source ended and every segment is published")
 
     def _step(self, accept_speech: bool) -> None:
-        self.sockets.poll(POLL_MS)
+        """One turn: block until a socket is readable or the next timer is due, then do only
+        what has something to do.
+
+        The poll waits at most ``POLL_MS`` only while something moves with time rather than
+        with messages (``_ticking``): the scheduler holds work and a worker is free for it
+        (partials wait for their interval, not for an event), a stop drains, a stream closes or
+        reads a file fast, a child is being reaped or restarted. Otherwise it sleeps until a
+        message arrives or a timer is due. The timed checks (``_watch``: exits and silences of
+        children, restarts, hung workers, progress, lost audio, memory) run every
+        ``WATCH_INTERVAL_S`` (every turn while ``_hurried``), and each wake-up reads only the
+        sockets that have messages: an idle daemon wakes a few times a second, not fifty.
+        """
+        ready = self.sockets.poll(self._poll_timeout_ms(time.monotonic()))
         now_s = time.monotonic()
-        reap(now_s)  # killed and recycled children: collected here, never waited for
-        if self.gateway is not None and not self.stopping:
-            self.gateway.poll(now_s)  # restarted after a crash by the same policy
-        self._handle_events(now_s, accept_speech)
-        self._handle_pool(now_s)
-        self.control_server.serve_pending()
-        # audio a live source overwrote before any worker took it: given up, reported as lost
-        for stream in self.streams:
-            if stream.state != "closed":
-                for output in self.scheduler.drop_before(
-                    stream.stream_id, stream.ring.oldest_index, now_s
-                ):
-                    self.publish(output)
+        watch = self._hurried() or now_s >= self._next_watch_s
+        if watch:
+            self._next_watch_s = now_s + WATCH_INTERVAL_S
+            self._reaping = reap(now_s)  # killed and recycled children: never waited for
+            if self.gateway is not None and not self.stopping:
+                self.gateway.poll(now_s)  # restarted after a crash by the same policy
+        if self.sockets.events in ready:
+            self._handle_events(now_s, accept_speech)
+        self._handle_pool(now_s, receive=self.sockets.work in ready, check_health=watch)
+        if self.sockets.control in ready or self.control_server.waiting:
+            self.control_server.serve_pending()
+        if watch or not self.scheduler.idle():
+            # audio a live source overwrote before any worker took it: given up, reported lost
+            for stream in self.streams:
+                if stream.state != "closed":
+                    for output in self.scheduler.drop_before(
+                        stream.stream_id, stream.ring.oldest_index, now_s
+                    ):
+                        self.publish(output)
         self._dispatch(now_s)
+        if watch:
+            self._watch(now_s)
+        self._watch_load(now_s)  # no syscall: sampled every turn, as the busy count changes
+        if now_s - self._last_metrics_s >= METRICS_INTERVAL_S:
+            self._last_metrics_s = now_s
+            self.publish(Metrics(time_unix_s=time.time(), values=self.metrics_values()))
+        self.loop_latency.record(time.monotonic() - now_s)
+
+    def _watch(self, now_s: float) -> None:
+        """The timed checks: children, closing streams, progress, cursors, memory."""
         if not self.stopping:
             for stream_id, role, why in self.streams.check(now_s):
                 self.counters.child_restarts += 1
@@ -262,12 +293,32 @@ class Supervisor:
         self._watch_progress(now_s)
         hold_fast_leads(self.streams, self.scheduler)  # a fast file's bounded backlog
         self.streams.update_cursors()
-        self._watch_load(now_s)
         self._watch_memory(now_s)
-        if now_s - self._last_metrics_s >= METRICS_INTERVAL_S:
-            self._last_metrics_s = now_s
-            self.publish(Metrics(time_unix_s=time.time(), values=self.metrics_values()))
-        self.loop_latency.record(time.monotonic() - now_s)
+
+    def _hurried(self) -> bool:
+        """Supervision that moves every turn: a stop drains, a stream closes or reads a file
+        fast, a child is being reaped, a worker waits for its restart or drains."""
+        return (
+            self.stopping
+            or self._reaping > 0
+            or not self.streams.steady()
+            or not self.pool.settled()
+        )
+
+    def _ticking(self) -> bool:
+        """Whether the next poll waits at most ``POLL_MS``: ``_hurried``, or the scheduler holds
+        work and a worker is free to take it (its plans depend on the time: partial intervals,
+        budgets). With every worker busy nothing can go before a reply, which is a message."""
+        if self._hurried():
+            return True
+        return not self.scheduler.idle() and bool(self.pool.idle_roles())
+
+    def _poll_timeout_ms(self, now_s: float) -> int:
+        """How long the next poll may block: ``POLL_MS`` when ticking, else until a timer is due."""
+        if self._ticking():
+            return POLL_MS
+        due_s = min(self._next_watch_s, self._last_metrics_s + METRICS_INTERVAL_S)
+        return max(0, round((due_s - now_s) * 1000) + 1)
 
     def _watch_progress(self, now_s: float) -> None:
         """Report skipped audio; end a finite source that can make no progress; tell systemd."""
@@ -300,8 +351,10 @@ class Supervisor:
             heard=self.gateway.heard if self.gateway is not None else None,
         )
 
-    def _handle_pool(self, now_s: float) -> None:
-        events = self.pool.poll(0)
+    def _handle_pool(
+        self, now_s: float, *, receive: bool = True, check_health: bool = True
+    ) -> None:
+        events = self.pool.poll(0, receive=receive, check_health=check_health)
         for role, message in events.replies:
             for output in self.scheduler.on_reply(role, message, now_s):
                 self.publish(output)

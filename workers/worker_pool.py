@@ -274,18 +274,30 @@ class WorkerPool:
 
     # ---- watching -----------------------------------------------------------------------
 
-    def poll(self, timeout_ms: int) -> PoolEvents:
-        """Receive what workers sent (waiting up to ``timeout_ms``) and check their health."""
+    def poll(
+        self, timeout_ms: int, *, receive: bool = True, check_health: bool = True
+    ) -> PoolEvents:
+        """Receive what workers sent (waiting up to ``timeout_ms``) and check their health.
+
+        The supervisor's loop skips ``receive`` when its poll found nothing on the work socket
+        and ``check_health`` between its watch turns (no syscall for nothing to do)."""
         events = PoolEvents()
         wait_ms = timeout_ms
-        while True:
+        while receive:
             received = self._receiver.receive(timeout_ms=wait_ms)
             if received is None:
                 break
             wait_ms = 0
             self._on_message(received.identity, received.message, events)
-        self._check_health(time.monotonic(), events)
+        if check_health:
+            self._check_health(time.monotonic(), events)
         return events
+
+    def settled(self) -> bool:
+        """No worker waits for a restart, drains or is being recycled: nothing time-bound."""
+        return not any(
+            slot.restart_at_s is not None or slot.draining for slot in self.slots.values()
+        )
 
     def _on_message(
         self, identity: tuple[bytes, ...] | list[bytes], message: Message, events: PoolEvents
