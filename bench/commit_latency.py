@@ -285,7 +285,8 @@ def simulate(
             backend.retry_suspect = not request.is_partial
             backend.partial_request = request.is_partial
             try:
-                result = backend.transcribe(piece, prompt=request.prompt or None)
+                result = backend.transcribe(piece, prompt=request.prompt or None,
+                                            prefix=request.prefix or None)  # fmt: skip
             finally:
                 backend.retry_suspect, backend.partial_request = True, False
             cpu_s = time.process_time() - cpu_s

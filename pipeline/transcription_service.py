@@ -125,7 +125,11 @@ class TranscriptionService:
         if marks_partial:
             self.backend.partial_request = True
         try:
-            result = self.backend.transcribe(audio, prompt=request.prompt or None)
+            if request.prefix and getattr(self.backend, "supports_prefix", False):
+                result = self.backend.transcribe(audio, prompt=request.prompt or None,
+                                                 prefix=request.prefix)  # fmt: skip
+            else:
+                result = self.backend.transcribe(audio, prompt=request.prompt or None)
         except Cancelled:  # pre-empted: the work done so far was paid for
             self.ledger.record_cancelled(request.request_id, time.perf_counter() - started_s,
                                          time.process_time() - cpu_started_s,

@@ -163,8 +163,11 @@ class WhisperBackend(Backend):
         suppress[tok.timestamp_begin :] = -np.inf
         begin = np.zeros(dims.n_vocab, np.float32)
         begin[[*tok.encode(" "), tok.eot]] = -np.inf
+        after_prefix = np.zeros(dims.n_vocab, np.float32)  # a forced prefix may be all there is
+        after_prefix[tok.encode(" ")] = -np.inf
         self._search = TokenSearch(self.engine, suppress, begin, tok.eot, tok.no_speech,
-                                   np.random.default_rng(self.options.seed))  # fmt: skip
+                                   np.random.default_rng(self.options.seed),
+                                   prefix_begin_mask=after_prefix)  # fmt: skip
         self._start_sequence = list(tok.sot_sequence_including_notimestamps)
         from pipeline.backends.whisper.audio_context import AudioContextPolicy
 
@@ -188,15 +191,26 @@ class WhisperBackend(Backend):
     def capabilities(self) -> Capabilities:
         return Capabilities(offline=True, streaming=False, max_window_s=WINDOW_S)
 
-    def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> Transcription:
-        """Audio float32 (n,) at 16 kHz; longer than 30 s is decoded window after window."""
+    supports_prefix = True  # ``transcribe(..., prefix=)``: forced words at the audio's head
+
+    def transcribe(
+        self, audio: np.ndarray, prompt: str | None = None, prefix: str | None = None
+    ) -> Transcription:
+        """Audio float32 (n,) at 16 kHz; longer than 30 s is decoded window after window.
+
+        ``prefix``: text known to be spoken at the head of the audio (a partial's committed
+        words): its tokens are fed after the start sequence in the first decoder pass and
+        decoding continues after them (Whisper's ``prefix`` option), so only the words after
+        it are generated. The result holds the prefix words too, with their aligned times.
+        """
         audio = np.asarray(audio, dtype=np.float32).reshape(-1)
         duration_s = audio.size / 16_000
         window = int(WINDOW_S * 16_000)
         texts, words, details = [], [], {}
         for start in range(0, max(audio.size, 1), window):
             piece = audio[start : start + window]
-            result = self._transcribe_window(piece, prompt if self.options.use_prompt else None)
+            result = self._transcribe_window(piece, prompt if self.options.use_prompt else None,
+                                             prefix if start == 0 else None)  # fmt: skip
             details = result.details
             if result.is_empty:
                 continue
@@ -223,7 +237,14 @@ class WhisperBackend(Backend):
             tokens = [self.tokenizer.sot_prev, *prompt_tokens[-keep:], *tokens]
         return tokens, tokens.index(self.tokenizer.sot)
 
-    def _transcribe_window(self, audio: np.ndarray, prompt: str | None) -> Transcription:
+    def _prefix_tokens(self, prefix: str | None) -> list[int]:
+        if not prefix or not prefix.strip():
+            return []
+        keep = self.dims.n_text_ctx // 4  # openai/whisper keeps at most a quarter of the context
+        return list(self.tokenizer.encode(" " + prefix.strip()))[-keep:]
+
+    def _transcribe_window(self, audio: np.ndarray, prompt: str | None,
+                           prefix: str | None = None) -> Transcription:  # fmt: skip
         from pipeline.backends.whisper.audio_context import gave_nothing, looks_suspect
 
         duration_s = audio.size / 16_000
@@ -235,7 +256,8 @@ class WhisperBackend(Backend):
         # a short window decodes at the first temperature only: a fallback goes to the full window
         temperatures = self.options.temperatures or (0.0,)
         result = self._encode_and_decode(audio, prompt, frames, started_s,
-                                         temperatures if frames == full else temperatures[:1])  # fmt: skip
+                                         temperatures if frames == full else temperatures[:1],
+                                         prefix)  # fmt: skip
         if frames < full and looks_suspect(result.text, result.details):
             if not self.retry_suspect and gave_nothing(result.text, result.details):
                 # noise or a breath: the caller drops it (a partial: the next supersedes it)
@@ -247,16 +269,18 @@ class WhisperBackend(Backend):
             if frames < middle < full:  # a partial on its shorter floor: that one first (1/3)
                 first_s, second_started_s = time.perf_counter() - started_s, time.perf_counter()
                 second = self._encode_and_decode(audio, prompt, middle, second_started_s,
-                                                 temperatures[:1])  # fmt: skip
+                                                 temperatures[:1], prefix)  # fmt: skip
                 if not looks_suspect(second.text, second.details):
                     return replace(second, details={**second.details, "audio_ctx_retry_s": first_s})
             first_s = time.perf_counter() - started_s
-            result = self._encode_and_decode(audio, prompt, full, time.perf_counter(), temperatures)
+            result = self._encode_and_decode(audio, prompt, full, time.perf_counter(), temperatures,
+                                             prefix)  # fmt: skip
             result = replace(result, details={**result.details, "audio_ctx_retry_s": first_s})
         return result
 
     def _encode_and_decode(self, audio: np.ndarray, prompt: str | None, frames: int,
-                           started_s: float, temperatures: tuple[float, ...]) -> Transcription:  # fmt: skip
+                           started_s: float, temperatures: tuple[float, ...],
+                           prefix: str | None = None) -> Transcription:  # fmt: skip
         from pipeline.backends.whisper.features import log_mel_spectrogram
 
         if self._phases is not None:
@@ -267,25 +291,30 @@ class WhisperBackend(Backend):
         encoded_s = time.perf_counter()
         try:
             return self._decode_window(audio, context, prompt, started_s, encoded_s, frames,
-                                       temperatures)  # fmt: skip
+                                       temperatures, self._prefix_tokens(prefix))  # fmt: skip
         finally:
             self.engine.end_window()
 
     def _decode_window(self, audio: np.ndarray, context, prompt: str | None, started_s: float,
-                       encoded_s: float, frames: int,
-                       temperatures: tuple[float, ...]) -> Transcription:  # fmt: skip
+                       encoded_s: float, frames: int, temperatures: tuple[float, ...],
+                       prefix_tokens: list[int] | None = None) -> Transcription:  # fmt: skip
         from pipeline.backends.whisper.decoding import SearchOptions, compression_ratio
 
         opts = self.options
         duration_s = audio.size / 16_000
         initial, sot_index = self._initial_tokens(prompt)
+        forced = tuple(prefix_tokens or ())
+        initial = [*initial, *forced]
         max_tokens = max(4, math.ceil(opts.max_tokens_per_s * max(duration_s, 1.0)))
         hypothesis = None
         fallback = False
         for temperature in temperatures:
             search = SearchOptions(temperature=temperature, beam_size=opts.beam_size,
-                                   max_tokens=max_tokens)  # fmt: skip
+                                   max_tokens=max_tokens, after_prefix=bool(forced))  # fmt: skip
             hypothesis = self._search.run(context, initial, sot_index, search)
+            if forced:  # the forced words lead the result, as if decoded (probability 1)
+                hypothesis = replace(hypothesis, tokens=(*forced, *hypothesis.tokens),
+                                     token_probs=(1.0,) * len(forced) + hypothesis.token_probs)  # fmt: skip
             text = self.tokenizer.decode(list(hypothesis.tokens)).strip()
             hypothesis = replace(hypothesis, text=text, compression_ratio=compression_ratio(text))
             silent = (hypothesis.no_speech_prob > opts.no_speech_threshold
@@ -301,9 +330,10 @@ class WhisperBackend(Backend):
             "avg_logprob": hypothesis.avg_logprob,
             "compression_ratio": hypothesis.compression_ratio,
             "temperature": hypothesis.temperature,
-            "tokens": float(len(hypothesis.tokens)),
+            "tokens": float(len(hypothesis.tokens) - len(forced)),  # decoded, not forced
             "max_tokens": float(max_tokens),
             "hit_cap": float(hypothesis.hit_cap),
+            "prefix_tokens": float(len(forced)),
             "encode_s": encoded_s - started_s,
             "audio_ctx": float(frames),  # encoder frames (1500 = the full 30 s window)
             "fallback": float(fallback and not silent),  # still failing at the last temperature

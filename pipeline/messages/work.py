@@ -74,6 +74,9 @@ class TranscribeRequest(Message):
     end_index: Annotated[int, Min(0), AtLeast("start_index")]
     is_partial: bool = False
     prompt: str = ""  # text preceding the audio, for conditioning
+    # text known to be spoken at the head of the audio (a partial's committed words): forced as
+    # the decoder's first words, so only the words after it are generated ("" = none)
+    prefix: str = ""
 
 
 @register

@@ -42,6 +42,7 @@ class CommitOptions:
     stall_after_s: float = 6.0  # uncommitted audio after which one hypothesis may commit ...
     stall_margin_s: float = 2.0  # ... the words it heard this long before its end
     repeat_limit: int = 3  # a run of this many repeats is a repetition loop, never committed
+    prefix_committed: bool = True  # partials: committed words in the window forced as a prefix
 
     def __post_init__(self) -> None:
         for name in (

@@ -6,7 +6,8 @@ then partials (a partial is never sent while final work waits).
 
 - Partials cover the uncommitted audio: from a window start (the last cut, or a little before it
   as context) to the newest audio, never more than one model window, prompted with the stream's
-  text before the window. Their words go through local agreement (``pipeline.local_agreement``).
+  text before the window; the committed words inside the window are forced as the decoder's
+  prefix (``CommitOptions.prefix_committed``), so a partial generates only the new words. Their words go through local agreement (``pipeline.local_agreement``).
 - Commits (``commit_policy``): stable words that end ``margin_s`` before the newest audio the
   hypothesis heard become a final of their own at once (``core.commit``): the segment is cut at
   that word boundary and goes on from the cut. When hypotheses keep disagreeing and more than
@@ -228,6 +229,14 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         text = f"{state.context_text} {before}".strip()
         return prompt_tail(text, options.prompt_max_chars)
 
+    def _prefix_after(self, state: CommitState, start_index: int) -> str:
+        """The committed words a partial window from ``start_index`` hears (those not in its
+        prompt): the decoder is given them, so it generates only the words after them."""
+        if not self.commit_options.prefix_committed:
+            return ""
+        start_s = samples_to_seconds(start_index)
+        return merged_text(w for w in state.committed if w.end_s > start_s)
+
     def _partial_flight(
         self, role: str, segment: Segment, state: CommitState, now_s: float
     ) -> Flight:
@@ -245,6 +254,7 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             start_index,
             end_index,
             self._prompt_before(state, state.window_start_index),
+            self._prefix_after(state, start_index),
         )
         return Flight(role, request, segment.key, self, state.serial)
 

@@ -38,9 +38,11 @@ def chunk_request(
 
 
 def partial_request(
-    segment: Segment, serial: int, start_index: int, end_index: int, prompt: str
-) -> TranscribeRequest:
-    """Partial number ``serial`` of an open segment, over ``[start_index, end_index)``."""
+    segment: Segment, serial: int, start_index: int, end_index: int, prompt: str,
+    prefix: str = "",
+) -> TranscribeRequest:  # fmt: skip
+    """Partial number ``serial`` of an open segment, over ``[start_index, end_index)``;
+    ``prefix``: the committed words heard at the window's head, forced as its first words."""
     return TranscribeRequest(
         request_id=partial_request_id(segment.stream_id, segment.segment_id, serial),
         stream_id=segment.stream_id,
@@ -52,6 +54,7 @@ def partial_request(
         end_index=end_index,
         is_partial=True,
         prompt=prompt,
+        prefix=prefix,
     )
 
 

@@ -7,6 +7,11 @@ blank or end-of-text as the first token), so each step costs one decoder pass an
 Cancellation (``pipeline.backends.cancellation``): a search passes a checkpoint before its first
 decoder pass (the encoder is done by then) and after every token, with either engine (both hand
 out tokens one at a time), so a cancelled request stops within one decoder step.
+
+A forced prefix (text known to lead the audio, e.g. a partial's committed words) is part of the
+initial tokens: it goes through the decoder in the first pass with the prompt and the start
+sequence, and only the tokens after it are searched (``SearchOptions.after_prefix`` lets
+end-of-text come first then).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ class SearchOptions:
     beam_size: int = 1  # > 1 with temperature 0: beam search
     max_tokens: int = 224  # hard cap on sampled tokens (audio-proportional, set by the caller)
     patience: float = 1.0  # beam search: finished candidates kept = beam_size * patience
+    after_prefix: bool = False  # initial tokens end with forced text: end-of-text may come first
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +73,19 @@ class TokenSearch:
         eot: int,
         no_speech: int | None,
         rng: np.random.Generator,
+        prefix_begin_mask: np.ndarray | None = None,  # (V,) the same after a forced prefix
     ) -> None:
         self.engine = engine
         self.suppress_mask = suppress_mask
         self.begin_mask = begin_mask
+        self.prefix_begin_mask = begin_mask if prefix_begin_mask is None else prefix_begin_mask
         self.eot = eot
         self.no_speech = no_speech
         self.rng = rng
 
-    def _first(self, audio: Any, initial: list[int], batch: int, sot_index: int):
+    def _first(
+        self, audio: Any, initial: list[int], batch: int, sot_index: int, after_prefix: bool
+    ):
         state = self.engine.new_state(audio, batch)
         logits, _ = self.engine.decode(  # only the two positions read: no (T, V) projection
             state, np.tile(np.asarray(initial)[None], (batch, 1)), positions=[sot_index, -1]
@@ -83,18 +93,22 @@ class TokenSearch:
         no_speech_prob = float("nan")
         if self.no_speech is not None:
             no_speech_prob = float(np.exp(log_softmax(logits[0, 0])[self.no_speech]))
-        return state, logits[:, -1] + self.suppress_mask + self.begin_mask, no_speech_prob
+        begin = self.prefix_begin_mask if after_prefix else self.begin_mask
+        return state, logits[:, -1] + self.suppress_mask + begin, no_speech_prob
 
     def run(
         self, audio: Any, initial: list[int], sot_index: int, options: SearchOptions
     ) -> Hypothesis:
-        """Search from the ``initial`` tokens (prompt + start sequence)."""
+        """Search from the ``initial`` tokens (prompt + start sequence [+ a forced prefix]): all
+        of them go through the decoder in one pass, so a prefix costs no decoding steps."""
         checkpoint()  # the window is encoded: a cancel stops here, before any decoding
         room = self.engine.dims.n_text_ctx - len(initial)
         max_tokens = max(1, min(options.max_tokens, room))
         if options.beam_size > 1 and options.temperature == 0:
             return self._beam(audio, initial, sot_index, options, max_tokens)
-        return self._sample(audio, initial, sot_index, options.temperature, max_tokens)
+        return self._sample(
+            audio, initial, sot_index, options.temperature, max_tokens, options.after_prefix
+        )
 
     def _sampled(
         self, state: Any, logits: np.ndarray, temperature: float, max_tokens: int
@@ -110,9 +124,9 @@ class TokenSearch:
 
     def _sample(
         self, audio: Any, initial: list[int], sot_index: int, temperature: float,
-        max_tokens: int,
+        max_tokens: int, after_prefix: bool = False,
     ) -> Hypothesis:  # fmt: skip
-        state, logits, no_speech_prob = self._first(audio, initial, 1, sot_index)
+        state, logits, no_speech_prob = self._first(audio, initial, 1, sot_index, after_prefix)
         if temperature == 0:  # the engine's loop: a device engine keeps the feedback on device
             steps = self.engine.greedy(state, logits[0], self.suppress_mask, max_tokens)
         else:
@@ -144,7 +158,9 @@ class TokenSearch:
     ) -> Hypothesis:  # fmt: skip
         """Beam search as openai/whisper's: each live beam proposes beam_size + 1 successors."""
         width = options.beam_size
-        state, logits, no_speech_prob = self._first(audio, initial, width, sot_index)
+        state, logits, no_speech_prob = self._first(
+            audio, initial, width, sot_index, options.after_prefix
+        )
         beams: list[tuple[list[int], list[float], float]] = [([], [], 0.0)] * width
         finished: list[tuple[list[int], list[float], float]] = []
         wanted = max(1, round(width * options.patience))

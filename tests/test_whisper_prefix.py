@@ -1,0 +1,105 @@
+"""A partial's committed words forced as a decoder prefix (real model, real audio, both engines).
+
+Forcing the words known to lead the audio must give the same words after them, with the same
+times, while the decoder generates only those words; the request carries the prefix on the wire
+and the scheduler fills it with the committed words a partial window hears.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.messages import codec
+from pipeline.messages.work import TranscribeRequest
+from pipeline.words import Word
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+RATE_HZ = 16_000
+PREFIX_WORDS = 5  # "And so my fellow Americans,"
+
+
+def load_audio(name: str) -> np.ndarray:
+    import soundfile
+    import soxr
+
+    audio, rate = soundfile.read(str(DATA_DIR / name), dtype="float32", always_2d=True)
+    audio = audio.mean(axis=1)
+    return soxr.resample(audio, rate, RATE_HZ).astype(np.float32) if rate != RATE_HZ else audio
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("STREAMSCRIBE_CACHE_DIR", os.environ.get(
+        "STREAMSCRIBE_TEST_CACHE_DIR", str(tmp_path_factory.mktemp("model-cache"))))  # fmt: skip
+    mp.setenv("HF_HUB_OFFLINE", "1")
+    yield
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def jfk() -> np.ndarray:
+    return load_audio("jfk.flac")
+
+
+@pytest.mark.parametrize("engine", ["numpy", "mlx"])
+def test_prefix_gives_the_same_new_words_for_fewer_decoded_tokens(cache_dir, jfk, engine):
+    if engine == "mlx":
+        pytest.importorskip("mlx.core")
+    from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
+    from pipeline.merging import merged_text
+
+    backend = WhisperBackend("", WhisperOptions(engine=engine, blas_threads=1))
+    plain = backend.transcribe(jfk)
+    assert len(plain.words) > PREFIX_WORDS + 5, plain.text
+    prefix = merged_text(plain.words[:PREFIX_WORDS])
+    forced = backend.transcribe(jfk, prefix=prefix)
+
+    assert forced.text == plain.text
+    assert [w.text for w in forced.words] == [w.text for w in plain.words]
+    for ours, theirs in zip(forced.words[PREFIX_WORDS:], plain.words[PREFIX_WORDS:], strict=True):
+        assert abs(ours.start_s - theirs.start_s) <= 0.1, (ours, theirs)
+        assert abs(ours.end_s - theirs.end_s) <= 0.1, (ours, theirs)
+    prefix_tokens = forced.details["prefix_tokens"]
+    assert prefix_tokens >= PREFIX_WORDS
+    assert forced.details["tokens"] == plain.details["tokens"] - prefix_tokens
+
+
+def test_prefix_of_silence_ends_at_once(cache_dir, jfk):
+    """Nothing said after the prefix: end-of-text may be the first decoded token (it is
+    suppressed there without a prefix), so the result is the prefix alone, not a made-up word."""
+    from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
+
+    backend = WhisperBackend("", WhisperOptions(engine="numpy", blas_threads=1))
+    audio = np.concatenate([jfk, np.zeros(RATE_HZ, np.float32)])
+    said = backend.transcribe(audio).text
+    result = backend.transcribe(audio, prefix=said)
+    assert result.text == said
+    assert result.details["tokens"] == 0  # end-of-text first
+
+
+def test_request_carries_the_prefix_and_old_requests_decode():
+    request = TranscribeRequest("p-1", "main", 3, 0, 1, "ring", 0, 16_000, True, "Hi.", "So")
+    assert codec.decode(codec.encode(request)) == request
+    old = TranscribeRequest("p-2", "main", 3, 0, 1, "ring", 0, 16_000, True, "Hi.")
+    assert codec.decode(codec.encode(old)).prefix == ""
+
+
+def test_partial_prefix_is_the_committed_words_in_its_window():
+    from pipeline.scheduling.commit_policy import CommitOptions
+    from pipeline.scheduling.commit_state import CommitState
+    from pipeline.scheduling.commits import CommittedSegments
+
+    state = CommitState(context_text="", window_start_index=0, last_end_index=0)
+    state.committed.extend(
+        [Word(0.0, 0.4, " One", 0.9), Word(0.5, 0.9, " two", 0.9), Word(1.0, 1.5, " three.", 0.9)]
+    )
+    segments = CommittedSegments(CommitOptions())
+    assert segments._prefix_after(state, int(0.8 * RATE_HZ)) == "two three."
+    assert segments._prefix_after(state, int(1.6 * RATE_HZ)) == ""
+    off = CommittedSegments(CommitOptions(prefix_committed=False))
+    assert off._prefix_after(state, 0) == ""
