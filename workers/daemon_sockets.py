@@ -9,6 +9,7 @@ closes whatever was opened, so a start-up that failed half-way leaves nothing be
 from __future__ import annotations
 
 import logging
+import socket as stdlib_socket
 
 import zmq
 
@@ -57,6 +58,12 @@ class DaemonSockets:
         self.control: zmq.Socket | None = None
         self.endpoints: dict[str, str] = {}
         self._authenticator = None
+        # signals wake the poll at once (``signal.set_wakeup_fd`` writes here): a SIGTERM, or
+        # a SIGCHLD when a child exits, need not wait for the poll's timeout
+        self._wake_read, self._wake_write = stdlib_socket.socketpair()
+        for end in (self._wake_read, self._wake_write):
+            end.setblocking(False)
+        self.signalled = False  # a signal arrived since the last ``take_signalled``
 
     def open(
         self,
@@ -101,16 +108,36 @@ class DaemonSockets:
         self.poller = zmq.Poller()
         for socket in (self.events, self.work, self.control):
             self.poller.register(socket, zmq.POLLIN)
+        self.poller.register(self._wake_read.fileno(), zmq.POLLIN)
+
+    @property
+    def wakeup_fd(self) -> int:
+        """The descriptor to give ``signal.set_wakeup_fd``: a signal then ends the poll."""
+        return self._wake_write.fileno()
 
     def poll(self, timeout_ms: int | None) -> set[zmq.Socket]:
         """Wait up to ``timeout_ms`` (None: no limit) for any incoming socket; returns the
         readable ones (a signal's EINTR is a wake-up with none readable, not an error)."""
         try:
-            return {socket for socket, _event in self.poller.poll(timeout_ms)}
+            ready = {socket for socket, _event in self.poller.poll(timeout_ms)}
         except zmq.ZMQError as e:
             if e.errno != zmq.EINTR:
                 raise
             return set()
+        if self._wake_read.fileno() in ready:
+            ready.discard(self._wake_read.fileno())
+            self.signalled = True
+            try:
+                while self._wake_read.recv(512):
+                    pass
+            except (BlockingIOError, InterruptedError):
+                pass  # drained
+        return ready
+
+    def take_signalled(self) -> bool:
+        """Whether a signal woke the poll since the last call (and forget it)."""
+        signalled, self.signalled = self.signalled, False
+        return signalled
 
     def close(self) -> None:
         for name in ("events", "work", "publisher", "control"):
@@ -120,3 +147,5 @@ class DaemonSockets:
                 socket.close(linger=PUBLISH_LINGER_MS if name == "publisher" else 0)
         if self._authenticator is not None:
             self._authenticator.stop()
+        self._wake_read.close()
+        self._wake_write.close()

@@ -217,6 +217,10 @@ class Supervisor:
 
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
+        # a signal ends the loop's poll at once: a stop is not held by a long poll, and a child's
+        # exit (SIGCHLD, handled by waking up) is noticed on the next turn, not the watch timer's
+        signal.set_wakeup_fd(self.sockets.wakeup_fd, warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, _child_exited)
 
     def request_stop(self, reason: str) -> None:
         if not self.stopping:
@@ -251,7 +255,8 @@ class Supervisor:
         """
         ready = self.sockets.poll(self._poll_timeout_ms(time.monotonic()))
         now_s = time.monotonic()
-        watch = self._hurried() or now_s >= self._next_watch_s
+        signalled = self.sockets.take_signalled()  # a child exited (or a stop): look now
+        watch = signalled or self._hurried() or now_s >= self._next_watch_s
         if watch:
             self._next_watch_s = now_s + WATCH_INTERVAL_S
             self._reaping = reap(now_s)  # killed and recycled children: never waited for
@@ -531,6 +536,9 @@ class Supervisor:
                 logger.exception("error while stopping")
         sockets = getattr(self, "sockets", None)
         if sockets is not None:
+            if signal.set_wakeup_fd(-1) != sockets.wakeup_fd:
+                logger.debug("the signal wake-up descriptor was not the daemon's")
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             sockets.close()
         context = getattr(self, "context", None)
         if context is not None:
@@ -540,6 +548,10 @@ class Supervisor:
             relay.remove()
         self.progress.close()
         logger.info("daemon stopped (%s)", self.stop_reason or "start-up failed")
+
+
+def _child_exited(_signum: int, _frame: object) -> None:
+    """SIGCHLD: nothing to do here; its wake-up byte ends the loop's poll (``_step``)."""
 
 
 def peek_next_seq(config: Config, instance: str) -> int:
