@@ -338,7 +338,7 @@ class WhisperBackend(Backend):
             "audio_ctx": float(frames),  # encoder frames (1500 = the full 30 s window)
             "fallback": float(fallback and not silent),  # still failing at the last temperature
         }
-        if self._rejected(hypothesis):
+        if self._rejected(hypothesis, len(forced)):
             details["rejected"] = 1.0
             return Transcription(text="", duration_s=duration_s, details=details)
         words: tuple[Word, ...] = ()
@@ -352,15 +352,17 @@ class WhisperBackend(Backend):
         return Transcription(text=hypothesis.text, words=words, duration_s=duration_s,
                              details=details)  # fmt: skip
 
-    def _rejected(self, hypothesis) -> bool:
-        """Silence, noise or a loop: nothing worth publishing."""
+    def _rejected(self, hypothesis, forced: int = 0) -> bool:
+        """Silence, noise or a loop: nothing worth publishing (the first ``forced`` tokens were
+        a given prefix, not guessed)."""
         opts = self.options
         if not hypothesis.text:
             return True
         if hypothesis.no_speech_prob > opts.no_speech_threshold:
             # Whisper's rule (with a low log-probability), plus: a hesitant guess over audio the
             # model itself calls silence (hiss giving " you" or " Thank you.") is dropped too.
-            mean_prob = float(np.mean(hypothesis.token_probs)) if hypothesis.token_probs else 0.0
+            guessed = hypothesis.token_probs[forced:]
+            mean_prob = float(np.mean(guessed)) if guessed else (1.0 if forced else 0.0)
             if hypothesis.avg_logprob < opts.logprob_threshold or mean_prob < _HESITANT_PROB:
                 return True
         return hypothesis.compression_ratio > opts.compression_ratio_threshold
