@@ -46,14 +46,23 @@ def jfk() -> np.ndarray:
     return load_audio("jfk.flac")
 
 
+@pytest.fixture(scope="module")
+def numpy_backend(cache_dir):
+    from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
+
+    return WhisperBackend("", WhisperOptions(engine="numpy", blas_threads=1))
+
+
 @pytest.mark.parametrize("engine", ["numpy", "mlx"])
-def test_prefix_gives_the_same_new_words_for_fewer_decoded_tokens(cache_dir, jfk, engine):
-    if engine == "mlx":
-        pytest.importorskip("mlx.core")
+def test_prefix_gives_the_same_new_words_for_fewer_decoded_tokens(numpy_backend, jfk, engine):
     from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
     from pipeline.merging import merged_text
 
-    backend = WhisperBackend("", WhisperOptions(engine=engine, blas_threads=1))
+    if engine == "mlx":
+        pytest.importorskip("mlx.core")
+        backend = WhisperBackend("", WhisperOptions(engine="mlx", blas_threads=1))
+    else:
+        backend = numpy_backend
     plain = backend.transcribe(jfk)
     assert len(plain.words) > PREFIX_WORDS + 5, plain.text
     prefix = merged_text(plain.words[:PREFIX_WORDS])
@@ -69,12 +78,10 @@ def test_prefix_gives_the_same_new_words_for_fewer_decoded_tokens(cache_dir, jfk
     assert forced.details["tokens"] == plain.details["tokens"] - prefix_tokens
 
 
-def test_prefix_of_silence_ends_at_once(cache_dir, jfk):
+def test_prefix_of_silence_ends_at_once(numpy_backend, jfk):
     """Nothing said after the prefix: end-of-text may be the first decoded token (it is
     suppressed there without a prefix), so the result is the prefix alone, not a made-up word."""
-    from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
-
-    backend = WhisperBackend("", WhisperOptions(engine="numpy", blas_threads=1))
+    backend = numpy_backend
     audio = np.concatenate([jfk, np.zeros(RATE_HZ, np.float32)])
     said = backend.transcribe(audio).text
     result = backend.transcribe(audio, prefix=said)
@@ -103,3 +110,36 @@ def test_partial_prefix_is_the_committed_words_in_its_window():
     assert segments._prefix_after(state, int(1.6 * RATE_HZ)) == ""
     off = CommittedSegments(CommitOptions(prefix_committed=False))
     assert off._prefix_after(state, 0) == ""
+
+
+def test_service_forces_a_partial_requests_prefix(numpy_backend, jfk, tmp_path):
+    """Through the worker's transcription service and a real ring: the request's prefix reaches
+    the decoder (fewer decoded tokens, same words)."""
+    from pipeline.merging import merged_text
+    from pipeline.messages.work import TranscribeResult
+    from pipeline.ring import AudioRing
+    from pipeline.scheduling.request_ids import partial_request_id
+    from pipeline.transcription_service import TranscriptionService
+
+    ring = AudioRing.create("prefix", jfk.size * 2, RATE_HZ, tmp_path)
+    ring.write(jfk)
+    service = TranscriptionService(numpy_backend)
+
+    def request(serial: int, prefix: str) -> TranscribeRequest:
+        return TranscribeRequest(
+            request_id=partial_request_id("main", 1, serial), stream_id="main", segment_id=1,
+            chunk_index=0, chunk_count=1, ring_name=ring.name, start_index=0,
+            end_index=jfk.size, is_partial=True, prefix=prefix,
+        )  # fmt: skip
+
+    try:
+        plain = service.handle(request(1, ""))
+        assert isinstance(plain, TranscribeResult)
+        forced = service.handle(request(2, merged_text(plain.words[:PREFIX_WORDS])))
+        assert isinstance(forced, TranscribeResult)
+        assert [w.text for w in forced.words] == [w.text for w in plain.words]
+        assert forced.details["prefix_tokens"] >= PREFIX_WORDS
+        assert forced.details["tokens"] == plain.details["tokens"] - forced.details["prefix_tokens"]
+    finally:
+        service.close()
+        ring.close()
