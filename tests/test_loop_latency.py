@@ -122,7 +122,9 @@ def test_the_loop_keeps_its_step_latency_under_worker_kills_stops_and_recycles()
         loop = status["loop"]
         assert loop == status["metrics"]["loop"]
         print(f"\nloop under faults: {loop}")
-        assert loop["steps"] > 200
+        # the loop sleeps until a message or a timer (not every 20 ms): steps come in tens a
+        # second while it works, a few when idle; enough here for the percentiles to mean much
+        assert loop["steps"] > 50
         assert loop["journal_append"]["steps"] == status["metrics"]["finals"]  # fsync measured
         # the bar is p99 <= 20 ms; a loaded 2-core CI machine gets some slack
         assert loop["p99_ms"] <= 40.0, loop
