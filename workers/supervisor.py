@@ -65,8 +65,8 @@ logger = logging.getLogger(__name__)
 
 STREAM_ID = "main"
 LAG_INTERVAL_S = 0.5  # how often the streams' lags are measured (adaptation)
-POLL_MS = 20  # with work in hand (speech, requests, a stop, a fast file) the loop wakes this often
-WATCH_INTERVAL_S = 0.5  # children's exits and silence, restarts, progress, load: checked this often
+POLL_MS = 20  # with time-bound work in hand (see ``_ticking``) the loop wakes this often
+WATCH_INTERVAL_S = 0.5  # silent children, hung workers, restarts, progress, memory
 METRICS_INTERVAL_S = 5.0  # cadence of the ``metrics`` topic
 
 
