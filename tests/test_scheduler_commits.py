@@ -77,6 +77,8 @@ def test_stable_words_are_committed_while_speaking_and_the_rest_ends_the_segment
     # the rest, with 1 s of lead-in before the cut, prompted with the text before that
     assert request.start_index == round(1.35 * SR) and request.end_index == 6 * SR
     assert request.prompt == "a river runs"
+    # the lead-in's committed words are forced as its first words (jfk.flac lost words without)
+    assert request.prefix == "down to the"
     (rest,) = finals(s.on_reply("asr-1", result(request, "down to the sea and it ends"), 6.4))
     assert rest.seq == 2 and rest.start_s == part.end_s and rest.end_s == 6.0
     assert rest.text == "sea and it ends"  # the committed words of the lead-in are dropped

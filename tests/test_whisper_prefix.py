@@ -143,3 +143,17 @@ def test_service_forces_a_partial_requests_prefix(numpy_backend, jfk, tmp_path):
     finally:
         service.close()
         ring.close()
+
+
+def test_a_rest_whose_lead_in_repeats_the_prompt_keeps_its_words(numpy_backend, jfk):
+    """The daemon's case on jfk.flac: after "you ask what you" was committed, the segment's rest
+    is read from 1 s before the cut, prompted with the text before that. Prompted only, tiny.en
+    takes the lead-in for the prompt's "can do for" and decodes just "your country"; with the
+    lead-in's committed words forced as the prefix (what the scheduler now sends) every word
+    after them is there, timed after them."""
+    rest = jfk[135_808:176_000]  # 8.49 s to the end
+    prompt = "And so my fellow Americans, ask not what your country can do for"
+    result = numpy_backend.transcribe(rest, prompt=prompt, prefix="you ask what you")
+    words = [w.text.strip(" .,").lower() for w in result.words]
+    assert words == ["you", "ask", "what", "you", "can", "do", "for", "your", "country"], words
+    assert result.words[4].start_s >= result.words[3].end_s - 0.05

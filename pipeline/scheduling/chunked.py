@@ -89,6 +89,10 @@ class ChunkedSegments(FinalWork):
         """The prompt of the segment's first chunk."""
         return self.core.prompt(segment.stream_id)
 
+    def _prefix(self, segment: Segment) -> str:
+        """Words the first chunk's head is known to hold, forced as its first words (none)."""
+        return ""
+
     def forget(self, segment: Segment) -> None:
         if self._work.pop(segment.key, None) is not None and self._queue:
             # chunks still queued (a segment dropped unserved): nothing may keep them
@@ -118,7 +122,9 @@ class ChunkedSegments(FinalWork):
             work.attempts[chunk_index] = attempt
             prompt = self._prompt(segment)
             chunk = work.chunks[chunk_index]
-            request = chunk_request(segment, chunk, len(work.chunks), attempt, prompt)
+            request = chunk_request(
+                segment, chunk, len(work.chunks), attempt, prompt, self._prefix(segment)
+            )
             flights.append(Flight(free.pop(0), request, segment.key, self, chunk_index))
         return flights
 

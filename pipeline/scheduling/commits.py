@@ -132,6 +132,16 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             return super()._prompt(segment)
         return self._prompt_before(state, self._final_start(segment))
 
+    def _prefix(self, segment: Segment) -> str:
+        """The committed words of the rest's lead-in, forced as its first words as a partial's
+        are: prompted only with the words before the lead-in, tiny.en may take the lead-in's
+        words for the prompt's and drop what follows them (jfk.flac: "…can do for" as prompt,
+        "ask what you can do for your country" heard, "your country" decoded)."""
+        state = self._states.get(segment.key)
+        if state is None or not state.committed:
+            return ""
+        return self._prefix_after(state, self._final_start(segment))
+
     # ---- work -----------------------------------------------------------------------------
 
     def plan(self, free_roles: list[str], now_s: float) -> list[Flight]:

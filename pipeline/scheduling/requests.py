@@ -19,10 +19,11 @@ from pipeline.scheduling.segment import Segment
 
 
 def chunk_request(
-    segment: Segment, chunk: Chunk, chunk_count: int, attempt: int, prompt: str
-) -> TranscribeRequest:
+    segment: Segment, chunk: Chunk, chunk_count: int, attempt: int, prompt: str,
+    prefix: str = "",
+) -> TranscribeRequest:  # fmt: skip
     """Attempt ``attempt`` (from 1) of ``chunk`` (one of ``chunk_count``) of an ended segment;
-    only the first chunk gets ``prompt``."""
+    only the first chunk gets ``prompt`` and ``prefix`` (committed words heard at its head)."""
     return TranscribeRequest(
         request_id=chunk_request_id(segment.stream_id, segment.segment_id, chunk.index, attempt),
         stream_id=segment.stream_id,
@@ -34,6 +35,7 @@ def chunk_request(
         end_index=chunk.end_index,
         is_partial=False,
         prompt=prompt if chunk.index == 0 else "",
+        prefix=prefix if chunk.index == 0 else "",
     )
 
 
