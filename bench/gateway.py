@@ -175,10 +175,12 @@ async def concurrent_clients(rig: GatewayRig, names: list[str], frames_per_s: fl
 
 
 def main_open_streams(args: argparse.Namespace, frames_per_s: float) -> int:
+    overrides = [part for key_value in args.set for part in ("--set", key_value)]
     rig = GatewayRig(
         None,
         "--set",
         f"streams.max_open={max(args.clients) + 1}",
+        *overrides,
         gateway_process=True,
         open_streams=True,
     )
@@ -198,6 +200,7 @@ def main_open_streams(args: argparse.Namespace, frames_per_s: float) -> int:
                 "mode": "open_streams",
                 "pace": args.pace,
                 "files": args.files,
+                "settings": args.set,
                 "per_n": per_n,
                 "max_concurrent_clients_nothing_lost": max(ok) if ok else None,
                 "reason": None if ok else "no N had every client served with nothing lost",
@@ -217,6 +220,14 @@ def main() -> int:
         help="concurrent clients on streams of their own (run.py serve --open-streams)",
     )
     parser.add_argument("--clients", nargs="+", type=int, default=[1, 2, 4, 8])
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="daemon config override with --open-streams, e.g. streams.admission_max_busy=100 "
+        "to measure the gateway with more clients than the daemon's admission lets in",
+    )
     args = parser.parse_args()
     frames_per_s = REALTIME_FRAMES_PER_S if args.pace == "realtime" else FAST_FRAMES_PER_S
     if args.open_streams:
