@@ -297,7 +297,10 @@ class WhisperBackend(Backend):
 
     def _decode_window(self, audio: np.ndarray, context, prompt: str | None, started_s: float,
                        encoded_s: float, frames: int, temperatures: tuple[float, ...],
-                       prefix_tokens: list[int] | None = None) -> Transcription:  # fmt: skip
+                       prefix_tokens: list[int] | None = None,
+                       first=None) -> Transcription:  # fmt: skip
+        """``first``: the hypothesis of the first temperature, already decoded (a batch's
+        greedy pass, ``whisper/batch_decoder.py``); the fallback temperatures run here."""
         from pipeline.backends.whisper.decoding import SearchOptions, compression_ratio
 
         opts = self.options
@@ -308,10 +311,13 @@ class WhisperBackend(Backend):
         max_tokens = max(4, math.ceil(opts.max_tokens_per_s * max(duration_s, 1.0)))
         hypothesis = None
         fallback = False
-        for temperature in temperatures:
+        for attempt, temperature in enumerate(temperatures):
             search = SearchOptions(temperature=temperature, beam_size=opts.beam_size,
                                    max_tokens=max_tokens, after_prefix=bool(forced))  # fmt: skip
-            hypothesis = self._search.run(context, initial, sot_index, search)
+            if attempt == 0 and first is not None:
+                hypothesis = first
+            else:
+                hypothesis = self._search.run(context, initial, sot_index, search)
             if forced:  # the forced words lead the result, as if decoded (probability 1)
                 hypothesis = replace(hypothesis, tokens=(*forced, *hypothesis.tokens),
                                      token_probs=(1.0,) * len(forced) + hypothesis.token_probs)  # fmt: skip
