@@ -93,7 +93,19 @@ class AsrConfig:
     workers: int = _key(1, "inference worker processes", min=1, max=16)
     max_batch: int = _key(
         2,
-        "final requests of different streams one worker encodes in one call when more wait than workers are free; 1 = no batching",
+        "requests (finals, or partials of different streams) one worker decodes in one batch when more wait than workers are free; 1 = no batching",
+        min=1,
+        max=8,
+    )
+    max_batched_audio_s: float = _key(
+        12.0,
+        "longest request (seconds) the daemon puts in a batch",
+        min=1.0,
+        max=30.0,
+    )
+    file_max_batch: int = _key(
+        1,
+        "run.py transcribe: chunks of the file one worker decodes in one batch; 1 = one chunk per request",
         min=1,
         max=8,
     )
