@@ -1,25 +1,36 @@
 """What an asr worker does with a ``TranscribeBatch``: read every request's audio, transcribe
-them with one encoder call where the backend allows it, answer one result or error per request.
+them together where the backend allows it, answer one result or error per request.
 
 Each request is answered as ``TranscriptionService`` answers it alone (same errors: an overrun
 ring is ``ring_overrun``, not retryable; unwritten audio ``ring``; a failing backend
 ``backend``), so the scheduler reads every item as an ordinary reply. A Whisper backend encodes
-the batch's windows in one call (``backends/whisper/batch_windows.py``); any other backend
-transcribes the items one after another. The batch's engine time is shared equally among its
-items (``engine_ms``), since the encoder pass is shared.
+and decodes the batch's windows together (``backends/whisper/batch_windows.py``); any other
+backend transcribes the items one after another. The batch's engine time is shared equally among
+its items (``engine_ms``, and the worker's engine ledger), since the work is shared.
+
+A batch holds finals only or partials only (``scheduling/batching.py``). A partial batch is
+treated as a lone partial is: the backend's partial floor (``partial_request``), no second pass
+over the full window for an empty short-window result (it is answered ``suspect_partial``), the
+committed words forced as each item's decoder prefix. A cancel of the batch (pre-emption) stops
+it as a whole at the next checkpoint: ``cancelled_batch`` answers every item ``cancelled``.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from pipeline.audio_format import SAMPLE_RATE_HZ
+from pipeline.backends.cancellation import Cancelled
 from pipeline.errors import BackendError, RingError, RingOverrun
 from pipeline.messages.work import (
+    CANCELLED,
     TranscribeBatch,
     TranscribeBatchResult,
     TranscribeRequest,
@@ -46,13 +57,21 @@ def answer_batch(service: Any, batch: TranscribeBatch) -> TranscribeBatchResult:
         except RingError as e:
             logger.warning("request %s: %s", request.request_id, e)
             errors.append(WorkerError(request.request_id, "ring", str(e), retryable=True))
-    started_s = time.perf_counter()
-    outcomes = transcribe_many(
-        service.backend,
-        [audio for _, audio in ready],
-        [request.prompt or None for request, _ in ready],
-    )
+    partial = bool(ready) and all(request.is_partial for request, _ in ready)
+    started_s, cpu_started_s = time.perf_counter(), time.process_time()
+    try:
+        with _partial_mode(service.backend, partial):
+            outcomes = transcribe_many(
+                service.backend,
+                [audio for _, audio in ready],
+                [request.prompt or None for request, _ in ready],
+                [request.prefix or None for request, _ in ready],
+            )
+    except Cancelled:  # pre-empted: the work done so far was paid for, by every item
+        _record(service, ready, started_s, cpu_started_s, cancelled=True)
+        raise
     share_ms = (time.perf_counter() - started_s) * 1000.0 / max(len(ready), 1)
+    _record(service, ready, started_s, cpu_started_s, outcomes=outcomes)
     results: list[TranscribeResult] = []
     for (request, audio), outcome in zip(ready, outcomes, strict=True):
         if isinstance(outcome, Exception):
@@ -62,27 +81,94 @@ def answer_batch(service: Any, batch: TranscribeBatch) -> TranscribeBatchResult:
             errors.append(WorkerError(request.request_id, kind,
                                       f"{type(outcome).__name__}: {outcome}"))  # fmt: skip
             continue
+        if partial and outcome.details.get("suspect"):
+            errors.append(WorkerError(request.request_id, "suspect_partial", "a short encoder "
+                                      "window gave an empty or rejected partial",
+                                      retryable=False))  # fmt: skip
+            continue
         results.append(
             TranscribeResult.answering(request, outcome, share_ms, len(audio) / SAMPLE_RATE_HZ)
         )
     return TranscribeBatchResult(batch.request_id, tuple(results), tuple(errors))
 
 
+def cancelled_batch(batch: TranscribeBatch, why: str) -> TranscribeBatchResult:
+    """The answer to a batch cut short by a cancel: every item ``cancelled`` (no failure)."""
+    errors = tuple(
+        WorkerError(request.request_id, CANCELLED, why, retryable=True)
+        for request in batch.requests
+    )
+    return TranscribeBatchResult(batch.request_id, (), errors)
+
+
+@contextmanager
+def _partial_mode(backend: Any, partial: bool) -> Iterator[None]:
+    """While a partial batch runs: the backend's partial floor, and no second pass over the full
+    window for an empty short-window result (as ``TranscriptionService`` does for one partial)."""
+    no_retry = partial and getattr(backend, "retry_suspect", None) is True
+    marks = partial and hasattr(backend, "partial_request")
+    if no_retry:
+        backend.retry_suspect = False
+    if marks:
+        backend.partial_request = True
+    try:
+        yield
+    finally:
+        if no_retry:
+            backend.retry_suspect = True
+        if marks:
+            backend.partial_request = False
+
+
+def _record(
+    service: Any,
+    ready: list[tuple[TranscribeRequest, np.ndarray]],
+    started_s: float,
+    cpu_started_s: float,
+    outcomes: list[Transcription | Exception] | None = None,
+    cancelled: bool = False,
+) -> None:
+    """The batch's engine and CPU time in the worker's ledger, shared equally by its items."""
+    ledger = getattr(service, "ledger", None)
+    if ledger is None or not ready:
+        return
+    share_s = (time.perf_counter() - started_s) / len(ready)
+    cpu_share_s = (time.process_time() - cpu_started_s) / len(ready)
+    for number, (request, audio) in enumerate(ready):
+        audio_s = len(audio) / SAMPLE_RATE_HZ
+        if cancelled:
+            ledger.record_cancelled(request.request_id, share_s, cpu_share_s, audio_s)
+            continue
+        outcome = outcomes[number] if outcomes is not None else None
+        details = outcome.details if isinstance(outcome, Transcription) else {}
+        ledger.record(request.request_id, share_s, cpu_share_s, audio_s, details)
+
+
 def transcribe_many(
-    backend: Any, audios: list[np.ndarray], prompts: list[str | None]
+    backend: Any,
+    audios: list[np.ndarray],
+    prompts: list[str | None],
+    prefixes: list[str | None] | None = None,
 ) -> list[Transcription | Exception]:
-    """Per item the backend's transcription or the exception it raised; one encoder call for a
-    Whisper backend."""
+    """Per item the backend's transcription or the exception it raised; one batched pass for a
+    Whisper backend (``prefixes``: each item's forced first words, or None)."""
     from pipeline.backends.whisper_mlx import WhisperBackend
 
+    prefixes = prefixes if prefixes is not None else [None] * len(audios)
     if isinstance(backend, WhisperBackend) and len(audios) > 1:
         from pipeline.backends.whisper.batch_windows import transcribe_batch
 
-        return transcribe_batch(backend, audios, prompts)
+        if not any(prefixes):
+            return transcribe_batch(backend, audios, prompts)
+        if "prefixes" in inspect.signature(transcribe_batch).parameters:
+            return transcribe_batch(backend, audios, prompts, prefixes)
     out: list[Transcription | Exception] = []
-    for audio, prompt in zip(audios, prompts, strict=True):
+    for audio, prompt, prefix in zip(audios, prompts, prefixes, strict=True):
         try:
-            out.append(backend.transcribe(audio, prompt=prompt))
+            if prefix and getattr(backend, "supports_prefix", False):
+                out.append(backend.transcribe(audio, prompt=prompt, prefix=prefix))
+            else:
+                out.append(backend.transcribe(audio, prompt=prompt))
         except Exception as e:  # handed back per item
             out.append(e)
     return out

@@ -155,14 +155,17 @@ def test_an_undelivered_batch_goes_back_without_counting_attempts() -> None:
     assert [r.request_id for r in again.requests] == [r.request_id for r in batch.requests]
 
 
-def test_partials_are_never_batched_but_finals_are_in_commit_mode() -> None:
+def test_partials_batch_only_with_partials_and_finals_only_with_finals_in_commit_mode() -> None:
     s = batching(max_batch=4, commit=CommitOptions())
     for stream in ("mic", "room"):
         s.speech_started(started(0, 0.0, stream), 0.0)
         s.speech_ongoing(ongoing(0, 0.0, 3.0, stream), 3.0)
-    ((_, partial),) = s.dispatch(["asr-1"], 3.0)
-    assert isinstance(partial, TranscribeRequest) and partial.is_partial
-    s.on_reply("asr-1", result(partial, "hello"), 3.2)
+    ((_, partials),) = s.dispatch(["asr-1"], 3.0)  # two streams due, one worker: one batch
+    assert isinstance(partials, TranscribeBatch)
+    assert all(r.is_partial for r in partials.requests)
+    assert {r.stream_id for r in partials.requests} == {"mic", "room"}
+    out = s.on_reply("asr-1", answer(partials, {"mic": "hello", "room": "good"}), 3.2)
+    assert len(out) == 2  # each stream's partial published
     for stream in ("mic", "room"):
         s.speech_ended(ended(0, 0.0, 3.5, stream), 3.5)
     ((_, batch),) = s.dispatch(["asr-1"], 3.6)

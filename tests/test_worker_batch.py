@@ -98,7 +98,14 @@ def test_a_batch_of_two_utterances_gives_the_words_of_two_single_requests(rings)
         assert pool.idle_roles() == [role]  # the batch's answer frees the worker
         for single, batched in zip(singles, reply.results, strict=True):
             assert batched.text == single.text
-            assert batched.words == single.words
+            # batched matrix products round differently: same words and times, probabilities
+            # equal to float32 precision
+            assert [(w.text, w.start_s, w.end_s) for w in batched.words] == [
+                (w.text, w.start_s, w.end_s) for w in single.words
+            ]
+            assert [w.probability for w in batched.words] == pytest.approx(
+                [w.probability for w in single.words], abs=1e-4
+            )
             assert batched.details["batch_size"] == 2.0
             assert batched.details["audio_ctx"] == single.details["audio_ctx"]
         # two windows of different lengths: each kept its own shortened encoder length

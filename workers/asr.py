@@ -11,9 +11,10 @@ Settings (plain values, from the parent):
 Protocol: send ``Ready``; then for each request on the DEALER socket answer one message;
 a ``Shutdown`` (or the parent disappearing) ends the loop. Heartbeats go out from a thread.
 
-Cancels: while a ``TranscribeRequest`` is computed, the engine's checkpoints (after the encoder,
-between decoder steps) read the socket (``CancelWatch``). A ``CancelRequest`` for that request
-stops it there, and the answer is a ``WorkerError`` of kind ``CANCELLED``; a cancel for anything
+Cancels: while a ``TranscribeRequest`` or a ``TranscribeBatch`` is computed, the engine's
+checkpoints (after the encoder, between decoder steps) read the socket (``CancelWatch``). A
+``CancelRequest`` for that request stops it there, and the answer is a ``WorkerError`` of kind
+``CANCELLED`` (a batch: one per item, ``batch_requests.cancelled_batch``); a cancel for anything
 else is late and ignored. Other messages read meanwhile are handled after the request, in order.
 """
 
@@ -163,7 +164,7 @@ def serve(socket: zmq.Socket, service, parent_pid: int, *, max_frame_bytes: int)
 
 def handle(service, message: Message, watch: CancelWatch) -> Message | None:
     """The reply to one work message; a transcription may be cancelled while it runs."""
-    if not isinstance(message, TranscribeRequest):
+    if not isinstance(message, TranscribeRequest | TranscribeBatch):
         return service.handle(message)
     time.sleep(_injected_request_delay_s())
     watch.start(message.request_id)
@@ -172,6 +173,10 @@ def handle(service, message: Message, watch: CancelWatch) -> Message | None:
             return service.handle(message)
     except Cancelled:
         logger.debug("%s cancelled after %.3f s", message.request_id, watch.elapsed_s())
+        if isinstance(message, TranscribeBatch):  # a partial batch is cancelled as a whole
+            from pipeline.batch_requests import cancelled_batch
+
+            return cancelled_batch(message, f"cancelled after {watch.elapsed_s():.3f} s")
         return WorkerError(
             message.request_id,
             CANCELLED,

@@ -1,23 +1,34 @@
 """Cross-stream batching: queued requests of different streams go to one worker as one batch.
 
-Whisper's encoder runs once over several windows stacked (``backends/whisper/batch_encoder.py``),
-which costs less than one call per window on a CPU (``bench/encoder_batch.py``). Batching pays
-only when more work waits than there are free workers: a second worker computes in parallel, a
-batch only shares the encoder's overhead. So the scheduler offers its kinds of work *seats*:
-every free worker first, then up to ``max_batch - 1`` extra seats per free worker, as many as
-the final requests waiting beyond the free workers (``seats``). The kinds plan as usual, one request per seat, finals before partials; a request
-planned on an extra seat joins its worker's batch if it may (``admits``), else it is handed
-back unsent. ``pack`` then turns each worker's requests into one ``TranscribeRequest`` or one
+Whisper encodes several windows stacked (``backends/whisper/batch_encoder.py``) and decodes
+them in one batched greedy pass (``batch_windows``), which costs less than one call per window on
+a CPU. Batching pays only when more work waits than there are free workers: a second worker
+computes in parallel, a batch only shares the work. So the scheduler offers its kinds of work
+*seats*: every free worker first, then up to ``max_batch - 1`` extra seats per free worker, as
+many as the requests waiting beyond the free workers (``seats``). The kinds plan as usual, one
+request per seat, finals before partials; a request planned on an extra seat joins its worker's
+batch if it may (``admits``), else it is handed back unsent. ``pack`` then turns each worker's requests into one ``TranscribeRequest`` or one
 ``TranscribeBatch``.
 
 A batch holds:
 
 - only ``TranscribeRequest``s (streaming-session messages are never batched);
-- at most one request per stream (the issue's "segments of different streams"; a long segment's
-  chunks go to different workers instead);
-- finals only (chunks and early finals): partials stay alone, so a final never waits for a
-  partial's decoding and a partial can be cancelled (pre-empted) on its own;
-- requests of at most ``MAX_BATCHED_AUDIO_SAMPLES`` (12 s): longer windows gained nothing.
+- finals only, or partials only, never both: a final never waits for a partial's decoding, and
+  a partial batch is cancelled as a whole (``cancels``);
+- requests whose text does not depend on one another (``independent``): requests of different
+  streams, or chunks of one ended segment (only its first chunk is prompted, with the text
+  before the segment, so no chunk waits for another's words); never two segments of one
+  stream (the later one is prompted with the earlier one's final);
+- requests of at most ``max_audio_samples`` each (``asr.max_batched_audio_s``; the file path
+  sets its own, ``workers/transcribe_file.py``).
+
+Partials of different streams batch as finals do: extra seats are offered for the partials due
+beyond the free workers too (``waiting_requests``), so one worker decodes several streams'
+partials in one pass, and the partial budget (``partial_budget``) debits the batch as one busy
+worker. Pre-emption (final work waits, every worker busy) cancels a partial batch as a whole:
+one cancel, one worker freed, every item answered ``cancelled`` and planned again with newer
+audio, as a lone partial is. Waiting for the batch instead would hold the final for the whole
+batch (several partials' decoding), where a cancel stops it at the next checkpoint.
 
 Every request of a batch is its own flight in the ledger (under its seat), answered,
 retried, lost or handed back one by one: the worker answers a ``TranscribeBatchResult``, which
@@ -39,21 +50,28 @@ from pipeline.scheduling.flights import WorkRequest
 
 SEAT_MARK = "+"  # an extra seat of worker "asr-1" is "asr-1+2", "asr-1+3", ...
 BATCH_PREFIX = "batch:"  # a batch's request id: this + its first request's id (unique per attempt)
-# Longest request batched: up to ~12 s of audio Whisper's shortened encoder window is 10-14 s
-# (500-700 frames), where stacking saved CPU (bench/encoder_batch.py, numpy, 1 BLAS thread: two
-# 10 s windows 0.76x, four 0.75x); two 15 s windows saved nothing, two full 30 s windows cost
-# 1.07x, four 1.21x (bigger matrices, no better BLAS use, more memory traffic).
-MAX_BATCHED_AUDIO_SAMPLES = 12 * 16_000
+# Default longest request batched in the daemon (``asr.max_batched_audio_s``): with the encoder
+# stacked and each window decoded alone, ~12 s was where stacking still saved CPU
+# (bench/encoder_batch.py, numpy, 1 BLAS thread: two 10 s windows 0.76x, four 0.75x; two 15 s
+# windows saved nothing, two 30 s windows cost 1.07x).
+MAX_BATCHED_AUDIO_S = 12.0
+MAX_BATCHED_AUDIO_SAMPLES = int(MAX_BATCHED_AUDIO_S * 16_000)
 
 
 def seats(free_roles: list[str], max_batch: int, waiting: int) -> list[str]:
     """Seats to plan work for: the free workers, then extra seats (round by round, so extra
-    work spreads over the workers), only as many as the ``waiting`` final requests beyond the
-    free workers can fill (none when ``max_batch`` is 1)."""
+    work spreads over the workers), only as many as the ``waiting`` requests beyond the free
+    workers can fill (none when ``max_batch`` is 1)."""
     extra = [
         f"{role}{SEAT_MARK}{number}" for number in range(2, max_batch + 1) for role in free_roles
     ]
     return [*free_roles, *extra[: max(0, waiting - len(free_roles))]]
+
+
+def waiting_requests(depths: Iterable[dict[str, int]]) -> int:
+    """Requests waiting that a batch may carry: final chunks and partials due (``depths``: the
+    kinds' ``queue_depths``)."""
+    return sum(depth.get("finals", 0) + depth.get("partials", 0) for depth in depths)
 
 
 def worker_of(seat: str) -> str:
@@ -67,11 +85,34 @@ def extra_seats(role: str, seats_in_flight: Iterable[str]) -> list[str]:
     return [seat for seat in seats_in_flight if seat != role and worker_of(seat) == role]
 
 
+def independent(a: TranscribeRequest, b: TranscribeRequest) -> bool:
+    """Whether ``a`` and ``b`` may be decoded in one batch: neither's prompt is the other's text.
+    Requests of different streams are; chunks of one ended segment are too (only the first is
+    prompted, with the text before the segment); two segments or partials of one stream are not.
+    """
+    if a.stream_id != b.stream_id:
+        return True
+    return (
+        not a.is_partial
+        and not b.is_partial
+        and a.segment_id == b.segment_id
+        and a.chunk_count == b.chunk_count > 1
+        and a.chunk_index != b.chunk_index
+    )
+
+
 class BatchPlan:
     """The requests one dispatch gives each worker, admitted under the batch rules above."""
 
-    def __init__(self, free_roles: list[str], max_batch: int, waiting: int) -> None:
+    def __init__(
+        self,
+        free_roles: list[str],
+        max_batch: int,
+        waiting: int,
+        max_audio_samples: int = MAX_BATCHED_AUDIO_SAMPLES,
+    ) -> None:
         self.seats = seats(free_roles, max_batch, waiting)
+        self.max_audio_samples = max_audio_samples
         self._by_role: dict[str, list[WorkRequest]] = {}
 
     def admits(self, seat: str, request: WorkRequest) -> bool:
@@ -83,13 +124,11 @@ class BatchPlan:
         first = given[0]
         if not (isinstance(first, TranscribeRequest) and isinstance(request, TranscribeRequest)):
             return False
-        if first.is_partial or request.is_partial:
-            return False  # partials are not batched: a cancel must reach them alone
-        if max(_samples(first), _samples(request)) > MAX_BATCHED_AUDIO_SAMPLES:
-            return False  # long windows: stacking them saves nothing
-        return all(
-            isinstance(r, TranscribeRequest) and r.stream_id != request.stream_id for r in given
-        )
+        if first.is_partial != request.is_partial:
+            return False  # never mixed: a final does not wait for a partial's decoding
+        if max(_samples(first), _samples(request)) > self.max_audio_samples:
+            return False  # long windows: batching them was measured to save nothing
+        return all(isinstance(r, TranscribeRequest) and independent(r, request) for r in given)
 
     def add(self, seat: str, request: WorkRequest) -> None:
         self._by_role.setdefault(worker_of(seat), []).append(request)
@@ -115,6 +154,32 @@ def batch_of(requests: list[WorkRequest]) -> TranscribeBatch:
     if len(items) != len(requests) or not items:
         raise ValueError("only transcription requests are batched")
     return TranscribeBatch(request_id=BATCH_PREFIX + items[0].request_id, requests=items)
+
+
+def cancels(
+    partials: list[tuple[str, str]], waiting: int, cancelling: set[str]
+) -> list[tuple[str, str, list[str]]]:
+    """Which partials to cancel so that ``waiting`` final requests find a worker.
+
+    ``partials``: (seat, flight id) of every partial in flight, in the order sent (a batch's
+    items in its order, its first on the worker's own seat); ``cancelling``: the ids already
+    asked to stop. One cancel frees one worker, whether it holds one partial or a batch of them
+    (a batch is cancelled as a whole: the worker answers every item ``cancelled``). Workers
+    already asked count against ``waiting``; the newest are cut first (the most work left).
+    Returns (worker, id the cancel names, flight ids it stops): the batch's id for a batch.
+    """
+    by_worker: dict[str, list[str]] = {}
+    for seat, key in partials:
+        by_worker.setdefault(worker_of(seat), []).append(key)
+    candidates: list[tuple[str, str, list[str]]] = []
+    for role, keys in by_worker.items():
+        if any(key in cancelling for key in keys):
+            waiting -= 1  # already asked: this worker comes free for one of them
+            continue
+        cancel_id = keys[0] if len(keys) == 1 else BATCH_PREFIX + keys[0]
+        candidates.append((role, cancel_id, keys))
+    candidates.reverse()  # the newest first
+    return candidates[: max(0, waiting)]
 
 
 def unpack(message: Message) -> list[Message]:

@@ -41,6 +41,7 @@ class SchedulerOptions:
     # Final requests of different streams sent to one worker as one batch (one encoder call)
     # when more wait than workers are free (``batching``); 1: never.
     max_batch: int = 1
+    max_batched_audio_s: float = 12.0  # longest request a batch may hold (``batching``)
 
     def __post_init__(self) -> None:
         if self.partial_min_audio_samples < 0:
@@ -93,4 +94,5 @@ class SchedulerOptions:
             max_attempts=max_attempts,
             commit=None if streaming else CommitOptions(),
             max_batch=asr.max_batch,
+            max_batched_audio_s=asr.max_batched_audio_s,
         )

@@ -43,6 +43,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 
 from config.schema import Config
+from pipeline.audio_format import seconds_to_samples
 from pipeline.merging import merged_text
 from pipeline.messages.base import Message
 from pipeline.messages.transcripts import TranscriptPartial
@@ -53,7 +54,14 @@ from pipeline.messages.work import (
     TranscribeBatchResult,
     WorkerError,
 )
-from pipeline.scheduling.batching import BatchPlan, extra_seats, unpack, worker_of
+from pipeline.scheduling.batching import (
+    BatchPlan,
+    cancels,
+    extra_seats,
+    unpack,
+    waiting_requests,
+    worker_of,
+)
 from pipeline.scheduling.chunked import ChunkedSegments
 from pipeline.scheduling.commits import CommittedSegments
 from pipeline.scheduling.final_costs import FinalCosts
@@ -68,7 +76,7 @@ from pipeline.scheduling.segment import Segment, SegmentKey, SegmentTable
 from pipeline.scheduling.sessions import StreamedSessions
 from pipeline.scheduling.speech_events import SpeechEvents
 from pipeline.scheduling.stats import SchedulerStats
-from pipeline.scheduling.work_kind import FinalWork, Flight, WorkKind
+from pipeline.scheduling.work_kind import FinalWork, WorkKind
 from pipeline.words import Word
 
 logger = logging.getLogger(__name__)
@@ -189,7 +197,7 @@ class SegmentScheduler(SpeechEvents):
         self, idle_roles: list[str], now_s: float, *, shed_partials: bool = False
     ) -> list[tuple[str, WorkRequest | TranscribeBatch]]:
         """What to send now to which idle worker: (role, request) pairs, at most one per role
-        (a ``TranscribeBatch`` of final requests of different streams when more final work
+        (a ``TranscribeBatch`` of finals, or of partials of different streams, when more work
         waits than workers are free and ``options.max_batch`` > 1: ``batching``).
 
         Roles the scheduler still counts as busy are skipped. The kinds of work are asked in
@@ -212,8 +220,9 @@ class SegmentScheduler(SpeechEvents):
             self._shed_budget.empty()  # shedding begins by holding partials back
         self._shedding = shed_partials
         speaking = sum(1 for _ in self._segments.open_segments())  # one per stream in speech
-        waiting = self._final_work.queue_depths().get("finals", 0)
-        batch = BatchPlan(free, self._options.max_batch, waiting)
+        waiting = waiting_requests(kind.queue_depths() for kind in self._kinds)
+        max_audio = seconds_to_samples(self._options.max_batched_audio_s)
+        batch = BatchPlan(free, self._options.max_batch, waiting, max_audio)
         free = batch.seats  # the free workers, then their extra seats (batching)
         for kind in self._kinds:
             if not free:
@@ -272,21 +281,19 @@ class SegmentScheduler(SpeechEvents):
         waiting = self._final_work.queue_depths().get("finals", 0)
         if not waiting:
             return []
-        running: list[tuple[str, Flight]] = []
-        for key, flight in self._ledger.flights():
-            if not getattr(flight.request, "is_partial", False):
-                continue
-            if self._ledger.cancelling(key):
-                waiting -= 1  # already asked: its worker comes free for one of them
-            else:
-                running.append((key, flight))
+        partials = [
+            (flight.role, key)
+            for key, flight in self._ledger.flights()
+            if getattr(flight.request, "is_partial", False)
+        ]
+        cancelling = {key for _, key in partials if self._ledger.cancelling(key)}
         out: list[tuple[str, CancelRequest]] = []
-        running.reverse()  # the newest first: it has the most work left
-        for key, flight in running[: max(0, waiting)]:
-            self._ledger.mark_cancelling(key)
-            self._stats.partials_preempted += 1
-            out.append((flight.role, CancelRequest(key, "final work waits")))
-            logger.debug("%s on %s pre-empted by final work", key, flight.role)
+        for role, cancel_id, keys in cancels(partials, waiting, cancelling):  # a batch: whole
+            for key in keys:
+                self._ledger.mark_cancelling(key)
+                self._stats.partials_preempted += 1
+            out.append((role, CancelRequest(cancel_id, "final work waits")))
+            logger.debug("%s on %s pre-empted by final work", cancel_id, role)
         return out
 
     def on_reply(self, role: str, message: Message, now_s: float) -> list[Message]:
