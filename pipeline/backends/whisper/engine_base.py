@@ -83,6 +83,17 @@ class WhisperEngine(ABC):
     def reorder(self, state: Any, indices: np.ndarray) -> None:
         """Keep the cache rows ``indices`` (beam search): row i becomes old row indices[i]."""
 
+    def decode_rows(self, states: Sequence[Any], tokens: np.ndarray) -> np.ndarray:
+        """One token for each of several windows' decoders: ``states`` (batch 1 each, own audio
+        context and cache length), ``tokens`` (R,) -> float32 logits (R, V) of each next token.
+
+        Engines override it to run the per-row linear layers (qkv, attention outputs, MLP, the
+        vocabulary projection) once over all rows stacked (``batch_decoder.py``); this default
+        decodes row by row."""
+        rows = [self.decode(state, np.array([[int(token)]]))[0][0, -1]
+                for state, token in zip(states, tokens, strict=True)]  # fmt: skip
+        return np.stack(rows).astype(np.float32, copy=False)
+
     def greedy(
         self, state: Any, logits: np.ndarray, mask: np.ndarray, max_tokens: int
     ) -> Iterator[tuple[int, float]]:

@@ -296,6 +296,51 @@ class MlxWhisperEngine(WhisperEngine):
         mx.eval(logits, captured, state.keys, state.values)
         return np.array(logits), [np.array(c) for c in captured]
 
+    def decode_rows(self, states: Sequence[MlxDecoderState], tokens: np.ndarray) -> np.ndarray:
+        """One token for each of several windows (``states`` of batch 1, each its own audio
+        context and cache length): the per-row layers run once over the R rows stacked, self-
+        and cross-attention per row as ``_step`` computes them (over the whole preallocated
+        cache, masked after the row's position). Uncompiled: R and the windows' lengths vary
+        from step to step. Returns float32 logits (R, V)."""
+        mx = self._mx
+        rows = len(states)
+        starts = [state.length for state in states]
+        if rows != len(tokens):
+            raise ValueError(f"{rows} decoder states but {len(tokens)} tokens")
+        if rows and max(starts) >= self.dims.n_text_ctx:
+            raise ValueError(f"text context full ({max(starts) + 1} > {self.dims.n_text_ctx})")
+        heads = self._dec_heads
+        device_tokens = mx.array(np.asarray(tokens, dtype=np.int32))
+        offsets = [mx.array([start], dtype=mx.int32) for start in starts]
+        x = self._embedding[device_tokens] + mx.take(self._dec_pos, mx.array(starts), axis=0)
+        for layer, block in enumerate(self._dec_blocks):
+            qkv = self._ln(x, block["attn_ln"]) @ block["qkv_w"] + block["qkv_b"]  # (R, 3d)
+            attended = []
+            for row, (state, offset) in enumerate(zip(states, offsets, strict=True)):
+                q, k, v = (self._heads(part, heads)
+                           for part in mx.split(qkv[None, row : row + 1], 3, axis=-1))  # fmt: skip
+                state.keys[layer] = mx.slice_update(state.keys[layer], k, offset, axes=(2,))
+                state.values[layer] = mx.slice_update(state.values[layer], v, offset, axes=(2,))
+                scores = (q @ state.keys[layer].swapaxes(-1, -2)).astype(mx.float32)
+                visible = (self._positions <= starts[row])[None, None, None]
+                weights = mx.softmax(mx.where(visible, scores, -mx.inf), axis=-1).astype(self.dtype)
+                attended.append(self._merge(weights @ state.values[layer])[0])  # (1, d)
+            x = x + mx.concatenate(attended) @ block["out_w"] + block["out_b"]
+
+            q = self._ln(x, block["cross_ln"]) @ block["cross_q_w"] + block["cross_q_b"]
+            attended = []
+            for row, state in enumerate(states):  # each window its own frames
+                scores = self._heads(q[None, row : row + 1], heads) @ state.audio.keys[layer]
+                weights = mx.softmax(scores.astype(mx.float32), axis=-1).astype(self.dtype)
+                attended.append(self._merge(weights @ state.audio.values[layer])[0])
+            x = x + mx.concatenate(attended) @ block["cross_out_w"] + block["cross_out_b"]
+            x = self._mlp(x, block)
+        logits = (self._ln(x, self._dec_ln) @ self._projection).astype(mx.float32)
+        mx.eval(logits, [state.keys for state in states], [state.values for state in states])
+        for state in states:
+            state.length += 1
+        return np.array(logits)
+
     def reorder(self, state: MlxDecoderState, indices: np.ndarray) -> None:
         mx = self._mx
         rows = mx.array(np.asarray(indices, dtype=np.int32))
