@@ -16,7 +16,7 @@ from pipeline.messages.work import TranscribeRequest
 from pipeline.ring import AudioRing
 from pipeline.scheduling.request_ids import partial_request_id
 from pipeline.transcription_service import TranscriptionService
-from tests.test_whisper_audio_ctx import load_audio
+from tests.whisper_audio import load_audio
 
 
 def test_cancelled_partial_counts_its_cpu_in_the_ledger(tmp_path, caplog) -> None:

@@ -41,7 +41,7 @@ def test_partial_gets_the_short_window_and_a_final_the_finals_floor(tmp_path, en
     from pipeline.ring import AudioRing
     from pipeline.scheduling.request_ids import chunk_request_id, partial_request_id
     from pipeline.transcription_service import TranscriptionService
-    from tests.test_whisper_audio_ctx import load_audio
+    from tests.whisper_audio import load_audio
 
     meta = json.loads((DATA_DIR / "dictation_dev.json").read_text())["utterances"][2]
     audio = load_audio("dictation_dev.wav")
@@ -81,7 +81,7 @@ def test_a_looping_partial_tries_the_finals_window_before_30_s(engine):
     it three times (``test_whisper_audio_ctx``); the second pass is the finals' 10 s window (500
     frames, a third of 30 s), which says it once."""
     from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
-    from tests.test_whisper_audio_ctx import load_audio
+    from tests.whisper_audio import load_audio
 
     audio = load_audio("harvard_list72_8k.wav")[
         int(17.5 * SAMPLE_RATE_HZ) : int(20.92 * SAMPLE_RATE_HZ)

@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pipeline.backends.whisper.audio_context import AudioContextPolicy
 from pipeline.text_metrics import word_error_rate
-
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
-RATE_HZ = 16_000
-
-
-def load_audio(name: str) -> np.ndarray:
-    import soundfile
-    import soxr
-
-    audio, rate = soundfile.read(str(DATA_DIR / name), dtype="float32", always_2d=True)
-    audio = audio.mean(axis=1)
-    return soxr.resample(audio, rate, RATE_HZ).astype(np.float32) if rate != RATE_HZ else audio
+from tests import whisper_audio
+from tests.whisper_audio import DATA_DIR, RATE_HZ, load_audio
 
 
 def test_policy_frames_cover_audio_plus_padding_in_whole_seconds():
@@ -64,19 +52,10 @@ def test_short_mel_is_the_full_mels_prefix():
         log_mel_spectrogram(audio, n_frames=3001)
 
 
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("STREAMSCRIBE_CACHE_DIR", os.environ.get(
-        "STREAMSCRIBE_TEST_CACHE_DIR", str(tmp_path_factory.mktemp("model-cache"))))  # fmt: skip
-    mp.setenv("HF_HUB_OFFLINE", "1")
-    yield
-    mp.undo()
+cache_dir = whisper_audio.cache_dir
 
 
-@pytest.fixture(scope="module")
-def jfk() -> np.ndarray:
-    return load_audio("jfk.flac")
+jfk = whisper_audio.jfk
 
 
 @pytest.fixture(scope="module")

@@ -14,18 +14,8 @@ import numpy as np
 import pytest
 
 from pipeline.text_metrics import word_error_rate
-
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
-RATE_HZ = 16_000
-
-
-def load_audio(name: str) -> np.ndarray:
-    import soundfile
-    import soxr
-
-    audio, rate = soundfile.read(str(DATA_DIR / name), dtype="float32", always_2d=True)
-    audio = audio.mean(axis=1)
-    return soxr.resample(audio, rate, RATE_HZ).astype(np.float32) if rate != RATE_HZ else audio
+from tests import whisper_audio
+from tests.whisper_audio import DATA_DIR, RATE_HZ
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +30,7 @@ def backend(tmp_path_factory):
     mp.undo()
 
 
-@pytest.fixture(scope="module")
-def jfk() -> np.ndarray:
-    return load_audio("jfk.flac")
+jfk = whisper_audio.jfk
 
 
 @pytest.fixture(scope="module")

@@ -7,40 +7,21 @@ import json
 import os
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pipeline.text_metrics import word_error_rate
+from tests import whisper_audio
+from tests.whisper_audio import DATA_DIR, RATE_HZ
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
-RATE_HZ = 16_000
 TOKENS = np.array([[50257, 50362, 843, 523, 616, 11, 50]])  # <|startoftranscript|> ... " And so"
 
 
-def load_audio(name: str) -> np.ndarray:
-    import soundfile
-    import soxr
-
-    audio, rate = soundfile.read(str(DATA_DIR / name), dtype="float32", always_2d=True)
-    audio = audio.mean(axis=1)
-    return soxr.resample(audio, rate, RATE_HZ).astype(np.float32) if rate != RATE_HZ else audio
+cache_dir = whisper_audio.cache_dir
 
 
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("STREAMSCRIBE_CACHE_DIR", os.environ.get(
-        "STREAMSCRIBE_TEST_CACHE_DIR", str(tmp_path_factory.mktemp("model-cache"))))  # fmt: skip
-    mp.setenv("HF_HUB_OFFLINE", "1")
-    yield
-    mp.undo()
-
-
-@pytest.fixture(scope="module")
-def jfk() -> np.ndarray:
-    return load_audio("jfk.flac")
+jfk = whisper_audio.jfk
 
 
 @pytest.fixture(scope="module")
