@@ -189,7 +189,7 @@ def _finish(
     )  # fmt: skip
     if first is not None:
         own_s = result.details.get("decode_s", 0.0)  # none when rejected: the shared steps
-        details = {**result.details, "decode_s": own_s + first.decode_s}
+        details = {**result.details, "decode_s": own_s + first.decode_s, "batch_decoded": 1.0}
         result = replace(result, details=details)
     if frames < full and looks_suspect(result.text, result.details):
         first_s = result.details["encode_s"] + result.details.get("decode_s", 0.0)
