@@ -1,19 +1,25 @@
-"""What cross-stream batching saves: B windows in one encoder call against B calls.
+"""What cross-stream batching saves: B windows encoded in one call and decoded in one pass per
+token, against B single requests.
 
-Two measurements, CPU seconds of this process (``time.process_time``: every thread, so BLAS
+Three measurements, CPU seconds of this process (``time.process_time``: every thread, so BLAS
 threads spinning count too; the machine's load inflates wall time more than CPU time):
 
 - encoder rows: ``engine.encode`` B times against one ``batch_encoder.encode_batch`` over the B
   windows (random mel input of ``--frames`` encoder frames: 500 = 10 s, the shortest shortened
   window; 1500 = a full 30 s window), median of ``--repeats``, per engine (``--engines``);
-- request rows: ``WhisperBackend.transcribe`` of B real utterances one after another against
-  ``batch_windows.transcribe_batch`` of the same B (encoder batched, decoding one by one, word
-  timestamps on), numpy engine: the whole request's saving, which decoding dilutes.
+- decode rows: greedy decoding of B real windows (``WINDOWS``: 5, 10, 24, 24 s of the dev
+  recordings, each at its shortened encoder length, already encoded) one by one
+  (``TokenSearch.run``) against ``batch_decoder.greedy_batch``, per engine
+  (``--decode-engines``), with the decoded tokens compared;
+- request rows: ``WhisperBackend.transcribe`` of the same B windows one after another against
+  ``batch_windows.transcribe_batch`` of the same B (encoder stacked where short, greedy decoding
+  batched, word timestamps on), per engine (``--request-engines``), texts compared.
 
-``ratio`` = batched / separate (below 1: batching saves). BLAS threads: ``--blas-threads``
-(default 1, as a decoding worker; the daemon's encoder uses cores / workers).
+``ratio`` = batched / separate (below 1: batching saves); ``per_item`` = CPU s / B. BLAS threads:
+``--blas-threads`` (default 1, as a decoding worker; the daemon's encoder uses cores / workers).
 
     .venv/bin/python bench/encoder_batch.py --repeats 3
+    .venv/bin/python bench/encoder_batch.py --no-encoder --batches 1 2 3 4 --decode-engines numpy mlx
 """
 
 from __future__ import annotations
@@ -32,12 +38,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 DATA = ROOT.parent / "shared" / "data"
-# (file, start_s, end_s): utterances of different lengths from the dev recordings
-UTTERANCES = (
-    ("dictation_dev.wav", 0.0, 6.0),
-    ("monologue_dev.wav", 0.0, 9.0),
-    ("demo_pauses_16k.wav", 0.0, 12.0),
-    ("lecture_60s_16k.wav", 0.0, 8.0),
+# (file, start_s, end_s): windows of different lengths from the dev recordings
+WINDOWS = (
+    ("dictation_dev.wav", 0.0, 5.0),
+    ("monologue_dev.wav", 0.0, 10.0),
+    ("monologue_dev.wav", 0.0, 24.0),
+    ("dictation_dev.wav", 6.6, 30.6),
 )
 
 
@@ -73,27 +79,90 @@ def encoder_rows(engine, name: str, args) -> list[dict]:
     return rows
 
 
-def request_rows(backend, args) -> list[dict]:
+def load_windows() -> list[np.ndarray]:
     import soundfile
 
-    from pipeline.backends.whisper.batch_windows import transcribe_batch
-
     audios = []
-    for file, start_s, end_s in UTTERANCES:
+    for file, start_s, end_s in WINDOWS:
         audio, rate = soundfile.read(DATA / file, dtype="float32", always_2d=True)
         audio = audio.mean(axis=1)
         assert rate == 16_000, f"{file}: {rate} Hz"
         audios.append(np.ascontiguousarray(audio[int(start_s * 16_000) : int(end_s * 16_000)]))
+    return audios
+
+
+def decode_rows(backend, audios: list[np.ndarray], args) -> list[dict]:
+    """Greedy decoding alone: B windows one by one against one batched pass."""
+    import math
+
+    from pipeline.backends.whisper.batch_decoder import GreedyItem, greedy_batch
+    from pipeline.backends.whisper.decoding import SearchOptions
+    from pipeline.backends.whisper.features import log_mel_spectrogram
+
+    items = []
+    for audio in audios:
+        frames = backend._audio_ctx.frames(audio.size, backend.dims.n_audio_ctx)
+        mel = log_mel_spectrogram(audio, backend.dims.n_mels, 2 * frames)
+        initial, sot_index = backend._initial_tokens(None)
+        cap = max(4, math.ceil(backend.options.max_tokens_per_s * max(audio.size / 16_000, 1.0)))
+        items.append(GreedyItem(backend.engine.encode(mel), tuple(initial), sot_index, cap))
+    search = backend._search
+
+    def alone(chosen):
+        return [
+            search.run(
+                i.audio, list(i.initial), i.sot_index, SearchOptions(max_tokens=i.max_tokens)
+            )
+            for i in chosen
+        ]
+
+    rows = []
+    for batch in args.batches:
+        chosen = [items[i % len(items)] for i in range(batch)]
+        want = [h.tokens for h in alone(chosen)]
+        got = [o.hypothesis.tokens for o in greedy_batch(search, chosen)]
+        separate = cpu_s(lambda c=chosen: alone(c), args.repeats)
+        batched = cpu_s(lambda c=chosen: greedy_batch(search, c), args.repeats)
+        row = _row("decode", backend.engine_name, batch, separate, batched)
+        row["per_item_separate_cpu_s"] = round(separate[0] / batch, 3)
+        row["per_item_batched_cpu_s"] = round(batched[0] / batch, 3)
+        row["tokens"] = sum(len(t) for t in want)
+        row["same_tokens"] = sum(a == b for a, b in zip(want, got, strict=True))
+        row["items"] = batch
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+def request_rows(backend, audios: list[np.ndarray], args) -> list[dict]:
+    from pipeline.backends.whisper.batch_windows import transcribe_batch
+
+    def reset() -> None:  # a temperature fallback samples: both paths draw the same numbers
+        backend._search.rng = np.random.default_rng(backend.options.seed)
+
+    def separate_run(chosen):
+        reset()
+        return [backend.transcribe(a) for a in chosen]
+
+    def batched_run(chosen):
+        reset()
+        return transcribe_batch(backend, chosen, [None] * len(chosen))
+
     rows = []
     for batch in args.batches:
         chosen = [audios[i % len(audios)] for i in range(batch)]
-        prompts = [None] * batch
-        texts_single = [backend.transcribe(a).text for a in chosen]
-        texts_batched = [r.text for r in transcribe_batch(backend, chosen, prompts)]
-        separate = cpu_s(lambda c=chosen: [backend.transcribe(a) for a in c], args.repeats)
-        batched = cpu_s(lambda c=chosen, p=prompts: transcribe_batch(backend, c, p), args.repeats)
+        texts_single = [r.text for r in separate_run(chosen)]
+        texts_batched = [r.text for r in batched_run(chosen)]
+        separate = cpu_s(lambda c=chosen: separate_run(c), args.repeats)
+        batched = cpu_s(lambda c=chosen: batched_run(c), args.repeats)
         row = _row("request", backend.engine_name, batch, separate, batched)
+        row["per_item_separate_cpu_s"] = round(separate[0] / batch, 3)
+        row["per_item_batched_cpu_s"] = round(batched[0] / batch, 3)
         row["same_text"] = texts_single == texts_batched
+        row["same_text_items"] = sum(
+            a == b for a, b in zip(texts_single, texts_batched, strict=True)
+        )
+        row["items"] = batch
         row["audio_s"] = round(sum(len(a) for a in chosen) / 16_000, 1)
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -121,8 +190,11 @@ def main() -> int:
     parser.add_argument("--frames", type=int, nargs="+", default=[500, 750, 1500])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--engines", nargs="+", default=["numpy"], choices=["numpy", "mlx"])
+    parser.add_argument("--decode-engines", nargs="*", default=["numpy"], choices=["numpy", "mlx"])
+    parser.add_argument("--request-engines", nargs="*", default=["numpy"], choices=["numpy", "mlx"])
     parser.add_argument("--blas-threads", type=int, default=1)
-    parser.add_argument("--no-requests", action="store_true", help="encoder rows only")
+    parser.add_argument("--no-encoder", action="store_true", help="no encoder rows")
+    parser.add_argument("--no-requests", action="store_true", help="no request rows")
     args = parser.parse_args()
 
     from pipeline.backends import mlx_runtime
@@ -135,28 +207,37 @@ def main() -> int:
 
     config = load_config().config
     model_dir = Path(resolve_model_path(config.asr))
-    dims, _ = read_config(model_dir)
-    weights = load_numpy_weights(model_dir, "float32")
-    weights.pop("alignment_heads", None)
     rows: list[dict] = []
-    for name in args.engines:
-        if name == "numpy":
-            from pipeline.backends.whisper.cpu_engine import CpuWhisperEngine
+    if not args.no_encoder:
+        dims, _ = read_config(model_dir)
+        weights = load_numpy_weights(model_dir, "float32")
+        weights.pop("alignment_heads", None)
+        for name in args.engines:
+            if name == "numpy":
+                from pipeline.backends.whisper.cpu_engine import CpuWhisperEngine
 
-            engine = CpuWhisperEngine(dims, weights)
-        else:
-            from pipeline.backends.whisper.mlx_engine import MlxWhisperEngine
+                engine = CpuWhisperEngine(dims, weights)
+            else:
+                from pipeline.backends.whisper.mlx_engine import MlxWhisperEngine
 
-            engine = MlxWhisperEngine(dims, weights)
-        rows.extend(encoder_rows(engine, name, args))
+                engine = MlxWhisperEngine(dims, weights)
+            rows.extend(encoder_rows(engine, name, args))
+    decode_figures: list[dict] = []
     request_figures: list[dict] = []
-    if not args.no_requests:
+    if args.decode_engines or (args.request_engines and not args.no_requests):
         from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
 
-        options = WhisperOptions(
-            engine="numpy", blas_threads=args.blas_threads, decoder_blas_threads=1
-        )
-        request_figures = request_rows(WhisperBackend("", options), args)
+        audios = load_windows()
+        for name in dict.fromkeys([*args.decode_engines, *args.request_engines]):
+            options = WhisperOptions(
+                engine=name, blas_threads=args.blas_threads, decoder_blas_threads=1
+            )
+            backend = WhisperBackend(str(model_dir), options)
+            if name in args.decode_engines:
+                decode_figures.extend(decode_rows(backend, audios, args))
+            if name in args.request_engines and not args.no_requests:
+                request_figures.extend(request_rows(backend, audios, args))
+            backend.close()
     encoder_ratio = {
         f"{r['engine']}_b{r['batch']}_f{r['frames']}": r["ratio_cpu"]
         for r in rows
@@ -166,18 +247,28 @@ def main() -> int:
         json.dumps(
             {
                 "encoder_ratio_cpu": encoder_ratio,
-                "request_ratio_cpu": {
-                    f"b{r['batch']}": r["ratio_cpu"] for r in request_figures if r["batch"] > 1
+                "decode_ratio_cpu": {
+                    f"{r['engine']}_b{r['batch']}": r["ratio_cpu"] for r in decode_figures
                 },
-                "same_text": all(r["same_text"] for r in request_figures)
+                "request_ratio_cpu": {
+                    f"{r['engine']}_b{r['batch']}": r["ratio_cpu"] for r in request_figures
+                },
+                "same_tokens": f"{sum(r['same_tokens'] for r in decode_figures)}/"
+                f"{sum(r['items'] for r in decode_figures)}"
+                if decode_figures
+                else None,
+                "same_text": f"{sum(r['same_text_items'] for r in request_figures)}/"
+                f"{sum(r['items'] for r in request_figures)}"
                 if request_figures
                 else None,
-                "rows": rows + request_figures,
+                "rows": rows + decode_figures + request_figures,
+                "windows_s": [round(end - start, 1) for _, start, end in WINDOWS],
                 "model": model_dir.name,
                 "blas_threads": args.blas_threads,
                 "load_avg_1m": round(os.getloadavg()[0], 2),
                 "note": "ratio = batched / separate CPU seconds (below 1 saves); encoder rows: "
-                "random mels; request rows: real utterances, decoding one by one",
+                "random mels; decode rows: greedy decoding of encoded real windows; request "
+                "rows: whole requests (encoder, decoding, guards, word timestamps)",
             }
         )
     )
