@@ -32,6 +32,7 @@ from pipeline.messages.transcripts import TranscriptFinal
 from pipeline.messages.work import TranscribeRequest, TranscribeResult, WorkerError
 from pipeline.ring import AudioRing, remove_stale_segments
 from pipeline.scheduling import SchedulerOptions, SegmentScheduler
+from pipeline.scheduling.batching import unpack
 from pipeline.scheduling.chunked import ChunkedSegments
 from pipeline.scheduling.windows import SequentialWindows
 from pipeline.sources import open_source
@@ -51,8 +52,9 @@ class ChunkTiming:
     index: int
     start_s: float
     end_s: float
-    engine_ms: float  # the backend's own time for this chunk
+    engine_ms: float  # the backend's own time for this chunk (its share of a batch's)
     worker: str
+    batch_size: int = 1  # windows decoded together with this one (asr.file_max_batch)
 
 
 @dataclass(frozen=True)
@@ -217,9 +219,11 @@ class _PoolRun:
 
 
 def _file_options(
-    config: Config, model_path: str, workers: int, chunking: ChunkingOptions
+    config: Config, model_path: str, workers: int, chunking: ChunkingOptions, max_batch: int = 1
 ) -> SchedulerOptions:
-    """The daemon's scheduler options for one file: no partials, no prompts between chunks."""
+    """The daemon's scheduler options for one file: no partials, no prompts between chunks (so
+    every chunk is independent and ``max_batch`` of them may go to a worker as one batch, its
+    windows decoded together: ``asr.file_max_batch``)."""
     return SchedulerOptions(
         backend=config.asr.backend,
         model=Path(model_path).name,
@@ -228,6 +232,8 @@ def _file_options(
         partial_interval_s=0.0,
         workers=workers,
         use_prompt=False,
+        max_batch=max_batch,
+        max_batched_audio_s=samples_to_seconds(chunking.max_chunk_samples),
     )
 
 
@@ -257,17 +263,18 @@ def _transcribe_span(
         events = run.pool.poll(20)
         now_s = time.monotonic()
         for role, message in events.replies:
-            sent = scheduler.in_flight().get(role)
-            if (
-                isinstance(message, TranscribeResult)
-                and isinstance(sent, TranscribeRequest)
-                and sent.request_id == message.request_id
-            ):
-                timings.append(_timing(sent, message, role, len(timings)))
-                bar.update(len(timings))
-            elif isinstance(message, WorkerError):
-                last_error = f"{message.request_id}: {message.error_kind}: {message.message}"
-                logger.warning("request %s failed", last_error)
+            sent = {
+                request.request_id: request
+                for request in scheduler.in_flight().values()
+                if isinstance(request, TranscribeRequest)
+            }
+            for item in unpack(message):  # a batch's answer: one reply per chunk
+                if isinstance(item, TranscribeResult) and item.request_id in sent:
+                    timings.append(_timing(sent[item.request_id], item, role, len(timings)))
+                    bar.update(len(timings))
+                elif isinstance(item, WorkerError):
+                    last_error = f"{item.request_id}: {item.error_kind}: {item.message}"
+                    logger.warning("request %s failed", last_error)
             finals.extend(scheduler.on_reply(role, message, now_s))
         for loss in events.lost:
             if loss.request is not None:
@@ -296,6 +303,7 @@ def _timing(
         samples_to_seconds(request.end_index),
         result.engine_ms,
         role,
+        int(result.details.get("batch_size", 1)),
     )
 
 
@@ -322,7 +330,7 @@ def run_parallel_pass(
         return cut_at_pauses(audio[start:end], chunks, chunking.chunk_samples)
 
     chunk_count = len(planner(0, ring.write_index))
-    options = _file_options(config, model_path, workers, chunking)
+    options = _file_options(config, model_path, workers, chunking, config.asr.file_max_batch)
     work = ChunkedSegments(planner)
     scheduler = SegmentScheduler(options, {STREAM_ID: ring.name}, work=(work,))
     with _PoolRun(config, model_path, workers, runtime_dir, "parallel", log_level) as run:

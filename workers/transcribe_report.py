@@ -28,6 +28,7 @@ def pass_metrics(report: PassReport, audio_s: float) -> dict[str, Any]:
                 "end_s": round(c.end_s, 3),
                 "engine_ms": round(c.engine_ms, 1),
                 "worker": c.worker,
+                "batch_size": c.batch_size,
             }
             for c in report.chunks
         ],
