@@ -37,7 +37,8 @@ Usage: .venv/bin/python bench/commit_latency.py [--file NAME] [--pace realtime|f
        [--workers N] [--no-offline] [--set KEY=VALUE ...]
        [--simulate [--commit FIELD=VALUE] [--cost-model [PER_FRAME_S,PER_TOKEN_S]]]
        [--keep TEXTS_PATH]
-A profile: ``--set profile=low-latency``.
+A profile: ``--set profile=low-latency``. ``--file`` also takes the dev set's names
+(``dictation.wav``, ``continuous.wav``: the synthetic files; ``jfk.flac``; see ``resolve_file``).
 """
 
 from __future__ import annotations
@@ -168,13 +169,27 @@ def utterance_latencies_ms(
 
 
 def load_audio(path: Path):
-    import numpy as np
-    import soundfile
+    """Mono float32 at 16 kHz (other rates resampled, as ``bench/daemon_e2e.py`` does)."""
+    from bench.e2e_parts.offline import load_audio as load_16k
 
-    audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    if rate != 16_000:
-        raise SystemExit(f"{path}: expected 16 kHz audio, found {rate}")
-    return np.ascontiguousarray(audio.mean(axis=1))
+    return load_16k(path)
+
+
+def resolve_file(name: str) -> tuple[Path, Path]:
+    """(audio, reference JSON) of ``--file``: a shared recording with its JSON beside it, or a
+    dev-set file by name (``bench/make_devset.py``'s full scale, built when missing), e.g.
+    ``dictation.wav`` (the synthetic dictation) or ``jfk.flac``."""
+    path = DATA_DIR / name
+    if path.exists() and path.with_suffix(".json").exists():
+        return path, path.with_suffix(".json")
+    from bench.devset.build import DEFAULT_SEED, devset_dir, ensure_devset, file_paths
+
+    manifest = ensure_devset(DEFAULT_SEED, "full")
+    for entry in manifest["files"]:
+        if entry["name"] == Path(name).name:
+            return file_paths(entry, devset_dir(DEFAULT_SEED, "full"))
+    known = [entry["name"] for entry in manifest["files"]]
+    raise SystemExit(f"--file {name}: not in {DATA_DIR} with a JSON, nor in the dev set {known}")
 
 
 ENCODER_BLOCKS = 4  # tiny.en: checkpoints between encoder blocks (cancellation)
@@ -358,21 +373,17 @@ def offline_text(path: Path) -> tuple[str, float]:
     """One offline long-form pass with the default config: (text, CPU s on one BLAS thread)."""
     from dataclasses import replace
 
-    import soundfile
-
     from config.loader import load_config
     from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
     from pipeline.long_form import transcribe_long
 
     config = load_config(None).config
     options = replace(WhisperOptions.from_config(config.asr), blas_threads=1)
-    audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    if rate != 16_000:
-        raise SystemExit(f"{path}: expected 16 kHz audio, found {rate}")
+    audio = load_audio(path)
     backend = WhisperBackend("", options)
-    backend.transcribe(audio.mean(axis=1)[:16_000])  # warm up, as simulate does
+    backend.transcribe(audio[:16_000])  # warm up, as simulate does
     cpu_s = time.process_time()
-    text = transcribe_long(backend, audio.mean(axis=1)).text
+    text = transcribe_long(backend, audio).text
     return text, time.process_time() - cpu_s
 
 
@@ -402,8 +413,9 @@ def main(argv: list[str] | None = None) -> int:
         "(default %(const)s) instead of its measured CPU time: a schedule independent of load",
     )
     args = parser.parse_args(argv)
-    path = DATA_DIR / args.file
-    reference = json.loads(path.with_suffix(".json").read_text())
+    path, reference_path = resolve_file(args.file)
+    reference = json.loads(reference_path.read_text())
+    reference.setdefault("utterances", [])  # jfk.flac: text only, no latency
     if args.simulate:
         commit = dict(item.split("=", 1) for item in args.commit)
         cost_model = None
@@ -427,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     reason = None
     if (args.pace != "realtime" and not args.simulate) or origin is None:
         reason = "latency needs a realtime run with a status answer"
-    elif not all("end" in u for u in reference["utterances"]):
+    elif not reference["utterances"] or not all("end" in u for u in reference["utterances"]):
         reason = f"{args.file}: the reference has no utterance times"
     else:
         rows = utterance_latencies_ms(reference["utterances"], finals, result["arrivals"], origin)
@@ -451,10 +463,14 @@ def main(argv: list[str] | None = None) -> int:
         decided = decision_latencies(finals, result["arrivals"], origin)
     own_ms = decided.values_ms if decided is not None else []
     first_partial_ms = []
-    if "partials" in result and all("end" in u for u in reference["utterances"]):
+    if (
+        "partials" in result
+        and reference["utterances"]
+        and all("end" in u for u in reference["utterances"])
+    ):
         from bench.e2e_parts.latency import first_partial_latencies, load_utterances
 
-        utterances = load_utterances(path.with_suffix(".json"))
+        utterances = load_utterances(reference_path)
         first_partial_ms = first_partial_latencies(utterances, result["partials"], 0.0)
     summary = {
         "file": args.file,

@@ -17,3 +17,17 @@ def test_a_cancel_answers_at_the_next_encoder_block_or_decoder_step() -> None:
     assert cancel_point_s(10.0, 1.0, DETAILS, 10.52) == pytest.approx(10.55)
     assert cancel_point_s(10.0, 1.0, DETAILS, 10.97) == pytest.approx(11.0)  # done first
     assert cancel_point_s(10.0, 1.0, {}, 10.2) == pytest.approx(11.0)  # nothing known: at the end
+
+
+def test_a_shared_recording_resolves_beside_its_json_and_any_rate_loads_at_16_khz() -> None:
+    from bench.commit_latency import load_audio, resolve_file
+    from tests.data_paths import DATA_DIR
+
+    audio_path, reference_path = resolve_file("monologue_dev.wav")
+    assert (audio_path, reference_path) == (
+        DATA_DIR / "monologue_dev.wav",
+        DATA_DIR / "monologue_dev.json",
+    )
+    audio = load_audio(DATA_DIR / "jfk.flac")  # 44.1 kHz on disk, 11 s
+    assert audio.dtype.name == "float32" and audio.ndim == 1
+    assert 10.5 * 16_000 < audio.size < 11.5 * 16_000
