@@ -92,3 +92,19 @@ def test_an_item_leaving_early_lets_the_others_decode(cache_dir, windows, engine
         assert got.avg_logprob == pytest.approx(want.avg_logprob, abs=1e-3)
         assert got.no_speech_prob == pytest.approx(want.no_speech_prob, abs=1e-4)
         assert outcome.decode_s > 0
+
+
+def test_a_failing_shared_step_sends_each_item_to_its_own_decoding(cache_dir, windows) -> None:
+    from pipeline.backends.whisper.batch_windows import transcribe_batch
+
+    backend = _backend("numpy")
+
+    def broken(states, tokens):
+        raise RuntimeError("shared step broke")
+
+    backend.engine.decode_rows = broken
+    results = transcribe_batch(backend, windows[:2], [None, None])
+    for audio, result in zip(windows[:2], results, strict=True):
+        assert not isinstance(result, Exception), result
+        assert "batch_decoded" not in result.details and result.details["batch_size"] == 2.0
+        assert result.text and result.text == backend.transcribe(audio).text

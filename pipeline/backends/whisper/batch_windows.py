@@ -15,8 +15,9 @@ then every window decoded greedily in one pass per token.
   over the full window.
 
 Silent audio and audio longer than one window take the single path. An item that fails is
-returned as its exception, so one bad item does not fail the others; a failure of the stacked
-encoder or of a shared decoder step fails them all (raised).
+returned as its exception, so one bad item does not fail the others; a failure of a shared
+decoder step sends every item to its own decoding; a failure of the encoder fails them all
+(raised), as it would fail each of them alone.
 
 Time accounting (``details``): ``encode_s`` is the item's own encoder pass, or its share of the
 stacked one in proportion to its frames; ``decode_s`` is its own prefill, its share of every
@@ -25,6 +26,7 @@ shared step (divided equally among the rows of that step) and its own guards and
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass, replace
@@ -37,6 +39,8 @@ from pipeline.backends.whisper.batch_decoder import GreedyItem, GreedyOutcome, g
 from pipeline.backends.whisper.batch_encoder import encode_batch
 from pipeline.backends.whisper.features import log_mel_spectrogram
 from pipeline.words import Transcription
+
+logger = logging.getLogger(__name__)
 
 SAMPLE_RATE_HZ = 16_000
 _SILENCE_RMS = 1e-4  # as ``whisper_mlx._SILENCE_RMS``: digital silence needs no encoder pass
@@ -158,7 +162,12 @@ def _greedy(backend: Any, windows: list[_Window]) -> list[GreedyOutcome | Except
 def _batched(backend: Any, windows: list[_Window]) -> list[Transcription | Exception]:
     _encode(backend, windows)
     try:
-        firsts = _greedy(backend, windows)
+        try:
+            firsts = _greedy(backend, windows)
+        except Exception:  # a shared step failed: each item gets its own decoding instead
+            logger.exception("batched decoding of %d windows failed: decoding them one by one",
+                             len(windows))  # fmt: skip
+            firsts = [None] * len(windows)
         results: list[Transcription | Exception] = []
         for window, first in zip(windows, firsts, strict=True):
             try:
