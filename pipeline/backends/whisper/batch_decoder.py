@@ -107,9 +107,13 @@ def greedy_batch(
         if not active:
             break
         started_s = time.perf_counter()
-        logits = engine.decode_rows(
-            [row.state for row in active], np.array([row.tokens[-1] for row in active])
-        )
+        if len(active) == 1:  # the last row: the engine's own one-token step (MLX: compiled)
+            step, _ = engine.decode(active[0].state, np.array([[active[0].tokens[-1]]]))
+            logits = step[:, -1]
+        else:
+            logits = engine.decode_rows(
+                [row.state for row in active], np.array([row.tokens[-1] for row in active])
+            )
         share_s = (time.perf_counter() - started_s) / len(active)
         for row, row_logits in zip(active, logits, strict=True):
             row.logits = row_logits + search.suppress_mask
