@@ -10,6 +10,8 @@ long-form pass on a single worker (model loading excluded from both times). Both
 as a user runs them: each of the 2 workers has one BLAS thread (``asr.blas_threads`` 1, the
 default; 0 would also give cores / workers = 1 on 2 cores), the sequential worker cores / 1.
 Chunks meet in a pause near each seam where one lies (``--no-pause-cuts``: always overlapping).
+A worker gets up to ``asr.file_max_batch`` chunks as one batch, decoded together (compare
+``--configs '--set asr.file_max_batch=1;'`` for one request per chunk).
 
 Prints: speed-up (sequential wall time / parallel wall time), WER of each against the references
 and their difference. Last line: one JSON object with ``speedup`` and ``wer_merged_minus_single``
@@ -98,13 +100,14 @@ def measure(recording: Path, reference: str, workers: int, repeat: int, extra: l
         overlap_s = sum(max(0.0, a["end_s"] - b["start_s"]) for a, b in itertools.pairwise(chunks))
         cpu_s = [sum(run.get("cpu_s", {}).values()) for run in (parallel, sequential)]
         lengths = "/".join(f"{c['end_s'] - c['start_s']:.1f}" for c in chunks)
+        batches = "/".join(str(c.get("batch_size", 1)) for c in chunks)
         runs.append((metrics["speedup"], parallel["wall_s"], sequential["wall_s"], wer_parallel,
                      wer_sequential, *engine_s, overlap_s, *cpu_s))  # fmt: skip
         print(
             f"[{' '.join(extra) or 'defaults'}] run {number}: parallel {parallel['wall_s']:.2f} s "
             f"({len(parallel['chunks'])} chunks of "
             f"{lengths} s on {workers} "
-            f"workers, {overlap_s:.1f} s read twice), sequential "
+            f"workers, {overlap_s:.1f} s read twice, batch sizes {batches}), sequential "
             f"{sequential['wall_s']:.2f} s ({len(sequential['chunks'])} windows) -> speed-up "
             f"{metrics['speedup']:.2f}x; engine time summed over requests: parallel "
             f"{engine_s[0]:.1f} s, sequential {engine_s[1]:.1f} s; worker CPU: parallel "
@@ -119,6 +122,7 @@ def measure(recording: Path, reference: str, workers: int, repeat: int, extra: l
         "parallel_wall_s": round(statistics.median(r[1] for r in runs), 3),
         "sequential_wall_s": round(statistics.median(r[2] for r in runs), 3),
         "chunks": len(metrics["parallel"]["chunks"]),
+        "batch_sizes": [c.get("batch_size", 1) for c in metrics["parallel"]["chunks"]],
         "sequential_windows": len(metrics["sequential"]["chunks"]),
         "overlap_s": round(runs[-1][7], 2),
         "parallel_cpu_s": round(statistics.median(r[8] for r in runs), 2),
