@@ -1,7 +1,7 @@
 """What cross-stream batching saves: B windows encoded in one call and decoded in one pass per
 token, against B single requests.
 
-Three measurements, CPU seconds of this process (``time.process_time``: every thread, so BLAS
+Four measurements, CPU seconds of this process (``time.process_time``: every thread, so BLAS
 threads spinning count too; the machine's load inflates wall time more than CPU time):
 
 - encoder rows: ``engine.encode`` B times against one ``batch_encoder.encode_batch`` over the B
@@ -13,13 +13,18 @@ threads spinning count too; the machine's load inflates wall time more than CPU 
   (``--decode-engines``), with the decoded tokens compared;
 - request rows: ``WhisperBackend.transcribe`` of the same B windows one after another against
   ``batch_windows.transcribe_batch`` of the same B (encoder stacked where short, greedy decoding
-  batched, word timestamps on), per engine (``--request-engines``), texts compared.
+  batched, word timestamps on), per engine (``--request-engines``), texts compared;
+- flip rows: every dev recording cut into ``--flip-window-s`` windows, decoded greedily in
+  groups of ``--flip-batch`` and alone (``--flip-engines``): items whose tokens differ.
 
+Decode and request rows alternate separate and batched calls (``--repeats`` of each, medians).
 ``ratio`` = batched / separate (below 1: batching saves); ``per_item`` = CPU s / B. BLAS threads:
 ``--blas-threads`` (default 1, as a decoding worker; the daemon's encoder uses cores / workers).
 
     .venv/bin/python bench/encoder_batch.py --repeats 3
     .venv/bin/python bench/encoder_batch.py --no-encoder --batches 1 2 3 4 --decode-engines numpy mlx
+    .venv/bin/python bench/encoder_batch.py --no-encoder --no-requests --decode-engines \
+        --flip-engines numpy mlx   # items the batched pass decodes to other tokens
 """
 
 from __future__ import annotations
@@ -56,6 +61,17 @@ def cpu_s(function, repeats: int) -> tuple[float, float]:
         cpu.append(time.process_time() - started_cpu)
         wall.append(time.perf_counter() - started_wall)
     return statistics.median(cpu), statistics.median(wall)
+
+
+def paired_cpu_s(separate, batched, repeats: int) -> tuple[tuple[float, float], ...]:
+    """``cpu_s`` of both, their calls alternated so a change of load hits both alike."""
+    runs: tuple[list, list] = ([], [])
+    for _ in range(repeats):
+        for out, function in zip(runs, (separate, batched), strict=True):
+            out.append(cpu_s(function, 1))
+    return tuple(
+        (statistics.median(c for c, _ in out), statistics.median(w for _, w in out)) for out in runs
+    )
 
 
 def encoder_rows(engine, name: str, args) -> list[dict]:
@@ -121,8 +137,9 @@ def decode_rows(backend, audios: list[np.ndarray], args) -> list[dict]:
         chosen = [items[i % len(items)] for i in range(batch)]
         want = [h.tokens for h in alone(chosen)]
         got = [o.hypothesis.tokens for o in greedy_batch(search, chosen)]
-        separate = cpu_s(lambda c=chosen: alone(c), args.repeats)
-        batched = cpu_s(lambda c=chosen: greedy_batch(search, c), args.repeats)
+        separate, batched = paired_cpu_s(
+            lambda c=chosen: alone(c), lambda c=chosen: greedy_batch(search, c), args.repeats
+        )
         row = _row("decode", backend.engine_name, batch, separate, batched)
         row["per_item_separate_cpu_s"] = round(separate[0] / batch, 3)
         row["per_item_batched_cpu_s"] = round(batched[0] / batch, 3)
@@ -132,6 +149,60 @@ def decode_rows(backend, audios: list[np.ndarray], args) -> list[dict]:
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows
+
+
+FLIP_FILES = (
+    "monologue_dev.wav",
+    "dictation_dev.wav",
+    "demo_pauses_16k.wav",
+    "lecture_60s_16k.wav",
+    "harvard_list72_8k.wav",
+)
+
+
+def flip_rows(backend, args) -> dict:
+    """How often the batched pass decodes other tokens than the single one: every dev recording
+    cut into consecutive windows of ``--flip-window-s``, decoded in groups of ``--flip-batch``."""
+    import math
+
+    import soundfile
+    import soxr
+
+    from pipeline.backends.whisper.batch_decoder import GreedyItem, greedy_batch
+    from pipeline.backends.whisper.decoding import SearchOptions
+    from pipeline.backends.whisper.features import log_mel_spectrogram
+
+    window = int(args.flip_window_s * 16_000)
+    items = []
+    for file in FLIP_FILES:
+        audio, rate = soundfile.read(DATA / file, dtype="float32", always_2d=True)
+        audio = audio.mean(axis=1)
+        if rate != 16_000:
+            audio = soxr.resample(audio, rate, 16_000).astype(np.float32)
+        for start in range(0, audio.size - 16_000, window):  # pieces of at least 1 s
+            piece = audio[start : start + window]
+            frames = backend._audio_ctx.frames(piece.size, backend.dims.n_audio_ctx)
+            mel = log_mel_spectrogram(piece, backend.dims.n_mels, 2 * frames)
+            initial, sot_index = backend._initial_tokens(None)
+            cap = max(4, math.ceil(backend.options.max_tokens_per_s * max(piece.size / 16_000, 1)))
+            items.append(GreedyItem(backend.engine.encode(mel), tuple(initial), sot_index, cap))
+    flipped, tokens, first_flip = 0, 0, []
+    for start in range(0, len(items), args.flip_batch):
+        group = items[start : start + args.flip_batch]
+        got = [o.hypothesis.tokens for o in greedy_batch(backend._search, group)]
+        for item, batched in zip(group, got, strict=True):
+            options = SearchOptions(max_tokens=item.max_tokens)
+            single = backend._search.run(item.audio, list(item.initial), item.sot_index, options)
+            tokens += len(single.tokens)
+            if single.tokens != batched:
+                flipped += 1
+                same = [a == b for a, b in zip(single.tokens, batched, strict=False)]
+                first_flip.append(same.index(False) if False in same else len(same))
+    row = {"what": "flips", "engine": backend.engine_name, "batch": args.flip_batch,
+           "window_s": args.flip_window_s, "items": len(items), "tokens": tokens,
+           "flipped_items": flipped, "first_flip_token": first_flip}  # fmt: skip
+    print(json.dumps(row), flush=True)
+    return row
 
 
 def request_rows(backend, audios: list[np.ndarray], args) -> list[dict]:
@@ -153,8 +224,9 @@ def request_rows(backend, audios: list[np.ndarray], args) -> list[dict]:
         chosen = [audios[i % len(audios)] for i in range(batch)]
         texts_single = [r.text for r in separate_run(chosen)]
         texts_batched = [r.text for r in batched_run(chosen)]
-        separate = cpu_s(lambda c=chosen: separate_run(c), args.repeats)
-        batched = cpu_s(lambda c=chosen: batched_run(c), args.repeats)
+        separate, batched = paired_cpu_s(
+            lambda c=chosen: separate_run(c), lambda c=chosen: batched_run(c), args.repeats
+        )
         row = _row("request", backend.engine_name, batch, separate, batched)
         row["per_item_separate_cpu_s"] = round(separate[0] / batch, 3)
         row["per_item_batched_cpu_s"] = round(batched[0] / batch, 3)
@@ -195,6 +267,15 @@ def main() -> int:
     parser.add_argument("--blas-threads", type=int, default=1)
     parser.add_argument("--no-encoder", action="store_true", help="no encoder rows")
     parser.add_argument("--no-requests", action="store_true", help="no request rows")
+    parser.add_argument(
+        "--flip-engines",
+        nargs="*",
+        default=[],
+        choices=["numpy", "mlx"],
+        help="count items the batched pass decodes differently (dev recordings)",
+    )
+    parser.add_argument("--flip-window-s", type=float, default=10.0)
+    parser.add_argument("--flip-batch", type=int, default=4)
     args = parser.parse_args()
 
     from pipeline.backends import mlx_runtime
@@ -224,11 +305,13 @@ def main() -> int:
             rows.extend(encoder_rows(engine, name, args))
     decode_figures: list[dict] = []
     request_figures: list[dict] = []
-    if args.decode_engines or (args.request_engines and not args.no_requests):
+    flip_figures: list[dict] = []
+    wanted = [*args.decode_engines, *args.flip_engines]
+    if wanted or (args.request_engines and not args.no_requests):
         from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
 
         audios = load_windows()
-        for name in dict.fromkeys([*args.decode_engines, *args.request_engines]):
+        for name in dict.fromkeys([*wanted, *args.request_engines]):
             options = WhisperOptions(
                 engine=name, blas_threads=args.blas_threads, decoder_blas_threads=1
             )
@@ -237,6 +320,8 @@ def main() -> int:
                 decode_figures.extend(decode_rows(backend, audios, args))
             if name in args.request_engines and not args.no_requests:
                 request_figures.extend(request_rows(backend, audios, args))
+            if name in args.flip_engines:
+                flip_figures.append(flip_rows(backend, args))
             backend.close()
     encoder_ratio = {
         f"{r['engine']}_b{r['batch']}_f{r['frames']}": r["ratio_cpu"]
@@ -261,7 +346,11 @@ def main() -> int:
                 f"{sum(r['items'] for r in request_figures)}"
                 if request_figures
                 else None,
-                "rows": rows + decode_figures + request_figures,
+                "flipped_items": {
+                    f"{r['engine']}_b{r['batch']}": f"{r['flipped_items']}/{r['items']}"
+                    for r in flip_figures
+                },
+                "rows": rows + decode_figures + request_figures + flip_figures,
                 "windows_s": [round(end - start, 1) for _, start, end in WINDOWS],
                 "model": model_dir.name,
                 "blas_threads": args.blas_threads,
