@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.backends.cancellation import checkpoint
 from pipeline.backends.whisper.engine_base import WhisperEngine, check_mel_frames
 
 
@@ -70,6 +71,7 @@ def _numpy_batch(engine: Any, mels: list[np.ndarray], frames: list[int]) -> list
     bounds = np.cumsum([0, *frames])
     heads = engine._enc_heads
     for block in engine._enc_blocks:
+        checkpoint()  # a cancelled batch stops between blocks, as engine.encode does
         qkv = ce.layer_norm(x, *block.attn_ln) @ block.qkv_w + block.qkv_b
         attended = []
         for start, end in itertools.pairwise(bounds):
