@@ -317,22 +317,21 @@ class CpuWhisperEngine(WhisperEngine):
         attended = np.empty_like(x)
         for layer, block in enumerate(self._dec_blocks):
             qkv = rows_matmul(layer_norm(x, *block.attn_ln), block.qkv_w) + block.qkv_b
+            per_head = qkv.reshape(rows, 3, heads, 1, -1)  # q, k, v of each row: (H, 1, hd)
             for row, (state, start) in enumerate(zip(states, starts, strict=True)):
-                q, k, v = (_split_heads(part, heads)
-                           for part in np.split(qkv[None, row : row + 1], 3, axis=-1))  # fmt: skip
                 end = start + 1
-                state.keys[layer, :, :, start:end] = k
-                state.values[layer, :, :, start:end] = v
-                scores = q @ np.swapaxes(state.keys[layer, :, :, :end], -1, -2)  # (1, H, 1, end)
-                weights = softmax_(scores)
-                attended[row] = _merge_heads(weights @ state.values[layer, :, :, :end])[0, 0]
+                state.keys[layer, 0, :, start:end] = per_head[row, 1]
+                state.values[layer, 0, :, start:end] = per_head[row, 2]
+                keys = state.keys[layer, 0, :, :end]  # (H, end, hd)
+                weights = softmax_(per_head[row, 0] @ keys.swapaxes(-1, -2))  # (H, 1, end)
+                attended[row] = (weights @ state.values[layer, 0, :, :end]).reshape(-1)
             x = x + rows_matmul(attended, block.out_w) + block.out_b
 
             q = rows_matmul(layer_norm(x, *block.cross_ln), block.cross_q_w) + block.cross_q_b
-            for row, state in enumerate(states):
-                scores = _split_heads(q[None, row : row + 1], heads) @ state.audio.keys[layer]
-                weights = softmax_(scores)  # (1, H, 1, F_row): each window its own frames
-                attended[row] = _merge_heads(weights @ state.audio.values[layer])[0, 0]
+            per_head = q.reshape(rows, heads, 1, -1)
+            for row, state in enumerate(states):  # each window its own frames F_row
+                weights = softmax_(per_head[row] @ state.audio.keys[layer])  # (H, 1, F_row)
+                attended[row] = (weights @ state.audio.values[layer]).reshape(-1)
             x = x + rows_matmul(attended, block.cross_out_w) + block.cross_out_b
 
             hidden = gelu(rows_matmul(layer_norm(x, *block.mlp_ln), block.mlp1_w) + block.mlp1_b)
