@@ -302,10 +302,11 @@ class CpuWhisperEngine(WhisperEngine):
 
     def decode_rows(self, states: Sequence[DecoderState], tokens: np.ndarray) -> np.ndarray:
         """One token for each of several windows (``states`` of batch 1, each its own audio
-        context and cache length): the per-row layers run once over the R rows stacked, so the
-        weights (above all the (d, V) vocabulary projection) are read once per step instead of
-        R times; self- and cross-attention run per row, with the numbers ``decode`` uses.
-        Returns float32 logits (R, V)."""
+        context and cache length): the per-row layers run over the R rows together, so each
+        weight matrix (above all the (d, V) vocabulary projection) comes from memory once per
+        step and from cache for the other rows (``rows_matmul``, ``project_rows``); self- and
+        cross-attention run per row, as ``decode`` computes them. Returns float32 logits (R, V).
+        """
         rows = len(states)
         starts = [state.length for state in states]
         if rows != len(tokens):
