@@ -312,27 +312,31 @@ class MlxWhisperEngine(WhisperEngine):
         heads = self._dec_heads
         device_tokens = mx.array(np.asarray(tokens, dtype=np.int32))
         offsets = [mx.array([start], dtype=mx.int32) for start in starts]
+        visible = [(self._positions <= start)[None, None, None] for start in starts]
         x = self._embedding[device_tokens] + mx.take(self._dec_pos, mx.array(starts), axis=0)
         for layer, block in enumerate(self._dec_blocks):
             qkv = self._ln(x, block["attn_ln"]) @ block["qkv_w"] + block["qkv_b"]  # (R, 3d)
+            per_head = qkv.reshape(rows, 3, heads, 1, -1)  # q, k, v of each row: (H, 1, hd)
             attended = []
             for row, (state, offset) in enumerate(zip(states, offsets, strict=True)):
-                q, k, v = (self._heads(part, heads)
-                           for part in mx.split(qkv[None, row : row + 1], 3, axis=-1))  # fmt: skip
-                state.keys[layer] = mx.slice_update(state.keys[layer], k, offset, axes=(2,))
-                state.values[layer] = mx.slice_update(state.values[layer], v, offset, axes=(2,))
-                scores = (q @ state.keys[layer].swapaxes(-1, -2)).astype(mx.float32)
-                visible = (self._positions <= starts[row])[None, None, None]
-                weights = mx.softmax(mx.where(visible, scores, -mx.inf), axis=-1).astype(self.dtype)
-                attended.append(self._merge(weights @ state.values[layer])[0])  # (1, d)
+                keys = mx.slice_update(state.keys[layer], per_head[row : row + 1, 1], offset,
+                                       axes=(2,))  # fmt: skip
+                values = mx.slice_update(state.values[layer], per_head[row : row + 1, 2], offset,
+                                         axes=(2,))  # fmt: skip
+                state.keys[layer], state.values[layer] = keys, values
+                scores = (per_head[row : row + 1, 0] @ keys.swapaxes(-1, -2)).astype(mx.float32)
+                scores = mx.where(visible[row], scores, -mx.inf)
+                weights = mx.softmax(scores, axis=-1).astype(self.dtype)
+                attended.append((weights @ values).reshape(1, -1))  # (1, d)
             x = x + mx.concatenate(attended) @ block["out_w"] + block["out_b"]
 
             q = self._ln(x, block["cross_ln"]) @ block["cross_q_w"] + block["cross_q_b"]
+            per_head = q.reshape(rows, heads, 1, -1)
             attended = []
             for row, state in enumerate(states):  # each window its own frames
-                scores = self._heads(q[None, row : row + 1], heads) @ state.audio.keys[layer]
+                scores = per_head[row] @ state.audio.keys[layer]  # (H, 1, F_row)
                 weights = mx.softmax(scores.astype(mx.float32), axis=-1).astype(self.dtype)
-                attended.append(self._merge(weights @ state.audio.values[layer])[0])
+                attended.append((weights @ state.audio.values[layer]).reshape(1, -1))
             x = x + mx.concatenate(attended) @ block["cross_out_w"] + block["cross_out_b"]
             x = self._mlp(x, block)
         logits = (self._ln(x, self._dec_ln) @ self._projection).astype(mx.float32)
