@@ -6,7 +6,9 @@ pre-emption, and the workers take every core from the streams' capture and VAD p
 scheduler keeps an account of worker time (a token bucket, in worker-seconds):
 
 - it is credited ``share`` x workers per second of wall time and debited the time workers
-  actually spend busy, on any work (finals, early finals, partials);
+  actually spend busy, on any work (finals, early finals, partials); a worker decoding a batch
+  is one busy worker, so partials of several streams decoded together (``batching``) cost the
+  account what one batch takes (two partials ~0.8x, three ~0.75x of their time alone);
 - a partial may be sent only while the account is positive (the scheduler asks only while more
   than one stream is in speech: one stream alone has nobody to share with, so a single stream's
   latency is the same with or without the budget); finals always go (they may drive the account
