@@ -95,11 +95,20 @@ def encoder_rows(engine, name: str, args) -> list[dict]:
     return rows
 
 
-def load_windows() -> list[np.ndarray]:
+def chosen_windows(same_length_s: float | None) -> tuple[tuple[str, float, float], ...]:
+    """``WINDOWS``, or the first ``same_length_s`` of four recordings (chunks of one length, as
+    ``run.py transcribe`` cuts a file)."""
+    if not same_length_s:
+        return WINDOWS
+    files = ("monologue_dev.wav", "dictation_dev.wav", "lecture_60s_16k.wav", "demo_pauses_16k.wav")
+    return tuple((file, 0.0, same_length_s) for file in files)
+
+
+def load_windows(windows: tuple[tuple[str, float, float], ...]) -> list[np.ndarray]:
     import soundfile
 
     audios = []
-    for file, start_s, end_s in WINDOWS:
+    for file, start_s, end_s in windows:
         audio, rate = soundfile.read(DATA / file, dtype="float32", always_2d=True)
         audio = audio.mean(axis=1)
         assert rate == 16_000, f"{file}: {rate} Hz"
@@ -268,6 +277,12 @@ def main() -> int:
     parser.add_argument("--no-encoder", action="store_true", help="no encoder rows")
     parser.add_argument("--no-requests", action="store_true", help="no request rows")
     parser.add_argument(
+        "--same-length-s",
+        type=float,
+        default=None,
+        help="decode/request rows over four windows of this length instead",
+    )
+    parser.add_argument(
         "--flip-engines",
         nargs="*",
         default=[],
@@ -310,7 +325,7 @@ def main() -> int:
     if wanted or (args.request_engines and not args.no_requests):
         from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
 
-        audios = load_windows()
+        audios = load_windows(chosen_windows(args.same_length_s))
         for name in dict.fromkeys([*wanted, *args.request_engines]):
             options = WhisperOptions(
                 engine=name, blas_threads=args.blas_threads, decoder_blas_threads=1
@@ -351,7 +366,9 @@ def main() -> int:
                     for r in flip_figures
                 },
                 "rows": rows + decode_figures + request_figures + flip_figures,
-                "windows_s": [round(end - start, 1) for _, start, end in WINDOWS],
+                "windows_s": [
+                    round(end - start, 1) for _, start, end in chosen_windows(args.same_length_s)
+                ],
                 "model": model_dir.name,
                 "blas_threads": args.blas_threads,
                 "load_avg_1m": round(os.getloadavg()[0], 2),
