@@ -45,8 +45,11 @@ logger = logging.getLogger(__name__)
 SAMPLE_RATE_HZ = 16_000
 _SILENCE_RMS = 1e-4  # as ``whisper_mlx._SILENCE_RMS``: digital silence needs no encoder pass
 # Windows of at most this many encoder frames (14 s: up to 12 s of audio + the 2 s pad) are
-# encoded stacked: bench/encoder_batch.py (numpy, 1 BLAS thread) measured two 10 s windows at
-# 0.76x the CPU of two calls, two 15 s windows saved nothing, two full 30 s windows cost 1.07x.
+# encoded stacked. bench/encoder_batch.py, numpy, 1 BLAS thread, CPU of the stacked call / the
+# separate calls (loaded 2-core machine): 500 frames 0.79 (B=2) / 0.76 (B=3), 650 frames
+# 0.88 / 0.93, 700 frames 0.86-0.91 / 0.85-0.92, 850 frames 1.20 / 0.93, full 1500 frames 1.07
+# (B=2); MLX on the CPU 0.96-1.00 at 500-700 frames (neutral; one call for several windows is
+# what a GPU wants, unmeasured here).
 STACK_MAX_FRAMES = 700
 
 
