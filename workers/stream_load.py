@@ -35,7 +35,12 @@ logger = logging.getLogger(__name__)
 LOAD_TAU_S = 10.0  # time constant of the busy-fraction average
 # Worker seconds one real-time stream takes per second before its own load is measured:
 # daemon_e2e (balanced, quiet): partials 25.6 s + early finals 4.3 s of engine time for 85 s of
-# audio (dictation and continuous speech).
+# audio (dictation and continuous speech). Partials decoded in batches (``batching``) do not
+# lower it: batches form only when partials of several streams are due while no worker is free
+# (bench/streams.py, 2 streams on 1 worker, no budget, loaded machine: 2 batches in 20 s, asr
+# CPU 13.9 s without batching, 13.6 s with); once the pool is that full the partial budget, not
+# this prior, sets the load (6 streams on 2 workers: 54 partials instead of 30 in 15.7 instead
+# of 16.6 asr CPU-s), so a new stream's cost before its load shows is still a lone stream's.
 STREAM_WORKER_S_PER_S = 0.35
 BATTERY_CHECK_INTERVAL_S = 30.0
 NORMAL, SHED_PARTIALS, CHEAP_PROFILE = 0, 1, 2
