@@ -448,7 +448,10 @@ SIDE_BY_SIDE = (
     "partials_shed",
     "partials_deferred",
     "commits",
+    "partials_preempted",
     "batches_sent",
+    "batched_requests",
+    "cpu_s_by_role",
     "refused",
 )
 
