@@ -20,8 +20,10 @@ from tests.test_scheduler_fakes import (
 )
 
 
-def committing(margin_s: float = 0.5, **overrides) -> SegmentScheduler:
-    commit = CommitOptions(margin_s=margin_s)
+def committing(
+    margin_s: float = 0.5, context_lead_in_s: float = 2.0, **overrides
+) -> SegmentScheduler:
+    commit = CommitOptions(margin_s=margin_s, context_lead_in_s=context_lead_in_s)
     return SegmentScheduler(options(commit=commit, **overrides), rings=RINGS)
 
 
@@ -50,8 +52,11 @@ def partial_round(s: SegmentScheduler, audio_s: float, text: str, now_s: float) 
     return s.on_reply("asr-1", result(request, text), now_s + 0.3)
 
 
-def test_stable_words_are_committed_while_speaking_and_the_rest_ends_the_segment() -> None:
-    s = committing()
+@pytest.mark.parametrize("context_lead_in_s", [0.0, 2.0])
+def test_stable_words_are_committed_while_speaking_and_the_rest_ends_the_segment(
+    context_lead_in_s: float,
+) -> None:
+    s = committing(context_lead_in_s=context_lead_in_s)
     s.speech_started(started(0, 0.0), 0.0)
     assert not finals(partial_round(s, 3.0, "a river runs down to the", 3.0))
     out = partial_round(s, 4.0, "a river runs down to the sea and", 4.0)
@@ -74,12 +79,20 @@ def test_stable_words_are_committed_while_speaking_and_the_rest_ends_the_segment
     assert not finals(out)
     request = only(s.dispatch(["asr-1"], 6.0))
     assert not request.is_partial
-    # the rest, with 1 s of lead-in before the cut, prompted with the text before that
-    assert request.start_index == round(1.35 * SR) and request.end_index == 6 * SR
-    assert request.prompt == "a river runs"
-    # the lead-in's committed words are forced as its first words (jfk.flac lost words without)
-    assert request.prefix == "down to the"
-    (rest,) = finals(s.on_reply("asr-1", result(request, "down to the sea and it ends"), 6.4))
+    if context_lead_in_s:
+        # the rest from a word boundary up to 2 s before the cut (2.35 s): "river" starts at
+        # 0.4 s, so the window starts 0.1 s before it, at the end of "a"
+        assert request.start_index == round(0.3 * SR) and request.end_index == 6 * SR
+        assert request.prompt == "a"
+        assert request.prefix == "river runs down to the"
+    else:
+        # the rest, with 1 s of lead-in before the cut, prompted with the text before that
+        assert request.start_index == round(1.35 * SR) and request.end_index == 6 * SR
+        assert request.prompt == "a river runs"
+        # the lead-in's committed words are forced as its first words (jfk.flac lost words)
+        assert request.prefix == "down to the"
+    answer = f"{request.prefix} sea and it ends"
+    (rest,) = finals(s.on_reply("asr-1", result(request, answer), 6.4))
     assert rest.seq == 2 and rest.start_s == part.end_s and rest.end_s == 6.0
     assert rest.text == "sea and it ends"  # the committed words of the lead-in are dropped
     assert s.idle()

@@ -38,3 +38,6 @@ class CommitState:
     silent_tail: bool = False  # all audio up to a pause is committed and speech did not resume
     awaiting_early: bool = False  # ended: its final is the early final in flight
     cadence: PartialCadence = field(default_factory=PartialCadence)  # when partials may go
+    # windows, early finals and the final start here, at a word boundary before a pause, with
+    # the final words after it forced as the prefix (``CommitOptions.context_lead_in_s``)
+    lead_start_index: int | None = None

@@ -17,8 +17,10 @@ then partials (a partial is never sent while final work waits).
 - Pauses (``early_finals.EarlyFinals``): a complete sentence is committed when silence begins;
   otherwise an early final of the audio up to the silence is decoded at once.
 - The segment's final covers what is left after the last cut: chunks decoded at its end from
-  ``lead_in_s`` before the cut (the committed words heard again there are dropped), an early
-  final, or nothing when everything up to the silence was committed and speech never resumed.
+  a word boundary up to ``context_lead_in_s`` before the cut, the committed words there forced
+  as the prefix and dropped from the result (``lead_in_s`` before the cut when that is off), an
+  early final, or nothing when everything up to the silence was committed and speech never
+  resumed. ``context_lead_after_pause`` (off) does the same after pauses and across segments.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from pipeline.scheduling.commit_policy import (
     committable,
     continues,
     cut_after,
+    lead_in_start_s,
+    lead_in_words,
     partial_window,
     window_start_after_commit,
 )
@@ -50,6 +54,8 @@ from pipeline.words import Word
 
 logger = logging.getLogger(__name__)
 
+RECENT_WORDS = 40  # final words kept per stream for the next segment's lead-in
+
 
 class CommittedSegments(EarlyFinals, ChunkedSegments):
     """Chunked finals, partials of the uncommitted audio, commits and early finals."""
@@ -61,6 +67,7 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         self._early_ids: set[str] = set()  # request ids of early finals in flight
         self._finals: dict[SegmentKey, tuple[tuple[Word, ...], str]] = {}  # known without chunks
         self._committed_until: dict[str, int] = {}  # stream -> end of its last committed part
+        self._recent_words: dict[str, list[Word]] = {}  # stream -> its last final words
 
     # ---- segment lifecycle ------------------------------------------------------------------
 
@@ -68,17 +75,49 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         # A VAD restarted while a segment was open detects its audio again from that segment's
         # start: what was committed of it is published already and is not transcribed twice.
         committed_until = self._committed_until.get(segment.stream_id, 0)
-        if segment.start_index < committed_until:
+        restarted = segment.start_index < committed_until
+        if restarted:
             logger.info(
                 "%s/%d starts after its committed audio, at %d", *segment.key, committed_until
             )
             segment.start_index = committed_until
             segment.newest_index = max(segment.newest_index, committed_until)
-        self._states[segment.key] = CommitState(
+        state = CommitState(
             context_text=self.core.prompt(segment.stream_id),
             window_start_index=segment.start_index,
             last_end_index=segment.start_index,
         )
+        self._states[segment.key] = state
+        if not restarted and self.commit_options.context_lead_after_pause:
+            self._lead_into(segment, state)
+
+    def _lead_into(self, segment: Segment, state: CommitState) -> None:
+        """A new segment hears the end of the stream's previous final again: its windows start
+        at a word boundary up to ``context_lead_in_s`` before it, those words forced as the
+        prefix (taken as committed, so never published again) and left out of the prompt.
+        Only when they are the end of the published text the prompt is made of."""
+        options = self.commit_options
+        words = self._recent_words.get(segment.stream_id, [])
+        lead = lead_in_words(
+            words,
+            samples_to_seconds(segment.start_index),
+            options.context_lead_in_s,
+            options.context_lead_max_gap_s,
+        )
+        while lead and not state.context_text.endswith(merged_text(lead)):
+            lead = lead[1:]  # only the words of the published text the prompt is made of
+        lead_text = merged_text(lead)
+        if not lead_text:
+            return
+        start_index = seconds_to_samples(lead_in_start_s(words, lead, options.cut_pad_s))
+        if start_index >= segment.start_index:
+            return
+        state.context_text = state.context_text[: -len(lead_text)].rstrip()
+        state.committed.extend(lead)
+        state.agreement.seed(state.committed)
+        state.committed_count = len(state.agreement.partial.stable_words)
+        state.window_start_index = start_index
+        state.lead_start_index = start_index
 
     def ended(self, segment: Segment, now_s: float) -> None:
         state = self._states.get(segment.key)
@@ -94,12 +133,22 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             super().ended(segment, now_s)
 
     def forget(self, segment: Segment) -> None:
+        final = self.final_words(segment) if not segment.is_open else None
+        if final is not None and final[0]:
+            self._remember(segment.stream_id, final[0])
         super().forget(segment)
         self._states.pop(segment.key, None)
         self._finals.pop(segment.key, None)
 
     def forget_stream(self, stream_id: str) -> None:
         self._committed_until.pop(stream_id, None)
+        self._recent_words.pop(stream_id, None)
+
+    def _remember(self, stream_id: str, words: tuple[Word, ...] | list[Word]) -> None:
+        """The stream's newest final words (a later segment's lead-in)."""
+        recent = self._recent_words.setdefault(stream_id, [])
+        recent.extend(w for w in words if w.text.strip())
+        del recent[:-RECENT_WORDS]
 
     def final_words(self, segment: Segment) -> tuple[tuple[Word, ...], str] | None:
         known = self._finals.get(segment.key)
@@ -121,6 +170,18 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         state = self._states.get(segment.key)
         if state is None or not state.committed:
             return segment.start_index
+        if state.lead_start_index is not None:  # after a pause, from a word boundary
+            return min(segment.start_index, state.lead_start_index)
+        options = self.commit_options
+        lead = lead_in_words(
+            state.committed,
+            samples_to_seconds(segment.start_index),
+            options.context_lead_in_s,
+            options.context_lead_max_gap_s,
+        )
+        if lead:  # from a word boundary, those words forced as the prefix (``_prefix``)
+            lead_s = lead_in_start_s(state.committed, lead, options.cut_pad_s)
+            return min(segment.start_index, seconds_to_samples(lead_s))
         lead_in = seconds_to_samples(self.commit_options.lead_in_s)
         return min(
             segment.start_index, max(state.window_start_index, segment.start_index - lead_in)
@@ -225,7 +286,10 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             segment.partial_revision == 0 and state.serial < PREVIEW_TRIES
         )
         min_samples = partial_min_samples(self.core.options, first=first)
-        window_samples = segment.newest_index - state.window_start_index
+        heard_from = state.window_start_index
+        if state.lead_start_index is not None:  # the lead-in is not new audio
+            heard_from = max(heard_from, segment.start_index)
+        window_samples = segment.newest_index - heard_from
         return window_samples >= min_samples and segment.newest_index > state.last_end_index
 
     def _prompt_before(self, state: CommitState, start_index: int) -> str:
@@ -250,8 +314,15 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
     def _partial_flight(
         self, role: str, segment: Segment, state: CommitState, now_s: float
     ) -> Flight:
+        window_start = state.window_start_index
+        new_samples = segment.newest_index - segment.start_index
+        if (
+            state.lead_start_index is not None
+            and new_samples < self.core.options.partial_min_audio_samples
+        ):
+            window_start = segment.start_index  # a preview (first_partial) without the lead-in
         start_index, end_index = partial_window(
-            state.window_start_index, segment.newest_index, self.core.options.window_samples
+            window_start, segment.newest_index, self.core.options.window_samples
         )
         state.serial += 1
         state.busy = True
@@ -263,7 +334,7 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             state.serial,
             start_index,
             end_index,
-            self._prompt_before(state, state.window_start_index),
+            self._prompt_before(state, window_start),
             self._prefix_after(state, start_index),
         )
         return Flight(role, request, segment.key, self, state.serial)
@@ -400,11 +471,24 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         self._committed_until[segment.stream_id] = cut_index
         self.core.counters.commits += 1
         state.committed.extend(words)
+        self._remember(segment.stream_id, words)
+        state.lead_start_index = None
         if at_pause:
             state.agreement.seed(state.committed)
             state.committed_count = len(state.agreement.partial.stable_words)
             state.window_start_index = cut_index
             state.silent_tail = True
+            options = self.commit_options
+            lead = options.context_lead_after_pause and lead_in_words(
+                state.committed,
+                samples_to_seconds(cut_index),
+                options.context_lead_in_s,
+                options.context_lead_max_gap_s,
+            )
+            if lead:
+                lead_s = lead_in_start_s(state.committed, lead, options.cut_pad_s)
+                start_index = min(cut_index, seconds_to_samples(lead_s))
+                state.window_start_index = state.lead_start_index = start_index
         elif words:
             state.window_start_index = window_start_after_commit(
                 state.window_start_index,
@@ -427,10 +511,9 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
 
     def needed_index(self, segment: Segment) -> int | None:
         state = self._states.get(segment.key)
-        if state is not None and segment.is_open:
-            return min(state.window_start_index, segment.start_index)
-        if state is not None and (state.awaiting_early or state.early is not None):
-            return min(state.window_start_index, segment.start_index)
+        if state is not None and (segment.is_open or state.awaiting_early or state.early):
+            # the rest's final may start at a word boundary before the window (_final_start)
+            return min(state.window_start_index, segment.start_index, self._final_start(segment))
         return super().needed_index(segment)
 
     def queue_depths(self) -> dict[str, int]:

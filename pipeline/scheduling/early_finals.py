@@ -60,6 +60,12 @@ class EarlyFinals:
     def _prompt_before(self, state: CommitState, start_index: int) -> str:
         raise NotImplementedError
 
+    def _prefix_after(self, state: CommitState, start_index: int) -> str:
+        raise NotImplementedError
+
+    def _final_start(self, segment: Segment) -> int:
+        raise NotImplementedError
+
     def _decode_rest(self, segment: Segment, now_s: float) -> None:
         """The ended segment's rest is decoded the usual way (chunks)."""
         raise NotImplementedError
@@ -133,12 +139,16 @@ class EarlyFinals:
         state.serial += 1
         early.serial = state.serial
         start_index = min(state.window_start_index, segment.start_index)
+        prompt = self._prompt_before(state, state.window_start_index)
+        prefix = ""
+        if self.commit_options.context_lead_in_s and self.commit_options.context_lead_after_pause:
+            # as the rest's chunks: from a word boundary of the committed words, those in the
+            # window forced as its first words (``CommitOptions.context_lead_in_s``)
+            start_index = min(start_index, self._final_start(segment))
+            prompt = self._prompt_before(state, start_index)
+            prefix = self._prefix_after(state, start_index)
         request = partial_request(
-            segment,
-            state.serial,
-            start_index,
-            early.cut_index,
-            self._prompt_before(state, state.window_start_index),
+            segment, state.serial, start_index, early.cut_index, prompt, prefix
         )
         request_id = partial_request_id(segment.stream_id, segment.segment_id, state.serial) + "e"
         request = dataclasses.replace(request, request_id=request_id, is_partial=False)
