@@ -64,6 +64,15 @@ def test_cpu_figures_split_start_up_roles_and_kinds() -> None:
     assert role_name("asr-2") == "asr-2" and role_name("capture-main") == "capture"
 
 
+def _burn_cpu(seconds: float) -> None:
+    """Spend ``seconds`` of this process's CPU time (a fixed loop took under one clock tick)."""
+    import time
+
+    until_s = time.process_time() + seconds
+    while time.process_time() < until_s:
+        sum(i * i for i in range(10_000))
+
+
 def test_sampler_marks_start_up_once_the_audio_flows_and_each_process_is_ready() -> None:
     import os
 
@@ -75,10 +84,10 @@ def test_sampler_marks_start_up_once_the_audio_flows_and_each_process_is_ready()
     assert sampler.start_cpu_s == {} and sampler.cpu_s[pid] > 0
     sampler.sample({pid: "asr-1"}, streaming=True, states={pid: "starting"})  # loading its model
     assert sampler.start_cpu_s == {}
-    sum(i * i for i in range(200_000))  # some CPU between the samples
+    _burn_cpu(0.05)  # some CPU between the samples
     sampler.sample({pid: "asr-1"}, streaming=True, states={pid: "ready"})
     marked = sampler.start_cpu_s[pid]
-    sum(i * i for i in range(200_000))
+    _burn_cpu(0.05)  # well over the 10 ms clock tick and the sampler's rounding
     sampler.sample({pid: "asr-1"}, streaming=True, force=True, states={pid: "busy"})
     assert sampler.start_cpu_s[pid] == marked < sampler.cpu_s[pid]
     # (in a full test run this process may have other children: only the named one is checked)
