@@ -59,6 +59,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "overlap_duration_s": 2.0,
             "beam_size": 1,
             "partial_min_audio_s": 0.5,
+            # every sentence end here waits for an early final: its encoder floor is latency.
+            # 6 s as the partials' floor (bench/encoder_ctx.py --partials); MEASUREMENT_TBD
+            "audio_ctx_early_final_min_s": 6.0,
             "parakeet_left_context_s": 2.0,
             "parakeet_chunk_s": 0.25,
             "parakeet_right_context_s": 0.25,

@@ -167,6 +167,13 @@ class AsrConfig:
         min=0,
         max=30,
     )
+    audio_ctx_early_final_min_s: float = _key(
+        10.0,
+        "shortest encoder window of an early final (a segment's rest decoded when a pause "
+        "begins) in auto mode; low-latency profile: 6 (README Profiles)",
+        min=0,
+        max=30,
+    )
     audio_ctx_pad_s: float = _key(
         2.0, "silence encoded after the audio in auto mode", min=0, max=30
     )

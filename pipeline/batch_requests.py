@@ -11,8 +11,10 @@ its items (``engine_ms``, and the worker's engine ledger), since the work is sha
 A batch holds finals only or partials only (``scheduling/batching.py``). A partial batch is
 treated as a lone partial is: the backend's partial floor (``partial_request``), no second pass
 over the full window for an empty short-window result (it is answered ``suspect_partial``), the
-committed words forced as each item's decoder prefix. A cancel of the batch (pre-emption) stops
-it as a whole at the next checkpoint: ``cancelled_batch`` answers every item ``cancelled``.
+committed words forced as each item's decoder prefix. A batch of early finals only gets the
+backend's early-final floor (``early_final_request``); mixed with other finals, the finals' one.
+A cancel of the batch (pre-emption) stops it as a whole at the next checkpoint:
+``cancelled_batch`` answers every item ``cancelled``.
 """
 
 from __future__ import annotations
@@ -58,9 +60,10 @@ def answer_batch(service: Any, batch: TranscribeBatch) -> TranscribeBatchResult:
             logger.warning("request %s: %s", request.request_id, e)
             errors.append(WorkerError(request.request_id, "ring", str(e), retryable=True))
     partial = bool(ready) and all(request.is_partial for request, _ in ready)
+    early = bool(ready) and all(request.early_final for request, _ in ready)
     started_s, cpu_started_s = time.perf_counter(), time.process_time()
     try:
-        with _partial_mode(service.backend, partial):
+        with _partial_mode(service.backend, partial), _early_final_mode(service.backend, early):
             outcomes = transcribe_many(
                 service.backend,
                 [audio for _, audio in ready],
@@ -118,6 +121,19 @@ def _partial_mode(backend: Any, partial: bool) -> Iterator[None]:
             backend.retry_suspect = True
         if marks:
             backend.partial_request = False
+
+
+@contextmanager
+def _early_final_mode(backend: Any, early: bool) -> Iterator[None]:
+    """While a batch of early finals runs: the backend's early-final floor."""
+    marks = early and hasattr(backend, "early_final_request")
+    if marks:
+        backend.early_final_request = True
+    try:
+        yield
+    finally:
+        if marks:
+            backend.early_final_request = False
 
 
 def _record(

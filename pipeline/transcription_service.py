@@ -120,10 +120,14 @@ class TranscriptionService:
         no_retry = request.is_partial and getattr(self.backend, "retry_suspect", None) is True
         # a partial may have a shorter encoder window (asr.audio_ctx_partial_min_s)
         marks_partial = request.is_partial and hasattr(self.backend, "partial_request")
+        # and an early final (asr.audio_ctx_early_final_min_s)
+        marks_early = request.early_final and hasattr(self.backend, "early_final_request")
         if no_retry:
             self.backend.retry_suspect = False
         if marks_partial:
             self.backend.partial_request = True
+        if marks_early:
+            self.backend.early_final_request = True
         try:
             if request.prefix and getattr(self.backend, "supports_prefix", False):
                 result = self.backend.transcribe(audio, prompt=request.prompt or None,
@@ -140,6 +144,8 @@ class TranscriptionService:
                 self.backend.retry_suspect = True
             if marks_partial:
                 self.backend.partial_request = False
+            if marks_early:
+                self.backend.early_final_request = False
         engine_ms = (time.perf_counter() - started_s) * 1000.0
         self.ledger.record(request.request_id, engine_ms / 1000.0,
                            time.process_time() - cpu_started_s, len(audio) / SAMPLE_RATE_HZ,

@@ -59,6 +59,7 @@ class WhisperOptions:
     audio_ctx: str = "auto"  # encoder window: auto (the audio + a margin) or full (always 30 s)
     audio_ctx_min_s: float = 10.0  # shortest encoder window in auto mode
     audio_ctx_partial_min_s: float = 6.0  # the same for partials (previews)
+    audio_ctx_early_final_min_s: float = 10.0  # the same for early finals (at a pause)
     audio_ctx_pad_s: float = 2.0  # padding encoded after the audio in auto mode
     audio_ctx_max_audio_s: float = 30.0  # longer requests get the full window in auto mode
     seed: int = 0  # sampling at temperature > 0
@@ -95,6 +96,8 @@ class WhisperBackend(Backend):
         self.options = options or WhisperOptions()
         self.retry_suspect = True  # False: an empty short-window result comes back marked
         self.partial_request = False  # True: the request is a partial (audio_ctx_partial_min_s)
+        # True: the request is an early final (audio_ctx_early_final_min_s)
+        self.early_final_request = False
         mlx_runtime.prepare_blas(self.options.blas_threads)
         mlx_runtime.limit_numpy_blas(self.options.blas_threads)
         from pipeline.models import resolve_model
@@ -174,7 +177,8 @@ class WhisperBackend(Backend):
         opts = self.options
         self._audio_ctx = AudioContextPolicy(opts.audio_ctx, opts.audio_ctx_min_s,
                                              opts.audio_ctx_pad_s, opts.audio_ctx_max_audio_s,
-                                             opts.audio_ctx_partial_min_s)  # fmt: skip
+                                             opts.audio_ctx_partial_min_s,
+                                             opts.audio_ctx_early_final_min_s)  # fmt: skip
 
     # -- Backend -------------------------------------------------------------------------------
 
@@ -252,7 +256,8 @@ class WhisperBackend(Backend):
             return Transcription(text="", duration_s=duration_s, details={"silent": 1.0})
         started_s = time.perf_counter()
         full = self.dims.n_audio_ctx
-        frames = self._audio_ctx.frames(audio.size, full, partial=self.partial_request)
+        frames = self._audio_ctx.frames(audio.size, full, partial=self.partial_request,
+                                        early_final=self.early_final_request)  # fmt: skip
         # a short window decodes at the first temperature only: a fallback goes to the full window
         temperatures = self.options.temperatures or (0.0,)
         result = self._encode_and_decode(audio, prompt, frames, started_s,

@@ -77,6 +77,9 @@ class TranscribeRequest(Message):
     # text known to be spoken at the head of the audio (a partial's committed words): forced as
     # the decoder's first words, so only the words after it are generated ("" = none)
     prefix: str = ""
+    # an early final (the uncommitted rest of an open segment, decoded when a pause begins): the
+    # backend may use a shorter encoder floor for it (asr.audio_ctx_early_final_min_s)
+    early_final: bool = False
 
 
 @register

@@ -151,7 +151,9 @@ class EarlyFinals:
             segment, state.serial, start_index, early.cut_index, prompt, prefix
         )
         request_id = partial_request_id(segment.stream_id, segment.segment_id, state.serial) + "e"
-        request = dataclasses.replace(request, request_id=request_id, is_partial=False)
+        # a final, with its own encoder floor (asr.audio_ctx_early_final_min_s)
+        request = dataclasses.replace(request, request_id=request_id, is_partial=False,
+                                      early_final=True)  # fmt: skip
         self._early_ids.add(request_id)
         self.core.counters.early_finals_requested += 1
         return Flight(role, request, segment.key, self, state.serial)

@@ -27,6 +27,11 @@ WER in every bucket within a word or four and saved CPU on 2-6 s partials on MLX
 whole scheduler (``bench/commit_latency.py --simulate``) 7-9 % of the engine CPU with the same
 committed WER: the default (the README has the tables).
 
+An early final (the scheduler's decode of a segment's uncommitted rest when a pause begins,
+``TranscribeRequest.early_final``) may have its own floor too, ``early_final_min_s``
+(``asr.audio_ctx_early_final_min_s``): on the ``low-latency`` profile every sentence end waits
+for one, so its encoder pass is on the latency path (the profile's comment has the figures).
+
 F is rounded up to a multiple of ``STEP_FRAMES`` so the MLX engine compiles a bounded number of
 encoder shapes (at most 1500 / STEP_FRAMES).
 """
@@ -47,43 +52,50 @@ STEP_FRAMES = 50  # F is a multiple of 1 s
 @dataclass(frozen=True, slots=True)
 class AudioContextPolicy:
     """``mode`` auto: encode the audio plus ``pad_s`` of padding, at least ``min_s``
-    (``partial_min_s`` for a partial; None: ``min_s``), for requests up to ``max_audio_s``
-    (longer ones get the full window); ``full``: always 30 s."""
+    (``partial_min_s`` for a partial, ``early_final_min_s`` for an early final; None: ``min_s``),
+    for requests up to ``max_audio_s`` (longer ones get the full window); ``full``: always 30 s."""
 
     mode: str = "auto"
     min_s: float = 10.0
     pad_s: float = 2.0
     max_audio_s: float = 30.0
     partial_min_s: float | None = None
+    early_final_min_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"audio_ctx {self.mode!r}: expected one of {MODES}")
-        for name in ("min_s", "pad_s", "max_audio_s", "partial_min_s"):
+        for name in ("min_s", "pad_s", "max_audio_s", "partial_min_s", "early_final_min_s"):
             value = getattr(self, name)
-            if name == "partial_min_s" and value is None:
+            if name in ("partial_min_s", "early_final_min_s") and value is None:
                 continue
             if not (math.isfinite(value) and 0 <= value <= 30):
                 raise ValueError(f"audio_ctx_{name} must be between 0 and 30 s, got {value!r}")
 
-    def frames(self, num_samples: int, n_audio_ctx: int, *, partial: bool = False) -> int:
+    def frames(
+        self, num_samples: int, n_audio_ctx: int, *, partial: bool = False,
+        early_final: bool = False,
+    ) -> int:  # fmt: skip
         """Encoder frames F for ``num_samples`` of 16 kHz audio (mel frames: 2 F); ``partial``:
-        the request is a partial (its own floor)."""
+        the request is a partial, ``early_final``: an early final (each its own floor)."""
         if num_samples < 0:
             raise ValueError(f"sample count must not be negative, got {num_samples}")
         if self.mode == "full" or num_samples > self.max_audio_s * 16_000:
             return n_audio_ctx
         wanted = max(
             math.ceil(num_samples / SAMPLES_PER_FRAME) + round(self.pad_s * FRAMES_PER_S),
-            round(self.floor_s(partial) * FRAMES_PER_S),
+            round(self.floor_s(partial, early_final) * FRAMES_PER_S),
             1,
         )
         return min(n_audio_ctx, math.ceil(wanted / STEP_FRAMES) * STEP_FRAMES)
 
-    def floor_s(self, partial: bool = False) -> float:
-        """The shortest window in auto mode: ``partial_min_s`` for a partial when set."""
+    def floor_s(self, partial: bool = False, early_final: bool = False) -> float:
+        """The shortest window in auto mode: ``partial_min_s`` for a partial,
+        ``early_final_min_s`` for an early final, when set; else ``min_s``."""
         if partial and self.partial_min_s is not None:
             return self.partial_min_s
+        if early_final and self.early_final_min_s is not None:
+            return self.early_final_min_s
         return self.min_s
 
 
