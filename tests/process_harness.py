@@ -17,7 +17,8 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -218,3 +219,30 @@ def wait_ready(pool: Any, count: int, timeout_s: float = 60.0) -> None:
     while pool.ready_count() < count:
         pool.poll(50)
         assert time.monotonic() < deadline, "workers did not become ready"
+
+
+@contextmanager
+def numpy_worker_pool(runtime: Path, name: str) -> Iterator[Any]:
+    """One real ``workers.asr`` process (Whisper tiny.en on the numpy engine) behind a ROUTER on
+    ``ipc://RUNTIME/NAME.work``, ready; stopped and its sockets closed on the way out."""
+    from pipeline.backends.factory import resolve_model_path
+    from workers.worker_pool import PoolOptions, WorkerPool
+
+    config = load_config(
+        environ={}, cli_overrides={"asr.backend": "whisper", "asr.engine": "numpy"}
+    ).config
+    context = new_context()
+    endpoint = f"ipc://{runtime}/{name}.work"
+    router = open_socket(context, zmq.ROUTER, endpoint, bind=True)
+    options = PoolOptions.from_config(
+        config, work_endpoint=endpoint, model_path=resolve_model_path(config.asr), workers=1
+    )
+    pool = WorkerPool(router, options)
+    try:
+        pool.start()
+        wait_ready(pool, 1, timeout_s=120)
+        yield pool
+    finally:
+        pool.stop(grace_s=5.0)
+        router.close(linger=0)
+        context.term()

@@ -10,13 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-import zmq
 
-from config.loader import load_config
 from pipeline.audio_format import SAMPLE_RATE_HZ
-from pipeline.backends.factory import resolve_model_path
 from pipeline.bus.runtime_dir import ensure_private_dir
-from pipeline.bus.sockets import new_context, open_socket
 from pipeline.messages.work import (
     TranscribeBatch,
     TranscribeBatchResult,
@@ -25,8 +21,8 @@ from pipeline.messages.work import (
 )
 from pipeline.ring import AudioRing
 from tests.data_paths import DATA_DIR
-from tests.process_harness import wait_ready
-from workers.worker_pool import PoolOptions, WorkerPool
+from tests.process_harness import numpy_worker_pool
+from workers.worker_pool import WorkerPool
 
 
 @pytest.fixture
@@ -72,19 +68,7 @@ def answer(pool: WorkerPool, role: str, message, timeout_s: float = 120.0):
 
 def test_a_batch_of_two_utterances_gives_the_words_of_two_single_requests(rings) -> None:
     runtime, (mono, dictation) = rings
-    config = load_config(
-        environ={}, cli_overrides={"asr.backend": "whisper", "asr.engine": "numpy"}
-    ).config
-    context = new_context()
-    endpoint = f"ipc://{runtime}/w.work"
-    router = open_socket(context, zmq.ROUTER, endpoint, bind=True)
-    options = PoolOptions.from_config(
-        config, work_endpoint=endpoint, model_path=resolve_model_path(config.asr), workers=1
-    )
-    pool = WorkerPool(router, options)
-    try:
-        pool.start()
-        wait_ready(pool, 1, timeout_s=120)
+    with numpy_worker_pool(runtime, "w") as pool:
         (role,) = pool.idle_roles()
         singles = [
             answer(pool, role, request(ring, f"{ring.name}-1")) for ring in (mono, dictation)
@@ -110,7 +94,3 @@ def test_a_batch_of_two_utterances_gives_the_words_of_two_single_requests(rings)
             assert batched.details["audio_ctx"] == single.details["audio_ctx"]
         # two windows of different lengths: each kept its own shortened encoder length
         assert reply.results[0].details["audio_ctx"] != reply.results[1].details["audio_ctx"]
-    finally:
-        pool.stop(grace_s=5.0)
-        router.close(linger=0)
-        context.term()

@@ -10,13 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-import zmq
 
-from config.loader import load_config
 from pipeline.audio_format import SAMPLE_RATE_HZ
-from pipeline.backends.factory import resolve_model_path
 from pipeline.bus.runtime_dir import ensure_private_dir
-from pipeline.bus.sockets import new_context, open_socket
 from pipeline.messages.work import (
     CANCELLED,
     CancelRequest,
@@ -27,8 +23,8 @@ from pipeline.messages.work import (
 )
 from pipeline.ring import AudioRing
 from tests.data_paths import DATA_DIR
-from tests.process_harness import wait_ready
-from workers.worker_pool import PoolOptions, WorkerPool
+from tests.process_harness import numpy_worker_pool
+from workers.worker_pool import WorkerPool
 
 FILES = {"mono": "monologue_dev.wav", "dict": "dictation_dev.wav"}  # stream -> file
 
@@ -43,24 +39,10 @@ def worker():
         audio = np.ascontiguousarray(audio[: 14 * SAMPLE_RATE_HZ])
         rings[stream] = AudioRing.create(stream, len(audio) + 16, SAMPLE_RATE_HZ, runtime)
         rings[stream].write(audio)
-    config = load_config(
-        environ={}, cli_overrides={"asr.backend": "whisper", "asr.engine": "numpy"}
-    ).config
-    context = new_context()
-    endpoint = f"ipc://{runtime}/p.work"
-    router = open_socket(context, zmq.ROUTER, endpoint, bind=True)
-    options = PoolOptions.from_config(
-        config, work_endpoint=endpoint, model_path=resolve_model_path(config.asr), workers=1
-    )
-    pool = WorkerPool(router, options)
     try:
-        pool.start()
-        wait_ready(pool, 1, timeout_s=120)
-        yield pool, rings
+        with numpy_worker_pool(runtime, "p") as pool:
+            yield pool, rings
     finally:
-        pool.stop(grace_s=5.0)
-        router.close(linger=0)
-        context.term()
         for ring in rings.values():
             ring.close()
 

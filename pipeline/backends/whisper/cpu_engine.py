@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.backends.cancellation import checkpoint
-from pipeline.backends.whisper.engine_base import WhisperEngine, check_mel_frames
+from pipeline.backends.whisper.engine_base import WhisperEngine, check_mel_frames, row_starts
 from pipeline.backends.whisper.weights import Dims
 
 _LN_EPS = 1e-5
@@ -308,11 +308,7 @@ class CpuWhisperEngine(WhisperEngine):
         cross-attention run per row, as ``decode`` computes them. Returns float32 logits (R, V).
         """
         rows = len(states)
-        starts = [state.length for state in states]
-        if rows != len(tokens):
-            raise ValueError(f"{rows} decoder states but {len(tokens)} tokens")
-        if rows and max(starts) >= self.dims.n_text_ctx:
-            raise ValueError(f"text context full ({max(starts) + 1} > {self.dims.n_text_ctx})")
+        starts = row_starts(states, tokens, self.dims)
         heads = self._dec_heads
         x = self._embedding[np.asarray(tokens, dtype=np.int64)] + self._dec_pos[starts]  # (R, d)
         attended = np.empty_like(x)

@@ -36,6 +36,17 @@ def argmax_pick(logits: np.ndarray) -> tuple[int, float]:
     return token, float(log_softmax(logits)[token])
 
 
+def row_starts(states: Sequence[Any], tokens: np.ndarray, dims: Dims) -> list[int]:
+    """The cache lengths of ``decode_rows``'s states (one token each to come), or a ValueError
+    naming what is wrong: a token count that is not the state count, or a full text context."""
+    starts = [state.length for state in states]
+    if len(starts) != len(tokens):
+        raise ValueError(f"{len(starts)} decoder states but {len(tokens)} tokens")
+    if starts and max(starts) >= dims.n_text_ctx:
+        raise ValueError(f"text context full ({max(starts) + 1} > {dims.n_text_ctx})")
+    return starts
+
+
 def check_mel_frames(mel: np.ndarray, dims: Dims) -> int:
     """The encoder frames of ``mel`` (n_mels, 2 F): F, or a ValueError naming what is wrong."""
     if mel.ndim != 2 or mel.shape[0] != dims.n_mels:

@@ -30,7 +30,12 @@ import numpy as np
 
 from pipeline.backends.mlx_runtime import import_mlx
 from pipeline.backends.whisper.cpu_engine import pack_block, sinusoids
-from pipeline.backends.whisper.engine_base import WhisperEngine, argmax_pick, check_mel_frames
+from pipeline.backends.whisper.engine_base import (
+    WhisperEngine,
+    argmax_pick,
+    check_mel_frames,
+    row_starts,
+)
 from pipeline.backends.whisper.weights import Dims
 
 logger = logging.getLogger(__name__)
@@ -304,11 +309,7 @@ class MlxWhisperEngine(WhisperEngine):
         from step to step. Returns float32 logits (R, V)."""
         mx = self._mx
         rows = len(states)
-        starts = [state.length for state in states]
-        if rows != len(tokens):
-            raise ValueError(f"{rows} decoder states but {len(tokens)} tokens")
-        if rows and max(starts) >= self.dims.n_text_ctx:
-            raise ValueError(f"text context full ({max(starts) + 1} > {self.dims.n_text_ctx})")
+        starts = row_starts(states, tokens, self.dims)
         heads = self._dec_heads
         device_tokens = mx.array(np.asarray(tokens, dtype=np.int32))
         offsets = [mx.array([start], dtype=mx.int32) for start in starts]
