@@ -170,7 +170,7 @@ class AsrConfig:
     audio_ctx_early_final_min_s: float = _key(
         10.0,
         "shortest encoder window of an early final (a segment's rest decoded when a pause "
-        "begins) in auto mode; low-latency profile: 6 (README Profiles)",
+        "begins) in auto mode; low-latency profile: 8 (config/profiles.py)",
         min=0,
         max=30,
     )

@@ -63,12 +63,12 @@ def test_early_final_defaults_keep_old_messages_and_balanced_unchanged():
     balanced = load_config(None, environ={}).config.asr
     assert balanced.audio_ctx_early_final_min_s == balanced.audio_ctx_min_s == 10.0
     low = load_config(None, environ={}, cli_overrides={"profile": "low-latency"}).config.asr
-    assert low.audio_ctx_early_final_min_s == 6.0
+    assert low.audio_ctx_early_final_min_s == 8.0
 
 
 @pytest.mark.parametrize("engine", ["numpy", "mlx"])
 def test_an_early_final_gets_the_short_window_with_the_same_words(tmp_path, engine):
-    """A dictation sentence (3.0 s): as an early final with the low-latency floor (6 s), 300
+    """A dictation sentence (3.0 s): as an early final with the low-latency floor (8 s), 400
     encoder frames and the same words as the same audio as a final on the 10 s floor (500);
     two early finals batched get it too, and the backend's mark is cleared afterwards."""
     from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
@@ -84,7 +84,7 @@ def test_an_early_final_gets_the_short_window_with_the_same_words(tmp_path, engi
     piece = audio[int((meta["start"] - 0.2) * SAMPLE_RATE_HZ) : int(meta["end"] * SAMPLE_RATE_HZ)]
     ring = AudioRing.create(f"efctx{engine}", piece.size * 2, SAMPLE_RATE_HZ, tmp_path)
     ring.write(piece)
-    options = WhisperOptions(engine=engine, blas_threads=1, audio_ctx_early_final_min_s=6.0)
+    options = WhisperOptions(engine=engine, blas_threads=1, audio_ctx_early_final_min_s=8.0)
     backend = WhisperBackend(options=options)
     service = TranscriptionService(backend)
 
@@ -98,7 +98,7 @@ def test_an_early_final_gets_the_short_window_with_the_same_words(tmp_path, engi
     try:
         early = service.handle(request(partial_request_id("main", 1, 1) + "e", early=True))
         assert isinstance(early, TranscribeResult), early
-        assert early.details["audio_ctx"] == 300  # 6 s (the audio + 2 s of padding is less)
+        assert early.details["audio_ctx"] == 400  # 8 s (the audio + 2 s of padding is less)
         assert not backend.early_final_request  # restored for the next request
         final = service.handle(request(chunk_request_id("main", 1, 0, 1), early=False))
         assert isinstance(final, TranscribeResult)
@@ -108,7 +108,7 @@ def test_an_early_final_gets_the_short_window_with_the_same_words(tmp_path, engi
         pair = (request(partial_request_id("main", 1, 2) + "e", early=True),
                 request(partial_request_id("main", 1, 3) + "e", early=True))  # fmt: skip
         batched = answer_batch(service, TranscribeBatch("b1", pair))
-        assert [r.details["audio_ctx"] for r in batched.results] == [300, 300], batched
+        assert [r.details["audio_ctx"] for r in batched.results] == [400, 400], batched
         assert all(r.text == early.text for r in batched.results)
         assert not backend.early_final_request
     finally:
