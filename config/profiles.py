@@ -60,12 +60,14 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "beam_size": 1,
             "partial_min_audio_s": 0.5,
             # every sentence end here waits for an early final, so its encoder floor is latency.
-            # bench/commit_latency.py --simulate --cost-model, dictation_dev (102 words), last
-            # word -> final p50 / p95: 10 s 0.559 / 0.606 s; 8 s 0.513 / 0.560 s, same WER
-            # (0.0686), engine CPU 0.303 vs 0.308; 7 s 0.530 / 0.888 s and 6 s 0.510 / 0.867 s:
-            # tiny.en repeats the sentence to the token cap on the short window (4 of 14 early
-            # finals on 6 s), decoded again on 10 s. bench/encoder_ctx.py finals, 6 vs 10 s: 0-2 s
-            # 9 vs 6 errors of 27 words, 2-5 s 17 vs 20 of 223, 4 vs 1 and 3 vs 0 retried
+            # bench/commit_latency.py --simulate --cost-model, last word -> final p50 / p95, WER,
+            # engine CPU s per audio s. Synthetic dictation.wav (1,589 words): 10 s 0.534 / 5.57 s,
+            # 0.3581, 0.406; 8 s 0.493 / 5.24 s, 0.3524, 0.389; 6 s 0.457 / 5.33 s, 0.3499, 0.388.
+            # dictation_dev (102 words): 10 s 0.559 / 0.606 s; 8 s 0.513 / 0.560 s, both 0.0686,
+            # 0.308 vs 0.303; 7 s 0.530 / 0.888 s and 6 s 0.510 / 0.867 s: tiny.en repeats the
+            # sentence to the token cap on the short window (4 of 14 early finals on 6 s), then
+            # decoded again on 10 s. bench/encoder_ctx.py finals-shaped, 6 vs 10 s: 0-2 s 9 vs 6
+            # errors of 27 words, 2-5 s 17 vs 20 of 223, retried 4 vs 1 and 3 vs 0
             "audio_ctx_early_final_min_s": 8.0,
             "parakeet_left_context_s": 2.0,
             "parakeet_chunk_s": 0.25,
