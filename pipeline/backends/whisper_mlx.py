@@ -249,7 +249,7 @@ class WhisperBackend(Backend):
 
     def _transcribe_window(self, audio: np.ndarray, prompt: str | None,
                            prefix: str | None = None) -> Transcription:  # fmt: skip
-        from pipeline.backends.whisper.audio_context import gave_nothing, looks_suspect
+        from pipeline.backends.whisper.audio_context import looks_suspect
 
         duration_s = audio.size / 16_000
         if audio.size == 0 or float(np.sqrt(np.mean(np.square(audio)))) < _SILENCE_RMS:
@@ -264,24 +264,40 @@ class WhisperBackend(Backend):
                                          temperatures if frames == full else temperatures[:1],
                                          prefix)  # fmt: skip
         if frames < full and looks_suspect(result.text, result.details):
-            if not self.retry_suspect and gave_nothing(result.text, result.details):
-                # noise or a breath: the caller drops it (a partial: the next supersedes it)
-                return replace(result, details={**result.details, "suspect": 1.0})
-            # a short window's known failures (a repeated sentence, no text): the full window
-            logger.debug("short encoder window (%d frames) gave %r: full window", frames,
-                         result.text)  # fmt: skip
-            middle = self._audio_ctx.frames(audio.size, full)  # the finals' window
-            if frames < middle < full:  # a partial on its shorter floor: that one first (1/3)
-                first_s, second_started_s = time.perf_counter() - started_s, time.perf_counter()
-                second = self._encode_and_decode(audio, prompt, middle, second_started_s,
-                                                 temperatures[:1], prefix)  # fmt: skip
-                if not looks_suspect(second.text, second.details):
-                    return replace(second, details={**second.details, "audio_ctx_retry_s": first_s})
-            first_s = time.perf_counter() - started_s
-            result = self._encode_and_decode(audio, prompt, full, time.perf_counter(), temperatures,
-                                             prefix)  # fmt: skip
-            result = replace(result, details={**result.details, "audio_ctx_retry_s": first_s})
+            return self._after_suspect_window(audio, prompt, prefix, frames, result,
+                                              time.perf_counter() - started_s)  # fmt: skip
         return result
+
+    def _after_suspect_window(self, audio: np.ndarray, prompt: str | None, prefix: str | None,
+                              frames: int, result: Transcription,
+                              spent_s: float) -> Transcription:  # fmt: skip
+        """A short encoder window's suspect ``result`` (a repeated sentence, no text), which took
+        ``spent_s``: handed back marked ``suspect`` when it gave nothing and the caller drops
+        such results (``retry_suspect`` off: noise or a breath; a partial: the next supersedes
+        it); else decoded again, first on the finals' window when ``frames`` was a partial's
+        shorter floor (1/3), then on the full window (single path and ``batch_windows``)."""
+        from pipeline.backends.whisper.audio_context import gave_nothing, looks_suspect
+
+        if not self.retry_suspect and gave_nothing(result.text, result.details):
+            return replace(result, details={**result.details, "suspect": 1.0})
+        logger.debug("short encoder window (%d frames) gave %r: full window", frames, result.text)
+        full = self.dims.n_audio_ctx
+        temperatures = self.options.temperatures or (0.0,)
+        retried_s = time.perf_counter()
+        middle = self._audio_ctx.frames(audio.size, full)  # the finals' window
+        if frames < middle < full:
+            second = self._encode_and_decode(audio, prompt, middle, retried_s, temperatures[:1],
+                                             prefix)  # fmt: skip
+            if not looks_suspect(second.text, second.details):
+                return replace(second, details={**second.details, "audio_ctx_retry_s": spent_s})
+        spent_s += time.perf_counter() - retried_s
+        result = self._encode_and_decode(audio, prompt, full, time.perf_counter(), temperatures,
+                                         prefix)  # fmt: skip
+        return replace(result, details={**result.details, "audio_ctx_retry_s": spent_s})
+
+    def max_tokens(self, duration_s: float) -> int:
+        """The cap on tokens decoded for ``duration_s`` of audio (``max_tokens_per_s``)."""
+        return max(4, math.ceil(self.options.max_tokens_per_s * max(duration_s, 1.0)))
 
     def _encode_and_decode(self, audio: np.ndarray, prompt: str | None, frames: int,
                            started_s: float, temperatures: tuple[float, ...],
@@ -313,7 +329,7 @@ class WhisperBackend(Backend):
         initial, sot_index = self._initial_tokens(prompt)
         forced = tuple(prefix_tokens or ())
         initial = [*initial, *forced]
-        max_tokens = max(4, math.ceil(opts.max_tokens_per_s * max(duration_s, 1.0)))
+        max_tokens = self.max_tokens(duration_s)
         hypothesis = None
         fallback = False
         for attempt, temperature in enumerate(temperatures):

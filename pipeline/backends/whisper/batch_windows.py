@@ -27,14 +27,13 @@ shared step (divided equally among the rows of that step) and its own guards and
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from pipeline.backends.whisper.audio_context import gave_nothing, looks_suspect
+from pipeline.backends.whisper.audio_context import looks_suspect
 from pipeline.backends.whisper.batch_decoder import GreedyItem, GreedyOutcome, greedy_batch
 from pipeline.backends.whisper.batch_encoder import encode_batch
 from pipeline.backends.whisper.features import log_mel_spectrogram
@@ -109,9 +108,7 @@ def _single(
     backend: Any, audio: np.ndarray, prompt: str | None, prefix: str | None
 ) -> Transcription | Exception:
     try:
-        if prefix:
-            return backend.transcribe(audio, prompt=prompt, prefix=prefix)
-        return backend.transcribe(audio, prompt=prompt)
+        return backend.transcribe(audio, prompt=prompt, prefix=prefix)
     except Exception as e:  # handed back per item
         return e
 
@@ -155,9 +152,7 @@ def _greedy(backend: Any, windows: list[_Window]) -> list[GreedyOutcome | Except
     for window in windows:
         initial, sot_index = backend._initial_tokens(window.prompt)
         forced = backend._prefix_tokens(window.prefix)
-        duration_s = window.audio.size / SAMPLE_RATE_HZ
-        # the single path's cap (``WhisperBackend._decode_window``)
-        max_tokens = max(4, math.ceil(options.max_tokens_per_s * max(duration_s, 1.0)))
+        max_tokens = backend.max_tokens(window.audio.size / SAMPLE_RATE_HZ)
         items.append(GreedyItem(window.context, (*initial, *forced), sot_index, max_tokens,
                                 after_prefix=bool(forced)))  # fmt: skip
     return list(greedy_batch(backend._search, items))
@@ -205,20 +200,8 @@ def _finish(
         details = {**result.details, "decode_s": own_s + first.decode_s, "batch_decoded": 1.0}
         result = replace(result, details=details)
     if frames < full and looks_suspect(result.text, result.details):
-        first_s = result.details["encode_s"] + result.details.get("decode_s", 0.0)
-        if not backend.retry_suspect and gave_nothing(result.text, result.details):
-            return _whole(replace(result, details={**result.details, "suspect": 1.0}))
-        middle = backend._audio_ctx.frames(audio.size, full)  # the finals' window
-        if frames < middle < full:  # a partial on its shorter floor: that one first
-            second = backend._encode_and_decode(audio, prompt, middle, time.perf_counter(),
-                                                temperatures[:1], prefix)  # fmt: skip
-            if not looks_suspect(second.text, second.details):
-                return _whole(replace(second, details={**second.details,
-                                                       "audio_ctx_retry_s": first_s}))  # fmt: skip
-            first_s += second.details.get("encode_s", 0.0) + second.details.get("decode_s", 0.0)
-        result = backend._encode_and_decode(audio, prompt, full, time.perf_counter(), temperatures,
-                                            prefix)  # fmt: skip
-        result = replace(result, details={**result.details, "audio_ctx_retry_s": first_s})
+        spent_s = result.details["encode_s"] + result.details.get("decode_s", 0.0)
+        result = backend._after_suspect_window(audio, prompt, prefix, frames, result, spent_s)
     return _whole(result)
 
 
