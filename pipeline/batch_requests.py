@@ -19,16 +19,14 @@ A cancel of the batch (pre-emption) stops it as a whole at the next checkpoint:
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from pipeline.audio_format import SAMPLE_RATE_HZ
+from pipeline.backend_calls import request_marks, transcribe_one
 from pipeline.backends.cancellation import Cancelled
 from pipeline.errors import BackendError, RingError, RingOverrun
 from pipeline.messages.work import (
@@ -63,7 +61,7 @@ def answer_batch(service: Any, batch: TranscribeBatch) -> TranscribeBatchResult:
     early = bool(ready) and all(request.early_final for request, _ in ready)
     started_s, cpu_started_s = time.perf_counter(), time.process_time()
     try:
-        with _partial_mode(service.backend, partial), _early_final_mode(service.backend, early):
+        with request_marks(service.backend, partial=partial, early_final=early):
             outcomes = transcribe_many(
                 service.backend,
                 [audio for _, audio in ready],
@@ -104,38 +102,6 @@ def cancelled_batch(batch: TranscribeBatch, why: str) -> TranscribeBatchResult:
     return TranscribeBatchResult(batch.request_id, (), errors)
 
 
-@contextmanager
-def _partial_mode(backend: Any, partial: bool) -> Iterator[None]:
-    """While a partial batch runs: the backend's partial floor, and no second pass over the full
-    window for an empty short-window result (as ``TranscriptionService`` does for one partial)."""
-    no_retry = partial and getattr(backend, "retry_suspect", None) is True
-    marks = partial and hasattr(backend, "partial_request")
-    if no_retry:
-        backend.retry_suspect = False
-    if marks:
-        backend.partial_request = True
-    try:
-        yield
-    finally:
-        if no_retry:
-            backend.retry_suspect = True
-        if marks:
-            backend.partial_request = False
-
-
-@contextmanager
-def _early_final_mode(backend: Any, early: bool) -> Iterator[None]:
-    """While a batch of early finals runs: the backend's early-final floor."""
-    marks = early and hasattr(backend, "early_final_request")
-    if marks:
-        backend.early_final_request = True
-    try:
-        yield
-    finally:
-        if marks:
-            backend.early_final_request = False
-
-
 def _record(
     service: Any,
     ready: list[tuple[TranscribeRequest, np.ndarray]],
@@ -174,17 +140,11 @@ def transcribe_many(
     if isinstance(backend, WhisperBackend) and len(audios) > 1:
         from pipeline.backends.whisper.batch_windows import transcribe_batch
 
-        if not any(prefixes):
-            return transcribe_batch(backend, audios, prompts)
-        if "prefixes" in inspect.signature(transcribe_batch).parameters:
-            return transcribe_batch(backend, audios, prompts, prefixes)
+        return transcribe_batch(backend, audios, prompts, prefixes)
     out: list[Transcription | Exception] = []
     for audio, prompt, prefix in zip(audios, prompts, prefixes, strict=True):
         try:
-            if prefix and getattr(backend, "supports_prefix", False):
-                out.append(backend.transcribe(audio, prompt=prompt, prefix=prefix))
-            else:
-                out.append(backend.transcribe(audio, prompt=prompt))
+            out.append(transcribe_one(backend, audio, prompt, prefix))
         except Exception as e:  # handed back per item
             out.append(e)
     return out

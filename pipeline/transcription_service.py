@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.audio_format import SAMPLE_RATE_HZ
+from pipeline.backend_calls import request_marks, transcribe_one
 from pipeline.backends.base import Backend, StreamSession
 from pipeline.backends.cancellation import Cancelled
 from pipeline.engine_ledger import EngineLedger
@@ -116,36 +117,18 @@ class TranscriptionService:
     def _transcribe(self, request: TranscribeRequest) -> TranscribeResult:
         audio = self._read(request.ring_name, request.start_index, request.end_index)
         started_s, cpu_started_s = time.perf_counter(), time.process_time()
-        # an empty partial gets no second pass over the full window (the next one supersedes it)
-        no_retry = request.is_partial and getattr(self.backend, "retry_suspect", None) is True
-        # a partial may have a shorter encoder window (asr.audio_ctx_partial_min_s)
-        marks_partial = request.is_partial and hasattr(self.backend, "partial_request")
-        # and an early final (asr.audio_ctx_early_final_min_s)
-        marks_early = request.early_final and hasattr(self.backend, "early_final_request")
-        if no_retry:
-            self.backend.retry_suspect = False
-        if marks_partial:
-            self.backend.partial_request = True
-        if marks_early:
-            self.backend.early_final_request = True
-        try:
-            if request.prefix and getattr(self.backend, "supports_prefix", False):
-                result = self.backend.transcribe(audio, prompt=request.prompt or None,
-                                                 prefix=request.prefix)  # fmt: skip
-            else:
-                result = self.backend.transcribe(audio, prompt=request.prompt or None)
-        except Cancelled:  # pre-empted: the work done so far was paid for
-            self.ledger.record_cancelled(request.request_id, time.perf_counter() - started_s,
-                                         time.process_time() - cpu_started_s,
-                                         len(audio) / SAMPLE_RATE_HZ)  # fmt: skip
-            raise
-        finally:
-            if no_retry:
-                self.backend.retry_suspect = True
-            if marks_partial:
-                self.backend.partial_request = False
-            if marks_early:
-                self.backend.early_final_request = False
+        # a partial: its shorter encoder window and no second pass over the full window for an
+        # empty result (the next one supersedes it); an early final: its own encoder window
+        with request_marks(self.backend, partial=request.is_partial,
+                           early_final=request.early_final) as no_retry:  # fmt: skip
+            try:
+                result = transcribe_one(self.backend, audio, request.prompt or None,
+                                        request.prefix or None)  # fmt: skip
+            except Cancelled:  # pre-empted: the work done so far was paid for
+                self.ledger.record_cancelled(request.request_id, time.perf_counter() - started_s,
+                                             time.process_time() - cpu_started_s,
+                                             len(audio) / SAMPLE_RATE_HZ)  # fmt: skip
+                raise
         engine_ms = (time.perf_counter() - started_s) * 1000.0
         self.ledger.record(request.request_id, engine_ms / 1000.0,
                            time.process_time() - cpu_started_s, len(audio) / SAMPLE_RATE_HZ,

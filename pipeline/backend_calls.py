@@ -1,0 +1,58 @@
+"""How a worker hands one request to its backend: the request's marks and its forced prefix.
+
+A ``TranscribeRequest`` (or a batch of them) tells the backend what kind of work it is, through
+attributes the Whisper backend reads while it runs (other backends have none, and nothing is
+set on them):
+
+- a partial: ``partial_request`` (the partials' shorter encoder floor,
+  ``asr.audio_ctx_partial_min_s``) and ``retry_suspect`` off (an empty short-window result is
+  handed back marked ``suspect`` instead of decoded again over the full window: the next
+  partial supersedes it);
+- an early final: ``early_final_request`` (``asr.audio_ctx_early_final_min_s``).
+
+Used by ``TranscriptionService`` for one request and by ``batch_requests`` for a batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from pipeline.words import Transcription
+
+
+@contextmanager
+def request_marks(backend: Any, *, partial: bool, early_final: bool) -> Iterator[bool]:
+    """The backend marked for a partial and/or an early final while the block runs, unmarked
+    after it; yields whether the full-window retry was turned off (a partial on a backend that
+    retries)."""
+    no_retry = partial and getattr(backend, "retry_suspect", None) is True
+    marks_partial = partial and hasattr(backend, "partial_request")
+    marks_early = early_final and hasattr(backend, "early_final_request")
+    if no_retry:
+        backend.retry_suspect = False
+    if marks_partial:
+        backend.partial_request = True
+    if marks_early:
+        backend.early_final_request = True
+    try:
+        yield no_retry
+    finally:
+        if no_retry:
+            backend.retry_suspect = True
+        if marks_partial:
+            backend.partial_request = False
+        if marks_early:
+            backend.early_final_request = False
+
+
+def transcribe_one(
+    backend: Any, audio: np.ndarray, prompt: str | None, prefix: str | None
+) -> Transcription:
+    """``backend.transcribe``, with ``prefix`` forced where the backend takes one."""
+    if prefix and getattr(backend, "supports_prefix", False):
+        return backend.transcribe(audio, prompt=prompt, prefix=prefix)
+    return backend.transcribe(audio, prompt=prompt)
