@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -17,20 +16,15 @@ from pipeline.text_metrics import word_error_rate
 from tests import whisper_audio
 from tests.whisper_audio import DATA_DIR, RATE_HZ
 
+cache_dir = whisper_audio.cache_dir
+jfk = whisper_audio.jfk
+
 
 @pytest.fixture(scope="module")
-def backend(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("STREAMSCRIBE_CACHE_DIR", os.environ.get(
-        "STREAMSCRIBE_TEST_CACHE_DIR", str(tmp_path_factory.mktemp("model-cache"))))  # fmt: skip
-    mp.setenv("HF_HUB_OFFLINE", "1")
+def backend(cache_dir):
     from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
 
-    yield WhisperBackend("", WhisperOptions())
-    mp.undo()
-
-
-jfk = whisper_audio.jfk
+    return WhisperBackend("", WhisperOptions())
 
 
 @pytest.fixture(scope="module")
