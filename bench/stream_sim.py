@@ -3,7 +3,8 @@
 The real ``SegmentScheduler`` (chunked finals and partials) is driven with VAD events of N
 streams and answered by simulated workers whose requests take a fixed engine time (a partial
 ``--partial-s``, a final ``--final-s`` plus ``--final-per-audio-s`` per second of audio; a
-cancelled partial stops ``CANCEL_S`` after the cancel). The defaults are daemon_e2e's quiet
+cancelled partial stops ``CANCEL_S`` after the cancel; a batch of B requests takes
+``BATCH_COST_RATIO[B]`` of their time alone, bench/encoder_batch.py's measured ratios). The defaults are daemon_e2e's quiet
 engine figures (balanced: a partial 0.43 s of engine CPU, an early final 0.33 s for ~3 s of
 audio). CPU is shared as processor sharing: each stream's capture and VAD take
 ``--stream-cores`` (0.052: daemon_e2e's CPU by role), the supervisor 0.03, and the busy workers
@@ -21,6 +22,7 @@ Streams speak in turn-taking dictation: ``--speech-s`` of speech, ``--pause-s`` 
 each stream's phase shifted. Last line JSON: per share and N, those figures.
 
     .venv/bin/python bench/stream_sim.py --levels 1,2,4,6,8 --shares 1.0,0.75
+    .venv/bin/python bench/stream_sim.py --levels 4,6,8 --shares 0.75 --max-batch 2 --aligns 0,0.5
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from pipeline.messages.work import (  # noqa: E402
     CANCELLED,
     CancelRequest,
     TranscribeBatch,
+    TranscribeBatchResult,
     TranscribeRequest,
     TranscribeResult,
     WorkerError,
@@ -56,6 +59,10 @@ SR = 16_000
 STEP_S = 0.01
 ONGOING_S = 0.5  # SpeechOngoing cadence (vad.partial_interval_s is 1 s; events come more often)
 CANCEL_S = 0.05  # a cancelled partial stops this long after the cancel
+# CPU of a batch of B requests / the same requests alone (bench/encoder_batch.py, numpy, 1 BLAS
+# thread, whole requests: partials of 6-14 s 0.82x in pairs, 0.75-0.78x in threes; 20-25 s
+# windows 0.86-0.91x in pairs, 0.77-0.80x in threes); beyond 4 the ratio of 4
+BATCH_COST_RATIO = {1: 1.0, 2: 0.82, 3: 0.77, 4: 0.75}
 
 
 @dataclass
@@ -74,6 +81,8 @@ class SimSettings:
     supervisor_cores: float = 0.03
     commit: bool = True  # commit while speaking (the daemon's request mode), else finals only
     shed: bool = False  # every partial shed (the adaptation's first level)
+    max_batch: int = 1  # asr.max_batch
+    partial_align: float = 0.0  # streams.partial_align
 
 
 @dataclass
@@ -93,8 +102,10 @@ class Figures:
     word_latency_s: list[float] = field(default_factory=list)  # its end -> its final out
 
 
-def options(commit: bool) -> SchedulerOptions:
+def options(commit: bool, max_batch: int = 1) -> SchedulerOptions:
     return SchedulerOptions(
+        max_batch=max_batch,
+        max_batched_audio_s=30.0,
         commit=CommitOptions() if commit else None,
         backend="whisper",
         model="sim",
@@ -133,12 +144,19 @@ def cost_s(request: TranscribeRequest, settings: SimSettings) -> float:
     return settings.final_s + settings.final_per_audio_s * audio_s
 
 
+def batch_cost_s(requests: tuple[TranscribeRequest, ...], settings: SimSettings) -> float:
+    """Engine seconds of a batch: its requests' time alone x the measured batch ratio."""
+    ratio = BATCH_COST_RATIO.get(len(requests), BATCH_COST_RATIO[max(BATCH_COST_RATIO)])
+    return ratio * sum(cost_s(r, settings) for r in requests)
+
+
 def simulate(settings: SimSettings) -> dict[str, Any]:
     names = [f"s{i}" for i in range(settings.streams)]
     scheduler = SegmentScheduler(
-        options(settings.commit),
+        options(settings.commit, settings.max_batch),
         {name: f"ring-{name}" for name in names},
         partial_share=settings.share,
+        partial_align=settings.partial_align,
     )
     roles = [f"asr-{i + 1}" for i in range(settings.workers)]
     busy: dict[str, Busy] = {}
@@ -180,12 +198,17 @@ def simulate(settings: SimSettings) -> dict[str, Any]:
                 if isinstance(done.request, TranscribeBatch)
                 else (done.request,)
             )
-            for request in requests:
-                reply = (
-                    WorkerError(flight_key(request), CANCELLED, "cancelled", False)
-                    if done.cancelled
-                    else answer(request)
-                )
+            replies = [
+                WorkerError(flight_key(request), CANCELLED, "cancelled", False)
+                if done.cancelled
+                else answer(request)
+                for request in requests
+            ]
+            if isinstance(done.request, TranscribeBatch):  # one answer for the batch, as a worker
+                results = tuple(r for r in replies if isinstance(r, TranscribeResult))
+                errors = tuple(r for r in replies if isinstance(r, WorkerError))
+                replies = [TranscribeBatchResult(done.request.request_id, results, errors)]
+            for reply in replies:
                 for out in scheduler.on_reply(role, reply, now_s):
                     if isinstance(out, TranscriptFinal):
                         figures.word_latency_s += [now_s - w.end_s for w in out.words]
@@ -194,8 +217,7 @@ def simulate(settings: SimSettings) -> dict[str, Any]:
         speed = 1.0
         for role, request in scheduler.dispatch(idle, now_s, shed_partials=settings.shed):
             requests = request.requests if isinstance(request, TranscribeBatch) else (request,)
-            total = sum(cost_s(r, settings) for r in requests)
-            busy[role] = Busy(request, total)
+            busy[role] = Busy(request, batch_cost_s(requests, settings))
             for r in requests:
                 if r.is_partial:
                     figures.partial_sends[r.stream_id].append((r.segment_id, now_s))
@@ -256,6 +278,12 @@ def summarise(
         "finals": len(finals),
         "preemptions": stats.partials_preempted,
         "partials_deferred": stats.partials_deferred,
+        "partials_aligned": stats.partials_aligned,
+        "batches": stats.batches_sent,
+        "batched_requests": stats.batched_requests,
+        "finals_lost": stats.finals_failed + stats.segments_dropped,
+        "max_batch": settings.max_batch,
+        "partial_align": settings.partial_align,
     }
 
 
@@ -274,9 +302,16 @@ def main() -> int:
     parser.add_argument("--stream-cores", type=float, default=0.052)
     parser.add_argument("--no-commit", action="store_true", help="finals only at segment ends")
     parser.add_argument("--shed", action="store_true", help="shed every partial (adaptation)")
+    parser.add_argument("--max-batch", default="1", help="asr.max_batch values to compare")
+    parser.add_argument("--aligns", default="0.0", help="streams.partial_align values to compare")
     args = parser.parse_args()
     rows = []
-    for share in (float(s) for s in args.shares.split(",")):
+    combos = itertools.product(
+        (float(s) for s in args.shares.split(",")),
+        (int(b) for b in args.max_batch.split(",")),
+        (float(a) for a in args.aligns.split(",")),
+    )
+    for share, max_batch, align in combos:
         for n in (int(n) for n in args.levels.split(",")):
             row = simulate(
                 SimSettings(
@@ -293,6 +328,8 @@ def main() -> int:
                     args.stream_cores,
                     commit=not args.no_commit,
                     shed=args.shed,
+                    max_batch=max_batch,
+                    partial_align=align,
                 )
             )
             rows.append(row)

@@ -283,6 +283,13 @@ class StreamsConfig:
         min=0.05,
         max=100.0,
     )
+    partial_align: float = _key(
+        0.0,
+        "partials due within this fraction of the partial interval join a partial batch of "
+        "other streams going now (their cadence locks to the batch's phase); 0 = off",
+        min=0.0,
+        max=0.95,
+    )
     adapt: bool = _key(
         True, "under sustained lag shed partials, then switch to adapt_profile; back when it falls"
     )

@@ -157,6 +157,7 @@ class Supervisor:
                     rings={},
                     first_seq=self.journal.next_seq,
                     partial_share=config.streams.partial_share,
+                    partial_align=config.streams.partial_align,
                 )
                 self.streams = StreamSet(
                     runtime_dir,

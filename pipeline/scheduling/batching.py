@@ -34,6 +34,16 @@ Every request of a batch is its own flight in the ledger (under its seat), answe
 retried, lost or handed back one by one: the worker answers a ``TranscribeBatchResult``, which
 the scheduler reads item by item (``unpack``); a lost worker loses all its flights, and each is
 sent again. ``max_batch`` 1 turns batching off (no extra seats).
+
+Partials fall due at staggered times (each stream's cadence counts from its own last partial),
+so few are due at once and partial batches rarely form. ``partial_align`` (a fraction of the
+partial interval, ``streams.partial_align``) aligns them: once a partial goes to a worker, the
+partial kinds are asked again on that worker's remaining seats (``partial_seats``, up to
+``max_batch``, even when ``seats`` offered none beyond the free workers) with a clock
+``partial_align x partial_interval_s`` ahead, so partials due within that lead join its batch.
+A partial sent early records the look-ahead time as its request time, so its next one is not
+due sooner: over time the streams' cadences lock to the batches' phase instead of each stream
+sending more often. Only partials join early; finals never wait.
 """
 
 from __future__ import annotations
@@ -115,8 +125,10 @@ class BatchPlan:
         max_audio_samples: int = MAX_BATCHED_AUDIO_SAMPLES,
     ) -> None:
         self.seats = seats(free_roles, max_batch, waiting)
+        self.max_batch = max_batch
         self.max_audio_samples = max_audio_samples
         self._by_role: dict[str, list[WorkRequest]] = {}
+        self._seats_taken: set[str] = set()
 
     def admits(self, seat: str, request: WorkRequest) -> bool:
         """Whether ``request`` planned on ``seat`` may go to its worker, on top of what the
@@ -135,12 +147,29 @@ class BatchPlan:
 
     def add(self, seat: str, request: WorkRequest) -> None:
         self._by_role.setdefault(worker_of(seat), []).append(request)
+        self._seats_taken.add(seat)
 
     def pack(self) -> list[tuple[str, WorkRequest | TranscribeBatch]]:
         """One message per worker: its request, or a batch of its requests."""
         out: list[tuple[str, WorkRequest | TranscribeBatch]] = []
         for role, requests in self._by_role.items():
             out.append((role, requests[0] if len(requests) == 1 else batch_of(requests)))
+        return out
+
+    def partial_seats(self) -> list[str]:
+        """The seats left on the workers given partials in this plan, up to ``max_batch``
+        requests each, whatever ``seats`` offered: the seats partials planned ahead of their
+        time may take (``partial_align``). A free worker's own seat is never among them: a
+        partial early on a worker of its own is only a faster cadence, where one joining a
+        batch costs a fraction of its decoding alone."""
+        out = []
+        for role, given in self._by_role.items():
+            if not given or not getattr(given[0], "is_partial", False):
+                continue
+            room = self.max_batch - len(given)
+            numbers = range(2, self.max_batch + 1)
+            free = [f"{role}{SEAT_MARK}{n}" for n in numbers]
+            out += [seat for seat in free if seat not in self._seats_taken][: max(0, room)]
         return out
 
     def batch_sizes(self) -> list[int]:

@@ -76,7 +76,7 @@ from pipeline.scheduling.segment import Segment, SegmentKey, SegmentTable
 from pipeline.scheduling.sessions import StreamedSessions
 from pipeline.scheduling.speech_events import SpeechEvents
 from pipeline.scheduling.stats import SchedulerStats
-from pipeline.scheduling.work_kind import FinalWork, WorkKind
+from pipeline.scheduling.work_kind import FinalWork, Flight, WorkKind
 from pipeline.words import Word
 
 logger = logging.getLogger(__name__)
@@ -107,12 +107,15 @@ class SegmentScheduler(SpeechEvents):
         work: Sequence[WorkKind] | None = None,
         max_pending_segments: int = MAX_PENDING_SEGMENTS,
         partial_share: float = 1.0,
+        partial_align: float = 0.0,
     ) -> None:
         """``first_seq``: the seq of the first final (the journal's next seq, so numbering
         continues across daemon restarts). ``work``: the kinds of work, in dispatch priority
         order, exactly one of them a ``FinalWork`` (default: ``default_work(options)``).
         ``partial_share``: the share of the workers' time partials may fill (``partial_budget``;
-        1 or more: no budget, partials take every idle worker)."""
+        1 or more: no budget, partials take every idle worker). ``partial_align``: partials
+        due within this fraction of their interval join a partial batch going now
+        (``partial_align``; 0: off)."""
         self._options = options
         self._kinds = tuple(work) if work is not None else default_work(options)
         finals = [kind for kind in self._kinds if isinstance(kind, FinalWork)]
@@ -133,6 +136,9 @@ class SegmentScheduler(SpeechEvents):
         # account is debited the partials' time only, so finals cannot starve them entirely
         self._shed_budget = PartialBudget(SHED_SHARE * min(1.0, partial_share))
         self._shedding = False
+        if not 0.0 <= partial_align < 1.0:
+            raise ValueError(f"partial_align must be in [0, 1), got {partial_align}")
+        self._partial_align = partial_align
 
     @property
     def options(self) -> SchedulerOptions:
@@ -227,34 +233,67 @@ class SegmentScheduler(SpeechEvents):
         for kind in self._kinds:
             if not free:
                 break
-            for flight in kind.plan(free, now_s):
-                if flight.role not in free:
-                    raise RuntimeError(f"{type(kind).__name__} planned busy role {flight.role}")
-                if getattr(flight.request, "is_partial", False):
-                    budget = self._shed_budget if shed_partials else self._budget
-                    if (shed_partials or speaking > 1) and not budget.allows_partial():
-                        kind.unsent(flight)  # it goes again when the budget allows
-                        self._stats.partials_requested -= 1  # counted when planned: not sent
-                        if shed_partials:
-                            self._stats.partials_shed += 1
-                        else:
-                            self._stats.partials_deferred += 1
-                        continue
-                if not batch.admits(flight.role, flight.request):
-                    kind.unsent(flight)
-                    continue
-                free.remove(flight.role)
-                key = self._ledger.add(flight)
-                self._costs.sent(flight, self._segments.get(flight.segment), now_s)
-                self._stats.requests_sent += 1
-                batch.add(flight.role, flight.request)
-                logger.debug("%s -> %s", key, flight.role)
+            self._plan(kind, kind.plan(free, now_s), free, batch, now_s, shed_partials, speaking)
+        lead_s = self._partial_align * self._options.partial_interval_s
+        for kind in self._kinds if lead_s > 0 else ():
+            joining = batch.partial_seats()  # seats beside a partial going now
+            if not joining:
+                break
+            # partials due within lead_s go with it (their cadence counts from the tick they
+            # are planned for, so they are not sent more often: ``partial_align``)
+            flights = kind.plan(joining, now_s + lead_s)
+            self._plan(kind, flights, joining, batch, now_s, shed_partials, speaking, align=True)
         for size in batch.batch_sizes():
             self._stats.batches_sent += 1
             self._stats.batched_requests += size
         packed = batch.pack()
         self._account(now_s)
         return packed
+
+    def _plan(
+        self,
+        kind: WorkKind,
+        flights: list[Flight],
+        free: list[str],
+        batch: BatchPlan,
+        now_s: float,
+        shed_partials: bool,
+        speaking: int,
+        *,
+        align: bool = False,
+    ) -> None:
+        """Send what ``kind`` planned, seat by seat, under the partial budget and the batch
+        rules; what may not go is handed back unsent (``free`` and ``batch`` are updated).
+        ``align``: planned ahead of time to join a partial batch; only partials may go."""
+        for flight in flights:
+            if flight.role not in free:
+                raise RuntimeError(f"{type(kind).__name__} planned busy role {flight.role}")
+            partial = getattr(flight.request, "is_partial", False)
+            if align and not partial:
+                kind.unsent(flight)  # planned on a look-ahead clock: only partials join early
+                continue
+            if partial:
+                budget = self._shed_budget if shed_partials else self._budget
+                if (shed_partials or speaking > 1) and not budget.allows_partial():
+                    kind.unsent(flight)  # it goes again when the budget allows
+                    self._stats.partials_requested -= 1  # counted when planned: not sent
+                    if shed_partials:
+                        self._stats.partials_shed += 1
+                    else:
+                        self._stats.partials_deferred += 1
+                    continue
+            if not batch.admits(flight.role, flight.request):
+                if partial:
+                    self._stats.partials_requested -= 1  # counted when planned: not sent
+                kind.unsent(flight)
+                continue
+            free.remove(flight.role)
+            key = self._ledger.add(flight)
+            self._costs.sent(flight, self._segments.get(flight.segment), now_s)
+            self._stats.requests_sent += 1
+            self._stats.partials_aligned += int(align)
+            batch.add(flight.role, flight.request)
+            logger.debug("%s -> %s%s", key, flight.role, " (aligned)" if align else "")
 
     def _busy_workers(self, *, partials_only: bool = False) -> int:
         return len({

@@ -28,6 +28,7 @@ class SchedulerStats:
     partials_deferred: int = 0  # planned and held back: the partial budget was spent
     partials_preempted: int = 0  # cancels sent to partials in flight because final work waited
     partials_cut_short: int = 0  # of them, answered "cancelled" (the rest finished first)
+    partials_aligned: int = 0  # partials sent ahead of their time to join a partial batch
     events_ignored: int = 0  # VAD events for unknown streams or stale segment ids
     commits: int = 0  # prefixes of open segments published as finals while speech went on
     endpoint_commits: int = 0  # of them, complete sentences committed at a pause from partials
