@@ -93,7 +93,7 @@ def convert_ctranslate2(
     model_bin = src / "model.bin"
     if not model_bin.is_file():
         raise ModelError(f"{model_bin}: CTranslate2 model file not found")
-    source_hash = store.content_hash(
+    source_hash = store.content_hash_memo(
         [model_bin, src / "config.json"], salt=f"ct2-whisper-{CONVERTER_VERSION}"
     )
     final = store.cache_root() / store.entry_name(name or src.name, source_hash, quantization)
@@ -135,7 +135,9 @@ def quantize_mlx_dir(src: Path, quantization: str) -> Path:
     if not bits or "quantization" in config:
         return src  # nothing to do, or already quantized: use it as it is
     weights_path = next(p for p in (src / "weights.safetensors", src / "weights.npz") if p.exists())
-    source_hash = store.content_hash([config_path, weights_path], salt=f"mlx-{CONVERTER_VERSION}")
+    source_hash = store.content_hash_memo(
+        [config_path, weights_path], salt=f"mlx-{CONVERTER_VERSION}"
+    )
     final = store.cache_root() / store.entry_name(src.name, source_hash, quantization)
 
     def write(out_dir: Path) -> None:

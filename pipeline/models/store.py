@@ -28,6 +28,8 @@ METADATA_FILE = "streamscribe.json"  # written last into every converted model d
 QUANTIZATIONS: dict[str, int | None] = {"none": None, "8bit": 8, "4bit": 4}  # name -> bits
 _STALE_TMP_S = 3600.0  # temporary directories older than this are leftovers of a crash
 _HASH_BLOCK_BYTES = 1 << 20
+HASH_MEMO_FILE = ".hashes.json"  # content hashes by (path, size, mtime): content_hash_memo
+_HASH_MEMO_MAX = 64  # entries kept in the memo (the newest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,40 @@ def content_hash(files: Iterable[Path], salt: str = "") -> str:
             while block := file.read(_HASH_BLOCK_BYTES):
                 digest.update(block)
     return digest.hexdigest()
+
+
+def content_hash_memo(files: Iterable[Path], salt: str = "") -> str:
+    """``content_hash``, remembered in ``<cache>/.hashes.json`` under the files' resolved paths,
+    sizes and modification times: an unchanged source is not read again at every worker start
+    (75 MB for tiny.en, ~60 ms of CPU); a changed one (size or mtime) is hashed afresh."""
+    files = list(files)
+    key_parts = [salt]
+    for path in files:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue  # missing files are skipped by content_hash too
+        key_parts.append(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
+    key = hashlib.sha256("\0".join(key_parts).encode()).hexdigest()
+    memo_path = cache_root() / HASH_MEMO_FILE
+    try:
+        memo = json.loads(memo_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        memo = {}
+    if isinstance(memo, dict) and isinstance(memo.get(key), str):
+        return memo[key]
+    digest = content_hash(files, salt)
+    memo = memo if isinstance(memo, dict) else {}
+    memo = dict(list(memo.items())[-(_HASH_MEMO_MAX - 1) :]) if memo else {}
+    memo[key] = digest
+    try:
+        memo_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = memo_path.with_name(f"{HASH_MEMO_FILE}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+        tmp.write_text(json.dumps(memo), encoding="utf-8")
+        os.replace(tmp, memo_path)  # atomic: a concurrent reader sees the old or the new memo
+    except OSError as e:
+        logger.debug("hash memo %s not written: %s", memo_path, e)
+    return digest
 
 
 def entry_name(name: str, source_hash: str, quantization: str) -> str:

@@ -2,6 +2,11 @@
 
 Quantized weights are dequantized (the 8/4-bit rounding stays in the numbers, so accuracy is the
 quantized model's); ``bfloat16``/``float16`` round the weights to that type.
+
+The result is cached on disk (``pipeline.backends.whisper.weight_cache``): one flat file per model
+directory and dtype, memory-mapped read-only on the next load, keyed by the weights file's path,
+size and modification time, so a restarted or extra worker skips the MLX load, dequantization and
+conversion (and its pages are shared between workers).
 """
 
 from __future__ import annotations
@@ -46,15 +51,36 @@ def read_config(model_dir: Path) -> tuple[Dims, dict | None]:
         raise ModelError(f"{path}: not an mlx-whisper config ({e})") from e
 
 
-def load_numpy_weights(model_dir: Path, dtype: str = "float32") -> dict[str, np.ndarray]:
-    """Every parameter of the model as float32 numpy (``alignment_heads`` as int64)."""
+def weights_file(model_dir: Path) -> Path:
+    """The model's weights: ``weights.safetensors``, else ``weights.npz``."""
+    path = model_dir / "weights.safetensors"
+    return path if path.exists() else model_dir / "weights.npz"
+
+
+def load_numpy_weights(
+    model_dir: Path, dtype: str = "float32", cache: bool = True
+) -> dict[str, np.ndarray]:
+    """Every parameter of the model as float32 numpy (``alignment_heads`` as int64).
+
+    ``cache``: read the converted arrays from the on-disk cache (read-only memory maps) when an
+    entry for the current weights file exists, else convert and write one (a cache that cannot
+    be written is logged and skipped)."""
+    if not cache:
+        return convert_numpy_weights(model_dir, dtype)
+    from pipeline.backends.whisper import weight_cache
+
+    return weight_cache.load_or_convert(
+        model_dir, dtype, lambda: convert_numpy_weights(model_dir, dtype)
+    )
+
+
+def convert_numpy_weights(model_dir: Path, dtype: str = "float32") -> dict[str, np.ndarray]:
+    """``load_numpy_weights`` without the cache: MLX load, dequantize, round, to numpy."""
     from pipeline.backends.mlx_runtime import import_mlx
 
     mx = import_mlx()
     _, quantization = read_config(model_dir)
-    path = model_dir / "weights.safetensors"
-    if not path.exists():
-        path = model_dir / "weights.npz"
+    path = weights_file(model_dir)
     try:
         raw = mx.load(str(path))
     except Exception as e:  # mlx raises RuntimeError/ValueError for missing or corrupt files
