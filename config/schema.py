@@ -28,7 +28,7 @@ class CaptureConfig:
         choices=("realtime", "fast"),
     )
     loop: bool = _key(False, "file sources: start again at the end (soak runs)")
-    block_duration_ms: int = _key(20, "audio written to the ring per block", min=5, max=500)
+    block_duration_ms: int = _key(32, "audio written to the ring per block", min=5, max=500)
     device_retry_initial_s: float = _key(
         0.5, "first wait before reopening a lost device", min=0.05, max=60
     )

@@ -202,11 +202,16 @@ class StreamHarness:
         self.close()
 
 
-def converted_file(name: str, block_duration_ms: int = 20) -> Any:
-    """The file's samples exactly as the capture process converts them: float32 (n,)."""
+def converted_file(name: str, block_duration_ms: int | None = None) -> Any:
+    """The file's samples exactly as the capture process converts them: float32 (n,) (blocks of
+    ``block_duration_ms``, default the configured ``capture.block_duration_ms``: the DC tracker's
+    ramps follow the blocks)."""
     import numpy as np
 
     from pipeline.sources.file_source import FileSource
+
+    if block_duration_ms is None:
+        block_duration_ms = load_config(environ={}).config.capture.block_duration_ms
 
     with FileSource(DATA_DIR / name, block_duration_ms, "fast") as source:
         return np.concatenate(list(source.blocks()))
