@@ -83,6 +83,7 @@ class SimSettings:
     shed: bool = False  # every partial shed (the adaptation's first level)
     max_batch: int = 1  # asr.max_batch
     partial_align: float = 0.0  # streams.partial_align
+    preempt_grace_s: float = 0.0  # SegmentScheduler.preempt_grace_s
 
 
 @dataclass
@@ -158,6 +159,7 @@ def simulate(settings: SimSettings) -> dict[str, Any]:
         partial_share=settings.share,
         partial_align=settings.partial_align,
     )
+    scheduler.preempt_grace_s = settings.preempt_grace_s
     roles = [f"asr-{i + 1}" for i in range(settings.workers)]
     busy: dict[str, Busy] = {}
     figures = Figures(partial_sends={name: [] for name in names})
@@ -284,6 +286,8 @@ def summarise(
         "finals_lost": stats.finals_failed + stats.segments_dropped,
         "max_batch": settings.max_batch,
         "partial_align": settings.partial_align,
+        "preempt_grace_s": settings.preempt_grace_s,
+        "partials_cut_short": stats.partials_cut_short,
     }
 
 
@@ -304,14 +308,16 @@ def main() -> int:
     parser.add_argument("--shed", action="store_true", help="shed every partial (adaptation)")
     parser.add_argument("--max-batch", default="1", help="asr.max_batch values to compare")
     parser.add_argument("--aligns", default="0.0", help="streams.partial_align values to compare")
+    parser.add_argument("--graces", default="0.0", help="pre-emption grace values to compare")
     args = parser.parse_args()
     rows = []
     combos = itertools.product(
         (float(s) for s in args.shares.split(",")),
         (int(b) for b in args.max_batch.split(",")),
         (float(a) for a in args.aligns.split(",")),
+        (float(g) for g in args.graces.split(",")),
     )
-    for share, max_batch, align in combos:
+    for share, max_batch, align, grace in combos:
         for n in (int(n) for n in args.levels.split(",")):
             row = simulate(
                 SimSettings(
@@ -330,6 +336,7 @@ def main() -> int:
                     shed=args.shed,
                     max_batch=max_batch,
                     partial_align=align,
+                    preempt_grace_s=grace,
                 )
             )
             rows.append(row)

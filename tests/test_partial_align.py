@@ -59,7 +59,7 @@ def test_without_alignment_staggered_partials_go_one_at_a_time() -> None:
 def test_a_partial_due_within_the_lead_joins_the_batch_and_its_cadence_counts_from_the_tick():
     s = aligned(0.5)
     staggered(s)
-    sent = s.dispatch(["w1"], 3.0)  # mic due now, room due at 3.3: within 0.5 x 1 s
+    sent = s.dispatch(["w1", "w2"], 3.0)  # mic due now, room due at 3.3: within 0.5 x 1 s
     assert partial_streams(sent) == [["mic", "room"]]
     assert s.stats().batches_sent == 1 and s.stats().partials_aligned == 1
     ((role, batch),) = sent
@@ -70,24 +70,27 @@ def test_a_partial_due_within_the_lead_joins_the_batch_and_its_cadence_counts_fr
     # room went at 3.0 for the 3.5 tick: not due again before 4.5 (never more often than the
     # interval); mic (sent at 3.0) is due at 4.0: at 3.9 nothing goes, at 4.2 mic goes with
     # room joining (due 4.5, within the lead), so the two stay in phase
-    assert s.dispatch(["w1"], 3.9) == []
-    assert partial_streams(s.dispatch(["w1"], 4.2)) == [["mic", "room"]]
+    assert s.dispatch(["w1", "w2"], 3.9) == []
+    assert partial_streams(s.dispatch(["w1", "w2"], 4.2)) == [["mic", "room"]]
     assert s.stats().partials_requested == 6 and s.stats().partials_aligned == 2
 
 
 def test_a_partial_due_beyond_the_lead_does_not_join() -> None:
     s = aligned(0.2)
     staggered(s)  # room due at 3.3, the lead reaches 3.2
-    assert partial_streams(s.dispatch(["w1"], 3.0)) == [["mic"]]
+    assert partial_streams(s.dispatch(["w1", "w2"], 3.0)) == [["mic"]]
     assert s.stats().partials_aligned == 0
 
 
-def test_aligned_partials_take_extra_seats_only_never_a_free_worker_of_their_own() -> None:
+def test_aligned_partials_join_a_batch_only_while_a_worker_stays_free_for_finals() -> None:
     s = aligned(0.5)
     staggered(s)
     sent = s.dispatch(["w1", "w2"], 3.0)  # w2 stays free for finals
     assert [role for role, _ in sent] == ["w1"]
     assert partial_streams(sent) == [["mic", "room"]]
+    alone = aligned(0.5)
+    staggered(alone)  # one free worker: a batch there would leave a final nowhere to go but
+    assert partial_streams(alone.dispatch(["w1"], 3.0)) == [["mic"]]  # a pre-emption
 
 
 def test_a_final_is_never_planned_ahead_and_finals_still_go_first() -> None:
@@ -110,7 +113,7 @@ def test_alignment_works_with_commits_while_speaking() -> None:
     s.on_reply(role, result(second, "three four"), 2.4)
     s.speech_ongoing(ongoing(0, 0.0, 3.0, "mic"), 3.0)
     s.speech_ongoing(ongoing(0, 0.5, 3.0, "room"), 3.0)
-    assert partial_streams(s.dispatch(["w1"], 3.0)) == [["mic", "room"]]
+    assert partial_streams(s.dispatch(["w1", "w2"], 3.0)) == [["mic", "room"]]
 
 
 def test_the_lead_must_be_a_fraction_of_the_interval() -> None:
@@ -119,9 +122,28 @@ def test_the_lead_must_be_a_fraction_of_the_interval() -> None:
 
 
 def test_simulated_many_streams_lose_nothing_with_alignment() -> None:
-    settings = SimSettings(streams=6, workers=2, seconds=30.0, max_batch=3, partial_align=0.5)
+    settings = SimSettings(streams=4, workers=2, seconds=30.0, max_batch=2, partial_align=0.3)
     report = simulate(settings)
     assert report["finals_lost"] == 0 and report["partials_aligned"] > 0
+
+
+def test_a_partial_about_to_answer_is_left_to_finish_instead_of_cancelled() -> None:
+    """With a pre-emption grace, a final that finds every worker busy cancels only partials
+    expected to take longer than the grace (their time is the average of earlier answers)."""
+    for grace_s, cancelled in ((0.0, 1), (0.2, 0)):
+        s = aligned(0.0)
+        s.preempt_grace_s = grace_s
+        speaking(s, "mic", 0.0, 2.0)
+        ((role, first),) = s.dispatch(["w1"], 2.0)
+        s.on_reply(role, result(first, "one two"), 2.5)  # partials take 0.5 s
+        s.speech_ongoing(ongoing(0, 0.0, 3.5, "mic"), 3.5)
+        ((_, second),) = s.dispatch(["w1"], 3.5)
+        assert second.is_partial
+        s.speech_started(started(0, 0.0, "room"), 3.0)
+        s.speech_ended(ended(0, 0.0, 2.0, "room"), 3.9)
+        assert s.dispatch([], 3.9) == []
+        assert len(s.preemptions(3.9)) == cancelled  # 0.1 s left of 0.5 s
+        assert s.stats().partials_preempted == cancelled
 
 
 def _answer(batch: TranscribeBatch):

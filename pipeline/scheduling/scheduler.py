@@ -29,6 +29,9 @@ Guarantees:
 - Final work does not wait for partials: when it finds every worker busy, the partials in flight
   are cancelled (``preemptions``; the worker stops at its next checkpoint) and the final goes to
   the first worker that answers. A cancelled request is neither a failure nor an attempt.
+  ``preempt_grace_s`` (``PREEMPT_GRACE_S``, 0: off) spares partials expected to answer within
+  it (by the average time partials of that batch size took): the final waits that long at most
+  and their work is kept.
 - Memory: a segment is forgotten when its final is published; the only per-stream state is the
   last segment id and the last final text; the stats are counters.
 
@@ -58,6 +61,7 @@ from pipeline.scheduling.batching import (
     BatchPlan,
     cancels,
     extra_seats,
+    requests_of,
     unpack,
     waiting_requests,
     worker_of,
@@ -82,7 +86,14 @@ from pipeline.words import Word
 logger = logging.getLogger(__name__)
 
 QUEUE_NAMES = ("finals", "partials", "sessions")  # queue depths reported even when zero
-SHED_SHARE = 0.25  # while partials are shed, they may fill at most this share of the pool
+# partials join a batch ahead of their time (``partial_align``) only while another worker stays
+# free for a final that arrives meanwhile
+ALIGN_NEEDS_SPARE = True
+SHED_SHARE = 0.25
+# a partial (or partial batch) expected to answer within this is left to finish instead of being
+# cancelled for final work: the final waits that long at most, and the partial's work is kept
+PREEMPT_GRACE_S = 0.0
+PARTIAL_TOOK_WEIGHT = 0.2  # weight of the newest answer in the average partial time  # while partials are shed, they may fill at most this share of the pool
 MAX_PENDING_SEGMENTS = 1024  # ended segments of a stream awaiting their final; beyond: dropped
 
 
@@ -139,6 +150,9 @@ class SegmentScheduler(SpeechEvents):
         if not 0.0 <= partial_align < 1.0:
             raise ValueError(f"partial_align must be in [0, 1), got {partial_align}")
         self._partial_align = partial_align
+        self.preempt_grace_s = PREEMPT_GRACE_S
+        self._partial_sent_s: dict[str, tuple[float, int]] = {}  # id -> (sent, batch size)
+        self._partial_took_s: dict[int, float] = {}  # batch size -> average time to answer
 
     @property
     def options(self) -> SchedulerOptions:
@@ -235,6 +249,9 @@ class SegmentScheduler(SpeechEvents):
                 break
             self._plan(kind, kind.plan(free, now_s), free, batch, now_s, shed_partials, speaking)
         lead_s = self._partial_align * self._options.partial_interval_s
+        spare = any(seat == worker_of(seat) for seat in free)  # a worker left free
+        if ALIGN_NEEDS_SPARE and not spare:
+            lead_s = 0.0
         for kind in self._kinds if lead_s > 0 else ():
             joining = batch.partial_seats()  # seats beside a partial going now
             if not joining:
@@ -243,6 +260,14 @@ class SegmentScheduler(SpeechEvents):
             # are planned for, so they are not sent more often: ``partial_align``)
             flights = kind.plan(joining, now_s + lead_s)
             self._plan(kind, flights, joining, batch, now_s, shed_partials, speaking, align=True)
+        for _, request in batch.pack():
+            items = requests_of(request)
+            if getattr(items[0], "is_partial", False):
+                for item in items:
+                    self._partial_sent_s[flight_key(item)] = (now_s, len(items))
+        if len(self._partial_sent_s) > len(self._ledger):  # a lost worker's: forget them
+            in_flight = {key for key, _ in self._ledger.flights()}
+            self._partial_sent_s = {k: v for k, v in self._partial_sent_s.items() if k in in_flight}
         for size in batch.batch_sizes():
             self._stats.batches_sent += 1
             self._stats.batched_requests += size
@@ -325,6 +350,11 @@ class SegmentScheduler(SpeechEvents):
             for key, flight in self._ledger.flights()
             if getattr(flight.request, "is_partial", False)
         ]
+        in_flight = {key for _, key in partials}
+        self._partial_sent_s = {k: v for k, v in self._partial_sent_s.items() if k in in_flight}
+        finishing = self._finishing_workers(partials, now_s)
+        waiting -= len(finishing)  # each comes free within the grace: the final takes it
+        partials = [(role, key) for role, key in partials if worker_of(role) not in finishing]
         cancelling = {key for _, key in partials if self._ledger.cancelling(key)}
         out: list[tuple[str, CancelRequest]] = []
         for role, cancel_id, keys in cancels(partials, waiting, cancelling):  # a batch: whole
@@ -334,6 +364,28 @@ class SegmentScheduler(SpeechEvents):
             out.append((role, CancelRequest(cancel_id, "final work waits")))
             logger.debug("%s on %s pre-empted by final work", cancel_id, role)
         return out
+
+    def _finishing_workers(self, partials: list[tuple[str, str]], now_s: float) -> set[str]:
+        """Workers whose partial work is expected to answer within ``preempt_grace_s``."""
+        if self.preempt_grace_s <= 0:
+            return set()
+        out = set()
+        for role, key in partials:
+            sent = self._partial_sent_s.get(key)
+            took_s = self._partial_took_s.get(sent[1]) if sent else None
+            if sent and took_s is not None and took_s - (now_s - sent[0]) <= self.preempt_grace_s:
+                out.add(worker_of(role))
+        return out
+
+    def _partial_answered(self, key: str, now_s: float) -> None:
+        sent = self._partial_sent_s.pop(key, None)
+        if sent is None:
+            return
+        took_s = now_s - sent[0]
+        old = self._partial_took_s.get(sent[1])
+        self._partial_took_s[sent[1]] = (
+            took_s if old is None else old + (took_s - old) * PARTIAL_TOOK_WEIGHT
+        )
 
     def on_reply(self, role: str, message: Message, now_s: float) -> list[Message]:
         """A worker answered: returns the partials and finals to publish, in order."""
@@ -357,6 +409,11 @@ class SegmentScheduler(SpeechEvents):
             return []
         if flight.role != role:
             logger.warning("%s answered by %s, sent to %s", key, role, flight.role)
+        if getattr(flight.request, "is_partial", False):
+            if isinstance(message, WorkerError):
+                self._partial_sent_s.pop(key, None)
+            else:
+                self._partial_answered(key, now_s)
         if isinstance(message, WorkerError) and message.error_kind == CANCELLED:
             # cut short by a cancel: no failure and no attempt; the work is as if never sent
             self._stats.partials_cut_short += 1
