@@ -6,13 +6,18 @@ from __future__ import annotations
 import pytest
 
 from config.schema import StreamsConfig
+from pipeline.messages.work import TranscribeBatch, TranscribeRequest
 from workers.stream_load import (
+    FINAL_WORKER_S_PER_S,
+    PARTIAL_NEED_WORKER_S_PER_S,
     STREAM_WORKER_S_PER_S,
     Adaptation,
     Admission,
     CapacityError,
     LoadMeter,
+    is_partial_work,
     projected_busy,
+    projected_need,
 )
 
 
@@ -81,3 +86,63 @@ def test_adaptation_can_be_turned_off() -> None:
     adaptation = Adaptation(StreamsConfig(adapt=False, adapt_sustain_s=1.0))
     assert all(adaptation.update(t, 99.0) is None for t in range(0, 60, 5))
     assert adaptation.stats()["switches"] == 0
+
+
+def test_the_load_meter_averages_the_partials_share_of_the_busy_time_apart() -> None:
+    meter = LoadMeter(tau_s=1.0)
+    meter.sample(0.0, 0, 2)
+    assert not meter.partials_measured
+    for step in range(1, 101):  # both busy, one of them on partials
+        meter.sample(step * 0.1, 2, 2, partial_busy=1)
+    assert meter.busy_fraction > 0.99 and 0.49 < meter.partial_fraction < 0.51
+    assert meter.partials_measured
+
+
+def test_partial_work_is_a_partial_or_a_batch_of_partials_only() -> None:
+    def request(partial: bool) -> TranscribeRequest:
+        return TranscribeRequest("r", "mic", 0, 0, 1, "ring", 0, 16000, partial)
+
+    assert is_partial_work(request(True)) and not is_partial_work(request(False))
+    assert is_partial_work(TranscribeBatch("batch:r", (request(True), request(True))))
+    assert not is_partial_work(TranscribeBatch("batch:r", (request(False), request(False))))
+    assert not is_partial_work(None)
+
+
+def test_admission_counts_what_streams_need_not_the_partials_filling_the_budget() -> None:
+    """Partials fill the budget (busy 0.77, 0.70 of it partials): by the busy fraction alone a
+    sixth stream is refused; counted at what each needs (finals measured, partials batched at
+    the cadence commits need) it fits, and the eighth does not."""
+    admission = Admission(StreamsConfig(admission_max_busy=0.85))
+    with pytest.raises(CapacityError):
+        admission.check(5, 0.77, 0.0, workers=2)  # partial time unknown: all of it counts
+    admission.check(5, 0.77, 0.0, workers=2, partial_fraction=0.70)
+    need = projected_need(0.77, 0.70, 5, 0, 2)
+    per_stream = PARTIAL_NEED_WORKER_S_PER_S / 2
+    assert need == pytest.approx(0.07 + FINAL_WORKER_S_PER_S / 2 + 6 * per_stream)
+    admission.check(6, 0.77, 0.0, workers=2, partial_fraction=0.70)  # the seventh
+    with pytest.raises(CapacityError, match="partials 70%, shed first") as info:
+        admission.check(7, 0.77, 0.0, workers=2, partial_fraction=0.70)
+    assert info.value.details["partial_fraction"] == "0.70"
+    # streams opened at once on an idle pool: finals and partials counted before they show
+    for fresh in range(6):
+        admission.check(1 + fresh, 0.0, 0.0, fresh_streams=fresh, workers=2, partial_fraction=0.0)
+    with pytest.raises(CapacityError, match="6 opened in the last 10 s"):
+        admission.check(7, 0.0, 0.0, fresh_streams=6, workers=2, partial_fraction=0.0)
+    # a stream already lagging is refused whatever the load
+    with pytest.raises(CapacityError, match="lags"):
+        admission.check(2, 0.1, 5.0, workers=2, partial_fraction=0.05)
+
+
+def test_a_stream_no_client_feeds_needs_no_partials_until_it_does() -> None:
+    """The bench's idle first stream (a push stream nobody feeds) and six opened at once: all
+    six fit on two workers; the seventh does not."""
+    admission = Admission(StreamsConfig(admission_max_busy=0.85))
+    for fresh in range(6):
+        admission.check(
+            1 + fresh, 0.0, 0.0, fresh_streams=fresh, workers=2, partial_fraction=0.0,
+            silent_streams=1,
+        )  # fmt: skip
+    with pytest.raises(CapacityError):
+        admission.check(
+            7, 0.0, 0.0, fresh_streams=6, workers=2, partial_fraction=0.0, silent_streams=1
+        )

@@ -1,7 +1,8 @@
 """How loaded the worker pool is, whether one more stream fits, and how the daemon adapts.
 
 - ``LoadMeter``: the workers' busy fraction (busy workers / ready workers, averaged over about
-  ``LOAD_TAU_S``), sampled every loop step; with the streams' lags it is the measured load.
+  ``LOAD_TAU_S``), sampled every loop step, and the part of it spent on partials
+  (``partial_fraction``); with the streams' lags it is the measured load.
 - ``Admission``: ``stream.open`` is refused with ``CapacityError`` (a ``capacity`` error naming
   the measured load) when the open-stream cap is reached, when the busy fraction projected with
   one more stream is over ``streams.admission_max_busy``, or when a stream already lags more
@@ -12,8 +13,14 @@
   on two workers) instead of after they all lag. (A closed stream's load leaves the average
   over ``LOAD_TAU_S`` too, which is why no per-stream share is read from it.) With the partial
   budget (``streams.partial_share``) the busy fraction stops near the share once partials fill
-  it: from then on a new stream only thins every stream's partials out (continuous speech
-  commits later), and admission refuses it.
+  it, whatever the number of streams: partial time is elastic (the budget thins every stream's
+  partials out, shedding thins them more), finals' time is not. So once the pool's partial
+  time is measured (``partial_fraction``), a stream is counted at what it really costs to stay
+  real-time (``projected_need``): the measured finals' share plus ``FINAL_WORKER_S_PER_S`` for
+  each fresh stream and the new one, plus ``PARTIAL_NEED_WORKER_S_PER_S`` of partials for
+  every stream carrying audio (running and new; a push stream no client has fed yet needs
+  none): partials decoded in batches at the cadence commits while speaking need. Admission refuses when that need is over ``admission_max_busy``, not when the
+  budget is merely full.
 - ``Adaptation``: lag over ``adapt_lag_s`` held for ``adapt_sustain_s`` moves one level up
   (0 normal -> 1 partials shed -> 2 streams on ``adapt_profile``); lag under half of it held as
   long moves one level down. Each switch is logged and counted (``stats``, shown in ``status``
@@ -42,6 +49,19 @@ LOAD_TAU_S = 10.0  # time constant of the busy-fraction average
 # this prior, sets the load (6 streams on 2 workers: 54 partials instead of 30 in 15.7 instead
 # of 16.6 asr CPU-s), so a new stream's cost before its load shows is still a lone stream's.
 STREAM_WORKER_S_PER_S = 0.35
+# The part of it that is never shed: finals, early finals and the rest of committed segments
+# (daemon_e2e: early finals 4.3 s of engine time for 85 s of audio; the finals' chunks after
+# commits are short).
+FINAL_WORKER_S_PER_S = 0.06
+# What one stream's partials need once partials of several streams are decoded together
+# (``batching``, ``streams.partial_align``) and share the partial budget: bench/streams.py's
+# quiet N = 4 level (dictation p95 1.31 s, nothing lost) took 0.25 worker CPU-s per stream
+# second, finals included (20.1 s for 4 x 20 s); the partial budget (partial_share 0.75 of 2
+# workers, less 6 streams' finals) leaves each of 6 streams the same ~0.19. At a 1 s cadence
+# alone partials would take 0.30 (daemon_e2e: 25.6 s for 85 s); batched pairs and threes cost
+# 0.8x (bench/encoder_batch.py). bench/streams.py reports the measured worker CPU per stream
+# second at each level (``worker_cpu_s_per_stream_s``).
+PARTIAL_NEED_WORKER_S_PER_S = 0.19
 BATTERY_CHECK_INTERVAL_S = 30.0
 NORMAL, SHED_PARTIALS, CHEAP_PROFILE = 0, 1, 2
 LEVEL_NAMES = ("normal", "partials_shed", "cheap_profile")
@@ -61,17 +81,37 @@ class LoadMeter:
     def __init__(self, tau_s: float = LOAD_TAU_S) -> None:
         self.tau_s = tau_s
         self.busy_fraction = 0.0
+        self.partial_fraction = 0.0  # of busy_fraction, workers busy on partials
+        self.partials_measured = False  # partial_busy was ever given (else unknown)
         self.workers = 0  # ready workers at the last sample
         self._last_s: float | None = None
 
-    def sample(self, now_s: float, busy_workers: int, ready_workers: int) -> float:
+    def sample(
+        self,
+        now_s: float,
+        busy_workers: int,
+        ready_workers: int,
+        partial_busy: int | None = None,
+    ) -> float:
+        """``partial_busy``: of the busy workers, those decoding partials (None: unknown)."""
         self.workers = ready_workers
         instant = busy_workers / ready_workers if ready_workers else 1.0 if busy_workers else 0.0
+        partial = min(partial_busy or 0, busy_workers) / ready_workers if ready_workers else 0.0
+        self.partials_measured = self.partials_measured or partial_busy is not None
         if self._last_s is not None:
             weight = min(1.0, max(0.0, now_s - self._last_s) / self.tau_s)
             self.busy_fraction += (instant - self.busy_fraction) * weight
+            self.partial_fraction += (partial - self.partial_fraction) * weight
         self._last_s = now_s
         return self.busy_fraction
+
+
+def is_partial_work(request: object) -> bool:
+    """Whether a worker's request in flight is partial work (a partial, or a batch of them)."""
+    items = getattr(request, "requests", None)
+    if items:
+        return all(getattr(item, "is_partial", False) for item in items)
+    return bool(getattr(request, "is_partial", False))
 
 
 @dataclass
@@ -87,10 +127,16 @@ class Admission:
         *,
         fresh_streams: int = 0,
         workers: int = 0,
+        partial_fraction: float | None = None,
+        silent_streams: int = 0,
     ) -> None:
         """Raise ``CapacityError`` when one more stream does not fit (see module doc).
         ``fresh_streams``: of the running ones, those opened in the last ``LOAD_TAU_S``;
-        ``workers``: ready workers (0: unknown, the prior is not used)."""
+        ``workers``: ready workers (0: unknown, the prior is not used); ``partial_fraction``:
+        the part of ``busy_fraction`` spent on partials (None: unknown, every busy second
+        counts as the streams' need); ``silent_streams``: of the running ones, those not fresh
+        that have written no audio at all (a push stream no client feeds): no partials to
+        need until they do."""
         limits = self.config
         load = {
             "open_streams": str(running_streams),
@@ -104,7 +150,21 @@ class Admission:
                 f"{running_streams} streams open, the limit is {limits.max_open} (streams.max_open)"
             )
         else:
-            projected = projected_busy(busy_fraction, running_streams, fresh_streams, workers)
+            if partial_fraction is not None and workers:
+                speaking = max(0, running_streams - silent_streams)
+                projected = projected_need(
+                    busy_fraction, partial_fraction, speaking, fresh_streams, workers
+                )
+                load["partial_fraction"] = f"{partial_fraction:.2f}"
+                what = (
+                    f"workers busy {busy_fraction:.0%} with {running_streams} streams (partials "
+                    f"{partial_fraction:.0%}, shed first); with one more, finals and the partials "
+                    f"every stream needs ({PARTIAL_NEED_WORKER_S_PER_S} worker-s/s each, "
+                    f"batched) would need"
+                )
+            else:
+                projected = projected_busy(busy_fraction, running_streams, fresh_streams, workers)
+                what = ""
             load["projected_busy_fraction"] = f"{projected:.2f}"
             if limits.admission_max_busy > 1.0:
                 pass  # load not checked (configured off)
@@ -119,6 +179,11 @@ class Admission:
                     f"workers busy {busy_fraction:.0%} with {running_streams} streams{recent}; "
                     f"one more would need ~{projected:.0%} (limit {limits.admission_max_busy:.0%})"
                 )
+                if what:
+                    reason = (
+                        f"{what} ~{projected:.0%} of them{recent} "
+                        f"(limit {limits.admission_max_busy:.0%})"
+                    )
             elif worst_lag_s > limits.adapt_lag_s:
                 reason = f"a stream already lags {worst_lag_s:.1f} s (limit {limits.adapt_lag_s} s)"
         if reason:
@@ -133,6 +198,17 @@ def projected_busy(busy_fraction: float, running: int, fresh: int, workers: int)
     else:  # the pool's size unknown: the streams' measured share (busy / streams measured)
         per_stream = busy_fraction / max(1, running - fresh)
     return busy_fraction + per_stream * (fresh + 1)
+
+
+def projected_need(
+    busy_fraction: float, partial_fraction: float, running: int, fresh: int, workers: int
+) -> float:
+    """The busy fraction every stream needs to stay real-time with one more (see module doc):
+    the measured finals' share, a fresh stream's finals for each fresh one and the new one,
+    and every stream's partials at ``PARTIAL_NEED_WORKER_S_PER_S``."""
+    finals = max(0.0, busy_fraction - partial_fraction)
+    finals += FINAL_WORKER_S_PER_S / workers * (fresh + 1)
+    return finals + PARTIAL_NEED_WORKER_S_PER_S / workers * (running + 1)
 
 
 @dataclass

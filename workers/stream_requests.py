@@ -72,6 +72,12 @@ class StreamRequests:
             self.streams.update_lags(now_s),
             fresh_streams=sum(1 for s in running if now_s - s.opened_at_s < LOAD_TAU_S),
             workers=self.load.workers,
+            partial_fraction=self.load.partial_fraction if self.load.partials_measured else None,
+            silent_streams=sum(
+                1
+                for s in running
+                if now_s - s.opened_at_s >= LOAD_TAU_S and s.ring.write_index == 0
+            ),
         )
         config = self._stream_config(request)
         stream = self.streams.open(

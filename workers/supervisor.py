@@ -56,7 +56,7 @@ from workers.memory_watch import MemoryWatch
 from workers.profile_switch import apply_profile
 from workers.progress_watch import EXIT_NO_PROGRESS, ProgressWatch, is_finite_source
 from workers.stdin_relay import StdinRelay
-from workers.stream_load import Adaptation, Admission, LoadMeter
+from workers.stream_load import Adaptation, Admission, LoadMeter, is_partial_work
 from workers.stream_requests import StreamRequests
 from workers.stream_set import StreamSet
 from workers.worker_pool import PoolOptions, WorkerPool
@@ -398,7 +398,8 @@ class Supervisor:
         """Measure the pool's load and the streams' lag; adapt when lag is sustained."""
         slots = list(self.pool)
         busy = sum(1 for slot in slots if slot.ready and slot.in_flight is not None)
-        self.load.sample(now_s, busy, sum(1 for slot in slots if slot.ready))
+        partial = sum(1 for slot in slots if slot.ready and is_partial_work(slot.in_flight))
+        self.load.sample(now_s, busy, sum(1 for slot in slots if slot.ready), partial)
         if now_s - self._last_lag_s < LAG_INTERVAL_S:
             return
         self._last_lag_s = now_s
@@ -469,6 +470,7 @@ class Supervisor:
             adaptation=self.adaptation.stats(),
             load={
                 "busy_fraction": round(self.load.busy_fraction, 3),
+                "partial_fraction": round(self.load.partial_fraction, 3),
                 "partial_budget": self.scheduler.partial_budget(),
                 "streams_refused": self.admission.refused,
                 "streams_opened": self.streams.opened_total,
