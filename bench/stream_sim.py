@@ -19,7 +19,9 @@ policy alone, the same on any machine, so configurations compare exactly:
   its end -> its final published; ``preemptions``: partials cut short for finals.
 
 Streams speak in turn-taking dictation: ``--speech-s`` of speech, ``--pause-s`` of silence,
-each stream's phase shifted. Last line JSON: per share and N, those figures.
+each stream's phase shifted. ``--max-batch``, ``--aligns`` and ``--graces`` compare
+``asr.max_batch``, ``streams.partial_align`` and the scheduler's pre-emption grace. Last line
+JSON: per configuration and N, those figures.
 
     .venv/bin/python bench/stream_sim.py --levels 1,2,4,6,8 --shares 1.0,0.75
     .venv/bin/python bench/stream_sim.py --levels 4,6,8 --shares 0.75 --max-batch 2 --aligns 0,0.5
