@@ -531,7 +531,8 @@ def sweep(args: argparse.Namespace, extra: list[str], clips: ClipMaker) -> dict[
         "max_realtime_streams": highest,
         "max_realtime_streams_reason": None
         if highest
-        else "even N = 1 failed (p95 over its limit, a loss, a missed utterance or a refusal)",
+        else f"even N = {min(args.level_list)} failed (p95 over its limit, a loss, a missed "
+        "utterance or a refusal)",
         "max_realtime_streams_issue_rule": highest_passing(per_n, "ok_issue_rule"),
         "per_n": per_n,
         "per_stream_cpu_s_per_audio_s": single["cpu_s_per_audio_s"] if single else None,

@@ -180,9 +180,15 @@ class Admission:
                     f"one more would need ~{projected:.0%} (limit {limits.admission_max_busy:.0%})"
                 )
                 if what:
+                    recent = (
+                        f"; {fresh_streams} opened in the last {LOAD_TAU_S:.0f} s count their "
+                        f"finals at {FINAL_WORKER_S_PER_S} worker-s/s before they show"
+                        if fresh_streams
+                        else ""
+                    )
                     reason = (
-                        f"{what} ~{projected:.0%} of them{recent} "
-                        f"(limit {limits.admission_max_busy:.0%})"
+                        f"{what} ~{projected:.0%} of them (limit "
+                        f"{limits.admission_max_busy:.0%}){recent}"
                     )
             elif worst_lag_s > limits.adapt_lag_s:
                 reason = f"a stream already lags {worst_lag_s:.1f} s (limit {limits.adapt_lag_s} s)"
