@@ -214,7 +214,10 @@ def modeled_cpu_s(cost_model: tuple[float, float], details: dict[str, float]) ->
     per_frame_s, per_token_s = cost_model
     cost_s = per_frame_s * details.get("audio_ctx", 0.0)
     cost_s += per_token_s * (details.get("tokens", 0.0) + 1)
-    if "audio_ctx_retry_s" in details:
+    if "audio_ctx_retry_frames" in details:  # what the passes before the last computed
+        cost_s += per_frame_s * details["audio_ctx_retry_frames"]
+        cost_s += per_token_s * details.get("audio_ctx_retry_tokens", MAX_TOKENS_GUESS)
+    elif "audio_ctx_retry_s" in details:
         cost_s += per_frame_s * AUDIO_CTX_SHORT_FRAMES + per_token_s * MAX_TOKENS_GUESS
     return cost_s
 
@@ -484,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
         "utterances_measured": len(latencies),
         "finals": len(finals),
         "commits": stats.get("commits"),
+        "confident_commits": stats.get("confident_commits"),
         "early_finals_used": stats.get("early_finals_used"),
         "early_finals_wasted": stats.get("early_finals_wasted"),
         "partials_preempted": stats.get("partials_preempted"),

@@ -107,11 +107,28 @@ class LocalAgreement:
         # The newest hypotheses' words after the stable prefix, oldest first.
         self._tails: deque[list[Word]] = deque(maxlen=agreement_count)
         self._partial = EMPTY_PARTIAL
+        self._newest_looped = False  # the newest hypothesis held a repetition loop
 
     @property
     def partial(self) -> PartialText:
         """The partial transcript after the last update."""
         return self._partial
+
+    @property
+    def newest_tail(self) -> tuple[Word, ...]:
+        """The newest hypothesis' words after the stable prefix (a repetition loop left out)."""
+        return tuple(self._tails[-1]) if self._tails else ()
+
+    @property
+    def previous_tail(self) -> tuple[Word, ...] | None:
+        """The hypothesis before the newest one, its words after the stable prefix; None when
+        fewer than two hypotheses came since the last reset or seed."""
+        return tuple(self._tails[-2]) if len(self._tails) >= 2 else None
+
+    @property
+    def newest_looped(self) -> bool:
+        """Whether the newest hypothesis held a repetition loop."""
+        return self._newest_looped
 
     def reset(self) -> None:
         """Forget the segment (call at every segment end)."""
@@ -119,6 +136,32 @@ class LocalAgreement:
         self._stable_norms.clear()
         self._tails.clear()
         self._partial = EMPTY_PARTIAL
+        self._newest_looped = False
+
+    def accept(self, count: int) -> PartialText:
+        """Make the first ``count`` words of the newest hypothesis after the stable prefix stable
+        without waiting for agreement (they were made final on other grounds, e.g. one confident
+        hypothesis); older hypotheses keep only their words heard after the last of them."""
+        tail = self._tails[-1] if self._tails else []
+        if not 0 <= count <= len(tail):
+            raise ValueError(f"count must be in [0, {len(tail)}], got {count}")
+        if count == 0:
+            return self._partial
+        accepted = tail[:count]
+        self._stable.extend(accepted)
+        self._stable_norms.extend(normalize_word(w.text) for w in accepted)
+        end_s = accepted[-1].end_s
+        self._tails[-1] = tail[count:]
+        for i in range(len(self._tails) - 1):
+            self._tails[i] = [w for w in self._tails[i] if _center_s(w) > end_s]
+        unstable = tuple(self._partial.unstable_words[count:])
+        self._partial = PartialText(
+            stable=merged_text(self._stable),
+            unstable=merged_text(unstable),
+            stable_words=tuple(self._stable),
+            unstable_words=unstable,
+        )
+        return self._partial
 
     def seed(self, words: Sequence[Word]) -> None:
         """Start over with ``words`` as the stable prefix (words made final by other means than
@@ -134,6 +177,7 @@ class LocalAgreement:
         norms = [normalize_word(w.text) for w in hypothesis]
         loop = find_repetition(norms, self.repeat_limit, self.max_ngram_words)
         loop_words: list[Word] = []
+        self._newest_looped = loop is not None
         if loop is not None:
             logger.debug(
                 "repetition loop: %d words repeated %d times from word %d",

@@ -58,6 +58,14 @@ class CommitOptions:
     # a forced prefix is often ended at once or continued with made-up words, and words were
     # lost; decoding whole VAD segments offline the same lead-in had gained 0.3027 -> 0.2914.
     context_lead_after_pause: bool = False
+    # A word may be committed from the newest hypothesis alone, without waiting for the next
+    # to agree (``confident_count``): when it, every uncommitted word before it and the word
+    # after it have a probability of at least ``confident_probability`` and it ends
+    # ``confident_margin_s`` before the newest audio that hypothesis heard.
+    confident_commit: bool = False
+    confident_probability: float = 0.9
+    confident_margin_s: float = 0.5
+    confident_next_probability: float = 0.0  # the word after the last one committed
 
     def __post_init__(self) -> None:
         for name in (
@@ -69,9 +77,13 @@ class CommitOptions:
             "stall_margin_s",
             "context_lead_in_s",
             "context_lead_max_gap_s",
+            "confident_margin_s",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+        for name in ("confident_probability", "confident_next_probability"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.repeat_limit < 2:
             raise ValueError(f"repeat_limit must be at least 2, got {self.repeat_limit}")
 
@@ -91,6 +103,54 @@ def committable(
         count += 1
     while count > committed_count and count < len(stable) and continues(stable[count]):
         count -= 1  # never cut a word from the piece that continues it ("re" | "-hour")
+    return count
+
+
+def confident_count(
+    rest: Sequence[Word],
+    agreed: int,
+    heard_end_s: float,
+    previous: Sequence[Word] | None,
+    previous_heard_end_s: float | None,
+    probability: float,
+    margin_s: float,
+    next_probability: float = 0.0,
+) -> int:
+    """How many leading words of ``rest`` one hypothesis may commit on its own confidence.
+
+    ``rest``: the newest hypothesis' uncommitted words in order (absolute times), the first
+    ``agreed`` of them stable (two hypotheses agreed on them); ``heard_end_s``: the end of the
+    audio it heard; ``previous``: the hypothesis before it, its words after the stable prefix
+    (None: there was none), which heard up to ``previous_heard_end_s``.
+
+    A word is committed when it ends ``margin_s`` before ``heard_end_s``, it and every word
+    before it are stable or have at least ``probability``, and a word follows it in the
+    hypothesis with at least ``next_probability``: so never a hypothesis' last word, whose end
+    a cut in mid-word or the next word still change. No word after the stable ones is
+    committed when the previous hypothesis contradicts this one: after the stable prefix the
+    two differ from their first word on, so any word the previous one heard ``margin_s``
+    before its own end (not one its cut may have changed) is a word this one revised. A word
+    is never cut from the piece that continues it (``continues``).
+    """
+    usable = len(rest)
+    if (
+        previous
+        and previous_heard_end_s is not None
+        and previous[0].end_s <= previous_heard_end_s - margin_s
+    ):
+        usable = min(agreed, usable)
+    limit_s = heard_end_s - margin_s
+    count = 0
+    while (
+        count < usable
+        and count + 1 < len(rest)
+        and rest[count].end_s <= limit_s
+        and (count < agreed or rest[count].probability >= probability)
+        and (count + 1 < agreed or rest[count + 1].probability >= next_probability)
+    ):
+        count += 1
+    while count > 0 and continues(rest[count]):
+        count -= 1
     return count
 
 

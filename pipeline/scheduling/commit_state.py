@@ -34,6 +34,7 @@ class CommitState:
     last_request_s: float | None = None
     last_end_index: int = 0  # end of the newest partial request's audio
     last_serial: int = 0  # serial of the newest partial read (0: none)
+    heard_end_s: float | None = None  # end of the audio the newest hypothesis read heard
     early: EarlyFinal | None = None  # the early final of the current pause
     silent_tail: bool = False  # all audio up to a pause is committed and speech did not resume
     awaiting_early: bool = False  # ended: its final is the early final in flight

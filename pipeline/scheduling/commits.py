@@ -36,6 +36,7 @@ from pipeline.scheduling.chunked import ChunkedSegments
 from pipeline.scheduling.commit_policy import (
     CommitOptions,
     committable,
+    confident_count,
     continues,
     cut_after,
     lead_in_start_s,
@@ -375,9 +376,15 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         out: list[Message] = []
         stable = partial.stable_words
         heard_end_s = samples_to_seconds(request.end_index)
+        previous_heard_end_s, state.heard_end_s = state.heard_end_s, heard_end_s
         margin_s = self.commit_options.margin_s
         count = committable(stable, state.committed_count, heard_end_s, margin_s)
         hypothesis = [*stable, *partial.unstable_words]
+        confident = self._confident_count(state, stable, heard_end_s, previous_heard_end_s)
+        if confident > count:
+            count = confident
+            margin_s = self.commit_options.confident_margin_s
+            hypothesis = [*stable, *state.agreement.newest_tail]
         while (
             count > state.committed_count
             and count < len(hypothesis)
@@ -385,16 +392,18 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         ):
             count -= 1  # the first unstable word may be the rest of the last stable one
         if count > state.committed_count:
-            words = list(stable[state.committed_count : count])
-            following = (
-                stable[count] if count < len(stable) else next(iter(partial.unstable_words), None)
-            )
+            words = hypothesis[state.committed_count : count]
+            following = hypothesis[count] if count < len(hypothesis) else None
             cut_s = cut_after(
                 words[-1], following, heard_end_s - margin_s, self.commit_options.cut_pad_s
             )
             cut_index = min(seconds_to_samples(cut_s), segment.newest_index)
             if cut_index > segment.start_index:
                 out.extend(self._commit(segment, state, cut_index, words, now_s, at_pause=False))
+                if count > len(stable):  # committed on one hypothesis' confidence
+                    self.core.counters.confident_commits += 1
+                    partial = state.agreement.accept(count - len(stable))
+                    stable = partial.stable_words
                 state.committed_count = count
         elif segment.audio_samples > seconds_to_samples(self.commit_options.stall_after_s):
             rest = [*stable[state.committed_count :], *partial.unstable_words]
@@ -407,6 +416,31 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         if (rest_stable, partial.unstable) != segment.last_partial_text:
             out.append(self.core.partial(segment, rest_stable, partial.unstable, request.end_index))
         return out
+
+    def _confident_count(
+        self,
+        state: CommitState,
+        stable: tuple[Word, ...],
+        heard_end_s: float,
+        previous_heard_end_s: float | None,
+    ) -> int:
+        """How many of the segment's stable words and the newest hypothesis' words after them
+        are final on that hypothesis' confidence alone (``commit_policy.confident_count``):
+        none when that is off or the hypothesis held a repetition loop."""
+        options = self.commit_options
+        if not options.confident_commit or state.agreement.newest_looped:
+            return 0
+        rest = [*stable[state.committed_count :], *state.agreement.newest_tail]
+        return state.committed_count + confident_count(
+            rest,
+            len(stable) - state.committed_count,
+            heard_end_s,
+            state.agreement.previous_tail,
+            previous_heard_end_s,
+            options.confident_probability,
+            options.confident_margin_s,
+            options.confident_next_probability,
+        )
 
     def _preview_again(
         self, segment: Segment | None, state: CommitState | None, request: TranscribeRequest

@@ -33,6 +33,7 @@ class SchedulerStats:
     commits: int = 0  # prefixes of open segments published as finals while speech went on
     endpoint_commits: int = 0  # of them, complete sentences committed at a pause from partials
     stalled_commits: int = 0  # of them, from one hypothesis after others kept disagreeing
+    confident_commits: int = 0  # of them, from one hypothesis whose words were all confident
     early_finals_requested: int = 0  # finals decoded at a pause, before the segment ended
     early_finals_used: int = 0  # of them, published (committed, or the segment's final)
     early_finals_wasted: int = 0  # of them, dropped: speech resumed mid-sentence, or failed
