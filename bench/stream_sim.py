@@ -86,6 +86,7 @@ class SimSettings:
     max_batch: int = 1  # asr.max_batch
     partial_align: float = 0.0  # streams.partial_align
     preempt_grace_s: float = 0.0  # SegmentScheduler.preempt_grace_s
+    reserve_for_finals: int = 0  # SegmentScheduler.reserve_for_finals
 
 
 @dataclass
@@ -160,6 +161,7 @@ def simulate(settings: SimSettings) -> dict[str, Any]:
         {name: f"ring-{name}" for name in names},
         partial_share=settings.share,
         partial_align=settings.partial_align,
+        reserve_for_finals=settings.reserve_for_finals,
     )
     scheduler.preempt_grace_s = settings.preempt_grace_s
     roles = [f"asr-{i + 1}" for i in range(settings.workers)]
@@ -289,6 +291,7 @@ def summarise(
         "max_batch": settings.max_batch,
         "partial_align": settings.partial_align,
         "preempt_grace_s": settings.preempt_grace_s,
+        "reserve_for_finals": settings.reserve_for_finals,
         "partials_cut_short": stats.partials_cut_short,
     }
 
@@ -311,6 +314,7 @@ def main() -> int:
     parser.add_argument("--max-batch", default="1", help="asr.max_batch values to compare")
     parser.add_argument("--aligns", default="0.0", help="streams.partial_align values to compare")
     parser.add_argument("--graces", default="0.0", help="pre-emption grace values to compare")
+    parser.add_argument("--reserves", default="0", help="workers kept for finals, to compare")
     args = parser.parse_args()
     rows = []
     combos = itertools.product(
@@ -318,8 +322,9 @@ def main() -> int:
         (int(b) for b in args.max_batch.split(",")),
         (float(a) for a in args.aligns.split(",")),
         (float(g) for g in args.graces.split(",")),
+        (int(r) for r in args.reserves.split(",")),
     )
-    for share, max_batch, align, grace in combos:
+    for share, max_batch, align, grace, reserve in combos:
         for n in (int(n) for n in args.levels.split(",")):
             row = simulate(
                 SimSettings(
@@ -339,6 +344,7 @@ def main() -> int:
                     max_batch=max_batch,
                     partial_align=align,
                     preempt_grace_s=grace,
+                    reserve_for_finals=reserve,
                 )
             )
             rows.append(row)

@@ -290,6 +290,14 @@ class StreamsConfig:
         min=0.0,
         max=0.95,
     )
+    reserve_for_finals: int = _key(
+        1,
+        "while more than one stream is in speech, partials never take the last this many "
+        "workers (they batch on the others) so a final finds a free worker without cancelling "
+        "them; a pool of one worker keeps none; 0 = off",
+        min=0,
+        max=64,
+    )
     adapt: bool = _key(
         True, "under sustained lag shed partials, then switch to adapt_profile; back when it falls"
     )

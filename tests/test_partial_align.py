@@ -151,3 +151,28 @@ def _answer(batch: TranscribeBatch):
 
     results = tuple(result(r, "one two three") for r in batch.requests)
     return TranscribeBatchResult(batch.request_id, results, ())
+
+
+def test_partials_keep_a_worker_free_for_finals_and_batch_on_the_others() -> None:
+    """``reserve_for_finals`` 1 of 2 workers: three streams' partials due at once go as one
+    batch to one worker; the other stays free, so a final takes it without a pre-emption."""
+    s = SegmentScheduler(options(max_batch=3), rings=STREAMS, reserve_for_finals=1)
+    for stream in ("mic", "room", "desk"):
+        speaking(s, stream, 0.0, 2.0)
+    sent = s.dispatch(["w1", "w2"], 2.0)
+    assert [role for role, _ in sent] == ["w1"]
+    assert sorted(partial_streams(sent)[0]) == ["desk", "mic", "room"]
+    s2 = SegmentScheduler(options(max_batch=3), rings=STREAMS, reserve_for_finals=1)
+    speaking(s2, "mic", 0.0, 2.0)
+    speaking(s2, "room", 0.0, 2.0)
+    ((role, batch),) = s2.dispatch(["w1", "w2"], 2.0)
+    assert role == "w1" and len(batch.requests) == 2  # both partials on one worker
+    s2.speech_started(started(0, 0.0, "desk"), 2.1)
+    s2.speech_ended(ended(0, 0.0, 1.5, "desk"), 2.2)
+    ((other, final),) = s2.dispatch(["w2"], 2.2)
+    assert other == "w2" and not final.is_partial and s2.preemptions(2.2) == []
+    # one stream alone in speech is never held back; a pool of one worker keeps none
+    alone = SegmentScheduler(options(max_batch=2), rings=STREAMS, reserve_for_finals=1)
+    speaking(alone, "mic", 0.0, 2.0)
+    speaking(alone, "room", 0.0, 2.0)
+    assert partial_streams(alone.dispatch(["w1"], 2.0)) == [["mic", "room"]]

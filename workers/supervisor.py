@@ -158,6 +158,7 @@ class Supervisor:
                     first_seq=self.journal.next_seq,
                     partial_share=config.streams.partial_share,
                     partial_align=config.streams.partial_align,
+                    reserve_for_finals=config.streams.reserve_for_finals,
                 )
                 self.streams = StreamSet(
                     runtime_dir,
