@@ -31,7 +31,9 @@ Guarantees:
   the first worker that answers. A cancelled request is neither a failure nor an attempt.
   ``preempt_grace_s`` (``PREEMPT_GRACE_S``, 0: off) spares partials expected to answer within
   it (by the average time partials of that batch size took): the final waits that long at most
-  and their work is kept.
+  and their work is kept. While more than one stream is in speech, partials never take the last
+  ``reserve_for_finals`` workers (``streams.reserve_for_finals``): they batch on the others, so
+  a final usually finds a free worker and no pre-emption is needed.
 - Memory: a segment is forgotten when its final is published; the only per-stream state is the
   last segment id and the last final text; the stats are counters.
 
