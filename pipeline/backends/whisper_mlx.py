@@ -63,6 +63,9 @@ class WhisperOptions:
     audio_ctx_pad_s: float = 2.0  # padding encoded after the audio in auto mode
     audio_ctx_max_audio_s: float = 30.0  # longer requests get the full window in auto mode
     seed: int = 0  # sampling at temperature > 0
+    repeat_stop: bool = True  # a short window's search stops once its text repeats (retried)
+    # ... and, below the finals' window, ends at the sentences said before a repeated one
+    repeat_cut: bool = True
 
     @classmethod
     def from_config(cls, asr) -> WhisperOptions:
@@ -170,7 +173,7 @@ class WhisperBackend(Backend):
         after_prefix[tok.encode(" ")] = -np.inf
         self._search = TokenSearch(self.engine, suppress, begin, tok.eot, tok.no_speech,
                                    np.random.default_rng(self.options.seed),
-                                   prefix_begin_mask=after_prefix)  # fmt: skip
+                                   prefix_begin_mask=after_prefix, text_of=tok.decode)  # fmt: skip
         self._start_sequence = list(tok.sot_sequence_including_notimestamps)
         from pipeline.backends.whisper.audio_context import AudioContextPolicy
 
@@ -281,6 +284,9 @@ class WhisperBackend(Backend):
         if not self.retry_suspect and gave_nothing(result.text, result.details):
             return replace(result, details={**result.details, "suspect": 1.0})
         logger.debug("short encoder window (%d frames) gave %r: full window", frames, result.text)
+        # what the passes before the last computed (bench/commit_latency.py's cost model)
+        spent_frames = result.details.get("audio_ctx", float(frames))
+        spent_tokens = result.details.get("tokens", 0.0) + 1
         full = self.dims.n_audio_ctx
         temperatures = self.options.temperatures or (0.0,)
         retried_s = time.perf_counter()
@@ -289,11 +295,31 @@ class WhisperBackend(Backend):
             second = self._encode_and_decode(audio, prompt, middle, retried_s, temperatures[:1],
                                              prefix)  # fmt: skip
             if not looks_suspect(second.text, second.details):
-                return replace(second, details={**second.details, "audio_ctx_retry_s": spent_s})
+                return replace(second, details={**second.details, "audio_ctx_retry_s": spent_s,
+                                                "audio_ctx_retry_frames": spent_frames,
+                                                "audio_ctx_retry_tokens": spent_tokens})  # fmt: skip
+            spent_frames += second.details.get("audio_ctx", float(middle))
+            spent_tokens += second.details.get("tokens", 0.0) + 1
         spent_s += time.perf_counter() - retried_s
         result = self._encode_and_decode(audio, prompt, full, time.perf_counter(), temperatures,
                                          prefix)  # fmt: skip
-        return replace(result, details={**result.details, "audio_ctx_retry_s": spent_s})
+        return replace(result, details={**result.details, "audio_ctx_retry_s": spent_s,
+                                        "audio_ctx_retry_frames": spent_frames,
+                                        "audio_ctx_retry_tokens": spent_tokens})  # fmt: skip
+
+    def stops_on_repeat(self, frames: int) -> bool:
+        """Whether a search over ``frames`` encoder frames stops once its text repeats: on a
+        short window whose suspect result is decoded again (``retry_suspect``), where a repeat
+        is retried anyway; never on the full window, whose text is the answer."""
+        return self.options.repeat_stop and self.retry_suspect and frames < self.dims.n_audio_ctx
+
+    def cuts_repeat(self, frames: int, num_samples: int) -> bool:
+        """Whether a search that stops on a repeat ends at the sentences said before it instead
+        of being decoded again: on a window shorter than the finals' own for this audio (an
+        early final's or a partial's floor), where the second pass would be the finals' window
+        and gave the same sentences on every early final measured (``repeat_watch``)."""
+        finals = self._audio_ctx.frames(num_samples, self.dims.n_audio_ctx)
+        return self.options.repeat_cut and frames < finals
 
     def max_tokens(self, duration_s: float) -> int:
         """The cap on tokens decoded for ``duration_s`` of audio (``max_tokens_per_s``)."""
@@ -330,11 +356,15 @@ class WhisperBackend(Backend):
         forced = tuple(prefix_tokens or ())
         initial = [*initial, *forced]
         max_tokens = self.max_tokens(duration_s)
+        stop_on_repeat = self.stops_on_repeat(frames)
+        cut_repeat = stop_on_repeat and self.cuts_repeat(frames, audio.size)
         hypothesis = None
         fallback = False
         for attempt, temperature in enumerate(temperatures):
             search = SearchOptions(temperature=temperature, beam_size=opts.beam_size,
-                                   max_tokens=max_tokens, after_prefix=bool(forced))  # fmt: skip
+                                   max_tokens=max_tokens, after_prefix=bool(forced),
+                                   forced_tokens=len(forced), stop_on_repeat=stop_on_repeat,
+                                   cut_repeat=cut_repeat)  # fmt: skip
             if attempt == 0 and first is not None:
                 hypothesis = first
             else:
@@ -360,6 +390,8 @@ class WhisperBackend(Backend):
             "tokens": float(len(hypothesis.tokens) - len(forced)),  # decoded, not forced
             "max_tokens": float(max_tokens),
             "hit_cap": float(hypothesis.hit_cap),
+            "repeat_stop": float(hypothesis.repeat_stop),
+            "repeat_cut": float(hypothesis.repeat_cut),
             "prefix_tokens": float(len(forced)),
             "encode_s": encoded_s - started_s,
             "audio_ctx": float(frames),  # encoder frames (1500 = the full 30 s window)

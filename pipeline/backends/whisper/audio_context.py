@@ -42,6 +42,7 @@ import math
 from dataclasses import dataclass
 
 from pipeline.backends.whisper.features import FRAMES_PER_TOKEN, HOP_LENGTH
+from pipeline.backends.whisper.repeat_watch import repeat_size_at, words_of
 
 MODES = ("auto", "full")
 SAMPLES_PER_FRAME = HOP_LENGTH * FRAMES_PER_TOKEN  # 320 samples = 20 ms per encoder frame
@@ -99,31 +100,23 @@ class AudioContextPolicy:
         return self.min_s
 
 
-def _words(text: str) -> list[str]:
-    return [w for w in (w.strip(".,!?;:\"'()-…").lower() for w in text.split()) if w]
-
-
 def has_repeat(text: str) -> bool:
     """True when some run of 2+ words is said twice in a row, or one word three times in a
     row: the loop a short window provokes ("Thank you. Thank you.", "25. 25. 25.")."""
-    words = _words(text)
-    for size in range(1, len(words) // 2 + 1):
-        times = 3 if size == 1 else 2
-        for start in range(len(words) - size * times + 1):
-            block = words[start : start + size]
-            if all(words[start + k * size : start + (k + 1) * size] == block for k in range(times)):
-                return True
-    return False
+    words = words_of(text)
+    return any(repeat_size_at(words, end) for end in range(2, len(words) + 1))
 
 
 def looks_suspect(text: str, details: dict[str, float]) -> bool:
     """A short-window result to decode again over the full window: empty or rejected, failing
-    the fallback checks (low log-probability, a loop), stopped by the token cap, or repeating."""
+    the fallback checks (low log-probability, a loop), stopped by the token cap or by the early
+    stop on a repeat (``repeat_watch``), or repeating."""
     return (
         not text
         or details.get("rejected", 0.0) > 0
         or details.get("fallback", 0.0) > 0
         or details.get("hit_cap", 0.0) > 0
+        or details.get("repeat_stop", 0.0) > 0
         or has_repeat(text)
     )
 

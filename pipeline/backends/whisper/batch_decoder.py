@@ -11,7 +11,8 @@ Each item keeps what ``TokenSearch._sample`` at temperature 0 gives it alone: it
 (prompt + start sequence [+ forced prefix]) go through the decoder in one pass of their own
 (``TokenSearch._first``: no-speech probability, the first masks), then each step picks the
 argmax of the logits plus the suppression mask and its log-probability, up to the item's
-``max_tokens``; an item that reaches end-of-text or its cap leaves the batch and the others go
+``max_tokens``; an item that reaches end-of-text or its cap, or whose text repeats when it asks
+for the early stop (``stop_on_repeat``, as ``TokenSearch``), leaves the batch and the others go
 on. The numbers differ from the single path only by the stacked matmuls' rounding (BLAS kernels
 for R rows against one); a flip of the argmax needs two logits within that rounding.
 
@@ -29,8 +30,9 @@ from typing import Any
 import numpy as np
 
 from pipeline.backends.cancellation import checkpoint
-from pipeline.backends.whisper.decoding import Hypothesis, TokenSearch
+from pipeline.backends.whisper.decoding import Hypothesis, SearchOptions, TokenSearch
 from pipeline.backends.whisper.engine_base import log_softmax
+from pipeline.backends.whisper.repeat_watch import RepeatWatch, stop
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,9 @@ class GreedyItem:
     sot_index: int  # where the start-of-transcript token is in ``initial``
     max_tokens: int  # cap on sampled tokens (before the text context's room)
     after_prefix: bool = False  # ``initial`` ends with forced text: end-of-text may come first
+    forced_tokens: int = 0  # how many of ``initial`` are that forced text
+    stop_on_repeat: bool = False  # the early stop (``SearchOptions.stop_on_repeat``)
+    cut_repeat: bool = False  # ... cut before the repeat (``SearchOptions.cut_repeat``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,7 @@ class _Row:
     max_tokens: int
     no_speech_prob: float
     decode_s: float
+    watch: RepeatWatch | None = None
     tokens: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
 
@@ -87,8 +93,11 @@ def greedy_batch(
             out[index] = e
             continue
         room = engine.dims.n_text_ctx - len(item.initial)
+        watch = search.repeat_watch(list(item.initial), SearchOptions(
+            forced_tokens=item.forced_tokens, stop_on_repeat=item.stop_on_repeat,
+            cut_repeat=item.cut_repeat))  # fmt: skip
         active.append(_Row(index, state, logits[0], max(1, min(item.max_tokens, room)),
-                           no_speech_prob, time.perf_counter() - started_s))  # fmt: skip
+                           no_speech_prob, time.perf_counter() - started_s, watch))  # fmt: skip
     while active:
         stepping: list[_Row] = []
         for row in active:
@@ -98,7 +107,10 @@ def greedy_batch(
                 out[row.item] = _outcome(row, hit_cap=False)
                 continue
             row.tokens.append(token)
-            if len(row.tokens) >= row.max_tokens:
+            if row.watch is not None and row.watch.add(token):
+                cut = stop(row.watch, row.tokens, row.logprobs)
+                out[row.item] = _outcome(row, hit_cap=False, repeat_stop=not cut, repeat_cut=cut)
+            elif len(row.tokens) >= row.max_tokens:
                 out[row.item] = _outcome(row, hit_cap=True)
             else:
                 stepping.append(row)
@@ -121,7 +133,9 @@ def greedy_batch(
     return [outcome for outcome in out if outcome is not None]
 
 
-def _outcome(row: _Row, hit_cap: bool) -> GreedyOutcome:
+def _outcome(
+    row: _Row, hit_cap: bool, repeat_stop: bool = False, repeat_cut: bool = False
+) -> GreedyOutcome:
     """The hypothesis ``TokenSearch._sample`` builds from the same tokens."""
     text_logprobs = row.logprobs[: len(row.tokens)]
     hypothesis = Hypothesis(
@@ -131,5 +145,7 @@ def _outcome(row: _Row, hit_cap: bool) -> GreedyOutcome:
         no_speech_prob=row.no_speech_prob,
         temperature=0.0,
         hit_cap=hit_cap,
+        repeat_stop=repeat_stop,
+        repeat_cut=repeat_cut,
     )
     return GreedyOutcome(hypothesis, row.decode_s)

@@ -12,13 +12,21 @@ A forced prefix (text known to lead the audio, e.g. a partial's committed words)
 initial tokens: it goes through the decoder in the first pass with the prompt and the start
 sequence, and only the tokens after it are searched (``SearchOptions.after_prefix`` lets
 end-of-text come first then).
+
+The early stop (``SearchOptions.stop_on_repeat``, greedy and sampling; both engines, since both
+hand out tokens one at a time): on a short encoder window the backend decodes a repeating
+result again anyway (``audio_context.looks_suspect``), so the search stops as soon as its text
+repeats (``audio_context.RepeatWatch``) instead of looping on to the token cap; the hypothesis
+says so (``repeat_stop``) and the second pass starts that much sooner; with ``cut_repeat`` a
+repeat that starts a sentence ends the search at the sentences said before it instead
+(``repeat_cut``: no second pass; ``repeat_watch``).
 """
 
 from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +34,7 @@ import numpy as np
 
 from pipeline.backends.cancellation import checkpoint
 from pipeline.backends.whisper.engine_base import WhisperEngine, log_softmax
+from pipeline.backends.whisper.repeat_watch import RepeatWatch, stop
 
 __all__ = ["Hypothesis", "SearchOptions", "TokenSearch", "compression_ratio", "log_softmax"]
 
@@ -39,6 +48,9 @@ class SearchOptions:
     max_tokens: int = 224  # hard cap on sampled tokens (audio-proportional, set by the caller)
     patience: float = 1.0  # beam search: finished candidates kept = beam_size * patience
     after_prefix: bool = False  # initial tokens end with forced text: end-of-text may come first
+    forced_tokens: int = 0  # how many of the initial tokens are that forced text
+    stop_on_repeat: bool = False  # stop once the text repeats (the early stop; not beam search)
+    cut_repeat: bool = False  # ... and end at the sentences said once, where the repeat starts one
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +63,8 @@ class Hypothesis:
     no_speech_prob: float
     temperature: float
     hit_cap: bool  # stopped by max_tokens, not by end-of-text
+    repeat_stop: bool = False  # stopped early: the text repeats (``SearchOptions.stop_on_repeat``)
+    repeat_cut: bool = False  # stopped early and cut before the repeat (``cut_repeat``)
     text: str = ""
     compression_ratio: float = 0.0
     details: dict[str, float] = field(default_factory=dict)
@@ -74,6 +88,7 @@ class TokenSearch:
         no_speech: int | None,
         rng: np.random.Generator,
         prefix_begin_mask: np.ndarray | None = None,  # (V,) the same after a forced prefix
+        text_of: Callable[[list[int]], str] | None = None,  # the tokenizer's decode: early stop
     ) -> None:
         self.engine = engine
         self.suppress_mask = suppress_mask
@@ -82,6 +97,7 @@ class TokenSearch:
         self.eot = eot
         self.no_speech = no_speech
         self.rng = rng
+        self.text_of = text_of
 
     def _first(
         self, audio: Any, initial: list[int], batch: int, sot_index: int, after_prefix: bool
@@ -106,9 +122,20 @@ class TokenSearch:
         max_tokens = max(1, min(options.max_tokens, room))
         if options.beam_size > 1 and options.temperature == 0:
             return self._beam(audio, initial, sot_index, options, max_tokens)
+        watch = self.repeat_watch(initial, options)
         return self._sample(
-            audio, initial, sot_index, options.temperature, max_tokens, options.after_prefix
+            audio, initial, sot_index, options.temperature, max_tokens, options.after_prefix, watch
         )
+
+    def repeat_watch(self, initial: list[int], options: SearchOptions) -> RepeatWatch | None:
+        """The early stop's watch over a search from ``initial`` (None: off or no tokenizer)."""
+        if not options.stop_on_repeat or self.text_of is None:
+            return None
+        forced = initial[len(initial) - options.forced_tokens :] if options.forced_tokens else []
+        # a sentence that opens as an earlier one is a sign only where the watch cuts: on the
+        # finals' own window the stop changes nothing but the search's cost
+        restart_words = None if options.cut_repeat else 0
+        return RepeatWatch(self.text_of, forced, restart_words, cut=options.cut_repeat)
 
     def _sampled(
         self, state: Any, logits: np.ndarray, temperature: float, max_tokens: int
@@ -124,7 +151,7 @@ class TokenSearch:
 
     def _sample(
         self, audio: Any, initial: list[int], sot_index: int, temperature: float,
-        max_tokens: int, after_prefix: bool = False,
+        max_tokens: int, after_prefix: bool = False, watch: RepeatWatch | None = None,
     ) -> Hypothesis:  # fmt: skip
         state, logits, no_speech_prob = self._first(audio, initial, 1, sot_index, after_prefix)
         if temperature == 0:  # the engine's loop: a device engine keeps the feedback on device
@@ -134,6 +161,7 @@ class TokenSearch:
         tokens: list[int] = []
         logprobs: list[float] = []
         hit_cap = True
+        repeat_stop = repeat_cut = False
         for token, logprob in steps:
             checkpoint()
             if token == self.eot:
@@ -142,6 +170,10 @@ class TokenSearch:
                 break
             tokens.append(token)
             logprobs.append(logprob)
+            if watch is not None and watch.add(token):
+                hit_cap, repeat_cut = False, stop(watch, tokens, logprobs)
+                repeat_stop = not repeat_cut
+                break
         text_logprobs = logprobs[: len(tokens)]
         return Hypothesis(
             tokens=tuple(tokens),
@@ -150,6 +182,8 @@ class TokenSearch:
             no_speech_prob=no_speech_prob,
             temperature=temperature,
             hit_cap=hit_cap,
+            repeat_stop=repeat_stop,
+            repeat_cut=repeat_cut,
         )
 
     def _beam(
