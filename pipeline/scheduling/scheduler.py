@@ -320,6 +320,8 @@ class SegmentScheduler(SpeechEvents):
             partial = getattr(flight.request, "is_partial", False)
             if align and not partial:
                 kind.unsent(flight)  # only partials join a partial batch
+                if getattr(flight.request, "early_final", False):
+                    self._stats.early_finals_requested -= 1  # counted when planned: not sent
                 continue
             if partial:
                 budget = self._shed_budget if shed_partials else self._budget
