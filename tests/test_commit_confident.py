@@ -8,7 +8,7 @@ import pytest
 from pipeline.local_agreement import LocalAgreement
 from pipeline.messages.transcripts import TranscriptFinal, TranscriptPartial
 from pipeline.scheduling import SegmentScheduler
-from pipeline.scheduling.commit_policy import CommitOptions, confident_count
+from pipeline.scheduling.commit_policy import CommitOptions, awaits_agreement, confident_count
 from pipeline.words import Word
 from tests.test_scheduler_fakes import RINGS, ongoing, options, result_words, started
 
@@ -149,3 +149,25 @@ def test_scheduler_commits_one_confident_hypothesis_and_agrees_on_from_there(on:
     out = round_with(s, 4.2, words("a rover runs down to the sea and@0.5 on"), 4.2)
     assert finals(out) == ["to the sea"]  # agreed; "and" unsure
     assert s.stats().commits == 4
+
+
+def test_words_one_agreement_short_bring_the_next_partial_sooner() -> None:
+    assert awaits_agreement(words("the river runs"), heard_end_s=1.5, margin_s=0.5)
+    assert not awaits_agreement(words("the river runs"), heard_end_s=0.7, margin_s=0.5)
+    assert not awaits_agreement(words("the"), heard_end_s=5.0, margin_s=0.5)  # its last word
+
+    commit = CommitOptions(agreement_interval_s=0.5)
+    s = SegmentScheduler(options(commit=commit), rings=RINGS)
+    s.speech_started(started(0, 0.0), 0.0)
+    round_with(s, 1.2, words("a river"), 1.2)  # "a" ends 0.3 <= 1.2 - 0.5: one agreement short
+    s.speech_ongoing(ongoing(0, 0.0, 1.6), 1.6)
+    assert not s.dispatch(["asr-1"], 1.6)
+    s.speech_ongoing(ongoing(0, 0.0, 1.7), 1.7)
+    ((_, request),) = s.dispatch(["asr-1"], 1.7)  # 0.5 s after the last, not 1 s
+    assert request.is_partial
+    out = s.on_reply("asr-1", result_words(request, tuple(words("a river runs"))), 1.9)
+    assert finals(out) == ["a river"]
+    s.speech_ongoing(ongoing(0, 0.0, 2.3), 2.3)  # "runs" (0.8-1.1 s) short of the margin
+    assert not s.dispatch(["asr-1"], 2.3)
+    s.speech_ongoing(ongoing(0, 0.0, 2.7), 2.7)
+    assert s.dispatch(["asr-1"], 2.7)  # the profile's interval after the last

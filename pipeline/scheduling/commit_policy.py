@@ -66,6 +66,10 @@ class CommitOptions:
     confident_probability: float = 0.9
     confident_margin_s: float = 0.5
     confident_next_probability: float = 0.0  # the word after the last one committed
+    # After a hypothesis that left words one agreement short (uncommitted, yet ending
+    # ``margin_s`` before its audio), the next partial may go this long after the last one
+    # instead of the profile's interval, so they are agreed on sooner. 0: off.
+    agreement_interval_s: float = 0.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -78,6 +82,7 @@ class CommitOptions:
             "context_lead_in_s",
             "context_lead_max_gap_s",
             "confident_margin_s",
+            "agreement_interval_s",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
@@ -152,6 +157,12 @@ def confident_count(
     while count > 0 and continues(rest[count]):
         count -= 1
     return count
+
+
+def awaits_agreement(rest: Sequence[Word], heard_end_s: float, margin_s: float) -> bool:
+    """Whether ``rest`` (a hypothesis' uncommitted words, in order) holds a word, not its last,
+    that ends ``margin_s`` before ``heard_end_s``: the next agreeing hypothesis commits it."""
+    return any(word.end_s <= heard_end_s - margin_s for word in rest[:-1])
 
 
 def continues(word: Word) -> bool:

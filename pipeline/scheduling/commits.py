@@ -35,6 +35,7 @@ from pipeline.messages.work import TranscribeRequest, TranscribeResult
 from pipeline.scheduling.chunked import ChunkedSegments
 from pipeline.scheduling.commit_policy import (
     CommitOptions,
+    awaits_agreement,
     committable,
     confident_count,
     continues,
@@ -412,10 +413,29 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             if stalled is not None:
                 unstable = merged_text(rest[count:])
                 return [*stalled, self.core.partial(segment, "", unstable, request.end_index)]
+        self._hurry_agreement(state, [*stable, *partial.unstable_words], heard_end_s)
         rest_stable = merged_text(stable[state.committed_count :])
         if (rest_stable, partial.unstable) != segment.last_partial_text:
             out.append(self.core.partial(segment, rest_stable, partial.unstable, request.end_index))
         return out
+
+    def _hurry_agreement(
+        self, state: CommitState, hypothesis: list[Word], heard_end_s: float
+    ) -> None:
+        """Words left one agreement short: the next partial may go ``agreement_interval_s``
+        after the last one instead of the profile's interval."""
+        soon_s = self.commit_options.agreement_interval_s
+        interval_s = self.core.options.partial_interval_s
+        if (
+            soon_s <= 0
+            or soon_s >= interval_s
+            or state.last_request_s is None
+            or not awaits_agreement(
+                hypothesis[state.committed_count :], heard_end_s, self.commit_options.margin_s
+            )
+        ):
+            return
+        state.last_request_s -= interval_s - soon_s
 
     def _confident_count(
         self,
