@@ -8,6 +8,12 @@ sentence it is committed as soon as it comes back; if the segment ends first (no
 the pause), it is the segment's final, so no decode is left after the VAD's end decision; if
 speech resumes (``resumed``) and the text ends mid-sentence, it is dropped and counted as
 wasted (``early_finals_wasted``).
+
+An early final's window starts where the partials' does, so after a commit mid-sentence it
+still hears the committed words (context); they are forced as its decoder prefix, as the
+partials' are (``CommitOptions.prefix_committed``), so only the words after them are decoded:
+on dictation_dev 116 -> 76 decoded tokens over 14 early finals (the profile's comment has the
+latency and WER).
 """
 
 from __future__ import annotations
@@ -139,14 +145,14 @@ class EarlyFinals:
         state.serial += 1
         early.serial = state.serial
         start_index = min(state.window_start_index, segment.start_index)
-        prompt = self._prompt_before(state, state.window_start_index)
-        prefix = ""
         if self.commit_options.context_lead_in_s and self.commit_options.context_lead_after_pause:
-            # as the rest's chunks: from a word boundary of the committed words, those in the
-            # window forced as its first words (``CommitOptions.context_lead_in_s``)
+            # as the rest's chunks: from a word boundary of the committed words
+            # (``CommitOptions.context_lead_in_s``)
             start_index = min(start_index, self._final_start(segment))
-            prompt = self._prompt_before(state, start_index)
-            prefix = self._prefix_after(state, start_index)
+        # the committed words before the window are its prompt; those in it are forced as its
+        # first words, as for partials
+        prompt = self._prompt_before(state, start_index)
+        prefix = self._prefix_after(state, start_index)
         request = partial_request(
             segment, state.serial, start_index, early.cut_index, prompt, prefix
         )
