@@ -61,6 +61,7 @@ class StreamHarness:
     arrivals: list[Arrival] = field(default_factory=list)
     children: dict[str, ChildProcess] = field(default_factory=dict)
     exited: dict[str, list[int | None]] = field(default_factory=dict)  # role -> exit codes
+    audio_endpoint_name: str = "audio"  # "NAME.audio" for push streams (their socket goes beside)
 
     @classmethod
     def create(
@@ -86,7 +87,7 @@ class StreamHarness:
 
     @property
     def audio_endpoint(self) -> str:
-        return f"ipc://{self.runtime_dir}/audio"
+        return f"ipc://{self.runtime_dir}/{self.audio_endpoint_name}"
 
     @property
     def events_endpoint(self) -> str:

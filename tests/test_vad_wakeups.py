@@ -65,3 +65,28 @@ def settings(pace: str) -> dict[str, object]:
         "capture.pace": pace,
         "capture.block_duration_ms": 10,
     }
+
+
+def test_idle_stream_vad_wakes_about_once_a_second() -> None:
+    """An idle push stream (no client): after IDLE_AFTER_S without audio the VAD polls every
+    IDLE_POLL_S, not every POLL_S (about 10 wake-ups a second before)."""
+    import time
+
+    import psutil
+
+    from workers.vad import IDLE_AFTER_S, IDLE_POLL_S, POLL_S
+
+    assert IDLE_POLL_S >= 5 * POLL_S
+    with StreamHarness.create({"capture.source": "push:s16le:16000"}) as harness:
+        harness.audio_endpoint_name = "i.audio"  # push streams need a ``*.audio`` endpoint
+        harness.start_vad()
+        harness.start_capture()
+        harness.collect_until(lambda h: bool(h.capture_events("started")), timeout_s=30)
+        harness.receive_for(IDLE_AFTER_S + 0.5)
+        vad = psutil.Process(harness.children["vad"].pid)
+        before = vad.num_ctx_switches().voluntary
+        started_s = time.monotonic()
+        harness.receive_for(3.0)
+        per_s = (vad.num_ctx_switches().voluntary - before) / (time.monotonic() - started_s)
+        assert harness.children["vad"].is_alive() and harness.heartbeats("vad")
+        assert per_s <= 4.0, f"idle vad woke {per_s:.1f} times a second"

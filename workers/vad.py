@@ -26,7 +26,8 @@ ring holds, ``VadStats``
 every ``stats_interval_s`` and ``Heartbeat`` every ``supervisor.heartbeat_interval_s`` (both from
 the loop itself, so a hung loop goes silent).
 
-Loop: wake on an audio tick or after ``POLL_S``; once the ring holds the rest of the VAD's
+Loop: wake on an audio tick or after ``POLL_S`` (``IDLE_POLL_S`` once no audio has come for
+``IDLE_AFTER_S``: an idle stream wakes about once a second instead of ten times); once the ring holds the rest of the VAD's
 current window (fewer samples would only be buffered), read ``[position, write_index)`` in pieces
 of at most ``PIECE_SAMPLES``, feed ``StreamVad``, push its events, move the cursor. An overrun closes
 an open segment where the audio stopped, and reading resumes at the oldest index still held plus
@@ -81,6 +82,8 @@ logger = logging.getLogger(__name__)
 
 EXIT_ERROR = 1  # exit status after a failure
 POLL_S = 0.1  # longest sleep without a tick: the ring's index and end mark are checked this often
+IDLE_POLL_S = 1.0  # ... once no audio has come for IDLE_AFTER_S (an idle push stream, a paused mic)
+IDLE_AFTER_S = 1.0
 PIECE_SAMPLES = 8192  # samples read from the ring and fed to the VAD at once (0.5 s)
 STATS_INTERVAL_S = 5.0  # default cadence of VadStats
 RESYNC_MARGIN_FRACTION = 0.125  # after an overrun, resume this far into the ring's oldest audio
@@ -173,6 +176,7 @@ class VadLoop:
         now_s = time.monotonic()
         self._stats_since_s = now_s
         self._next_heartbeat_s = now_s
+        self._audio_seen_s = now_s  # when the loop last found new audio in the ring
         logger.info(
             "vad of stream %r from index %d, first segment id %d, cursor %s",
             stream_id,
@@ -192,6 +196,7 @@ class VadLoop:
                 final_index is not None
                 or write_index - self.position >= self.vad.samples_to_next_window
             ):
+                self._audio_seen_s = time.monotonic()
                 self._consume(write_index)  # (less than a window: no event could come; wait)
             elif final_index is not None and self.position >= final_index:
                 self._finish(final_index)
@@ -249,7 +254,9 @@ class VadLoop:
 
     def _wait_for_audio(self, end_seen: int | None) -> int | None:
         """Sleep until a tick (or ``POLL_S``); drain every queued frame, decoding only the end."""
-        timeout_s = min(POLL_S, max(0.0, self._next_heartbeat_s - time.monotonic()))
+        now_s = time.monotonic()
+        poll_s = IDLE_POLL_S if now_s - self._audio_seen_s >= IDLE_AFTER_S else POLL_S
+        timeout_s = min(poll_s, max(0.0, self._next_heartbeat_s - now_s))
         if not self.subscriber.poll(int(timeout_s * 1000), zmq.POLLIN):
             return end_seen
         while True:
