@@ -110,9 +110,10 @@ UTTERANCE = 1  # "The first item is the budget for the spring conference." (2.8 
 @pytest.mark.parametrize("engine", ["numpy", "mlx"])
 def test_tiny_en_loop_on_a_short_window_is_cut_at_its_sentence(cache_dir, engine):  # noqa: F811
     """On a 6 s window, prompted with the sentence before it, tiny.en says this sentence again
-    until the token cap. The early stop ends it after the first sentence, with the words the
-    10 s window gives, no second pass and a fraction of the tokens, alone and batched; without
-    the cut it stops and goes to the longer window; full-window searches never stop."""
+    until the token cap. By default the early stop ends the loop sooner and the longer window
+    decodes it again; with the cut (off by default) the search ends after the first sentence,
+    with the words the 10 s window gives, no second pass and a fraction of the tokens, alone
+    and batched; full-window searches never stop."""
     from dataclasses import replace
 
     from pipeline.backends.whisper.batch_windows import transcribe_batch
@@ -130,18 +131,19 @@ def test_tiny_en_loop_on_a_short_window_is_cut_at_its_sentence(cache_dir, engine
         looped = backend.transcribe(piece, prompt=prompt)  # today's ladder: cap, then 10 s
         assert looped.details["audio_ctx_retry_tokens"] >= backend.max_tokens(3.0) - 2
         assert looped.details["audio_ctx"] == 500, looped.details
-        backend.options = replace(options, repeat_stop=True)
+        backend.options = replace(options, repeat_stop=True, repeat_cut=True)
         cut = backend.transcribe(piece, prompt=prompt)
         assert cut.details["repeat_cut"] == 1.0 and "audio_ctx_retry_s" not in cut.details
         assert cut.details["audio_ctx"] == 300
         assert cut.text == looped.text == meta["text"], (cut.text, looped.text)
         assert cut.details["tokens"] < looped.details["audio_ctx_retry_tokens"] / 2
         assert cut.words[-1].text.strip() == "conference."
-        backend.options = replace(options, repeat_stop=True, repeat_cut=False)
+        backend.options = replace(options, repeat_stop=True)  # the default: no cut
+        assert not WhisperOptions().repeat_cut and WhisperOptions().repeat_stop
         stopped = backend.transcribe(piece, prompt=prompt)
         assert stopped.text == looped.text and stopped.details["audio_ctx"] == 500
         assert stopped.details["audio_ctx_retry_tokens"] < looped.details["audio_ctx_retry_tokens"]
-        backend.options = replace(options, repeat_stop=True)
+        backend.options = replace(options, repeat_stop=True, repeat_cut=True)
         batched = transcribe_batch(backend, [piece, piece], [prompt, prompt], [None, None])
         assert [r.text for r in batched] == [cut.text] * 2
         assert all(r.details["repeat_cut"] == 1.0 for r in batched)

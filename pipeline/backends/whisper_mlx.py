@@ -65,7 +65,8 @@ class WhisperOptions:
     seed: int = 0  # sampling at temperature > 0
     repeat_stop: bool = True  # a short window's search stops once its text repeats (retried)
     # ... and, below the finals' window, ends at the sentences said before a repeated one
-    repeat_cut: bool = True
+    # instead of a second pass: off, it lost words on the synthetic dictation (repeat_watch)
+    repeat_cut: bool = False
 
     @classmethod
     def from_config(cls, asr) -> WhisperOptions:
@@ -316,8 +317,8 @@ class WhisperBackend(Backend):
     def cuts_repeat(self, frames: int, num_samples: int) -> bool:
         """Whether a search that stops on a repeat ends at the sentences said before it instead
         of being decoded again: on a window shorter than the finals' own for this audio (an
-        early final's or a partial's floor), where the second pass would be the finals' window
-        and gave the same sentences on every early final measured (``repeat_watch``)."""
+        early final's or a partial's floor), where the second pass would be the finals' window;
+        off by default (``WhisperOptions.repeat_cut``: it lost words, ``repeat_watch``)."""
         finals = self._audio_ctx.frames(num_samples, self.dims.n_audio_ctx)
         return self.options.repeat_cut and frames < finals
 

@@ -17,8 +17,11 @@ every word judged is in the text the search would have ended with. Two signs:
 
 When the repeating text starts a sentence, everything before it is whole sentences the search
 said once: ``cut_tokens`` is where they end. Cutting the search there instead of decoding again
-(``SearchOptions.cut_repeat``) gave the longer window's text on every such early final measured
-(the profile's comment has the figures).
+(``SearchOptions.cut_repeat``, ``WhisperOptions.repeat_cut``) is off: on dictation_dev's 5 such
+early finals (6 s floor) the cut text was the 10 s window's, but on the synthetic dictation
+(1,589 words, ``bench/commit_latency.py --simulate --cost-model``, low-latency) 10 of 21 cut
+sentences had wrong words and WER went 0.3531 -> 0.3619 (p50 486 -> 446 ms, 8 s -> 6 s floor):
+the short window's loop marks audio it heard badly, which the longer window often fixes.
 """
 
 from __future__ import annotations
