@@ -171,3 +171,13 @@ def test_words_one_agreement_short_bring_the_next_partial_sooner() -> None:
     assert not s.dispatch(["asr-1"], 2.3)
     s.speech_ongoing(ongoing(0, 0.0, 2.7), 2.7)
     assert s.dispatch(["asr-1"], 2.7)  # the profile's interval after the last
+
+
+def test_the_daemon_commits_confident_words() -> None:
+    from config.loader import load_config
+    from pipeline.scheduling import SchedulerOptions
+
+    config = load_config(None).config
+    commit = SchedulerOptions.from_config(config, "whisper", "tiny.en").commit
+    assert commit is not None and commit.confident_commit
+    assert not CommitOptions().confident_commit  # direct callers keep the plain rule

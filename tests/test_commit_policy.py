@@ -40,7 +40,7 @@ def test_committable_stops_at_the_margin() -> None:
 @pytest.mark.parametrize(
     ("text", "joined"),
     [("-hour", True), (" -hour", True), ("'s", True), ("hour", True), (" hour", False),
-     (",", False), (" ", False)],
+     (",", False), (" ", False), (",000", True), (".5", True), (" ,000", False), (".", False)],
 )  # fmt: skip
 def test_continues(text: str, joined: bool) -> None:
     assert continues(Word(0.0, 0.1, text, 0.9)) is joined

@@ -57,18 +57,32 @@ class CommitOptions:
     # dictation it raised WER 0.3486 -> 0.3719 (2 s) and 0.3707 (1 s): short new speech after
     # a forced prefix is often ended at once or continued with made-up words, and words were
     # lost; decoding whole VAD segments offline the same lead-in had gained 0.3027 -> 0.2914.
+    # The lead-in's words only as the prompt, not forced (dropped from the answer as committed
+    # words, ``local_agreement.words_after``), was worse still: 0.3486 -> 0.3688 (simulated,
+    # session 5; not kept).
     context_lead_after_pause: bool = False
     # A word may be committed from the newest hypothesis alone, without waiting for the next
-    # to agree (``confident_count``): when it, every uncommitted word before it and the word
-    # after it have a probability of at least ``confident_probability`` and it ends
-    # ``confident_margin_s`` before the newest audio that hypothesis heard.
+    # to agree (``confident_count``): when it and every uncommitted word before it are stable
+    # or have a probability of at least ``confident_probability``, a word follows it, it ends
+    # ``confident_margin_s`` before the newest audio that hypothesis heard, and the previous
+    # hypothesis heard no other words there. Off here (the plain rule for direct callers);
+    # the daemon turns it on (``SchedulerOptions.from_config``). Simulated side by side
+    # (bench/commit_latency.py --simulate --cost-model), off -> on (0.6, 0.2 s):
+    # continuous.wav (1,096 words) last word -> committed p50 2.05 -> 1.68 s, p95 3.91 ->
+    # 3.91 s, WER 0.2710 -> 0.2664; monologue_dev p50 1.70 -> 1.60 s, WER 0.182 -> 0.202
+    # (2 words of 99); dictation.wav (1,589 words) WER 0.3486 -> 0.3537, dictation_dev 0.088
+    # -> 0.078; engine CPU unchanged. Other thresholds on continuous.wav (p50 / p95 / WER):
+    # 0.8: 1.76 / 4.20 s / 0.2774; 0.7: 1.84 / 5.09 s / 0.2591; 0.4: 1.82 / 4.41 s / 0.2783
+    # (the WER spread between settings, about +-0.01, is the schedule's noise).
     confident_commit: bool = False
-    confident_probability: float = 0.9
-    confident_margin_s: float = 0.5
+    confident_probability: float = 0.6
+    confident_margin_s: float = 0.2
     confident_next_probability: float = 0.0  # the word after the last one committed
     # After a hypothesis that left words one agreement short (uncommitted, yet ending
     # ``margin_s`` before its audio), the next partial may go this long after the last one
-    # instead of the profile's interval, so they are agreed on sooner. 0: off.
+    # instead of the profile's interval, so they are agreed on sooner. 0: off. Simulated on
+    # continuous.wav, 0.5 s: p50 2.05 -> 1.93 s, p95 3.91 -> 4.42 s, WER 0.2710 -> 0.2838,
+    # engine CPU +18 %.
     agreement_interval_s: float = 0.0
 
     def __post_init__(self) -> None:
@@ -168,11 +182,13 @@ def awaits_agreement(rest: Sequence[Word], heard_end_s: float, margin_s: float) 
 def continues(word: Word) -> bool:
     """Whether ``word`` continues the word before it: Whisper words start with a space, and a
     piece without one ("hour" of "re|hour") belongs to the previous word, as does one that
-    starts with a hyphen or an apostrophe ("-hour", "'s")."""
+    starts with a hyphen or an apostrophe ("-hour", "'s"), or the rest of a number (",000")."""
     text = word.text
     stripped = text.strip()
     if not stripped:
         return False
+    if stripped[0] in ",." and stripped[1:2].isdigit():
+        return not text[0].isspace()  # the rest of a number: "68" | ",000", "3" | ".5"
     return stripped[0] in "-'’" or (not text[0].isspace() and stripped[0] not in ",.?!")
 
 
