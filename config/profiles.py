@@ -67,7 +67,14 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             # 0.308 vs 0.303; 7 s 0.530 / 0.888 s and 6 s 0.510 / 0.867 s: tiny.en repeats the
             # sentence to the token cap on the short window (4 of 14 early finals on 6 s), then
             # decoded again on 10 s. bench/encoder_ctx.py finals-shaped, 6 vs 10 s: 0-2 s 9 vs 6
-            # errors of 27 words, 2-5 s 17 vs 20 of 223, retried 4 vs 1 and 3 vs 0
+            # errors of 27 words, 2-5 s 17 vs 20 of 223, retried 4 vs 1 and 3 vs 0.
+            # Session 5 (same bench, one tree, dictation_dev): 8 s 534 / 568 ms; early finals
+            # forcing the committed words as their prefix 480 / 562 ms, same WER (early-final
+            # tokens decoded 116 -> 76; synthetic, 6 s: 2002 -> 1686); with the early stop, 6 s
+            # is still 478 / 872 ms (5 of 14 decoded again); cutting the loop at its first
+            # sentence instead (WhisperOptions.repeat_cut) gave 6 s 434 / 516 ms here, but on
+            # the synthetic dictation 10 of 21 cut sentences had wrong words (WER 0.3531 at 8 s
+            # -> 0.3619 at 6 s cut, 0.3575 with the prefix too; p50 487 -> 447 / 419 ms): 8 s
             "audio_ctx_early_final_min_s": 8.0,
             "parakeet_left_context_s": 2.0,
             "parakeet_chunk_s": 0.25,
