@@ -137,6 +137,10 @@ class AsrConfig:
     )
     max_tokens_per_s: float = _key(8.0, "cap on decoded tokens per second of audio", min=1, max=50)
     use_prompt: bool = _key(True, "prompt each final with the previous final of the stream")
+    confident_commit: bool = _key(
+        True,
+        "while speech goes on, commit words one hypothesis is confident of without waiting for the next to agree",
+    )
     chunk_duration_s: float = _key(
         30.0,
         "longer segments and files are cut into chunks of at most this length (Whisper pads every input to 30 s, so shorter chunks cost more)",

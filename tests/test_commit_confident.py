@@ -181,3 +181,6 @@ def test_the_daemon_commits_confident_words() -> None:
     commit = SchedulerOptions.from_config(config, "whisper", "tiny.en").commit
     assert commit is not None and commit.confident_commit
     assert not CommitOptions().confident_commit  # direct callers keep the plain rule
+    config = load_config(None, cli_overrides={"asr.confident_commit": "false"}).config
+    commit = SchedulerOptions.from_config(config, "whisper", "tiny.en").commit
+    assert commit is not None and not commit.confident_commit

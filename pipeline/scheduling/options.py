@@ -92,8 +92,8 @@ class SchedulerOptions:
             use_prompt=asr.use_prompt,
             streaming=streaming,
             max_attempts=max_attempts,
-            # the daemon commits confident words from one hypothesis (commit_policy's figures)
-            commit=None if streaming else CommitOptions(confident_commit=True),
+            # confident words from one hypothesis (commit_policy's figures)
+            commit=None if streaming else CommitOptions(confident_commit=asr.confident_commit),
             max_batch=asr.max_batch,
             max_batched_audio_s=asr.max_batched_audio_s,
         )
