@@ -66,14 +66,17 @@ class CommitOptions:
     # or have a probability of at least ``confident_probability``, a word follows it, it ends
     # ``confident_margin_s`` before the newest audio that hypothesis heard, and the previous
     # hypothesis heard no other words there. Off here (the plain rule for direct callers);
-    # the daemon turns it on (``SchedulerOptions.from_config``). Simulated side by side
-    # (bench/commit_latency.py --simulate --cost-model), off -> on (0.6, 0.2 s):
-    # continuous.wav (1,096 words) last word -> committed p50 2.05 -> 1.68 s, p95 3.91 ->
-    # 3.91 s, WER 0.2710 -> 0.2664; monologue_dev p50 1.70 -> 1.60 s, WER 0.182 -> 0.202
-    # (2 words of 99); dictation.wav (1,589 words) WER 0.3486 -> 0.3537, dictation_dev 0.088
-    # -> 0.078; engine CPU unchanged. Other thresholds on continuous.wav (p50 / p95 / WER):
-    # 0.8: 1.76 / 4.20 s / 0.2774; 0.7: 1.84 / 5.09 s / 0.2591; 0.4: 1.82 / 4.41 s / 0.2783
-    # (the WER spread between settings, about +-0.01, is the schedule's noise).
+    # the daemon turns it on (``asr.confident_commit``, ``SchedulerOptions.from_config``).
+    # Simulated side by side (bench/commit_latency.py --simulate --cost-model), balanced, off
+    # -> on (0.6, 0.2 s), last word -> committed p50 / p95, WER: continuous.wav (1,096 words)
+    # 2.05 / 3.91 s, 0.2710 -> 1.73 / 4.07 s, 0.2682; monologue_dev 1.70 / 1.86 s, 0.182 ->
+    # 1.60 / 1.79 s, 0.202 (2 words of 99); dictation.wav (1,589 words) WER 0.3486 -> 0.3392,
+    # dictation_dev 0.088 -> 0.078, their latency unchanged; engine CPU unchanged. Other
+    # settings on continuous.wav (p50 / p95 / WER): 0.8, 0.2 s: 1.76 / 4.20 s / 0.2774; 0.7:
+    # 1.84 / 5.09 s / 0.2591; 0.4: 1.82 / 4.41 s / 0.2783; 0.6, 0.1 s: 1.76 / 3.96 s / 0.2619
+    # (the WER spread between settings, about +-0.01, is the schedule's noise). low-latency,
+    # continuous.wav: 1.82 / 3.75 s, 0.2801 -> 1.68 / 4.44 s, 0.2929; monologue_dev p50 1.88
+    # -> 1.32 s, same WER; dictation_dev 0.0686 -> 0.0784 (1 word).
     confident_commit: bool = False
     confident_probability: float = 0.6
     confident_margin_s: float = 0.2
