@@ -39,7 +39,7 @@ def _forbid_conversion(monkeypatch) -> None:
 def test_conversion_is_cached_and_reused_memory_mapped(model_dir, weight_root, monkeypatch):
     fresh = weights.convert_numpy_weights(model_dir)
     first = weights.load_numpy_weights(model_dir)
-    entry = weight_cache.entry_dir(model_dir, "float32")
+    entry = weight_cache.entry_dir(model_dir, weights.weights_file(model_dir), "float32")
     assert entry.parent == weight_root / weight_cache.CACHE_SUBDIR
     assert (entry / weight_cache.DATA_FILE).stat().st_size > 100e6  # tiny.en in float32
     _forbid_conversion(monkeypatch)
@@ -60,25 +60,28 @@ def test_changed_source_is_converted_again_and_the_old_entry_removed(
     copy = tmp_path / "model"
     shutil.copytree(model_dir, copy)
     before = weights.load_numpy_weights(copy)
-    old_entry = weight_cache.entry_dir(copy, "float32")
+    old_entry = weight_cache.entry_dir(copy, weights.weights_file(copy), "float32")
     assert old_entry.is_dir()
     weights_path = weights.weights_file(copy)
     stat = weights_path.stat()
     os.utime(weights_path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
-    new_entry = weight_cache.entry_dir(copy, "float32")
+    new_entry = weight_cache.entry_dir(copy, weights.weights_file(copy), "float32")
     assert new_entry != old_entry
     after = weights.load_numpy_weights(copy)
     assert new_entry.is_dir() and not old_entry.exists()
     np.testing.assert_array_equal(after["encoder.conv1.weight"], before["encoder.conv1.weight"])
     # another dtype is an entry of its own beside it
     rounded = weights.load_numpy_weights(copy, "bfloat16")
-    assert weight_cache.entry_dir(copy, "bfloat16").is_dir() and new_entry.is_dir()
+    assert (
+        weight_cache.entry_dir(copy, weights.weights_file(copy), "bfloat16").is_dir()
+        and new_entry.is_dir()
+    )
     assert not np.array_equal(rounded["encoder.conv1.weight"], after["encoder.conv1.weight"])
 
 
 def test_truncated_entry_is_converted_again(model_dir, weight_root):
     weights.load_numpy_weights(model_dir)
-    entry = weight_cache.entry_dir(model_dir, "float32")
+    entry = weight_cache.entry_dir(model_dir, weights.weights_file(model_dir), "float32")
     data = entry / weight_cache.DATA_FILE
     with data.open("r+b") as file:
         file.truncate(data.stat().st_size // 2)

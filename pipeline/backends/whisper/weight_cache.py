@@ -39,12 +39,11 @@ INDEX_FILE = "index.json"
 _ALIGN_BYTES = 64
 
 
-def entry_dir(model_dir: Path, dtype: str) -> Path:
-    """The cache entry of ``model_dir``'s current weights converted to ``dtype``."""
-    from pipeline.backends.whisper.weights import weights_file
-
+def entry_dir(model_dir: Path, weights_path: Path, dtype: str) -> Path:
+    """The cache entry of ``model_dir``'s current weights (the file ``weights_path``) converted
+    to ``dtype``."""
     digest = hashlib.sha256(f"{CACHE_VERSION}\0{dtype}".encode())
-    for path in (weights_file(model_dir), model_dir / "config.json"):
+    for path in (weights_path, model_dir / "config.json"):
         try:
             stat = path.stat()
         except OSError as e:
@@ -61,10 +60,14 @@ def _prefix(model_dir: Path, dtype: str) -> str:
 
 
 def load_or_convert(
-    model_dir: Path, dtype: str, convert: Callable[[], dict[str, np.ndarray]]
+    model_dir: Path,
+    weights_path: Path,
+    dtype: str,
+    convert: Callable[[], dict[str, np.ndarray]],
 ) -> dict[str, np.ndarray]:
-    """The cached arrays of ``model_dir`` in ``dtype``; ``convert()`` and cache them if absent."""
-    entry = entry_dir(model_dir, dtype)
+    """The cached arrays of ``model_dir`` (its weights file ``weights_path``) in ``dtype``;
+    ``convert()`` and cache them if absent."""
+    entry = entry_dir(model_dir, weights_path, dtype)
     cached = read_entry(entry)
     if cached is not None:
         logger.debug("numpy weights of %s from the cache %s", model_dir, entry)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.backends.whisper import weight_cache
 from pipeline.errors import ModelError
 
 logger = logging.getLogger(__name__)
@@ -67,10 +68,8 @@ def load_numpy_weights(
     be written is logged and skipped)."""
     if not cache:
         return convert_numpy_weights(model_dir, dtype)
-    from pipeline.backends.whisper import weight_cache
-
     return weight_cache.load_or_convert(
-        model_dir, dtype, lambda: convert_numpy_weights(model_dir, dtype)
+        model_dir, weights_file(model_dir), dtype, lambda: convert_numpy_weights(model_dir, dtype)
     )
 
 
