@@ -179,10 +179,14 @@ def test_long_requests_are_not_batched() -> None:
         end = round(seconds * 16_000)
         return TranscribeRequest(f"{stream}/0/c0.1", stream, 0, 0, 1, "ring", 0, end)
 
-    plan = BatchPlan(["asr-1"], 2, waiting=2)
-    plan.add("asr-1", request("mic", 20.0))
+    plan = BatchPlan(["asr-1"], 2, waiting=2)  # default bound: the whole window, 30 s
+    plan.add("asr-1", request("mic", 31.0))
     assert not plan.admits("asr-1+2", request("room", 3.0))
     short = BatchPlan(["asr-1"], 2, waiting=2)
     short.add("asr-1", request("mic", 3.0))
-    assert not short.admits("asr-1+2", request("room", 20.0))
-    assert short.admits("asr-1+2", request("room", 12.0))
+    assert not short.admits("asr-1+2", request("room", 31.0))
+    assert short.admits("asr-1+2", request("room", 20.0))
+    bounded = BatchPlan(["asr-1"], 2, waiting=2, max_audio_samples=12 * 16_000)
+    bounded.add("asr-1", request("mic", 3.0))
+    assert not bounded.admits("asr-1+2", request("room", 20.0))
+    assert bounded.admits("asr-1+2", request("room", 12.0))

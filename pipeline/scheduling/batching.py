@@ -63,14 +63,15 @@ from pipeline.scheduling.flights import WorkRequest
 
 SEAT_MARK = "+"  # an extra seat of worker "asr-1" is "asr-1+2", "asr-1+3", ...
 BATCH_PREFIX = "batch:"  # a batch's request id: this + its first request's id (unique per attempt)
-# BatchPlan's default bound on a batched request: ~12 s was where stacking the encoder alone still
+# The bound on a batched request (``asr.max_batched_audio_s``, the same 30 s here for direct
+# callers). ~12 s was where stacking the encoder alone still
 # saved CPU (bench/encoder_batch.py, numpy, 1 BLAS thread: two 10 s windows 0.76x, four 0.75x;
 # two 15 s windows saved nothing, two 30 s windows cost 1.07x). With the windows also decoded
 # together (batch_decoder.py) long windows pay too (CPU of a batch / the same windows alone,
 # numpy, 1 BLAS thread, loaded machine: 20 s windows 0.91x in pairs, 0.80x in threes; 25 s 0.86x,
 # 0.77x; partials of 6-14 s 0.82x in pairs, 0.75-0.78x in threes), so the daemon's bound,
 # ``asr.max_batched_audio_s``, is the whole window (30 s).
-MAX_BATCHED_AUDIO_S = 12.0
+MAX_BATCHED_AUDIO_S = 30.0
 MAX_BATCHED_AUDIO_SAMPLES = int(MAX_BATCHED_AUDIO_S * 16_000)
 
 
