@@ -107,6 +107,10 @@ class Figures:
 
 
 def options(commit: bool, max_batch: int = 1) -> SchedulerOptions:
+    """The scheduler's options for the simulation. Commits are agreement-only
+    (``CommitOptions()``), not the daemon's confident single-hypothesis rule: ``answer``'s
+    synthetic words all carry one made-up probability, so that rule would commit every word from
+    one hypothesis and say nothing about real speech."""
     return SchedulerOptions(
         max_batch=max_batch,
         max_batched_audio_s=30.0,
