@@ -14,8 +14,8 @@ then partials (a partial is never sent while final work waits).
   ``stall_after_s`` is uncommitted, the newest hypothesis' words heard ``stall_margin_s`` before
   its end are committed instead, so commits never stall. With ``confident_commit`` (the
   daemon's default), words the newest hypothesis alone is confident of are committed without
-  waiting for the next to agree (``commit_policy.confident_count``). A segment that a restarted VAD detects
-  again starts after the stream's committed audio.
+  waiting for the next to agree (``commit_policy.confident_count``). A segment that a
+  restarted VAD detects again starts after the stream's committed audio.
 - Pauses (``early_finals.EarlyFinals``): a complete sentence is committed when silence begins;
   otherwise an early final of the audio up to the silence is decoded at once.
 - The segment's final covers what is left after the last cut: chunks decoded at its end from

@@ -91,11 +91,11 @@ QUEUE_NAMES = ("finals", "partials", "sessions")  # queue depths reported even w
 # partials join a batch ahead of their time (``partial_align``) only while another worker stays
 # free for a final that arrives meanwhile
 ALIGN_NEEDS_SPARE = True
-SHED_SHARE = 0.25
+SHED_SHARE = 0.25  # while partials are shed, they may fill at most this share of the pool
 # a partial (or partial batch) expected to answer within this is left to finish instead of being
 # cancelled for final work: the final waits that long at most, and the partial's work is kept
 PREEMPT_GRACE_S = 0.0
-PARTIAL_TOOK_WEIGHT = 0.2
+PARTIAL_TOOK_WEIGHT = 0.2  # weight of the newest answer in the average partial time
 # ``streams.reserve_for_finals``: while more than one stream is in speech, partials never take the
 # last this many workers: they batch on the others, and a final finds a free worker without
 # cancelling them. Simulated (bench/stream_sim.py, 2 workers, share 0.75, max_batch 2, 120 s),
@@ -103,7 +103,7 @@ PARTIAL_TOOK_WEIGHT = 0.2
 # 3.19 s; 6 streams: pre-emptions 132 -> 0 (a third of the partials were cancelled), commits
 # while speaking 1 -> 81, word latency p95 4.21 -> 3.64 s, final p95 0.51 -> 0.44 s; 2 streams:
 # latency unchanged, busy 0.389 -> 0.371.
-RESERVE_FOR_FINALS = 1  # weight of the newest answer in the average partial time  # while partials are shed, they may fill at most this share of the pool
+RESERVE_FOR_FINALS = 1
 MAX_PENDING_SEGMENTS = 1024  # ended segments of a stream awaiting their final; beyond: dropped
 
 
@@ -282,8 +282,8 @@ class SegmentScheduler(SpeechEvents):
                 kind, flights, joining, batch, now_s, shed_partials, speaking,
                 align=True, early=lead_s > 0,
             )  # fmt: skip
-        for _, request in batch.pack():
-            items = requests_of(request)
+        for _, request in batch.pack() if self.preempt_grace_s > 0 else ():
+            items = requests_of(request)  # when partials were sent, for the grace's estimate
             if getattr(items[0], "is_partial", False):
                 for item in items:
                     self._partial_sent_s[flight_key(item)] = (now_s, len(items))

@@ -16,7 +16,7 @@ end-of-text come first then).
 The early stop (``SearchOptions.stop_on_repeat``, greedy and sampling; both engines, since both
 hand out tokens one at a time): on a short encoder window the backend decodes a repeating
 result again anyway (``audio_context.looks_suspect``), so the search stops as soon as its text
-repeats (``audio_context.RepeatWatch``) instead of looping on to the token cap; the hypothesis
+repeats (``repeat_watch.RepeatWatch``) instead of looping on to the token cap; the hypothesis
 says so (``repeat_stop``) and the second pass starts that much sooner; with ``cut_repeat`` a
 repeat that starts a sentence ends the search at the sentences said before it instead
 (``repeat_cut``: no second pass; ``repeat_watch``).
