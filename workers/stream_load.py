@@ -19,8 +19,8 @@
   real-time (``projected_need``): the measured finals' share plus ``FINAL_WORKER_S_PER_S`` for
   each fresh stream and the new one, plus ``PARTIAL_NEED_WORKER_S_PER_S`` of partials for
   every stream carrying audio (running and new; a push stream no client has fed yet needs
-  none): partials decoded in batches at the cadence commits while speaking need. Admission refuses when that need is over ``admission_max_busy``, not when the
-  budget is merely full.
+  none): partials decoded in batches at the cadence commits while speaking need. Admission
+  refuses when that need is over ``admission_max_busy``, not when the budget is merely full.
 - ``Adaptation``: lag over ``adapt_lag_s`` held for ``adapt_sustain_s`` moves one level up
   (0 normal -> 1 partials shed -> 2 streams on ``adapt_profile``); lag under half of it held as
   long moves one level down. Each switch is logged and counted (``stats``, shown in ``status``
@@ -169,17 +169,7 @@ class Admission:
             if limits.admission_max_busy > 1.0:
                 pass  # load not checked (configured off)
             elif running_streams and projected > limits.admission_max_busy:
-                recent = (
-                    f" ({fresh_streams} opened in the last {LOAD_TAU_S:.0f} s, not yet in that "
-                    f"figure, counted at {STREAM_WORKER_S_PER_S} worker-s/s each)"
-                    if fresh_streams and workers
-                    else ""
-                )
-                reason = (
-                    f"workers busy {busy_fraction:.0%} with {running_streams} streams{recent}; "
-                    f"one more would need ~{projected:.0%} (limit {limits.admission_max_busy:.0%})"
-                )
-                if what:
+                if what:  # the need model (partial time measured)
                     recent = (
                         f"; {fresh_streams} opened in the last {LOAD_TAU_S:.0f} s count their "
                         f"finals at {FINAL_WORKER_S_PER_S} worker-s/s before they show"
@@ -189,6 +179,18 @@ class Admission:
                     reason = (
                         f"{what} ~{projected:.0%} of them (limit "
                         f"{limits.admission_max_busy:.0%}){recent}"
+                    )
+                else:
+                    recent = (
+                        f" ({fresh_streams} opened in the last {LOAD_TAU_S:.0f} s, not yet in "
+                        f"that figure, counted at {STREAM_WORKER_S_PER_S} worker-s/s each)"
+                        if fresh_streams and workers
+                        else ""
+                    )
+                    reason = (
+                        f"workers busy {busy_fraction:.0%} with {running_streams} streams"
+                        f"{recent}; one more would need ~{projected:.0%} (limit "
+                        f"{limits.admission_max_busy:.0%})"
                     )
             elif worst_lag_s > limits.adapt_lag_s:
                 reason = f"a stream already lags {worst_lag_s:.1f} s (limit {limits.adapt_lag_s} s)"
