@@ -55,6 +55,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.e2e_parts.commit_trace import CommitTrace, explain, tabulate
 from pipeline.text_metrics import normalize_word, word_error_rate
 from tests.daemon_harness import DaemonRun
 from tests.data_paths import DATA_DIR
@@ -233,10 +234,12 @@ def simulate(
     commit: dict[str, float],
     preempt_partials: bool = True,
     cost_model: tuple[float, float] | None = None,
+    trace: CommitTrace | None = None,
 ) -> dict[str, Any]:
     """The daemon's scheduling on a virtual clock: the real VAD, scheduler and model in this
     process, audio arriving at realtime pace, one worker whose every request takes the CPU time
-    the model spent on it (one BLAS thread), so the figures do not depend on other load."""
+    the model spent on it (one BLAS thread), so the figures do not depend on other load.
+    ``trace``: records requests, partial answers and segment ends (``--why``)."""
     from dataclasses import replace
 
     from config.loader import load_config
@@ -263,6 +266,8 @@ def simulate(
     options = SchedulerOptions.from_config(config, "whisper", "tiny.en")
     if commit and options.commit is not None:
         options = replace(options, commit=replace(options.commit, **commit))
+    if trace is not None:
+        trace.install()
     scheduler = SegmentScheduler(options, rings={"main": "sim"})
     handlers = {
         SpeechStarted: scheduler.speech_started,
@@ -313,6 +318,8 @@ def simulate(
             if cost_model is not None:  # the same schedule whatever else loads the machine
                 cpu_s = modeled_cpu_s(cost_model, result.details)
             engine_cpu_s += cpu_s
+            if trace is not None:
+                trace.request(now_s, cpu_s, request)
             if request.is_partial and result.details.get("suspect"):
                 reply = WorkerError(request.request_id, "suspect_partial", "gave nothing",
                                     retryable=False)  # fmt: skip
@@ -353,6 +360,9 @@ def simulate(
         settle(now_s)
         for event in vad.process(audio[position : position + block], position):
             message = speech_message("main", event)
+            if trace is not None and isinstance(message, SpeechEnded):
+                trace.segment_ends.append((message.segment_id, message.end_index / 16e3,
+                                           message.split))  # fmt: skip
             publish(handlers[type(message)](message, now_s), now_s)
         dispatch(now_s)
     now_s = audio.size / 16_000
@@ -408,6 +418,15 @@ def main(argv: list[str] | None = None) -> int:
         "--simulate", action="store_true", help="virtual clock in this process (see simulate)"
     )
     parser.add_argument(
+        "--why",
+        type=float,
+        nargs="?",
+        const=3.0,
+        metavar="LIMIT_S",
+        help="simulate: say why each sentence whose last word waited over LIMIT_S (default "
+        "%(const)s) waited, and tabulate the causes (bench/e2e_parts/commit_trace.py)",
+    )
+    parser.add_argument(
         "--no-preempt", action="store_true", help="simulate: partials are never cancelled"
     )
     parser.add_argument(
@@ -421,18 +440,21 @@ def main(argv: list[str] | None = None) -> int:
     path, reference_path = resolve_file(args.file)
     reference = json.loads(reference_path.read_text())
     reference.setdefault("utterances", [])  # jfk.flac: text only, no latency
+    trace = None
     if args.simulate:
         commit = dict(item.split("=", 1) for item in args.commit)
         cost_model = None
         if args.cost_model:
             per_frame_s, per_token_s = (float(v) for v in args.cost_model.split(","))
             cost_model = (per_frame_s, per_token_s)
+        trace = CommitTrace() if args.why is not None else None
         result = simulate(
             path,
             args.settings,
             {k: float(v) for k, v in commit.items()},
             not args.no_preempt,
             cost_model,
+            trace,
         )
     else:
         result = run_daemon(path, args.pace, args.workers, args.settings, args.log)
@@ -452,6 +474,9 @@ def main(argv: list[str] | None = None) -> int:
             shown = "missed" if latency is None else f"{latency:7.0f} ms"
             print(f"{shown}  {text[:70]}")
         latencies = [latency for _, latency in rows if latency is not None]
+        if args.simulate and trace is not None:
+            waited = explain(reference["utterances"], finals, result["arrivals"], trace, args.why)
+            print(tabulate(waited))
     text = " ".join(f["text"] for f in finals if f["text"])
     wer_stream = word_error_rate(reference["text"], text)
     offline, offline_cpu_s = (None, None) if args.no_offline else offline_text(path)

@@ -58,7 +58,8 @@ Usage: .venv/bin/python bench/daemon_e2e.py [--quick] [--profiles balanced,low-l
 
 Wall time: the full dev set is 21 minutes of audio played at speaking speed once per profile,
 so the default run takes about 50 minutes; ``--quick`` about 4. ``--files`` runs part of the dev
-set; ``--no-fault`` skips the fault run (nothing is claimed; the loss figures are null).
+set; ``--excerpt-s`` cuts each file to its sentences that end by then; ``--no-fault`` skips
+the fault run (nothing is claimed; the loss figures are null).
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.devset.build import DEFAULT_SEED, devset_dir, ensure_devset, file_paths  # noqa: E402
+from bench.e2e_parts.excerpt import excerpt  # noqa: E402
 from bench.e2e_parts.figures import (  # noqa: E402
     FileSpec,
     duplicates,
@@ -123,6 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-logs", type=Path,
                         help="write every daemon log and the offline/streamed texts into DIR")  # fmt: skip
     parser.add_argument("--files", help="comma-separated dev-set file names (default: all)")
+    parser.add_argument(
+        "--excerpt-s",
+        type=float,
+        metavar="SECONDS",
+        help="each file cut to its reference sentences that end by SECONDS "
+        "(bench/e2e_parts/excerpt.py), e.g. 150 for 2.5 minutes of continuous.wav",
+    )
     parser.add_argument("--no-fault", action="store_true",
                         help="no fault run: latency and WER only (finals_lost is then null)")  # fmt: skip
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -149,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"--files: {sorted(unknown)} not in the dev set {[s.name for s in files]}")
         files = [s for s in files if s.name in wanted]
+    if args.excerpt_s:
+        cut_dir = directory / "excerpts"
+        files = [excerpt(spec, args.excerpt_s, cut_dir) for spec in files]
     print(
         f"dev set {directory}: {manifest['words']} words, {manifest['audio_s']:.0f} s, "
         f"{len(files)} files; profiles {profiles}; load {load_start}"

@@ -64,6 +64,27 @@ def test_a_previous_hypothesis_that_heard_other_words_blocks_all_but_the_stable_
     assert count(rest, 3.0, agreed=2) == 6
 
 
+def test_settled_words_are_committed_over_a_disagreeing_previous_hypothesis() -> None:
+    """Age-aware: a word heard ``settled_s`` before the newest audio needs only the lower
+    probability, and the previous hypothesis' other words there no longer block it."""
+    rest = words("a river@0.4 runs down to the sea")  # ends 0.3, 0.7, 1.1, 1.5, 1.9, 2.3, 2.7
+    previous = words("ruts", start_s=0.8)
+
+    def settled(heard_end_s: float, settled_s: float, probability: float = 0.3, **kw) -> int:
+        return confident_count(rest, 0, heard_end_s, kw.get("previous"),
+                               kw.get("previous_heard_end_s"), 0.8, 0.3, 0.0, settled_s,
+                               probability)  # fmt: skip
+
+    assert settled(3.0, 0.0) == 1  # off: "river" is unsure
+    assert settled(3.0, 1.5) == 6  # "river" ends 2.3 s before 3.0: taken (never the last word)
+    assert settled(3.0, 2.5) == 1  # not heard long enough ago
+    assert settled(3.0, 1.5, probability=0.5) == 1  # under even the lower probability
+    # the previous hypothesis said "ruts" there: only the words heard 1.5 s before the end
+    assert settled(3.0, 0.0, previous=previous, previous_heard_end_s=1.5) == 0
+    assert settled(3.1, 1.5, previous=previous, previous_heard_end_s=1.5) == 4  # up to "down"
+    assert settled(3.5, 1.5, previous=previous, previous_heard_end_s=1.5) == 5  # and "to"
+
+
 def test_no_cut_before_the_piece_that_continues_a_word() -> None:
     rest = [*words("the flow re"), Word(1.2, 1.4, "-hour", 0.95), *words("so", start_s=1.6)]
     assert count(rest, heard_end_s=1.5) == 2  # "re" ends by the margin; "-hour" continues it
@@ -76,6 +97,10 @@ def test_options_are_checked() -> None:
         CommitOptions(confident_next_probability=-0.1)
     with pytest.raises(ValueError, match="confident_margin_s"):
         CommitOptions(confident_margin_s=-0.1)
+    with pytest.raises(ValueError, match="settled_s"):
+        CommitOptions(settled_s=-1.0)
+    with pytest.raises(ValueError, match="settled_probability"):
+        CommitOptions(settled_probability=2.0)
 
 
 def test_agreement_shows_the_hypotheses_and_accepts_words_without_agreement() -> None:

@@ -87,6 +87,12 @@ class CommitOptions:
     # continuous.wav, 0.5 s: p50 2.05 -> 1.93 s, p95 3.91 -> 4.42 s, WER 0.2710 -> 0.2838,
     # engine CPU +18 %.
     agreement_interval_s: float = 0.0
+    # Age-aware confident commit: a word the newest hypothesis heard at least ``settled_s``
+    # before the end of its audio (so with that much right context) needs only
+    # ``settled_probability``, and is committed even when the hypothesis before said other
+    # words there (the newest, having heard more, is taken over the older one). 0: off.
+    settled_s: float = 0.0
+    settled_probability: float = 0.6
 
     def __post_init__(self) -> None:
         for name in (
@@ -100,10 +106,11 @@ class CommitOptions:
             "context_lead_max_gap_s",
             "confident_margin_s",
             "agreement_interval_s",
+            "settled_s",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
-        for name in ("confident_probability", "confident_next_probability"):
+        for name in ("confident_probability", "confident_next_probability", "settled_probability"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.repeat_limit < 2:
@@ -137,6 +144,8 @@ def confident_count(
     probability: float,
     margin_s: float,
     next_probability: float = 0.0,
+    settled_s: float = 0.0,
+    settled_probability: float = 0.0,
 ) -> int:
     """How many leading words of ``rest`` one hypothesis may commit on its own confidence.
 
@@ -153,23 +162,34 @@ def confident_count(
     two differ from their first word on, so any word the previous one heard ``margin_s``
     before its own end (not one its cut may have changed) is a word this one revised. A word
     is never cut from the piece that continues it (``continues``).
+
+    ``settled_s`` > 0 (age-aware): a word that ends ``settled_s`` before ``heard_end_s`` needs
+    only ``settled_probability`` and is committed whatever the previous hypothesis said there.
     """
+    settled_limit_s = heard_end_s - settled_s if settled_s > 0 else float("-inf")
     usable = len(rest)
     if (
         previous
         and previous_heard_end_s is not None
         and previous[0].end_s <= previous_heard_end_s - margin_s
     ):
-        usable = min(agreed, usable)
+        usable = agreed
+        while usable < len(rest) and rest[usable].end_s <= settled_limit_s:
+            usable += 1  # heard long enough ago: the newest hypothesis is taken
     limit_s = heard_end_s - margin_s
     count = 0
     while (
         count < usable
         and count + 1 < len(rest)
         and rest[count].end_s <= limit_s
-        and (count < agreed or rest[count].probability >= probability)
+        and (
+            count < agreed
+            or rest[count].probability >= probability
+            or (rest[count].end_s <= settled_limit_s
+                and rest[count].probability >= settled_probability)
+        )
         and (count + 1 < agreed or rest[count + 1].probability >= next_probability)
-    ):
+    ):  # fmt: skip
         count += 1
     while count > 0 and continues(rest[count]):
         count -= 1

@@ -462,6 +462,8 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             options.confident_probability,
             options.confident_margin_s,
             options.confident_next_probability,
+            options.settled_s,
+            options.settled_probability,
         )
 
     def _preview_again(
