@@ -55,6 +55,7 @@ from pipeline.messages.work import (  # noqa: E402
 from pipeline.scheduling import SchedulerOptions, SegmentScheduler  # noqa: E402
 from pipeline.scheduling.commit_policy import CommitOptions  # noqa: E402
 from pipeline.scheduling.flights import flight_key  # noqa: E402
+from pipeline.scheduling.scheduler import OVERDUE_PARTIAL_INTERVALS  # noqa: E402
 from pipeline.words import Word  # noqa: E402
 
 SR = 16_000
@@ -87,6 +88,11 @@ class SimSettings:
     partial_align: float = 0.0  # streams.partial_align
     preempt_grace_s: float = 0.0  # SegmentScheduler.preempt_grace_s
     reserve_for_finals: int = 0  # SegmentScheduler.reserve_for_finals
+    # every this many partials one takes slow_partial_s instead (a short window's suspect result
+    # decoded again on the finals' and the full window; 0: none)
+    slow_partial_every: int = 0
+    slow_partial_s: float = 1.4
+    overdue: float = OVERDUE_PARTIAL_INTERVALS  # SegmentScheduler.overdue_partial_intervals
 
 
 @dataclass
@@ -145,17 +151,20 @@ def answer(request: TranscribeRequest) -> TranscribeResult:
     )
 
 
-def cost_s(request: TranscribeRequest, settings: SimSettings) -> float:
+def cost_s(request: TranscribeRequest, settings: SimSettings, slow: bool = False) -> float:
     if request.is_partial:
-        return settings.partial_s
+        return settings.slow_partial_s if slow else settings.partial_s
     audio_s = (request.end_index - request.start_index) / SR
     return settings.final_s + settings.final_per_audio_s * audio_s
 
 
-def batch_cost_s(requests: tuple[TranscribeRequest, ...], settings: SimSettings) -> float:
-    """Engine seconds of a batch: its requests' time alone x the measured batch ratio."""
+def batch_cost_s(
+    requests: tuple[TranscribeRequest, ...], settings: SimSettings, slow: bool = False
+) -> float:
+    """Engine seconds of a batch: its requests' time alone x the measured batch ratio
+    (``slow``: its first partial is a slow one)."""
     ratio = BATCH_COST_RATIO.get(len(requests), BATCH_COST_RATIO[max(BATCH_COST_RATIO)])
-    return ratio * sum(cost_s(r, settings) for r in requests)
+    return ratio * sum(cost_s(r, settings, slow and i == 0) for i, r in enumerate(requests))
 
 
 def simulate(settings: SimSettings) -> dict[str, Any]:
@@ -168,6 +177,7 @@ def simulate(settings: SimSettings) -> dict[str, Any]:
         reserve_for_finals=settings.reserve_for_finals,
     )
     scheduler.preempt_grace_s = settings.preempt_grace_s
+    scheduler.overdue_partial_intervals = settings.overdue
     roles = [f"asr-{i + 1}" for i in range(settings.workers)]
     busy: dict[str, Busy] = {}
     figures = Figures(partial_sends={name: [] for name in names})
@@ -177,6 +187,7 @@ def simulate(settings: SimSettings) -> dict[str, Any]:
     speaking_s = dict.fromkeys(names, 0.0)
     steps = int(settings.seconds / STEP_S)
     background = settings.stream_cores * settings.streams + settings.supervisor_cores
+    partials_sent = slow_sent = 0  # slow ones: one per slow_partial_every partials sent
     for step in range(steps + 1):
         now_s = step * STEP_S
         for i, name in enumerate(names):  # VAD events
@@ -227,7 +238,11 @@ def simulate(settings: SimSettings) -> dict[str, Any]:
         speed = 1.0
         for role, request in scheduler.dispatch(idle, now_s, shed_partials=settings.shed):
             requests = request.requests if isinstance(request, TranscribeBatch) else (request,)
-            busy[role] = Busy(request, batch_cost_s(requests, settings))
+            partials_sent += sum(1 for r in requests if r.is_partial)
+            every = settings.slow_partial_every
+            slow = bool(every and requests[0].is_partial and partials_sent // every > slow_sent)
+            slow_sent += int(slow)
+            busy[role] = Busy(request, batch_cost_s(requests, settings, slow))
             for r in requests:
                 if r.is_partial:
                     figures.partial_sends[r.stream_id].append((r.segment_id, now_s))
@@ -296,6 +311,8 @@ def summarise(
         "partial_align": settings.partial_align,
         "preempt_grace_s": settings.preempt_grace_s,
         "reserve_for_finals": settings.reserve_for_finals,
+        "overdue": settings.overdue,
+        "slow_partial_every": settings.slow_partial_every,
         "partials_cut_short": stats.partials_cut_short,
     }
 
@@ -319,6 +336,16 @@ def main() -> int:
     parser.add_argument("--aligns", default="0.0", help="streams.partial_align values to compare")
     parser.add_argument("--graces", default="0.0", help="pre-emption grace values to compare")
     parser.add_argument("--reserves", default="0", help="workers kept for finals, to compare")
+    parser.add_argument(
+        "--overdues",
+        default=str(OVERDUE_PARTIAL_INTERVALS),
+        help="partial intervals after which a partial no longer holds the reserve, to compare "
+        "(0: it always does)",
+    )
+    parser.add_argument(
+        "--slow-partial-every", type=int, default=0, help="one partial in this many is slow"
+    )
+    parser.add_argument("--slow-partial-s", type=float, default=1.4)
     args = parser.parse_args()
     rows = []
     combos = itertools.product(
@@ -327,8 +354,9 @@ def main() -> int:
         (float(a) for a in args.aligns.split(",")),
         (float(g) for g in args.graces.split(",")),
         (int(r) for r in args.reserves.split(",")),
+        (float(o) for o in args.overdues.split(",")),
     )
-    for share, max_batch, align, grace, reserve in combos:
+    for share, max_batch, align, grace, reserve, overdue in combos:
         for n in (int(n) for n in args.levels.split(",")):
             row = simulate(
                 SimSettings(
@@ -349,6 +377,9 @@ def main() -> int:
                     partial_align=align,
                     preempt_grace_s=grace,
                     reserve_for_finals=reserve,
+                    slow_partial_every=args.slow_partial_every,
+                    slow_partial_s=args.slow_partial_s,
+                    overdue=overdue,
                 )
             )
             rows.append(row)

@@ -176,3 +176,25 @@ def test_partials_keep_a_worker_free_for_finals_and_batch_on_the_others() -> Non
     speaking(alone, "mic", 0.0, 2.0)
     speaking(alone, "room", 0.0, 2.0)
     assert partial_streams(alone.dispatch(["w1"], 2.0)) == [["mic", "room"]]
+
+
+def test_an_overdue_partial_no_longer_holds_the_worker_kept_for_finals() -> None:
+    """A partial still running one partial interval after it was sent (a suspect window decoded
+    again) frees the reserve: the other stream's partial takes the worker kept for finals, and a
+    final then pre-empts one of them."""
+    off = SegmentScheduler(options(max_batch=1), rings=STREAMS, reserve_for_finals=1)
+    s = SegmentScheduler(options(max_batch=1), rings=STREAMS, reserve_for_finals=1)
+    s.overdue_partial_intervals = 1.0  # off by default (scheduler.OVERDUE_PARTIAL_INTERVALS)
+    for each in (off, s):
+        speaking(each, "mic", 0.0, 2.0)
+        speaking(each, "room", 0.0, 2.0)
+        assert partial_streams(each.dispatch(["w1", "w2"], 2.0)) == [["mic"]]  # w2 kept
+        each.speech_ongoing(ongoing(0, 0.0, 2.9, "room"), 2.9)
+        assert each.dispatch(["w2"], 2.9) == []  # mic's partial is not overdue yet
+        each.speech_ongoing(ongoing(0, 0.0, 3.0, "room"), 3.0)
+    assert off.dispatch(["w2"], 3.0) == []  # off: the reserve holds however long it takes
+    assert partial_streams(s.dispatch(["w2"], 3.0)) == [["room"]]
+    s.speech_started(started(0, 0.0, "desk"), 3.1)
+    s.speech_ended(ended(0, 0.0, 1.5, "desk"), 3.2)
+    assert s.dispatch([], 3.2) == []
+    assert len(s.preemptions(3.2)) == 1  # the final takes a worker from the partials

@@ -33,7 +33,9 @@ Guarantees:
   it (by the average time partials of that batch size took): the final waits that long at most
   and their work is kept. While more than one stream is in speech, partials never take the last
   ``reserve_for_finals`` workers (``streams.reserve_for_finals``): they batch on the others, so
-  a final usually finds a free worker and no pre-emption is needed.
+  a final usually finds a free worker and no pre-emption is needed (optionally, off by
+  default: a worker whose partial is overdue, ``OVERDUE_PARTIAL_INTERVALS``, no longer holds the
+  others' partials back).
 - Memory: a segment is forgotten when its final is published; the only per-stream state is the
   last segment id and the last final text; the stats are counters.
 
@@ -104,6 +106,21 @@ PARTIAL_TOOK_WEIGHT = 0.2  # weight of the newest answer in the average partial 
 # while speaking 1 -> 81, word latency p95 4.21 -> 3.64 s, final p95 0.51 -> 0.44 s; 2 streams:
 # latency unchanged, busy 0.389 -> 0.371.
 RESERVE_FOR_FINALS = 1
+# a partial (or partial batch) still unanswered this many partial intervals after it was sent no
+# longer holds the reserve: the other streams' partials may take the worker kept for finals
+# meanwhile (a final arriving then pre-empts one, as without the reserve). Such a partial is
+# almost always a short window's suspect result being decoded again on the finals' and the full
+# window (~1 s of CPU): in a 2-stream run (bench/streams.py's dictation-00 and -01) 4 of 30
+# partials, 27 % of the partial engine time, and one of them held the only partial worker from
+# 18.4 to 20.2 s, so dictation-01's merged sentence ("... wood and string. The bakery ...") had
+# no partial to commit it and waited for its segment's end (4.1 s after its last word). Off (0):
+# with it on (1.0) that sentence took 3.2 s in one real run (load 6, not comparable), still over
+# 1.5 s (the sentence is merged with the next, see bench/streams.py), and simulated
+# (bench/stream_sim.py --levels 2,4,6 --shares 0.75 --max-batch 2 --reserves 1 --overdues 0,1
+# --seconds 120 --slow-partial-every 7): N = 2 unchanged; N = 4 commits 63 -> 73, word latency
+# p95 3.61 -> 3.51 s; N = 6 commits 26 -> 14, longest partial gap 2.45 -> 2.88 s.
+OVERDUE_PARTIAL_INTERVALS = 0.0
+OVERDUE_TOOK_FACTOR = 2.0  # ... and this many times what partials of its batch size take
 MAX_PENDING_SEGMENTS = 1024  # ended segments of a stream awaiting their final; beyond: dropped
 
 
@@ -163,6 +180,7 @@ class SegmentScheduler(SpeechEvents):
             raise ValueError(f"partial_align must be in [0, 1), got {partial_align}")
         self._partial_align = partial_align
         self.preempt_grace_s = PREEMPT_GRACE_S
+        self.overdue_partial_intervals = OVERDUE_PARTIAL_INTERVALS  # 0: an overdue one holds too
         if reserve_for_finals < 0:
             raise ValueError(f"reserve_for_finals must be >= 0, got {reserve_for_finals}")
         self.reserve_for_finals = reserve_for_finals
@@ -282,8 +300,9 @@ class SegmentScheduler(SpeechEvents):
                 kind, flights, joining, batch, now_s, shed_partials, speaking,
                 align=True, early=lead_s > 0,
             )  # fmt: skip
-        for _, request in batch.pack() if self.preempt_grace_s > 0 else ():
-            items = requests_of(request)  # when partials were sent, for the grace's estimate
+        timed = self.preempt_grace_s > 0 or self.overdue_partial_intervals > 0
+        for _, request in batch.pack() if timed else ():
+            items = requests_of(request)  # when partials were sent (the grace, the overdue)
             if getattr(items[0], "is_partial", False):
                 for item in items:
                     self._partial_sent_s[flight_key(item)] = (now_s, len(items))
@@ -333,7 +352,7 @@ class SegmentScheduler(SpeechEvents):
                     else:
                         self._stats.partials_deferred += 1
                     continue
-            if partial and speaking > 1 and self._reserved(flight.role):
+            if partial and speaking > 1 and self._reserved(flight.role, now_s):
                 kind.unsent(flight)  # that worker stays free for finals
                 self._stats.partials_requested -= 1
                 self._stats.partials_deferred += 1
@@ -351,20 +370,29 @@ class SegmentScheduler(SpeechEvents):
             batch.add(flight.role, flight.request)
             logger.debug("%s -> %s%s", key, flight.role, " (aligned)" if early else "")
 
-    def _reserved(self, seat: str) -> bool:
+    def _reserved(self, seat: str, now_s: float) -> bool:
         """Whether a partial on ``seat`` would take a worker kept free for finals: one not yet
-        on partials while ``reserve_for_finals`` workers would no longer be left for them."""
+        on partials while ``reserve_for_finals`` workers would no longer be left for them.
+        Workers whose partial work is overdue (``OVERDUE_PARTIAL_INTERVALS``) do not count."""
         if self.reserve_for_finals <= 0:
             return False
-        on_partials = {
-            worker_of(role)
-            for role, request in self._ledger.in_flight().items()
-            if getattr(request, "is_partial", False)
-        }
-        if worker_of(seat) in on_partials:
+        overdue_s = self.overdue_partial_intervals * self._options.partial_interval_s
+        on_partials: set[str] = set()
+        overdue: set[str] = set()
+        for key, flight in self._ledger.flights():
+            if getattr(flight.request, "is_partial", False):
+                sent = self._partial_sent_s.get(key)
+                late = (
+                    sent is not None
+                    and overdue_s > 0
+                    and now_s - sent[0]
+                    >= max(overdue_s, OVERDUE_TOOK_FACTOR * self._partial_took_s.get(sent[1], 0.0))
+                )
+                (overdue if late else on_partials).add(worker_of(flight.role))
+        if worker_of(seat) in on_partials | overdue:
             return False  # joins a batch of partials on a worker already theirs
         reserve = min(self.reserve_for_finals, self._pool_workers - 1)  # one worker: none kept
-        return len(on_partials) + 1 > self._pool_workers - reserve
+        return len(on_partials - overdue) + 1 > self._pool_workers - reserve
 
     def _busy_workers(self, *, partials_only: bool = False) -> int:
         return len({
