@@ -89,6 +89,7 @@ class LocalAgreement:
         repeat_limit: int = 3,
         max_ngram_words: int = 4,
         anchor_tolerance_s: float = 0.5,
+        lookback: int = 1,
     ) -> None:
         if agreement_count < 2:
             raise ValueError(f"agreement_count must be at least 2, got {agreement_count}")
@@ -98,14 +99,19 @@ class LocalAgreement:
             raise ValueError(f"max_ngram_words must be at least 1, got {max_ngram_words}")
         if anchor_tolerance_s < 0:
             raise ValueError(f"anchor_tolerance_s must not be negative, got {anchor_tolerance_s}")
+        if lookback < 1 or (lookback > 1 and agreement_count != 2):
+            raise ValueError(f"lookback must be 1, or more with agreement_count 2, got {lookback}")
         self.agreement_count = agreement_count  # hypotheses that must agree on a word
         self.repeat_limit = repeat_limit  # repeats in a row that make a repetition loop
         self.max_ngram_words = max_ngram_words  # longest repeated n-gram looked for
         self.anchor_tolerance_s = anchor_tolerance_s  # time slack when locating stable words
+        # LocalAgreement-2 only: the newest hypothesis agrees with any of the ``lookback``
+        # hypotheses before it (2: "A, B, A" makes A stable; 1: only consecutive ones agree)
+        self.lookback = lookback
         self._stable: list[Word] = []
         self._stable_norms: list[str] = []
         # The newest hypotheses' words after the stable prefix, oldest first.
-        self._tails: deque[list[Word]] = deque(maxlen=agreement_count)
+        self._tails: deque[list[Word]] = deque(maxlen=agreement_count - 1 + lookback)
         self._partial = EMPTY_PARTIAL
         self._newest_looped = False  # the newest hypothesis held a repetition loop
 
@@ -195,8 +201,13 @@ class LocalAgreement:
             newly_stable = tail[:agreed]
             self._stable.extend(newly_stable)
             self._stable_norms.extend(normalize_word(w.text) for w in newly_stable)
+            agreed_norms = [normalize_word(w.text) for w in newly_stable]
+            end_s = newly_stable[-1].end_s
             for i, old_tail in enumerate(self._tails):
-                self._tails[i] = old_tail[agreed:]
+                if [normalize_word(w.text) for w in old_tail[:agreed]] == agreed_norms:
+                    self._tails[i] = old_tail[agreed:]
+                else:  # an older one that did not agree (lookback): its words heard after
+                    self._tails[i] = [w for w in old_tail if _center_s(w) > end_s]
         unstable = tail[agreed:]
         if loop_words and (not self._stable or _center_s(loop_words[0]) > self._stable_end_s()):
             unstable = unstable + loop_words
@@ -212,6 +223,17 @@ class LocalAgreement:
         """How many leading words all of the last ``agreement_count`` tails share."""
         if len(self._tails) < self.agreement_count:
             return 0
+        if self.lookback > 1:  # the newest with the best of the ones before it
+            newest = [normalize_word(w.text) for w in self._tails[-1]]
+            best = 0
+            for older in list(self._tails)[:-1]:
+                count = 0
+                for a, b in zip(newest, (normalize_word(w.text) for w in older), strict=False):
+                    if a != b:
+                        break
+                    count += 1
+                best = max(best, count)
+            return best
         tails = [[normalize_word(w.text) for w in tail] for tail in self._tails]
         count = 0
         for column in zip(*tails, strict=False):  # up to the shortest tail

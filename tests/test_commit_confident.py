@@ -101,6 +101,8 @@ def test_options_are_checked() -> None:
         CommitOptions(settled_s=-1.0)
     with pytest.raises(ValueError, match="settled_probability"):
         CommitOptions(settled_probability=2.0)
+    with pytest.raises(ValueError, match="agreement_lookback"):
+        CommitOptions(agreement_lookback=0)
 
 
 def test_agreement_shows_the_hypotheses_and_accepts_words_without_agreement() -> None:

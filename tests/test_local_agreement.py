@@ -259,3 +259,20 @@ def test_random_hypotheses_keep_the_invariants(seed: int) -> None:
         stable = [w.text.strip() for w in partial.stable_words]
         assert stable == truth[: len(stable)]
     assert len(previous_stable) >= len(truth) - 3
+
+
+def test_with_lookback_the_newest_may_agree_with_the_hypothesis_before_the_previous() -> None:
+    plain, lookback = LocalAgreement(), LocalAgreement(lookback=2)
+    for text in ("the set of", "the sna of bees", "the set of bees dance"):  # A, B, A
+        plain_partial = plain.update(hypothesis(text))
+        partial = lookback.update(hypothesis(text))
+    assert plain_partial.stable == "the"  # consecutive ones only share "the"
+    assert partial.stable == "the set of"  # the newest agrees with the first on three words
+    assert partial.unstable == "bees dance"
+    # the one that did not agree keeps only its words heard after the stable ones
+    partial = lookback.update(hypothesis("the set of bees dance slowly"))
+    assert partial.stable == "the set of bees dance"
+    with pytest.raises(ValueError, match="lookback"):
+        LocalAgreement(agreement_count=3, lookback=2)
+    with pytest.raises(ValueError, match="lookback"):
+        LocalAgreement(lookback=0)

@@ -93,6 +93,10 @@ class CommitOptions:
     # words there (the newest, having heard more, is taken over the older one). 0: off.
     settled_s: float = 0.0
     settled_probability: float = 0.6
+    # Local agreement looks this many hypotheses back: 2 makes a word stable when the newest
+    # hypothesis agrees with either of the two before it ("A, B, A": A), where 1 (LocalAgreement-
+    # 2 as published) needs two consecutive ones to agree.
+    agreement_lookback: int = 1
 
     def __post_init__(self) -> None:
         for name in (
@@ -113,6 +117,10 @@ class CommitOptions:
         for name in ("confident_probability", "confident_next_probability", "settled_probability"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.agreement_lookback < 1:
+            raise ValueError(
+                f"agreement_lookback must be at least 1, got {self.agreement_lookback}"
+            )
         if self.repeat_limit < 2:
             raise ValueError(f"repeat_limit must be at least 2, got {self.repeat_limit}")
 

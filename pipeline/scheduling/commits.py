@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 
 from pipeline.audio_format import samples_to_seconds, seconds_to_samples
-from pipeline.local_agreement import words_after
+from pipeline.local_agreement import LocalAgreement, words_after
 from pipeline.merging import merged_text
 from pipeline.messages.base import Message
 from pipeline.messages.work import TranscribeRequest, TranscribeResult
@@ -90,6 +90,7 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             context_text=self.core.prompt(segment.stream_id),
             window_start_index=segment.start_index,
             last_end_index=segment.start_index,
+            agreement=LocalAgreement(lookback=int(self.commit_options.agreement_lookback)),
         )
         self._states[segment.key] = state
         if not restarted and self.commit_options.context_lead_after_pause:
