@@ -141,6 +141,12 @@ class AsrConfig:
         True,
         "while speech goes on, commit words one hypothesis is confident of without waiting for the next to agree",
     )
+    agreement_lookback: int = _key(
+        1,
+        "while speech goes on, a word is stable when the newest hypothesis agrees with any of this many hypotheses before it (1: the previous one only)",
+        min=1,
+        max=3,
+    )
     chunk_duration_s: float = _key(
         30.0,
         "longer segments and files are cut into chunks of at most this length (Whisper pads every input to 30 s, so shorter chunks cost more)",

@@ -95,7 +95,11 @@ class SchedulerOptions:
             streaming=streaming,
             max_attempts=max_attempts,
             # confident words from one hypothesis (commit_policy's figures)
-            commit=None if streaming else CommitOptions(confident_commit=asr.confident_commit),
+            commit=None
+            if streaming
+            else CommitOptions(
+                confident_commit=asr.confident_commit, agreement_lookback=asr.agreement_lookback
+            ),
             max_batch=asr.max_batch,
             max_batched_audio_s=asr.max_batched_audio_s,
         )
