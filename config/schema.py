@@ -142,7 +142,7 @@ class AsrConfig:
         "while speech goes on, commit words one hypothesis is confident of without waiting for the next to agree",
     )
     agreement_lookback: int = _key(
-        1,
+        2,
         "while speech goes on, a word is stable when the newest hypothesis agrees with any of this many hypotheses before it (1: the previous one only)",
         min=1,
         max=3,

@@ -95,7 +95,19 @@ class CommitOptions:
     settled_probability: float = 0.6
     # Local agreement looks this many hypotheses back: 2 makes a word stable when the newest
     # hypothesis agrees with either of the two before it ("A, B, A": A), where 1 (LocalAgreement-
-    # 2 as published) needs two consecutive ones to agree.
+    # 2 as published) needs two consecutive ones to agree. Off here; the daemon takes
+    # ``asr.agreement_lookback`` (2). Why (bench/commit_latency.py --simulate --cost-model --why
+    # 3, continuous.wav): of the 10 of 57 sentences whose last word waited over 3 s, 6 waited
+    # because the hypothesis before said other words there (flip-flops such as "-set", "-sna",
+    # "-set"), 1 a word under the confident probability, 3 other causes. Simulated side by
+    # side, 1 -> 2 (-> 3), last word -> committed p50 / p95, WER: continuous.wav (1,096 words)
+    # 1.75 / 5.91 s, 0.2546 -> 1.80 / 3.49 s, 0.2600 (-> 1.70 / 3.86 s, 0.2454); sentences over
+    # 3 s 10 -> 7 (-> 6); monologue_dev (99 words) 3.14 / 4.67 s -> 2.95 / 4.15 s, 0.1717 both;
+    # dictation.wav (1,589 words) WER 0.3486 -> 0.3424, latency unchanged (p50 0.59 s); engine
+    # CPU per audio s 0.337 -> 0.331. Not kept: the age-aware ``settled_s`` (1.5 s, 0.3:
+    # continuous.wav 1.76 / 3.46 s, WER 0.2710; with lookback 2, 2.0 s, 0.4: 1.83 / 3.78 s,
+    # 0.2600), and the stall rule sooner (``stall_after_s`` 3, ``stall_margin_s`` 1.5: 1.95 /
+    # 4.07 s, 0.2701).
     agreement_lookback: int = 1
 
     def __post_init__(self) -> None:
