@@ -8,7 +8,8 @@ reference sentence whose last word -> committed latency is over a limit and name
 waited, one cause per sentence:
 
 - ``segment end``: no partial committed it; the segment's closing final did (``cap`` when the
-  VAD cut the segment at ``max_segment_s``);
+  VAD cut the segment at ``max_segment_s``); ``pause or stall commit``: no partial answer's
+  commit either, another final of the segment (a sentence committed at a pause, an early final);
 - ``no partial heard it``: no partial answer heard the audio ``HEARD_AFTER_S`` past the word
   within the limit (the worker was busy: its final and early-final seconds are given);
 - otherwise the most frequent reason of the partial answers that heard it yet left it (or a
