@@ -135,6 +135,10 @@ class AsrConfig:
     compression_ratio_threshold: float = _key(
         2.4, "gzip ratio above which text is a repetition loop", min=1, max=10
     )
+    fallback_best: bool = _key(
+        True,
+        "every fallback temperature failing: keep the attempt with the best mean log-probability, not the last",
+    )
     max_tokens_per_s: float = _key(8.0, "cap on decoded tokens per second of audio", min=1, max=50)
     use_prompt: bool = _key(True, "prompt each final with the previous final of the stream")
     confident_commit: bool = _key(

@@ -67,12 +67,24 @@ class WhisperOptions:
     # ... and, below the finals' window, ends at the sentences said before a repeated one
     # instead of a second pass: off, it lost words on the synthetic dictation (repeat_watch)
     repeat_cut: bool = False
+    # every temperature failing the checks: keep the attempt with the best mean log-probability
+    # (of those not looping) instead of the last, hottest one (``best_attempt``)
+    fallback_best: bool = True
 
     @classmethod
     def from_config(cls, asr) -> WhisperOptions:
         """From ``config.schema.AsrConfig`` (duck-typed, so this module does not import config)."""
         names = set(cls.__dataclass_fields__) & set(vars(asr))
         return cls(**{name: getattr(asr, name) for name in names})
+
+
+def best_attempt(attempts: list, compression_ratio_threshold: float):
+    """Of a window's hypotheses that all failed the fallback checks, the one with the highest
+    mean token log-probability among those under the compression-ratio threshold (all, if none
+    is), as faster-whisper does: the last attempt, sampled at the highest temperature, is often
+    words the audio never held ("... and he looks into with hedonu and commentary ...")."""
+    kept = [h for h in attempts if h.compression_ratio <= compression_ratio_threshold]
+    return max(kept or attempts, key=lambda h: h.avg_logprob)
 
 
 ENGINES = ("auto", "mlx", "numpy")
@@ -361,6 +373,7 @@ class WhisperBackend(Backend):
         cut_repeat = stop_on_repeat and self.cuts_repeat(frames, audio.size)
         hypothesis = None
         fallback = False
+        attempts = []
         for attempt, temperature in enumerate(temperatures):
             search = SearchOptions(temperature=temperature, beam_size=opts.beam_size,
                                    max_tokens=max_tokens, after_prefix=bool(forced),
@@ -382,7 +395,10 @@ class WhisperBackend(Backend):
                         or hypothesis.hit_cap)  # fmt: skip
             if silent or not fallback:
                 break
+            attempts.append(hypothesis)
         assert hypothesis is not None
+        if fallback and not silent and len(attempts) > 1 and opts.fallback_best:
+            hypothesis = best_attempt(attempts, opts.compression_ratio_threshold)
         details = {
             "no_speech_prob": hypothesis.no_speech_prob,
             "avg_logprob": hypothesis.avg_logprob,
