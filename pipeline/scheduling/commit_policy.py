@@ -104,7 +104,12 @@ class CommitOptions:
     # 1.75 / 5.91 s, 0.2546 -> 1.80 / 3.49 s, 0.2600 (-> 1.70 / 3.86 s, 0.2454); sentences over
     # 3 s 10 -> 7 (-> 6); monologue_dev (99 words) 3.14 / 4.67 s -> 2.95 / 4.15 s, 0.1717 both;
     # dictation.wav (1,589 words) WER 0.3486 -> 0.3424, latency unchanged (p50 0.59 s); engine
-    # CPU per audio s 0.337 -> 0.331. Not kept: the age-aware ``settled_s`` (1.5 s, 0.3:
+    # CPU per audio s 0.337 -> 0.331; dictation_dev identical (0.56 / 0.64 s, 0.0784). Again
+    # on another schedule (cost model 0.0005 s/frame, 0.010 s/token, after sampling became
+    # repeatable, 3281f49): continuous.wav 1.86 / 5.32 s, 0.2564 -> 1.70 / 3.49 s, 0.2473,
+    # sentences over 3 s 10 -> 7. 3 was no better (dictation.wav 0.3480). low-latency,
+    # continuous.wav: 1.72 / 3.70 s, 0.2993 -> 1.79 / 3.89 s, 0.2883 (over 3 s 9 -> 11: its
+    # p95 did not gain). Not kept: the age-aware ``settled_s`` (1.5 s, 0.3:
     # continuous.wav 1.76 / 3.46 s, WER 0.2710; with lookback 2, 2.0 s, 0.4: 1.83 / 3.78 s,
     # 0.2600), and the stall rule sooner (``stall_after_s`` 3, ``stall_margin_s`` 1.5: 1.95 /
     # 4.07 s, 0.2701).
