@@ -308,12 +308,14 @@ def simulate(
             backend.retry_suspect = not request.is_partial
             backend.partial_request = request.is_partial
             backend.early_final_request = request.early_final  # its own encoder floor
+            backend.preview_request = request.preview  # a suspect preview is dropped
             try:
                 result = backend.transcribe(piece, prompt=request.prompt or None,
                                             prefix=request.prefix or None)  # fmt: skip
             finally:
                 backend.retry_suspect, backend.partial_request = True, False
                 backend.early_final_request = False
+                backend.preview_request = False
             cpu_s = time.process_time() - cpu_s
             if cost_model is not None:  # the same schedule whatever else loads the machine
                 cpu_s = modeled_cpu_s(cost_model, result.details)

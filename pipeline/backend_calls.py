@@ -7,7 +7,9 @@ set on them):
 - a partial: ``partial_request`` (the partials' shorter encoder floor,
   ``asr.audio_ctx_partial_min_s``) and ``retry_suspect`` off (an empty short-window result is
   handed back marked ``suspect`` instead of decoded again over the full window: the next
-  partial supersedes it);
+  partial supersedes it); a preview (a segment's first partial over less than
+  ``asr.partial_min_audio_s``, shown and never agreed on) also ``preview_request``: any suspect
+  short-window result of it (a loop, a rejected text) comes back marked instead of decoded again;
 - an early final: ``early_final_request`` (``asr.audio_ctx_early_final_min_s``).
 
 Used by ``TranscriptionService`` for one request and by ``batch_requests`` for a batch.
@@ -25,17 +27,22 @@ from pipeline.words import Transcription
 
 
 @contextmanager
-def request_marks(backend: Any, *, partial: bool, early_final: bool) -> Iterator[bool]:
-    """The backend marked for a partial and/or an early final while the block runs, unmarked
-    after it; yields whether the full-window retry was turned off (a partial on a backend that
-    retries)."""
+def request_marks(
+    backend: Any, *, partial: bool, early_final: bool, preview: bool = False
+) -> Iterator[bool]:
+    """The backend marked for a partial (a ``preview`` too) and/or an early final while the
+    block runs, unmarked after it; yields whether the full-window retry was turned off (a
+    partial on a backend that retries)."""
     no_retry = partial and getattr(backend, "retry_suspect", None) is True
     marks_partial = partial and hasattr(backend, "partial_request")
+    marks_preview = partial and preview and hasattr(backend, "preview_request")
     marks_early = early_final and hasattr(backend, "early_final_request")
     if no_retry:
         backend.retry_suspect = False
     if marks_partial:
         backend.partial_request = True
+    if marks_preview:
+        backend.preview_request = True
     if marks_early:
         backend.early_final_request = True
     try:
@@ -45,6 +52,8 @@ def request_marks(backend: Any, *, partial: bool, early_final: bool) -> Iterator
             backend.retry_suspect = True
         if marks_partial:
             backend.partial_request = False
+        if marks_preview:
+            backend.preview_request = False
         if marks_early:
             backend.early_final_request = False
 

@@ -59,9 +59,10 @@ def answer_batch(service: Any, batch: TranscribeBatch) -> TranscribeBatchResult:
             errors.append(WorkerError(request.request_id, "ring", str(e), retryable=True))
     partial = bool(ready) and all(request.is_partial for request, _ in ready)
     early = bool(ready) and all(request.early_final for request, _ in ready)
+    previews = bool(ready) and all(request.preview for request, _ in ready)
     started_s, cpu_started_s = time.perf_counter(), time.process_time()
     try:
-        with request_marks(service.backend, partial=partial, early_final=early):
+        with request_marks(service.backend, partial=partial, early_final=early, preview=previews):
             outcomes = transcribe_many(
                 service.backend,
                 [audio for _, audio in ready],

@@ -120,7 +120,8 @@ class TranscriptionService:
         # a partial: its shorter encoder window and no second pass over the full window for an
         # empty result (the next one supersedes it); an early final: its own encoder window
         with request_marks(self.backend, partial=request.is_partial,
-                           early_final=request.early_final) as no_retry:  # fmt: skip
+                           early_final=request.early_final,
+                           preview=request.preview) as no_retry:  # fmt: skip
             try:
                 result = transcribe_one(self.backend, audio, request.prompt or None,
                                         request.prefix or None)  # fmt: skip

@@ -27,14 +27,14 @@ def test_a_preview_is_shown_but_not_agreed_on_and_the_next_partial_needs_the_ful
     assert s.dispatch(["asr-1"], 0.4) == []  # less than half a second
     s.speech_ongoing(ongoing(0, 0.0, 0.6), 0.6)
     preview = only(s.dispatch(["asr-1"], 0.6))
-    assert preview.is_partial and is_preview(preview, s.options)
+    assert preview.is_partial and is_preview(preview, s.options) and preview.preview
     (shown,) = partials(s.on_reply("asr-1", result(preview, "a river runs"), 0.8))
     assert (shown.stable, shown.unstable) == ("", "a river runs")
     s.speech_ongoing(ongoing(0, 0.0, 0.9), 1.6)  # the interval passed, but under 1 s of audio
     assert s.dispatch(["asr-1"], 1.6) == []
     s.speech_ongoing(ongoing(0, 0.0, 1.7), 1.7)
     second = only(s.dispatch(["asr-1"], 1.7))
-    assert not is_preview(second, s.options)
+    assert not is_preview(second, s.options) and not second.preview
     (shown,) = partials(s.on_reply("asr-1", result(second, "a river runs down"), 1.9))
     # the preview's words were not a hypothesis: nothing is stable after one real partial
     assert (shown.stable, shown.unstable) == ("", "a river runs down")

@@ -114,6 +114,9 @@ class WhisperBackend(Backend):
         self.partial_request = False  # True: the request is a partial (audio_ctx_partial_min_s)
         # True: the request is an early final (audio_ctx_early_final_min_s)
         self.early_final_request = False
+        # True: the partial is a preview (shown, never agreed on): any suspect short-window
+        # result comes back marked instead of decoded again (with ``retry_suspect`` off)
+        self.preview_request = False
         mlx_runtime.prepare_blas(self.options.blas_threads)
         mlx_runtime.limit_numpy_blas(self.options.blas_threads)
         from pipeline.models import resolve_model
@@ -288,13 +291,15 @@ class WhisperBackend(Backend):
                               frames: int, result: Transcription,
                               spent_s: float) -> Transcription:  # fmt: skip
         """A short encoder window's suspect ``result`` (a repeated sentence, no text), which took
-        ``spent_s``: handed back marked ``suspect`` when it gave nothing and the caller drops
-        such results (``retry_suspect`` off: noise or a breath; a partial: the next supersedes
-        it); else decoded again, first on the finals' window when ``frames`` was a partial's
+        ``spent_s``: handed back marked ``suspect`` when it gave nothing, or whatever it gave
+        for a preview, and the caller drops such results (``retry_suspect`` off: noise or a
+        breath; a partial: the next supersedes it); else decoded again, first on the finals' window when ``frames`` was a partial's
         shorter floor (1/3), then on the full window (single path and ``batch_windows``)."""
         from pipeline.backends.whisper.audio_context import gave_nothing, looks_suspect
 
-        if not self.retry_suspect and gave_nothing(result.text, result.details):
+        if not self.retry_suspect and (
+            self.preview_request or gave_nothing(result.text, result.details)
+        ):
             return replace(result, details={**result.details, "suspect": 1.0})
         logger.debug("short encoder window (%d frames) gave %r: full window", frames, result.text)
         # what the passes before the last computed (bench/commit_latency.py's cost model)
@@ -322,9 +327,11 @@ class WhisperBackend(Backend):
 
     def stops_on_repeat(self, frames: int) -> bool:
         """Whether a search over ``frames`` encoder frames stops once its text repeats: on a
-        short window whose suspect result is decoded again (``retry_suspect``), where a repeat
-        is retried anyway; never on the full window, whose text is the answer."""
-        return self.options.repeat_stop and self.retry_suspect and frames < self.dims.n_audio_ctx
+        short window whose suspect result is decoded again (``retry_suspect``) or dropped (a
+        preview), where a repeat is retried or dropped anyway; never on the full window, whose
+        text is the answer."""
+        retried_or_dropped = self.retry_suspect or self.preview_request
+        return self.options.repeat_stop and retried_or_dropped and frames < self.dims.n_audio_ctx
 
     def cuts_repeat(self, frames: int, num_samples: int) -> bool:
         """Whether a search that stops on a repeat ends at the sentences said before it instead

@@ -80,6 +80,9 @@ class TranscribeRequest(Message):
     # an early final (the uncommitted rest of an open segment, decoded when a pause begins): the
     # backend may use a shorter encoder floor for it (asr.audio_ctx_early_final_min_s)
     early_final: bool = False
+    # a segment's first partial over less than asr.partial_min_audio_s (scheduling.first_partial):
+    # shown, never agreed on, so a suspect answer is dropped rather than decoded again
+    preview: bool = False
 
 
 @register

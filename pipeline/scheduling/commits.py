@@ -28,6 +28,7 @@ then partials (a partial is never sent while final work waits).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from pipeline.audio_format import samples_to_seconds, seconds_to_samples
 from pipeline.local_agreement import LocalAgreement, words_after
@@ -342,6 +343,8 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             self._prompt_before(state, window_start),
             self._prefix_after(state, start_index),
         )
+        if is_preview(request, self.core.options):  # its suspect answer is dropped, not retried
+            request = replace(request, preview=True)
         return Flight(role, request, segment.key, self, state.serial)
 
     def _release_partial(self, flight: Flight) -> None:

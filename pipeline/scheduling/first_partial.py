@@ -25,6 +25,12 @@ falls back to the usual cadence). Simulated on the dictation (``bench/commit_lat
 --cost-model``, before -> after): first partial p50 797 -> 706 ms balanced, 710 -> 657 ms
 low-latency; user latency, WER and commits unchanged or better; engine CPU +5 % / +9 %.
 
+A preview's suspect answer (a loop, a rejected text: "Welcome to the next one." over 0.7 s of
+audio) is dropped by the worker like an empty one (``TranscribeRequest.preview``) instead of
+being decoded again on the 10 s and then the 30 s window: that second and third pass held the
+worker ~1.8 s for text that is only shown, and beside another stream it held the only worker
+partials may use (bench/streams.py's dictation-01 sentence, 3.7-4.1 s).
+
 What did not work: a preview at the start decision itself (~0.27 s of speech; 956 ms), or over
 0.3 s of speech (low-latency; 1376 ms): those short windows' answers often fail Whisper's
 fallback checks and are decoded again over the full 30 s window, holding the worker ~1.1 s.
