@@ -199,9 +199,9 @@ class LocalAgreement:
         agreed = self._agreed_count()
         if agreed:
             newly_stable = tail[:agreed]
-            self._stable.extend(newly_stable)
-            self._stable_norms.extend(normalize_word(w.text) for w in newly_stable)
             agreed_norms = [normalize_word(w.text) for w in newly_stable]
+            self._stable.extend(newly_stable)
+            self._stable_norms.extend(agreed_norms)
             end_s = newly_stable[-1].end_s
             for i, old_tail in enumerate(self._tails):
                 if [normalize_word(w.text) for w in old_tail[:agreed]] == agreed_norms:
@@ -220,27 +220,14 @@ class LocalAgreement:
         return self._partial
 
     def _agreed_count(self) -> int:
-        """How many leading words all of the last ``agreement_count`` tails share."""
+        """How many leading words all of the last ``agreement_count`` tails share; with
+        ``lookback`` > 1, the most the newest shares with any one of the tails before it."""
         if len(self._tails) < self.agreement_count:
             return 0
-        if self.lookback > 1:  # the newest with the best of the ones before it
-            newest = [normalize_word(w.text) for w in self._tails[-1]]
-            best = 0
-            for older in list(self._tails)[:-1]:
-                count = 0
-                for a, b in zip(newest, (normalize_word(w.text) for w in older), strict=False):
-                    if a != b:
-                        break
-                    count += 1
-                best = max(best, count)
-            return best
         tails = [[normalize_word(w.text) for w in tail] for tail in self._tails]
-        count = 0
-        for column in zip(*tails, strict=False):  # up to the shortest tail
-            if any(norm != column[0] for norm in column):
-                break
-            count += 1
-        return count
+        if self.lookback == 1:
+            return _shared_count(tails)
+        return max(_shared_count([older, tails[-1]]) for older in tails[:-1])
 
     def _stable_end_s(self) -> float:
         return self._stable[-1].end_s
@@ -250,6 +237,16 @@ class LocalAgreement:
         return _words_after(
             self._stable, self._stable_norms, hypothesis, norms, self.anchor_tolerance_s
         )
+
+
+def _shared_count(tails: Sequence[Sequence[str]]) -> int:
+    """How many leading normalized words every one of ``tails`` shares."""
+    count = 0
+    for column in zip(*tails, strict=False):  # up to the shortest tail
+        if any(norm != column[0] for norm in column):
+            break
+        count += 1
+    return count
 
 
 def words_after(
