@@ -243,6 +243,7 @@ def simulate(
     from dataclasses import replace
 
     from config.loader import load_config
+    from pipeline.backend_calls import request_marks, transcribe_one
     from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
     from pipeline.messages import (
         SpeechEnded,
@@ -305,17 +306,10 @@ def simulate(
             cpu_s = time.process_time()
             # as the worker's transcription service does: a partial may use a shorter encoder
             # window, and one that gives nothing is dropped instead of decoded again on 30 s
-            backend.retry_suspect = not request.is_partial
-            backend.partial_request = request.is_partial
-            backend.early_final_request = request.early_final  # its own encoder floor
-            backend.preview_request = request.preview  # a suspect preview is dropped
-            try:
-                result = backend.transcribe(piece, prompt=request.prompt or None,
-                                            prefix=request.prefix or None)  # fmt: skip
-            finally:
-                backend.retry_suspect, backend.partial_request = True, False
-                backend.early_final_request = False
-                backend.preview_request = False
+            with request_marks(backend, partial=request.is_partial,
+                               early_final=request.early_final, preview=request.preview):  # fmt: skip
+                result = transcribe_one(backend, piece, request.prompt or None,
+                                        request.prefix or None)  # fmt: skip
             cpu_s = time.process_time() - cpu_s
             if cost_model is not None:  # the same schedule whatever else loads the machine
                 cpu_s = modeled_cpu_s(cost_model, result.details)
