@@ -38,5 +38,5 @@ def excerpt(spec: FileSpec, limit_s: float, directory: Path) -> FileSpec:
     text = " ".join(u["text"] for u in kept)
     cut = {**reference, "duration": end_s, "utterances": kept, "text": text}
     reference_path.write_text(json.dumps(cut, indent=1))
-    return replace(spec, name=spec.name, audio=audio_path, reference=reference_path,
-                   audio_s=end_s, words=len(text.split()))  # fmt: skip
+    return replace(spec, audio=audio_path, reference=reference_path, audio_s=end_s,
+                   words=len(text.split()))  # fmt: skip

@@ -23,6 +23,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +31,9 @@ from pipeline.backends import mlx_runtime
 from pipeline.backends.base import Backend, Capabilities, MemoryStats
 from pipeline.errors import BackendError, ModelError
 from pipeline.words import Transcription, Word
+
+if TYPE_CHECKING:
+    from pipeline.backends.whisper.decoding import Hypothesis
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +82,7 @@ class WhisperOptions:
         return cls(**{name: getattr(asr, name) for name in names})
 
 
-def best_attempt(attempts: list, compression_ratio_threshold: float):
+def best_attempt(attempts: list[Hypothesis], compression_ratio_threshold: float) -> Hypothesis:
     """Of a window's hypotheses that all failed the fallback checks, the one with the highest
     mean token log-probability among those under the compression-ratio threshold (all, if none
     is), as faster-whisper does: the last attempt, sampled at the highest temperature, is often
@@ -293,8 +297,9 @@ class WhisperBackend(Backend):
         """A short encoder window's suspect ``result`` (a repeated sentence, no text), which took
         ``spent_s``: handed back marked ``suspect`` when it gave nothing, or whatever it gave
         for a preview, and the caller drops such results (``retry_suspect`` off: noise or a
-        breath; a partial: the next supersedes it); else decoded again, first on the finals' window when ``frames`` was a partial's
-        shorter floor (1/3), then on the full window (single path and ``batch_windows``)."""
+        breath; a partial: the next supersedes it); else decoded again, first on the finals'
+        window when ``frames`` was a partial's shorter floor (1/3), then on the full window
+        (single path and ``batch_windows``)."""
         from pipeline.backends.whisper.audio_context import gave_nothing, looks_suspect
 
         if not self.retry_suspect and (

@@ -91,7 +91,7 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             context_text=self.core.prompt(segment.stream_id),
             window_start_index=segment.start_index,
             last_end_index=segment.start_index,
-            agreement=LocalAgreement(lookback=int(self.commit_options.agreement_lookback)),
+            agreement=LocalAgreement(lookback=self.commit_options.agreement_lookback),
         )
         self._states[segment.key] = state
         if not restarted and self.commit_options.context_lead_after_pause:

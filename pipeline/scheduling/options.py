@@ -41,9 +41,8 @@ class SchedulerOptions:
     # Final requests of different streams sent to one worker as one batch (one encoder call)
     # when more wait than workers are free (``batching``); 1: never.
     max_batch: int = 1
-    max_batched_audio_s: float = (
-        30.0  # longest request a batch may hold (batching.MAX_BATCHED_AUDIO_S)
-    )
+    # longest request a batch may hold (``batching.MAX_BATCHED_AUDIO_S``)
+    max_batched_audio_s: float = 30.0
 
     def __post_init__(self) -> None:
         if self.partial_min_audio_samples < 0:
