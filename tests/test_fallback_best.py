@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pipeline.backends.whisper.decoding import Hypothesis
 from pipeline.backends.whisper_mlx import WhisperOptions, best_attempt
+from tests.whisper_audio import cache_dir, load_audio  # noqa: F401
 
 
 def attempt(temperature: float, avg_logprob: float, ratio: float) -> Hypothesis:
@@ -27,3 +28,28 @@ def test_a_loop_is_kept_only_when_every_attempt_loops():
 
 def test_on_by_default():
     assert WhisperOptions().fallback_best
+
+
+def test_a_window_failing_every_temperature_keeps_its_most_probable_attempt(cache_dir):  # noqa: F811
+    """Real tiny.en on jfk.flac, with a log-probability threshold no attempt can pass: every
+    temperature fails, and the window keeps the most probable attempt (with ``fallback_best``
+    off: the last, sampled at the hottest temperature). Sampling is repeatable, so both runs
+    see the same attempts."""
+    from pipeline.backends.whisper_mlx import WhisperBackend
+
+    audio = load_audio("jfk.flac")
+    texts = {}
+    for best in (False, True):
+        options = WhisperOptions(engine="numpy", blas_threads=1, audio_ctx="full",
+                                 temperatures=(0.0, 0.6, 1.0), logprob_threshold=0.0,
+                                 word_timestamps=False, fallback_best=best)  # fmt: skip
+        backend = WhisperBackend(options=options)
+        try:
+            texts[best] = backend.transcribe(audio)
+        finally:
+            backend.close()
+    last, kept = texts[False], texts[True]
+    assert last.details["temperature"] == 1.0  # the hottest attempt, as before
+    assert kept.details["avg_logprob"] > last.details["avg_logprob"]
+    assert kept.details["temperature"] < 1.0
+    assert "country" in kept.text.lower()

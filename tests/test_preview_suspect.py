@@ -51,6 +51,11 @@ def test_the_service_drops_a_suspect_preview_on_noise_and_restores_the_marks(
     ring = AudioRing.create("preview", noise.size * 2, SAMPLE_RATE_HZ, tmp_path)
     ring.write(noise)
     service = TranscriptionService(backend)
+    marked = []  # the backend's preview mark while the service runs the request
+    transcribe = backend.transcribe
+    backend.transcribe = lambda *args, **kwargs: (
+        marked.append(backend.preview_request) or transcribe(*args, **kwargs)
+    )
     try:
         request = TranscribeRequest(
             request_id=partial_request_id("main", 1, 1), stream_id="main", segment_id=1,
@@ -60,7 +65,9 @@ def test_the_service_drops_a_suspect_preview_on_noise_and_restores_the_marks(
         reply = service.handle(request)
         assert isinstance(reply, WorkerError) and reply.error_kind == "suspect_partial"
         assert service.ledger.kinds["partial"].full_window_retries == 0
+        assert marked == [True]  # the request's preview field reached the backend
         assert not backend.preview_request and backend.retry_suspect
     finally:
+        del backend.transcribe
         service.close()
         ring.close()
