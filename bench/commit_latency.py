@@ -447,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         result = simulate(
             path,
             args.settings,
-            {k: float(v) for k, v in commit.items()},
+            {k: _number(v) for k, v in commit.items()},
             not args.no_preempt,
             cost_model,
             trace,
@@ -546,6 +546,12 @@ def reference_duration_s(path: Path) -> float:
     import soundfile
 
     return float(soundfile.info(str(path)).duration)
+
+
+def _number(text: str) -> float | int:
+    """A ``--commit`` value: an int when it is written as one (counts such as
+    ``clause_reach_words``), else a float (1 and 0 also switch the boolean fields)."""
+    return int(text) if text.lstrip("-").isdigit() else float(text)
 
 
 def _round(value: float | None) -> float | None:

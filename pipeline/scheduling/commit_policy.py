@@ -29,6 +29,14 @@ from pipeline.words import Word
 
 SENTENCE_END = (".", "?", "!")  # final punctuation: the sentence before it is complete
 _CLOSERS = "\"')]}»”’"  # quotes and brackets that may follow the final punctuation
+CLAUSE_END = (",", ";", ":", *SENTENCE_END)  # a commit may end after these mid-speech
+NUMBER_WORDS = frozenset((
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "nineteen", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+    "hundred", "thousand", "million", "billion",
+))  # fmt: skip
+_NUMBER_JOINERS = frozenset(("and", "point"))  # "a hundred and five", "three point five"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +122,13 @@ class CommitOptions:
     # 0.2600), and the stall rule sooner (``stall_after_s`` 3, ``stall_margin_s`` 1.5: 1.95 /
     # 4.07 s, 0.2701).
     agreement_lookback: int = 1
+    # Commits that respect language (``language_boundary``): a commit while speech goes on
+    # never ends inside a number ("twenty | three", "1, | 000", "three point | five"), and with
+    # ``clause_reach_words`` > 0 it ends at a sentence end or clause punctuation within that
+    # many words of the boundary the timing rules chose (before it: fewer words now; after it:
+    # the words wait for a later commit) rather than mid-clause. Off here.
+    number_boundary: bool = False
+    clause_reach_words: int = 0
 
     def __post_init__(self) -> None:
         for name in (
@@ -137,6 +152,10 @@ class CommitOptions:
         if self.agreement_lookback < 1:
             raise ValueError(
                 f"agreement_lookback must be at least 1, got {self.agreement_lookback}"
+            )
+        if self.clause_reach_words < 0:
+            raise ValueError(
+                f"clause_reach_words must not be negative, got {self.clause_reach_words}"
             )
         if self.repeat_limit < 2:
             raise ValueError(f"repeat_limit must be at least 2, got {self.repeat_limit}")
@@ -323,3 +342,78 @@ def lead_in_start_s(words: Sequence[Word], lead: Sequence[Word], pad_s: float) -
     index = len(words) - len(lead)
     before_end_s = words[index - 1].end_s if index > 0 else 0.0
     return max(0.0, min(first.start_s, max(before_end_s, first.start_s - pad_s)))
+
+
+def is_number(word: Word) -> bool:
+    """Whether ``word`` is (part of) a number: digits ("25", "10:30", "$40", "1,") or a number
+    word ("twenty", "twenty-three")."""
+    bare = word.text.strip().rstrip(",.?!;:%" + _CLOSERS).lstrip("$£€#(\"'“‘")
+    if not bare:
+        return False
+    if bare[0].isdigit() or bare[-1].isdigit():
+        return True
+    return all(part in NUMBER_WORDS for part in bare.lower().split("-"))
+
+
+def ends_clause(word: Word) -> bool:
+    """Whether ``word`` ends with a sentence end or clause punctuation (",", ";", ":")."""
+    return word.text.rstrip().rstrip(_CLOSERS).endswith(CLAUSE_END)
+
+
+def splits_number(words: Sequence[Word], count: int) -> bool:
+    """Whether ending a commit after the first ``count`` of ``words`` would cut a number apart:
+    a number followed by more of it ("twenty | three", "1, | 000", "hundred | and five",
+    "three point | five"), or a number that is the last word known (the next may continue it).
+    A number that ends a sentence ("in 1990.") is whole."""
+    if count <= 0:
+        return False
+    last = words[count - 1]
+    if last.text.rstrip().rstrip(_CLOSERS).endswith(SENTENCE_END):
+        return False
+    bare = last.text.strip().rstrip(",;:").lower()
+    following = words[count] if count < len(words) else None
+    if is_number(last):
+        if following is None:
+            return not last.text.rstrip().endswith((";", ":"))  # "1," may go on "000"
+        if is_number(following):
+            return True
+        after = words[count + 1] if count + 1 < len(words) else None
+        joiner = following.text.strip().lower() in _NUMBER_JOINERS
+        return joiner and (after is None or is_number(after))
+    if bare in _NUMBER_JOINERS and count >= 2 and is_number(words[count - 2]):
+        return following is None or is_number(following)
+    return False
+
+
+def language_boundary(
+    words: Sequence[Word], committed: int, count: int, *, numbers: bool, clause_reach_words: int
+) -> int:
+    """Where a commit of ``words[committed:count]`` ends instead, so that it respects language
+    (never below ``committed``; ``committed`` means wait). ``words``: the hypothesis in order,
+    words after ``count`` included (they show where a number or clause goes on).
+
+    With ``clause_reach_words`` > 0, a boundary that is not after a clause end moves to one
+    within that many words: to the nearest after it (the words wait; a commit up to an
+    earlier clause end still goes) or else the nearest before it. With ``numbers``, the
+    boundary then moves back until it does not cut a number apart (``splits_number``)."""
+    if count <= committed:
+        return count
+    if clause_reach_words > 0 and not ends_clause(words[count - 1]):
+        ahead = next(
+            (
+                j
+                for j in range(count + 1, min(len(words), count + clause_reach_words) + 1)
+                if ends_clause(words[j - 1])
+            ),
+            None,
+        )
+        behind = next(
+            (j for j in range(count - 1, committed, -1) if ends_clause(words[j - 1])), None
+        )
+        if ahead is not None:
+            count = behind if behind is not None else committed
+        elif behind is not None and count - behind <= clause_reach_words:
+            count = behind
+    while numbers and count > committed and splits_number(words, count):
+        count -= 1
+    return count

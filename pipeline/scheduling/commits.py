@@ -43,6 +43,7 @@ from pipeline.scheduling.commit_policy import (
     confident_count,
     continues,
     cut_after,
+    language_boundary,
     lead_in_start_s,
     lead_in_words,
     partial_window,
@@ -398,6 +399,7 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             and continues(hypothesis[count])
         ):
             count -= 1  # the first unstable word may be the rest of the last stable one
+        count = self._language_boundary(hypothesis, state.committed_count, count)
         if count > state.committed_count:
             words = hypothesis[state.committed_count : count]
             following = hypothesis[count] if count < len(hypothesis) else None
@@ -414,7 +416,7 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
                 state.committed_count = count
         elif segment.audio_samples > seconds_to_samples(self.commit_options.stall_after_s):
             rest = [*stable[state.committed_count :], *partial.unstable_words]
-            count = self._stalled_count(rest, heard_end_s)
+            count = self._language_boundary(rest, 0, self._stalled_count(rest, heard_end_s))
             stalled = self._commit_stalled(segment, state, rest, count, heard_end_s, now_s)
             if stalled is not None:
                 unstable = merged_text(rest[count:])
@@ -424,6 +426,20 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         if (rest_stable, partial.unstable) != segment.last_partial_text:
             out.append(self.core.partial(segment, rest_stable, partial.unstable, request.end_index))
         return out
+
+    def _language_boundary(self, words: list[Word], committed: int, count: int) -> int:
+        """Where a commit of ``words[committed:count]`` ends so that it cuts no number apart
+        and, when asked, ends at a clause (``commit_policy.language_boundary``)."""
+        options = self.commit_options
+        if count <= committed or not (options.number_boundary or options.clause_reach_words):
+            return count
+        return language_boundary(
+            words,
+            committed,
+            count,
+            numbers=options.number_boundary,
+            clause_reach_words=options.clause_reach_words,
+        )
 
     def _hurry_agreement(
         self, state: CommitState, hypothesis: list[Word], heard_end_s: float
