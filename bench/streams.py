@@ -37,6 +37,15 @@ dictation utterances (about 7 at N = 2, 15 at N = 3-4, 22 at N = 5-6) and its p9
 maximum up to 19 of them, the second highest from 20 to 39: that sentence alone decides the
 levels N = 3 and 4 (dictation-01 plays from N = 3 with the default ``--mix``).
 
+CPU by role (``cpu_s_by_role``) is read every ``CpuSampler.SAMPLE_S`` during the level, so a
+process that ends meanwhile (a worker recycled for memory growth, a restarted VAD) still counts
+(``processes_ended`` says which); read only at the start and the end, quiet run streams_q2.log's
+N = 6 showed asr 5.8 s of CPU (both workers were recycled 4 s before the close).
+``--trace-over S`` prints a ``# late`` line per utterance over S seconds: the final that held
+its last word and the other finals of its segment (commits while speaking, their times);
+``--log-level DEBUG`` keeps the daemon's sends in its log (verbose: capture and VAD log every
+block, which costs CPU at high N).
+
 ``--compare NAME:KEY=VALUE;KEY=VALUE`` sweeps again on a daemon of its own per option, and prints
 the main figures side by side; ``--compare-batching`` is ``asr.max_batch`` 1 against the config.
 
@@ -104,15 +113,16 @@ COUNTED = (  # scheduler counters reported per level (deltas)
 
 
 class Daemon:
-    def __init__(self, workers: int, extra: list[str]) -> None:
+    def __init__(self, workers: int, extra: list[str], log_level: str = "INFO") -> None:
         self.runtime_dir = Path(tempfile.mkdtemp(prefix="ssb", dir="/tmp"))
         self.runtime_dir.chmod(0o700)
+        print(f"# daemon log: {self.runtime_dir / 'daemon.log'}", flush=True)
         self.log = (self.runtime_dir / "daemon.log").open("ab")
         command = [
             sys.executable,
             str(ROOT / "run.py"),
             "--log-level",
-            "INFO",
+            log_level,
             "daemon",
             "--instance",
             "b",
@@ -180,6 +190,60 @@ class Daemon:
             self.process.wait(30)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+class CpuSampler(threading.Thread):
+    """The CPU seconds of each process of the daemon, read every ``SAMPLE_S`` during a level.
+
+    A process that ends during the level (a worker recycled for memory growth, a restarted
+    VAD) takes its CPU time with it: read only at the level's start and end, a worker replaced
+    near the end counted only its successor's few seconds (streams_q2.log, N = 6: asr 5.8 s of
+    CPU against 30.1 s at N = 4, both workers recycled 4 s before the close). Each process's
+    last reading is kept, so one that ended is counted up to its last sample (at most
+    ``SAMPLE_S`` of its CPU is missed); ``ended`` lists them by role."""
+
+    SAMPLE_S = 0.5
+
+    def __init__(self, daemon: Daemon) -> None:
+        super().__init__(daemon=True)
+        self._daemon = daemon
+        self.first: dict[int, tuple[str, float]] = daemon.cpu_by_pid()
+        self.last: dict[int, tuple[str, float]] = dict(self.first)
+        self._roles = {pid: role for pid, (role, _) in self.first.items()}
+        self.stopping = False
+
+    def run(self) -> None:
+        while not self.stopping:
+            time.sleep(self.SAMPLE_S)
+            self.sample()
+
+    def sample(self) -> None:
+        try:
+            root = psutil.Process(self._daemon.process.pid)
+            pids = [root.pid] + [c.pid for c in root.children(recursive=True)]
+        except psutil.Error:
+            return
+        if any(pid not in self._roles for pid in pids):  # a new process: ask for its role
+            for pid, (role, _) in self._daemon.cpu_by_pid().items():
+                self._roles[pid] = role
+        for pid in pids:
+            with contextlib.suppress(psutil.Error):
+                cpu = sum(psutil.Process(pid).cpu_times()[:2])
+                self.last[pid] = (self._roles.get(pid, "other"), cpu)
+
+    def by_role(self) -> tuple[dict[str, float], dict[str, int]]:
+        """CPU seconds per role since the start, and processes per role that ended meanwhile."""
+        self.stopping = True
+        self.sample()
+        alive = set(psutil.pids())
+        used: dict[str, float] = {}
+        ended: dict[str, int] = {}
+        for pid, (role, cpu) in self.last.items():
+            before = self.first.get(pid, (role, 0.0))[1]
+            used[role] = round(used.get(role, 0.0) + cpu - before, 1)
+            if pid not in alive:
+                ended[role] = ended.get(role, 0) + 1
+        return used, ended
 
 
 class Listener(threading.Thread):
@@ -254,7 +318,8 @@ def run_level(
     seconds = args.seconds
     mix = args.mix.split(",")
     cpu_before = daemon.cpu_s()
-    by_pid_before = daemon.cpu_by_pid()
+    sampler = CpuSampler(daemon)
+    sampler.start()
     window_start_s = time.monotonic()
     stats_before = daemon.status().get("scheduler", {})
     opened: dict[str, Clip] = {}
@@ -278,10 +343,8 @@ def run_level(
     origins = [listener.origin_s[s] for s in opened if s in listener.origin_s]
     start_delay_s = round(max(origins) - opened_at_s, 2) if origins else None
     time.sleep(seconds)
-    cpu_by_role: dict[str, float] = {}  # the level's CPU by kind of process, before the close
-    for pid, (role, cpu) in daemon.cpu_by_pid().items():
-        used = cpu - by_pid_before.get(pid, (role, 0.0))[1]
-        cpu_by_role[role] = round(cpu_by_role.get(role, 0.0) + used, 1)
+    # the level's CPU by kind of process, before the close (processes that ended counted too)
+    cpu_by_role, ended_by_role = sampler.by_role()
     cpu_window_s = time.monotonic() - window_start_s
     closed_at_s: dict[str, float] = {}
     for stream_id in opened:
@@ -326,6 +389,8 @@ def run_level(
             ArrivedFinal(f.seq, f.text, f.start_s, f.end_s, t) for t, f in finals if f.text.strip()
         ]
         results = utterance_latencies(utterances, arrived, origin_s)
+        if args.trace_over is not None:
+            trace_late(n, clip, stream_id, utterances, results, finals, origin_s, args.trace_over)
         values = [r.latency_ms for r in results if r.latency_ms is not None]
         missed += sum(1 for r in results if r.latency_ms is None)
         by_kind.setdefault(clip.kind, []).extend(values)
@@ -363,6 +428,7 @@ def run_level(
         "cpu_s_per_audio_s": round(cpu_s / audio_s, 3) if audio_s else None,
         "cpu_s_by_role": cpu_by_role,  # over cpu_window_s (open -> close), in cores: divide
         "cpu_window_s": round(cpu_window_s, 1),
+        "processes_ended": ended_by_role,  # by role: recycled or restarted during the level
         **{name: _delta(stats_after, stats_before, name) for name in COUNTED},
         "per_clip": per_clip,
         "start_delay_s": start_delay_s,
@@ -398,6 +464,62 @@ def run_level(
     return figures
 
 
+def trace_late(
+    n: int,
+    clip: Clip,
+    stream_id: str,
+    utterances: list[Any],
+    results: list[Any],
+    finals: list[tuple[float, TranscriptFinal]],
+    origin_s: float,
+    over_s: float,
+) -> None:
+    """One ``# late`` line per utterance whose last word waited over ``over_s`` (or missed):
+    the final that held it and the other finals of its segment, in stream seconds: ``at`` its
+    arrival, ``decided`` the end-of-speech decision (arrival - the final's own latency; for a
+    part committed while speech went on, when it was committed), ``cut`` its end (a part's end
+    before its segment's end: a commit while speaking). Read with the daemon's log
+    (``--log-level DEBUG``: the scheduler's sends) to see what held it."""
+
+    def row(arrival_s: float, f: TranscriptFinal) -> dict[str, Any]:
+        at_s = arrival_s - origin_s
+        return {
+            "seq": f.seq,
+            "segment": f.segment_id,
+            "span": [round(f.start_s, 2), round(f.end_s, 2)],
+            "at": round(at_s, 2),
+            "decided": round(at_s - f.latency_ms / 1000.0, 2),
+            "queue_ms": None if f.queue_wait_ms is None else round(f.queue_wait_ms),
+            "engine_ms": None if f.engine_ms is None else round(f.engine_ms),
+            "text": f.text.strip()[:70],
+        }
+
+    by_seq = {f.seq: (t, f) for t, f in finals}
+    for result in results:
+        if result.latency_ms is not None and result.latency_ms <= over_s * 1000.0:
+            continue
+        utterance = utterances[result.index]
+        held = by_seq.get(result.final_seq)
+        segment = held[1].segment_id if held else None
+        line = {
+            "n": n,
+            "clip": clip.path.stem,
+            "stream": stream_id,
+            "utterance": [round(utterance.start_s, 2), round(utterance.end_s, 2)],
+            "text": utterance.text[:70],
+            "latency_s": None if result.latency_ms is None else round(result.latency_ms / 1000, 2),
+            "method": result.method,
+            "final": row(*held) if held else None,
+            "segment_finals": [row(t, f) for t, f in finals if f.segment_id == segment],
+            # the stream's sample 0 on the wall clock (the daemon log's times)
+            "origin_wall": time.strftime(
+                "%H:%M:%S", time.localtime(time.time() - time.monotonic() + origin_s)
+            )
+            + f"{(time.time() - time.monotonic() + origin_s) % 1:.3f}"[1:],
+        }
+        print("# late " + json.dumps(line), flush=True)
+
+
 def _delta(after: dict[str, Any], before: dict[str, Any], name: str) -> int | None:
     if name not in after:
         return None
@@ -417,6 +539,19 @@ def main() -> int:
         help="kinds of clip given to streams 1, 2, 3, ... in turn (dictation, continuous)",
     )
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--trace-over",
+        type=float,
+        default=None,
+        metavar="S",
+        help="print a '# late' line per utterance whose last word waited over S seconds",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        help="the daemon's log level (its log: daemon.log in the "
+        "runtime directory, printed at the start)",
+    )
     parser.add_argument("--set", action="append", default=[], help="daemon config overrides")
     parser.add_argument("--all-levels", action="store_true", help="do not stop at a failure")
     parser.add_argument(
@@ -515,7 +650,7 @@ def settle(daemon: Daemon, timeout_s: float = 60.0) -> None:
 
 def sweep(args: argparse.Namespace, extra: list[str], clips: ClipMaker) -> dict[str, Any]:
     """The levels on one daemon; the summary (see the module doc)."""
-    daemon = Daemon(args.workers, extra)
+    daemon = Daemon(args.workers, extra, args.log_level)
     per_n: list[dict[str, Any]] = []
     try:
         deadline = time.monotonic() + 120
