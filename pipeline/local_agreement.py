@@ -90,6 +90,7 @@ class LocalAgreement:
         max_ngram_words: int = 4,
         anchor_tolerance_s: float = 0.5,
         lookback: int = 1,
+        bridge_words: int = 0,
     ) -> None:
         if agreement_count < 2:
             raise ValueError(f"agreement_count must be at least 2, got {agreement_count}")
@@ -99,6 +100,8 @@ class LocalAgreement:
             raise ValueError(f"max_ngram_words must be at least 1, got {max_ngram_words}")
         if anchor_tolerance_s < 0:
             raise ValueError(f"anchor_tolerance_s must not be negative, got {anchor_tolerance_s}")
+        if bridge_words < 0:
+            raise ValueError(f"bridge_words must not be negative, got {bridge_words}")
         if lookback < 1 or (lookback > 1 and agreement_count != 2):
             raise ValueError(f"lookback must be 1, or more with agreement_count 2, got {lookback}")
         self.agreement_count = agreement_count  # hypotheses that must agree on a word
@@ -108,6 +111,10 @@ class LocalAgreement:
         # LocalAgreement-2 only: the newest hypothesis agrees with any of the ``lookback``
         # hypotheses before it (2: "A, B, A" makes A stable; 1: only consecutive ones agree)
         self.lookback = lookback
+        # A single word the hypotheses say differently ("seem" / "seems") does not hold back
+        # the words after it when the next ``bridge_words`` agree: the newest's word is taken
+        # (it heard the most audio). 0: off (a prefix rule, as published).
+        self.bridge_words = bridge_words
         self._stable: list[Word] = []
         self._stable_norms: list[str] = []
         # The newest hypotheses' words after the stable prefix, oldest first.
@@ -226,8 +233,8 @@ class LocalAgreement:
             return 0
         tails = [[normalize_word(w.text) for w in tail] for tail in self._tails]
         if self.lookback == 1:
-            return _shared_count(tails)
-        return max(_shared_count([older, tails[-1]]) for older in tails[:-1])
+            return _shared_count(tails, self.bridge_words)
+        return max(_shared_count([older, tails[-1]], self.bridge_words) for older in tails[:-1])
 
     def _stable_end_s(self) -> float:
         return self._stable[-1].end_s
@@ -239,12 +246,20 @@ class LocalAgreement:
         )
 
 
-def _shared_count(tails: Sequence[Sequence[str]]) -> int:
-    """How many leading normalized words every one of ``tails`` shares."""
+def _shared_count(tails: Sequence[Sequence[str]], bridge_words: int = 0) -> int:
+    """How many leading normalized words every one of ``tails`` shares; with ``bridge_words``,
+    a column where they differ counts when the ``bridge_words`` columns after it agree."""
+    columns = list(zip(*tails, strict=False))  # up to the shortest tail
     count = 0
-    for column in zip(*tails, strict=False):  # up to the shortest tail
-        if any(norm != column[0] for norm in column):
-            break
+    while count < len(columns):
+        if any(norm != columns[count][0] for norm in columns[count]):
+            after = columns[count + 1 : count + 1 + bridge_words]
+            if (
+                bridge_words == 0
+                or len(after) < bridge_words
+                or any(norm != column[0] for column in after for norm in column)
+            ):
+                break
         count += 1
     return count
 

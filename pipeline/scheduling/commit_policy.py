@@ -127,6 +127,9 @@ class CommitOptions:
     # ``clause_reach_words`` > 0 it ends at a sentence end or clause punctuation within that
     # many words of the boundary the timing rules chose (before it: fewer words now; after it:
     # the words wait for a later commit) rather than mid-clause. Off here.
+    # Local agreement bridges one word the hypotheses say differently when this many words
+    # after it agree (``LocalAgreement.bridge_words``); 0: off.
+    agreement_bridge_words: int = 0
     number_boundary: bool = False
     clause_reach_words: int = 0
 
@@ -152,6 +155,10 @@ class CommitOptions:
         if self.agreement_lookback < 1:
             raise ValueError(
                 f"agreement_lookback must be at least 1, got {self.agreement_lookback}"
+            )
+        if self.agreement_bridge_words < 0:
+            raise ValueError(
+                f"agreement_bridge_words must not be negative, got {self.agreement_bridge_words}"
             )
         if self.clause_reach_words < 0:
             raise ValueError(

@@ -1,0 +1,41 @@
+"""Local agreement that bridges one word the hypotheses say differently."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.local_agreement import LocalAgreement
+from tests.test_local_agreement import hypothesis
+
+
+def stable_after(first: str, second: str, bridge_words: int, lookback: int = 1) -> str:
+    agreement = LocalAgreement(lookback=lookback, bridge_words=bridge_words)
+    agreement.update(hypothesis(first))
+    return agreement.update(hypothesis(second)).stable
+
+
+def test_one_differing_word_followed_by_agreement_is_bridged_with_the_newest_word() -> None:
+    first = "while dreaming seem to play a role in"
+    second = "while dreaming seems to play a role in memory"
+    assert stable_after(first, second, 0) == "while dreaming"  # a prefix rule stops there
+    assert stable_after(first, second, 3) == "while dreaming seems to play a role in"
+    assert stable_after(first, second, 3, lookback=2) == "while dreaming seems to play a role in"
+
+
+def test_no_bridge_without_enough_agreeing_words_after() -> None:
+    assert stable_after("we met at the bank", "we met at a bank today", 2) == "we met at"
+    # two differing words in a row are not bridged
+    assert stable_after("we met at the old bank now", "we met by a old bank now", 2) == "we met"
+
+
+def test_the_older_hypothesis_keeps_only_words_after_the_bridged_ones() -> None:
+    agreement = LocalAgreement(bridge_words=2)
+    agreement.update(hypothesis("so they seem to go"))
+    agreement.update(hypothesis("so they seems to go home"))
+    partial = agreement.update(hypothesis("so they seems to go home now"))
+    assert partial.stable == "so they seems to go home"
+
+
+def test_bridge_words_must_not_be_negative() -> None:
+    with pytest.raises(ValueError, match="bridge_words"):
+        LocalAgreement(bridge_words=-1)
