@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 
 from pipeline.supervision.memory_trend import MemoryTrend, fit_slope
 from pipeline.supervision.poison import PoisonOptions, PoisonTracker
@@ -166,3 +167,44 @@ def test_audio_that_kills_the_vad_twice_is_skipped_and_reported() -> None:
     assert tracker.resume(390_000) == (390_000, None)
     tracker.note_death(300_000)  # the successor died before even reaching it: no progress
     assert tracker.resume(300_000) == (400_000 + 32_000, (300_000, 432_000))
+
+
+def _trend(values_at: Callable[[float], float], span_s: int = 600) -> MemoryTrend:
+    trend = MemoryTrend(window_s=600.0)
+    for t in range(0, span_s + 1):
+        trend.add(float(t), values_at(float(t)))
+    return trend
+
+
+def test_a_step_to_a_new_plateau_is_not_growth() -> None:
+    """A worker meeting its first big batch steps up ~40 MB once and stays there: the raw slope
+    reads far over the limit, but the floors climb only once, so it is not recycled."""
+    for step_at_s in (150.0, 300.0, 450.0):
+        stepped = _trend(lambda t, at=step_at_s: 500.0 + (40.0 if t >= at else 0.0))
+        slope_mb_h, stderr_mb_h = stepped.fit().per_hour()
+        assert slope_mb_h - 2.0 * stderr_mb_h > 200.0  # the old rule recycled it
+        assert not stepped.growing_faster_than(limit_mb_per_h=200.0, min_span_s=120.0)
+
+
+def test_more_samples_mid_request_are_not_growth() -> None:
+    """Load rises (streams open): the share of heartbeats landing mid-request, 70 MB over the
+    plateau, goes from 10 % to 90 %. The mean climbs; the floor between requests does not."""
+    rng = random.Random(3)
+
+    def rss_mb(t: float) -> float:
+        busy_share = 0.1 + 0.8 * t / 600.0
+        return 500.0 + (70.0 if rng.random() < busy_share else rng.uniform(0.0, 2.0))
+
+    busy = _trend(rss_mb)
+    slope_mb_h, stderr_mb_h = busy.fit().per_hour()
+    assert slope_mb_h - 2.0 * stderr_mb_h > 200.0
+    assert not busy.growing_faster_than(limit_mb_per_h=200.0, min_span_s=120.0)
+
+
+def test_a_leak_under_a_saw_tooth_is_growth() -> None:
+    """400 MB/h under the requests' 0-70 MB saw-tooth: every floor climbs, so it is recycled;
+    at 100 MB/h (under the 200 MB/h limit) it is not."""
+    rng = random.Random(5)
+    for leak_mb_h, growing in ((400.0, True), (100.0, False)):
+        leaking = _trend(lambda t, r=leak_mb_h: 500.0 + r * t / 3600.0 + rng.uniform(0.0, 70.0))
+        assert leaking.growing_faster_than(200.0, min_span_s=120.0) is growing, leak_mb_h
