@@ -268,6 +268,7 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
     # ---- partials and commits -------------------------------------------------------------
 
     def _due_partials(self, now_s: float) -> list[tuple[Segment, CommitState]]:
+        options = self.core.options
         due = []
         for segment in self.core.open_segments():
             state = self._states.get(segment.key)
@@ -276,12 +277,11 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             if not self._has_new_audio(segment, state):
                 continue
             silent = state.silent_tail  # all committed up to a pause: no partial over silence
-            interval_s = self.core.partial_interval_s(segment)  # the scheduler's (streams)
-            if state.cadence.due(state.last_request_s, now_s, interval_s, silent_tail=silent):
+            if state.cadence.due(state.last_request_s, now_s, options.partial_interval_s,
+                                 silent_tail=silent):  # fmt: skip
                 due.append((segment, state))
         due.sort(
             key=lambda item: (
-                not self.core.partial_first(item[0]),  # a finished sentence waits in it
                 float("-inf") if item[1].last_request_s is None else item[1].last_request_s,
                 item[0].order,
             )
