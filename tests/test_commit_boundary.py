@@ -84,6 +84,18 @@ def test_a_commit_ends_at_a_clause_end_within_reach(text: str, count: int, kept:
     assert ends_after(text, count, reach=2) == kept
 
 
+def test_without_waiting_only_a_clause_end_behind_moves_the_boundary() -> None:
+    hypothesis = words("yes, we met at the old station. Then")
+    kept = language_boundary(
+        hypothesis, 0, 5, numbers=True, clause_reach_words=2, clause_wait=False
+    )
+    assert kept == 5  # "station." ahead is not waited for; "yes," is 4 words back
+    kept = language_boundary(
+        hypothesis, 0, 3, numbers=True, clause_reach_words=2, clause_wait=False
+    )
+    assert kept == 1  # "yes," 2 words back
+
+
 def test_clause_reach_off_leaves_the_boundary() -> None:
     assert ends_after("we met at noon, then walked to the park", 6) == "we met at noon, then walked"
 

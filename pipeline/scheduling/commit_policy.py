@@ -132,6 +132,7 @@ class CommitOptions:
     agreement_bridge_words: int = 0
     number_boundary: bool = False
     clause_reach_words: int = 0
+    clause_wait: bool = True  # a clause end ahead within reach is waited for (False: only back)
 
     def __post_init__(self) -> None:
         for name in (
@@ -393,7 +394,13 @@ def splits_number(words: Sequence[Word], count: int) -> bool:
 
 
 def language_boundary(
-    words: Sequence[Word], committed: int, count: int, *, numbers: bool, clause_reach_words: int
+    words: Sequence[Word],
+    committed: int,
+    count: int,
+    *,
+    numbers: bool,
+    clause_reach_words: int,
+    clause_wait: bool = True,
 ) -> int:
     """Where a commit of ``words[committed:count]`` ends instead, so that it respects language
     (never below ``committed``; ``committed`` means wait). ``words``: the hypothesis in order,
@@ -401,18 +408,22 @@ def language_boundary(
 
     With ``clause_reach_words`` > 0, a boundary that is not after a clause end moves to one
     within that many words: to the nearest after it (the words wait; a commit up to an
-    earlier clause end still goes) or else the nearest before it. With ``numbers``, the
+    earlier clause end still goes; only with ``clause_wait``) or else the nearest before it. With ``numbers``, the
     boundary then moves back until it does not cut a number apart (``splits_number``)."""
     if count <= committed:
         return count
     if clause_reach_words > 0 and not ends_clause(words[count - 1]):
-        ahead = next(
-            (
-                j
-                for j in range(count + 1, min(len(words), count + clause_reach_words) + 1)
-                if ends_clause(words[j - 1])
-            ),
-            None,
+        ahead = (
+            next(
+                (
+                    j
+                    for j in range(count + 1, min(len(words), count + clause_reach_words) + 1)
+                    if ends_clause(words[j - 1])
+                ),
+                None,
+            )
+            if clause_wait
+            else None
         )
         behind = next(
             (j for j in range(count - 1, committed, -1) if ends_clause(words[j - 1])), None

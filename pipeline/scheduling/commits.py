@@ -442,6 +442,7 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             count,
             numbers=options.number_boundary,
             clause_reach_words=options.clause_reach_words,
+            clause_wait=options.clause_wait,
         )
 
     def _hurry_agreement(
