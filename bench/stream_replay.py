@@ -1,0 +1,363 @@
+"""bench/streams.py on a simulated clock: N real clips, the real VAD, scheduler and model, W workers.
+
+``bench/streams.py`` measures the daemon in real time, so on a shared 2-core machine its figures
+move with the other engineers' load (the same code read N = 4 dictation p95 2.55 s and 3.73 s
+an hour apart, load 4 and 7). ``bench/stream_sim.py`` is load-independent but answers with
+made-up words, so it cannot say when a real sentence is committed. This bench sits between
+them, as ``bench/commit_latency.py --simulate --cost-model`` does for one stream:
+
+- each stream plays a clip of ``bench/stream_clips.py`` (the same clips, in the same order, as
+  ``bench/streams.py``) through its own ``StreamVad`` at realtime pace, 20 ms blocks;
+- one ``SegmentScheduler`` built as the daemon builds it (``streams.partial_share``,
+  ``partial_align``, ``reserve_for_finals`` from the config) takes every stream's events;
+- W simulated workers answer with the real model (tiny.en, in this process): each request
+  takes the engine time ``commit_latency.modeled_cpu_s`` gives for what it computed (encoder
+  frames and decoded tokens; a suspect short window's second pass included), a batch the
+  measured ratio of its requests' time alone (``stream_sim.BATCH_COST_RATIO``), a cancelled
+  request ``CANCEL_S`` after its cancel; the busy workers share what the streams' capture and
+  VAD (``--stream-cores`` each) and the supervisor leave of ``--cores`` (processor sharing, one
+  core at most each), as in ``stream_sim``;
+- a final's arrival is the simulated time it was published; latency per reference utterance
+  as ``bench/streams.py`` measures it (``e2e_parts.latency``), utterances ending within
+  ``CLOSE_MARGIN_S`` of the close left out.
+
+Not modelled: the adaptation (shedding partials after ``streams.adapt_sustain_s`` of lag),
+admission, memory recycles, the transport. Checked against bench/streams.py's quiet run at the
+same code (streams_q2.log): dictation p95 N = 4 3.48 s here against 3.31 s realtime, N = 6
+2.98 against 2.64 s, continuous p95 4.88 / 5.94 against 4.66 / 8.5 s; the same sentences are
+the slow ones. ``--set KEY=VALUE`` compares config settings (one run each); ``--levers``
+compares experiments of this bench on the same clips (``keepearly``: see
+``keep_unsent_early_work``). ``--trace-over S`` prints each utterance over S seconds with its
+segment's finals (parts committed while speaking, their cuts and times). Last line JSON: per
+lever and N, the dictation and continuous p50/p95, the utterances over 1.5 s, engine CPU per
+stream-second and the scheduler's counters.
+
+    .venv/bin/python bench/stream_replay.py --levels 4,6 --seconds 30 --trace-over 1.5
+    .venv/bin/python bench/stream_replay.py --levels 6 --levers off,keepearly
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.commit_latency import COST_MODEL_DEFAULT, modeled_cpu_s  # noqa: E402
+from bench.e2e_parts.latency import ArrivedFinal, utterance_latencies  # noqa: E402
+from bench.stream_clips import ClipMaker  # noqa: E402
+from bench.stream_sim import BATCH_COST_RATIO  # noqa: E402
+from bench.streams import CLIP_EXTRA_S, CLOSE_MARGIN_S, P95_LIMIT_S  # noqa: E402
+
+SR = 16_000
+BLOCK = 320  # 20 ms, the capture's block
+CANCEL_S = 0.05  # a cancelled request stops this long (engine time) after the cancel
+LEVERS = ("keepearly",)
+
+
+def keep_unsent_early_work(commit_options: Any) -> Any:
+    """``CommittedSegments`` whose early final, still unsent when speech resumes, is kept and
+    sent when a worker is free (committed if its text ends a sentence, as one in flight is),
+    instead of dropped (``early_finals.resumed``). An experiment of this bench only (lever
+    ``keepearly``): early_finals.py is not the streams engineer's file."""
+    from pipeline.scheduling.commits import CommittedSegments
+
+    class KeepUnsentEarly(CommittedSegments):
+        def resumed(self, segment: Any, pause_number: int, now_s: float) -> list[Any]:
+            state = self._states.get(segment.key)
+            if state is None:
+                return []
+            state.silent_tail = False
+            early = state.early
+            if early is None or early.pause_number != pause_number:
+                return []
+            if early.words is None:
+                early.resumed = True  # in flight or not sent yet: read when it comes back
+            else:
+                self._drop_early(state, wasted=True)
+            return []
+
+        def _early_flights(self, free: list[str], now_s: float) -> list[Any]:
+            flights: list[Any] = []
+            for segment in self.core.segments():
+                state = self._states.get(segment.key)
+                if not free or state is None:
+                    continue
+                early = state.early
+                if early is None or early.serial:
+                    continue
+                if early.cut_index <= min(state.window_start_index, segment.start_index):
+                    state.early = None
+                    if state.awaiting_early:
+                        state.awaiting_early = False
+                        self._decode_rest(segment, now_s)
+                    continue
+                if early.resumed and not segment.is_open:
+                    state.early = None  # ended meanwhile: its rest is decoded the usual way
+                    continue
+                flights.append(self._early_flight(free.pop(0), segment, state, early))
+            return flights
+
+    return KeepUnsentEarly(commit_options)
+
+
+@dataclass
+class Busy:
+    request: Any  # TranscribeRequest or TranscribeBatch
+    replies: list[Any]  # one per request, as answered if not cancelled
+    left_s: float  # engine seconds still to compute
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+
+def replay(
+    clips: list[Any], levers: set[str], args: argparse.Namespace, backend: Any, config: Any
+) -> dict[str, Any]:
+    """One level: every clip a stream, all starting at 0 (see module doc)."""
+    from pipeline.backend_calls import request_marks, transcribe_one
+    from pipeline.messages import (
+        SpeechEnded,
+        SpeechOngoing,
+        SpeechStarted,
+        TranscriptFinal,
+    )
+    from pipeline.messages.speech import SpeechPaused, SpeechResumed
+    from pipeline.messages.work import (
+        CANCELLED,
+        TranscribeBatch,
+        TranscribeBatchResult,
+        TranscribeResult,
+        WorkerError,
+    )
+    from pipeline.scheduling import SchedulerOptions, SegmentScheduler
+    from pipeline.scheduling.flights import flight_key
+    from pipeline.vad import StreamVad
+    from workers.vad import speech_message
+
+    names = [f"s{i + 1}" for i in range(len(clips))]
+    options = SchedulerOptions.from_config(config, "whisper", "tiny.en")
+    scheduler = SegmentScheduler(
+        options,
+        rings={name: f"sim-{name}" for name in names},
+        partial_share=config.streams.partial_share,
+        partial_align=config.streams.partial_align,
+        reserve_for_finals=config.streams.reserve_for_finals,
+        work=(keep_unsent_early_work(options.commit),) if "keepearly" in levers else None,
+    )
+    handlers = {
+        SpeechStarted: scheduler.speech_started,
+        SpeechOngoing: scheduler.speech_ongoing,
+        SpeechPaused: scheduler.speech_paused,
+        SpeechResumed: scheduler.speech_resumed,
+        SpeechEnded: scheduler.speech_ended,
+    }
+    audio = {}
+    for name, clip in zip(names, clips, strict=True):
+        samples, _ = soundfile.read(str(clip.path), dtype="float32")
+        audio[name] = np.ascontiguousarray(samples[: int(args.seconds * SR)])
+    vads = {name: StreamVad.from_config(config.vad) for name in names}
+    roles = [f"asr-{i + 1}" for i in range(args.workers)]
+    busy: dict[str, Busy] = {}
+    arrived: dict[str, list[ArrivedFinal]] = {name: [] for name in names}
+    finals: dict[str, list[tuple[float, Any]]] = {name: [] for name in names}
+    engine_s = 0.0
+    background = args.stream_cores * len(names) + 0.03
+
+    def answer(request: Any) -> tuple[Any, float]:
+        piece = audio[request.stream_id][request.start_index : request.end_index]
+        marks = {"partial": request.is_partial, "early_final": request.early_final}
+        with request_marks(backend, preview=request.preview, **marks):
+            result = transcribe_one(backend, piece, request.prompt or None, request.prefix or None)
+        cost_s = modeled_cpu_s(tuple(args.cost_model), result.details)
+        if request.is_partial and result.details.get("suspect"):
+            return WorkerError(request.request_id, "suspect_partial", "gave nothing", False), cost_s
+        return TranscribeResult(
+            request.request_id,
+            request.stream_id,
+            request.segment_id,
+            request.chunk_index,
+            result.text,
+            result.words,
+        ), cost_s
+
+    def publish(messages: list[Any], now_s: float) -> None:
+        for message in messages:
+            if isinstance(message, TranscriptFinal):
+                finals[message.stream_id].append((now_s, message))
+                if message.text.strip():
+                    arrived[message.stream_id].append(
+                        ArrivedFinal(
+                            message.seq, message.text, message.start_s, message.end_s, now_s
+                        )
+                    )
+
+    def dispatch(now_s: float) -> None:
+        nonlocal engine_s
+        idle = [role for role in roles if role not in busy]
+        for role, request in scheduler.dispatch(idle, now_s) if idle else ():
+            items = request.requests if isinstance(request, TranscribeBatch) else (request,)
+            replies, costs = zip(*(answer(item) for item in items), strict=True)
+            ratio = BATCH_COST_RATIO.get(len(items), BATCH_COST_RATIO[max(BATCH_COST_RATIO)])
+            cost_s = sum(costs) * ratio
+            engine_s += cost_s
+            busy[role] = Busy(request, list(replies), cost_s)
+        for role, _cancel in scheduler.preemptions(now_s):
+            b = busy.get(role.split("+")[0])
+            if b is None or b.left_s <= CANCEL_S:
+                continue
+            engine_s -= b.left_s - CANCEL_S
+            b.left_s = CANCEL_S
+            items = b.request.requests if isinstance(b.request, TranscribeBatch) else (b.request,)
+            b.replies = [WorkerError(flight_key(r), CANCELLED, "cancelled", False) for r in items]
+
+    def settle(now_s: float) -> None:
+        for role in [r for r, b in busy.items() if b.left_s <= 1e-9]:
+            done = busy.pop(role)
+            if isinstance(done.request, TranscribeBatch):
+                results = tuple(r for r in done.replies if isinstance(r, TranscribeResult))
+                errors = tuple(r for r in done.replies if isinstance(r, WorkerError))
+                replies = [TranscribeBatchResult(done.request.request_id, results, errors)]
+            else:
+                replies = done.replies
+            for reply in replies:
+                publish(scheduler.on_reply(role, reply, now_s), now_s)
+
+    def advance(step_s: float) -> None:
+        if busy:
+            speed = min(1.0, max(0.0, args.cores - background) / len(busy))
+            for b in busy.values():
+                b.left_s -= step_s * speed
+
+    length = int(args.seconds * SR)
+    now_s = 0.0
+    for position in range(0, length, BLOCK):
+        now_s = (position + BLOCK) / SR
+        advance(BLOCK / SR)
+        settle(now_s)
+        for name in names:
+            for event in vads[name].process(audio[name][position : position + BLOCK], position):
+                message = speech_message(name, event)
+                publish(handlers[type(message)](message, now_s), now_s)
+        dispatch(now_s)
+    for name in names:  # the close: the open segments end where the audio stopped
+        for event in vads[name].flush(length):
+            message = speech_message(name, event)
+            publish(handlers[type(message)](message, now_s), now_s)
+    deadline_s = now_s + 120.0
+    while (busy or not scheduler.idle()) and now_s < deadline_s:
+        now_s += BLOCK / SR
+        advance(BLOCK / SR)
+        settle(now_s)
+        dispatch(now_s)
+    by_kind: dict[str, list[float]] = {}
+    late = []
+    missed = 0
+    for name, clip in zip(names, clips, strict=True):
+        utterances = [u for u in clip.utterances if u.end_s <= args.seconds - CLOSE_MARGIN_S]
+        results = utterance_latencies(utterances, arrived[name], 0.0)
+        for result in results:
+            if result.latency_ms is None:
+                missed += 1
+                continue
+            by_kind.setdefault(clip.kind, []).append(result.latency_ms / 1000.0)
+            if args.trace_over is not None and result.latency_ms > args.trace_over * 1000:
+                late.append((name, clip, utterances[result.index], result))
+    stats = scheduler.stats()
+    dictation = by_kind.get("dictation", [])
+    continuous = by_kind.get("continuous", [])
+    for name, clip, utterance, result in late:
+        held = next((f for _, f in finals[name] if f.seq == result.final_seq), None)
+        print(f"# late {'+'.join(sorted(levers)) or 'off'} N={len(clips)} {clip.path.stem} "
+              f"{utterance.start_s:.2f}-{utterance.end_s:.2f} {result.latency_ms / 1000:.2f} s "
+              f"({result.method}): {utterance.text[:60]}")  # fmt: skip
+        for at_s, f in finals[name]:
+            if held is not None and f.segment_id == held.segment_id:
+                mark = "*" if f.seq == held.seq else " "
+                print(f"#   {mark} seq {f.seq} [{f.start_s:.2f}, {f.end_s:.2f}] at {at_s:.2f} "
+                      f"(latency {f.latency_ms:.0f} ms, queue {f.queue_wait_ms}): "
+                      f"{f.text.strip()[:70]}")  # fmt: skip
+    return {
+        "n": len(clips),
+        "levers": "+".join(sorted(levers)) or "off",
+        "dictation_p50_s": percentile(dictation, 0.5),
+        "dictation_p95_s": percentile(dictation, 0.95),
+        "dictation_over_limit": sum(1 for v in dictation if v > P95_LIMIT_S),
+        "dictation_utterances": len(dictation),
+        "continuous_p50_s": percentile(continuous, 0.5),
+        "continuous_p95_s": percentile(continuous, 0.95),
+        "continuous_sentences": len(continuous),
+        "missed": missed,
+        "engine_s_per_stream_s": round(engine_s / (len(clips) * args.seconds), 3),
+        "partials_requested": stats.partials_requested,
+        "partials_deferred": stats.partials_deferred,
+        "partials_preempted": stats.partials_preempted,
+        "commits": stats.commits,
+        "early_finals_requested": stats.early_finals_requested,
+        "batches_sent": stats.batches_sent,
+        "ok_issue_rule": bool(dictation) and missed == 0
+        and (percentile(dictation, 0.95) or 0.0) <= P95_LIMIT_S,
+    }  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", default="4,6")
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--cores", type=float, default=2.0)
+    parser.add_argument("--stream-cores", type=float, default=0.052)
+    parser.add_argument("--mix", default="dictation,continuous")
+    parser.add_argument(
+        "--levers",
+        default="off",
+        help="comma-separated experiments to compare: off, or levers joined by + ("
+        + ", ".join(LEVERS)
+        + ")",
+    )
+    parser.add_argument("--set", action="append", default=[], help="config overrides KEY=VALUE")
+    parser.add_argument(
+        "--cost-model", type=float, nargs=2, default=list(COST_MODEL_DEFAULT),
+        metavar=("S_PER_FRAME", "S_PER_TOKEN"),
+    )  # fmt: skip
+    parser.add_argument("--trace-over", type=float, default=None, metavar="S")
+    args = parser.parse_args()
+    from config.loader import load_config
+    from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
+
+    overrides = dict(item.split("=", 1) for item in args.set)
+    config = load_config(None, cli_overrides=overrides).config
+    backend = WhisperBackend("", replace(WhisperOptions.from_config(config.asr), blas_threads=1))
+    backend.transcribe(np.zeros(SR, dtype=np.float32))  # warm up
+    mix = args.mix.split(",")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="ssreplay") as directory:
+        maker = ClipMaker(Path(directory), args.seconds + CLIP_EXTRA_S)
+        for levers in args.levers.split(","):
+            lever_set = set(levers.split("+")) - {"off"}
+            if lever_set - set(LEVERS):
+                parser.error(f"unknown lever(s): {', '.join(sorted(lever_set - set(LEVERS)))}")
+            for n in (int(n) for n in args.levels.split(",")):
+                clips = [maker.clip(mix[i % len(mix)], i // len(mix)) for i in range(n)]
+                row = replay(clips, lever_set, args, backend, config)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    print(json.dumps({"replayed": rows, "settings": vars(args)}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
