@@ -181,6 +181,13 @@ class AsrConfig:
         min=0,
         max=30,
     )
+    audio_ctx_preview_min_s: float = _key(
+        5.0,
+        "shortest encoder window of a preview (a segment's first partial over less than "
+        "partial_min_audio_s, shown and never agreed on) in auto mode",
+        min=0,
+        max=30,
+    )
     audio_ctx_early_final_min_s: float = _key(
         10.0,
         "shortest encoder window of an early final (a segment's rest decoded when a pause "

@@ -64,6 +64,8 @@ class WhisperOptions:
     audio_ctx_min_s: float = 10.0  # shortest encoder window in auto mode
     audio_ctx_partial_min_s: float = 6.0  # the same for partials (previews)
     audio_ctx_early_final_min_s: float = 10.0  # the same for early finals (at a pause)
+    # the same for previews (a segment's first partial, shown, never agreed on); None: partials' floor
+    audio_ctx_preview_min_s: float | None = 5.0
     audio_ctx_pad_s: float = 2.0  # padding encoded after the audio in auto mode
     audio_ctx_max_audio_s: float = 30.0  # longer requests get the full window in auto mode
     seed: int = 0  # sampling at temperature > 0
@@ -118,8 +120,9 @@ class WhisperBackend(Backend):
         self.partial_request = False  # True: the request is a partial (audio_ctx_partial_min_s)
         # True: the request is an early final (audio_ctx_early_final_min_s)
         self.early_final_request = False
-        # True: the partial is a preview (shown, never agreed on): any suspect short-window
-        # result comes back marked instead of decoded again (with ``retry_suspect`` off)
+        # True: the partial is a preview (shown, never agreed on): its own encoder floor
+        # (audio_ctx_preview_min_s), and any suspect short-window result comes back marked
+        # instead of decoded again (with ``retry_suspect`` off)
         self.preview_request = False
         mlx_runtime.prepare_blas(self.options.blas_threads)
         mlx_runtime.limit_numpy_blas(self.options.blas_threads)
@@ -201,7 +204,8 @@ class WhisperBackend(Backend):
         self._audio_ctx = AudioContextPolicy(opts.audio_ctx, opts.audio_ctx_min_s,
                                              opts.audio_ctx_pad_s, opts.audio_ctx_max_audio_s,
                                              opts.audio_ctx_partial_min_s,
-                                             opts.audio_ctx_early_final_min_s)  # fmt: skip
+                                             opts.audio_ctx_early_final_min_s,
+                                             opts.audio_ctx_preview_min_s)  # fmt: skip
 
     # -- Backend -------------------------------------------------------------------------------
 
@@ -280,7 +284,8 @@ class WhisperBackend(Backend):
         started_s = time.perf_counter()
         full = self.dims.n_audio_ctx
         frames = self._audio_ctx.frames(audio.size, full, partial=self.partial_request,
-                                        early_final=self.early_final_request)  # fmt: skip
+                                        early_final=self.early_final_request,
+                                        preview=self.preview_request)  # fmt: skip
         # a short window decodes at the first temperature only: a fallback goes to the full window
         temperatures = self.options.temperatures or (0.0,)
         result = self._encode_and_decode(audio, prompt, frames, started_s,

@@ -31,6 +31,21 @@ being decoded again on the 10 s and then the 30 s window: that second and third 
 worker ~1.8 s for text that is only shown, and beside another stream it held the only worker
 partials may use (bench/streams.py's dictation-01 sentence, 3.7-4.1 s).
 
+Where the time goes now (balanced, ``bench/commit_latency.py --simulate --cost-model``,
+dictation_dev): a segment's first preview is sent 0.39-0.45 s after the reference speech start
+(the VAD's start decision, then ``FIRST_PROGRESS_S``; its window is the 0.3 s pre-roll and
+~0.38 s of speech) and takes ~0.16 s on the previews' own encoder floor
+(``asr.audio_ctx_preview_min_s``, 5 s: 250 frames; ~0.18 s on the partials' 6 s floor). A
+preview shown at once reaches the subscriber 0.54-0.60 s after speech began; one dropped as
+suspect and tried again with the next audio 0.76-0.79 s. So the p50 is decided by how many first
+previews fail Whisper's checks: 3 of 8 segments on dictation_dev, about half on the synthetic
+dictation, 79 of whose 92 suspect previews failed only the log-probability check. Shown anyway
+(dictation_dev: 591 -> 562 ms), their first word was wrong 42 times in 79 against 32 in 92 for
+the previews that passed ("Thank you.", "I will kill him." for "our quarterly report is"): left
+off. Less audio is no cure: the first preview 50 ms sooner (``FIRST_PROGRESS_S`` 0.05, 0.63 s
+windows) had 6 of 14 suspect and a p50 of 770 ms against 614; at the start decision 693 ms. Nor
+is dropping the prompt of a preview: 5 of 12 suspect, 591 -> 678 ms.
+
 What did not work: a preview at the start decision itself (~0.27 s of speech; 956 ms), or over
 0.3 s of speech (low-latency; 1376 ms): those short windows' answers often fail Whisper's
 fallback checks and are decoded again over the full 30 s window, holding the worker ~1.1 s.

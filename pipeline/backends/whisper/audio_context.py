@@ -27,6 +27,21 @@ WER in every bucket within a word or four and saved CPU on 2-6 s partials on MLX
 whole scheduler (``bench/commit_latency.py --simulate``) 7-9 % of the engine CPU with the same
 committed WER: the default (the README has the tables).
 
+A preview (a segment's first partial over less than ``asr.partial_min_audio_s``: shown, never
+agreed on, and its suspect answer dropped rather than decoded again) may have a floor of its own,
+``preview_min_s`` (``asr.audio_ctx_preview_min_s``): the first partial's encoder pass is on the
+path from speech start to the first text a subscriber sees, and a short window's known losses (a
+loop, a lost word) cost only a dropped preview, retried with the next audio. A preview is a
+partial too: without ``preview_min_s`` it gets ``partial_min_s``. Default 5 s (250 frames
+against 300), measured with ``bench/commit_latency.py --simulate --cost-model`` side by side:
+each preview ~23 ms sooner (155 vs 178 ms of modeled engine time), the same preview texts and
+suspect counts on dictation_dev, monologue_dev, the quick dev set's dictation and the Harvard
+list (first partial p50 614 -> 591, 821 -> 798, 583 -> 560, 554 -> 531 ms); on the synthetic dictation
+(1,589 words, 184 previews) 92 suspect against 89, first partial mean 851 -> 838 ms but p50
+668 -> 732 ms (about half its previews fail, so its median falls in the gap between a first
+preview shown and one tried again); user latency, commits and WER the same on all of them.
+4 s: more suspect previews (dictation_dev 4 of 12, 3 s 8 of 14) and a later first partial.
+
 An early final (the scheduler's decode of a segment's uncommitted rest when a pause begins,
 ``TranscribeRequest.early_final``) may have its own floor too, ``early_final_min_s``
 (``asr.audio_ctx_early_final_min_s``): on the ``low-latency`` profile every sentence end waits
@@ -53,7 +68,8 @@ STEP_FRAMES = 50  # F is a multiple of 1 s
 @dataclass(frozen=True, slots=True)
 class AudioContextPolicy:
     """``mode`` auto: encode the audio plus ``pad_s`` of padding, at least ``min_s``
-    (``partial_min_s`` for a partial, ``early_final_min_s`` for an early final; None: ``min_s``),
+    (``partial_min_s`` for a partial, ``preview_min_s`` for a preview, ``early_final_min_s`` for
+    an early final; None: the partial's floor for a preview, else ``min_s``),
     for requests up to ``max_audio_s`` (longer ones get the full window); ``full``: always 30 s."""
 
     mode: str = "auto"
@@ -62,37 +78,45 @@ class AudioContextPolicy:
     max_audio_s: float = 30.0
     partial_min_s: float | None = None
     early_final_min_s: float | None = None
+    preview_min_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"audio_ctx {self.mode!r}: expected one of {MODES}")
-        for name in ("min_s", "pad_s", "max_audio_s", "partial_min_s", "early_final_min_s"):
+        optional = ("partial_min_s", "early_final_min_s", "preview_min_s")
+        for name in ("min_s", "pad_s", "max_audio_s", *optional):
             value = getattr(self, name)
-            if name in ("partial_min_s", "early_final_min_s") and value is None:
+            if name in optional and value is None:
                 continue
             if not (math.isfinite(value) and 0 <= value <= 30):
                 raise ValueError(f"audio_ctx_{name} must be between 0 and 30 s, got {value!r}")
 
     def frames(
         self, num_samples: int, n_audio_ctx: int, *, partial: bool = False,
-        early_final: bool = False,
+        early_final: bool = False, preview: bool = False,
     ) -> int:  # fmt: skip
         """Encoder frames F for ``num_samples`` of 16 kHz audio (mel frames: 2 F); ``partial``:
-        the request is a partial, ``early_final``: an early final (each its own floor)."""
+        the request is a partial, ``preview``: a preview partial, ``early_final``: an early
+        final (each its own floor)."""
         if num_samples < 0:
             raise ValueError(f"sample count must not be negative, got {num_samples}")
         if self.mode == "full" or num_samples > self.max_audio_s * 16_000:
             return n_audio_ctx
         wanted = max(
             math.ceil(num_samples / SAMPLES_PER_FRAME) + round(self.pad_s * FRAMES_PER_S),
-            round(self.floor_s(partial, early_final) * FRAMES_PER_S),
+            round(self.floor_s(partial, early_final, preview) * FRAMES_PER_S),
             1,
         )
         return min(n_audio_ctx, math.ceil(wanted / STEP_FRAMES) * STEP_FRAMES)
 
-    def floor_s(self, partial: bool = False, early_final: bool = False) -> float:
-        """The shortest window in auto mode: ``partial_min_s`` for a partial,
-        ``early_final_min_s`` for an early final, when set; else ``min_s``."""
+    def floor_s(
+        self, partial: bool = False, early_final: bool = False, preview: bool = False
+    ) -> float:
+        """The shortest window in auto mode: ``preview_min_s`` for a preview (a partial),
+        ``partial_min_s`` for a partial, ``early_final_min_s`` for an early final, when set;
+        else ``min_s``."""
+        if partial and preview and self.preview_min_s is not None:
+            return self.preview_min_s
         if partial and self.partial_min_s is not None:
             return self.partial_min_s
         if early_final and self.early_final_min_s is not None:

@@ -96,7 +96,8 @@ def transcribe_batch(
             _Window(item, audios[item], prompts[item] if use_prompt else None, prefixes[item],
                     backend._audio_ctx.frames(audios[item].size, full,
                                               partial=backend.partial_request,
-                                              early_final=backend.early_final_request))
+                                              early_final=backend.early_final_request,
+                                              preview=backend.preview_request))
             for item in batched
         ]  # fmt: skip
         for window, result in zip(windows, _batched(backend, windows), strict=True):
