@@ -34,6 +34,34 @@ stream-second and the scheduler's counters.
 
     .venv/bin/python bench/stream_replay.py --levels 4,6 --seconds 30 --trace-over 1.5
     .venv/bin/python bench/stream_replay.py --levels 6 --levers off,keepearly
+
+Measured at d554701 (30 s levels, default mix; dictation p95 / utterances over 1.5 s /
+continuous p50 / p95, in s):
+
+| setting | N = 2 | N = 4 | N = 6 |
+| --- | --- | --- | --- |
+| as configured | 0.65 / 0 / 2.51 / 3.81 | 3.48 / 2 / 3.65 / 4.88 | 2.98 / 3 / 2.32 / 5.94 |
+| streams.reserve_for_finals=0 | 0.65 / 0 / 3.42 / 3.63 | 3.14 / 2 / 2.06 / 5.66 | 3.44 / 3 / 4.10 / 6.34 |
+| keepearly | | 3.50 / 1 / 3.73 / 4.88 | 2.14 / 2 / 2.65 / 6.16 |
+| keepearly, reserve 0 | | 1.84 / 1 / 2.62 / 4.74 | 1.80 / 2 / 3.40 / 8.90 |
+| keepearly, asr.max_batch=3 | | 3.08 / 1 / 4.30 / 5.58 | |
+| keepearly, streams.partial_share=1 | | 3.50 / 1 / 3.73 / 4.88 | |
+
+The slow dictation sentences, traced (``--trace-over 1.5``, as configured): "The bridge was
+built in 1965." (0.27 s of silence after it; N = 4 1.81 s, N = 6 3.61 s): the early final
+planned at the pause found no free worker before speech resumed 70 ms later and was dropped
+(``early_finals.resumed`` drops an unsent one), so the sentence waited for partial commits
+(``keepearly`` sends it anyway: fixed at N = 4). "... out of wood and string." (0.22 s, under
+``vad.pause_ms``: one utterance with the next; N = 4 3.48 s, N = 6 2.98 s, and 2.74 s with two
+dictation streams alone): a partial commit at 18.62 s ends at "and" but cuts at 18.00 s, after
+the real end of "string" (17.90 s; tiny.en's word times run late), so the next window hears only
+its tail ("spring,") and the sentence's last word is final with the next part. "The
+temperature dropped to 43 degrees last night." (0.48 s; N = 6 2.00 s, 2.14 s with keepearly):
+the same late cut (25.74 s, the sentence ended at 25.50 s) left "night" to the next part.
+Scheduling levers tried on the same clips and not kept (bench run at the time, code removed):
+the partials of a segment whose published hypothesis holds a sentence end followed by more
+words first, past the partial budget and past the worker kept for finals: N = 4 identical
+(3.48 s, 2 over), N = 6 worse (3.61 s, 3 over); at half the interval: N = 4 3.50 s, 2 over.
 """
 
 from __future__ import annotations
