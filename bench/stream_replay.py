@@ -53,11 +53,15 @@ planned at the pause found no free worker before speech resumed 70 ms later and 
 (``early_finals.resumed`` drops an unsent one), so the sentence waited for partial commits
 (``keepearly`` sends it anyway: fixed at N = 4). "... out of wood and string." (0.22 s, under
 ``vad.pause_ms``: one utterance with the next; N = 4 3.48 s, N = 6 2.98 s, and 2.74 s with two
-dictation streams alone): a partial commit at 18.62 s ends at "and" but cuts at 18.00 s, after
-the real end of "string" (17.90 s; tiny.en's word times run late), so the next window hears only
-its tail ("spring,") and the sentence's last word is final with the next part. "The
-temperature dropped to 43 degrees last night." (0.48 s; N = 6 2.00 s, 2.14 s with keepearly):
-the same late cut (25.74 s, the sentence ended at 25.50 s) left "night" to the next part.
+dictation streams alone): the partial commit at 18.62 s stops one word short, at "and" (cut at
+18.00 s; tiny.en's word times run late, the word ended at 17.90 s), and the following
+hypotheses hear the last word as "spring," so it is final only with the next part, committed
+once two hypotheses agree (20.64 s with two streams, 21.38 s at N = 4). "The temperature dropped
+to 43 degrees last night." (0.48 s; N = 6 2.00 s): no early final committed it at its pause;
+partial commits did, the last at 27.50 s while the next sentence went on; with keepearly (2.14
+s) a commit stops one word short ("... last", cut at 25.74 s, the sentence ended at 25.50 s) and
+"night" is final with the next part (27.64 s). Both short-by-a-word commits are the commit
+rule's (which words a partial commits), not the schedule's.
 Scheduling levers tried on the same clips and not kept (bench run at the time, code removed):
 the partials of a segment whose published hypothesis holds a sentence end followed by more
 words first, past the partial budget and past the worker kept for finals: N = 4 identical

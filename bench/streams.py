@@ -33,10 +33,9 @@ bakery ...") is one: on the simulated clock, alone, it is final 1.70 s after its
 partial of 18.4 s hears no word after it; the next, at 19.4 s, commits it), and at N >= 2 it
 took 3.7-4.1 s when another stream's suspect partial, decoded again on longer windows, held the
 one worker partials may use (``OVERDUE_PARTIAL_INTERVALS`` in the scheduler). Traced again on
-``bench/stream_replay.py``'s simulated clock (its doc): the partial commit that ends at "and"
-cuts at 18.00 s, past the real end of "string" (17.90 s), so the next window hears only its tail
-("spring,") and the word is final with the next part (2.74 s with two dictation streams, 3.48 s
-at N = 4); and at a 0.27 s pause ("... built in 1965.") the early final found no free worker
+``bench/stream_replay.py``'s simulated clock (its doc): the partial commit at 18.62 s stops one
+word short, at "and", the following hypotheses hear "spring," and the last word is final only
+with the next part (2.74 s with two dictation streams, 3.48 s at N = 4); and at a 0.27 s pause ("... built in 1965.") the early final found no free worker
 before speech resumed and was dropped unsent (1.81 s at N = 4, 3.61 s at N = 6). A level has few
 dictation utterances (about 7 at N = 2, 15 at N = 3-4, 22 at N = 5-6) and its p95 is their
 maximum up to 19 of them, the second highest from 20 to 39: that sentence alone decides the
