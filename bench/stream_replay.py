@@ -35,8 +35,10 @@ stream-second and the scheduler's counters.
     .venv/bin/python bench/stream_replay.py --levels 4,6 --seconds 30 --trace-over 1.5
     .venv/bin/python bench/stream_replay.py --levels 6 --levers off,keepearly
 
-Measured at d554701 (30 s levels, default mix; dictation p95 / utterances over 1.5 s /
-continuous p50 / p95, in s):
+Measured 22:42-23:07 UTC on the shared working tree at 6aed283 (plus, likely, another
+engineer's then-uncommitted preview encoder floor, committed as 8c8b2cd; it touches only a
+segment's first partial), 30 s levels, default mix; dictation p95 / utterances over 1.5 s /
+continuous p50 / p95, in s:
 
 | setting | N = 2 | N = 4 | N = 6 |
 | --- | --- | --- | --- |
