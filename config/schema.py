@@ -151,6 +151,12 @@ class AsrConfig:
         min=1,
         max=3,
     )
+    agreement_bridge_words: int = _key(
+        0,
+        "while speech goes on, one word two hypotheses say differently does not hold back the words after it when this many words after it agree (0: off)",
+        min=0,
+        max=8,
+    )
     chunk_duration_s: float = _key(
         30.0,
         "longer segments and files are cut into chunks of at most this length (Whisper pads every input to 30 s, so shorter chunks cost more)",

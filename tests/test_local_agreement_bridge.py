@@ -39,3 +39,13 @@ def test_the_older_hypothesis_keeps_only_words_after_the_bridged_ones() -> None:
 def test_bridge_words_must_not_be_negative() -> None:
     with pytest.raises(ValueError, match="bridge_words"):
         LocalAgreement(bridge_words=-1)
+
+
+def test_the_daemon_takes_the_bridge_from_the_configuration() -> None:
+    from config.loader import load_config
+    from pipeline.scheduling import SchedulerOptions
+
+    overrides = {"asr.agreement_bridge_words": "3"}
+    config = load_config(None, cli_overrides=overrides).config
+    options = SchedulerOptions.from_config(config, "whisper", "tiny.en")
+    assert options.commit is not None and options.commit.agreement_bridge_words == 3

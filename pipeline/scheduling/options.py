@@ -97,7 +97,9 @@ class SchedulerOptions:
             commit=None
             if streaming
             else CommitOptions(
-                confident_commit=asr.confident_commit, agreement_lookback=asr.agreement_lookback
+                confident_commit=asr.confident_commit,
+                agreement_lookback=asr.agreement_lookback,
+                agreement_bridge_words=asr.agreement_bridge_words,
             ),
             max_batch=asr.max_batch,
             max_batched_audio_s=asr.max_batched_audio_s,
