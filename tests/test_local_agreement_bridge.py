@@ -7,6 +7,8 @@ import pytest
 from pipeline.local_agreement import LocalAgreement
 from tests.test_local_agreement import hypothesis
 
+BRIDGED = "while dreaming seems to play a role in"
+
 
 def stable_after(first: str, second: str, bridge_words: int, lookback: int = 1) -> str:
     agreement = LocalAgreement(lookback=lookback, bridge_words=bridge_words)
@@ -49,3 +51,20 @@ def test_the_daemon_takes_the_bridge_from_the_configuration() -> None:
     config = load_config(None, cli_overrides=overrides).config
     options = SchedulerOptions.from_config(config, "whisper", "tiny.en")
     assert options.commit is not None and options.commit.agreement_bridge_words == 3
+
+
+@pytest.mark.parametrize(("bridge_words", "committed"), [(0, "while dreaming"), (3, BRIDGED)])
+def test_the_scheduler_commits_past_a_word_the_hypotheses_say_differently(
+    bridge_words: int, committed: str
+) -> None:
+    from pipeline.scheduling import SegmentScheduler
+    from pipeline.scheduling.commit_policy import CommitOptions
+    from tests.test_scheduler_commits import finals, partial_round
+    from tests.test_scheduler_fakes import RINGS, options, started
+
+    commit = CommitOptions(agreement_bridge_words=bridge_words)
+    s = SegmentScheduler(options(commit=commit), rings=RINGS)
+    s.speech_started(started(0, 0.0), 0.0)
+    assert not finals(partial_round(s, 4.0, "while dreaming seem to play a role in", 4.0))
+    (part,) = finals(partial_round(s, 5.0, "while dreaming seems to play a role in memory", 5.0))
+    assert part.text == committed
