@@ -91,6 +91,7 @@ class LocalAgreement:
         anchor_tolerance_s: float = 0.5,
         lookback: int = 1,
         bridge_words: int = 0,
+        bridge_similar: bool = False,
     ) -> None:
         if agreement_count < 2:
             raise ValueError(f"agreement_count must be at least 2, got {agreement_count}")
@@ -115,6 +116,7 @@ class LocalAgreement:
         # the words after it when the next ``bridge_words`` agree: the newest's word is taken
         # (it heard the most audio). 0: off (a prefix rule, as published).
         self.bridge_words = bridge_words
+        self.bridge_similar = bridge_similar  # only words alike ("seem" / "seems", ``_alike``)
         self._stable: list[Word] = []
         self._stable_norms: list[str] = []
         # The newest hypotheses' words after the stable prefix, oldest first.
@@ -232,9 +234,10 @@ class LocalAgreement:
         if len(self._tails) < self.agreement_count:
             return 0
         tails = [[normalize_word(w.text) for w in tail] for tail in self._tails]
+        bridge, similar = self.bridge_words, self.bridge_similar
         if self.lookback == 1:
-            return _shared_count(tails, self.bridge_words)
-        return max(_shared_count([older, tails[-1]], self.bridge_words) for older in tails[:-1])
+            return _shared_count(tails, bridge, similar)
+        return max(_shared_count([older, tails[-1]], bridge, similar) for older in tails[:-1])
 
     def _stable_end_s(self) -> float:
         return self._stable[-1].end_s
@@ -246,9 +249,12 @@ class LocalAgreement:
         )
 
 
-def _shared_count(tails: Sequence[Sequence[str]], bridge_words: int = 0) -> int:
+def _shared_count(
+    tails: Sequence[Sequence[str]], bridge_words: int = 0, similar: bool = False
+) -> int:
     """How many leading normalized words every one of ``tails`` shares; with ``bridge_words``,
-    a column where they differ counts when the ``bridge_words`` columns after it agree."""
+    a column where they differ counts when the ``bridge_words`` columns after it agree (and,
+    with ``similar``, its words are alike)."""
     columns = list(zip(*tails, strict=False))  # up to the shortest tail
     count = 0
     while count < len(columns):
@@ -258,10 +264,17 @@ def _shared_count(tails: Sequence[Sequence[str]], bridge_words: int = 0) -> int:
                 bridge_words == 0
                 or len(after) < bridge_words
                 or any(norm != column[0] for column in after for norm in column)
+                or (similar and not all(_alike(columns[count][0], n) for n in columns[count]))
             ):
                 break
         count += 1
     return count
+
+
+def _alike(first: str, second: str) -> bool:
+    """Two forms of one word, as a flip-flop between hypotheses gives them ("seem" / "seems",
+    "tells" / "tellings"): the same first three letters, or one is the other's start."""
+    return first.startswith(second) or second.startswith(first) or first[:3] == second[:3]
 
 
 def words_after(

@@ -24,6 +24,19 @@ def test_one_differing_word_followed_by_agreement_is_bridged_with_the_newest_wor
     assert stable_after(first, second, 3, lookback=2) == "while dreaming seems to play a role in"
 
 
+def test_a_similar_bridge_takes_only_forms_of_one_word() -> None:
+    agreement = LocalAgreement(bridge_words=3, bridge_similar=True)
+    agreement.update(hypothesis("while dreaming seem to play a role in"))
+    assert (
+        agreement.update(hypothesis("while dreaming seems to play a role in x")).stable == BRIDGED
+    )
+    agreement = LocalAgreement(bridge_words=3, bridge_similar=True)
+    agreement.update(hypothesis("because the leaf rich soil behind"))
+    assert (
+        agreement.update(hypothesis("because the reef rich soil behind it")).stable == "because the"
+    )
+
+
 def test_no_bridge_without_enough_agreeing_words_after() -> None:
     assert stable_after("we met at the bank", "we met at a bank today", 2) == "we met at"
     # two differing words in a row are not bridged

@@ -130,6 +130,7 @@ class CommitOptions:
     # Local agreement bridges one word the hypotheses say differently when this many words
     # after it agree (``LocalAgreement.bridge_words``); 0: off.
     agreement_bridge_words: int = 0
+    agreement_bridge_similar: bool = False  # only words alike ("seem" / "seems")
     number_boundary: bool = False
     clause_reach_words: int = 0
     clause_wait: bool = True  # a clause end ahead within reach is waited for (False: only back)

@@ -95,6 +95,7 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             agreement=LocalAgreement(
                 lookback=self.commit_options.agreement_lookback,
                 bridge_words=self.commit_options.agreement_bridge_words,
+                bridge_similar=self.commit_options.agreement_bridge_similar,
             ),
         )
         self._states[segment.key] = state
