@@ -100,6 +100,7 @@ class SchedulerOptions:
                 confident_commit=asr.confident_commit,
                 agreement_lookback=asr.agreement_lookback,
                 agreement_bridge_words=asr.agreement_bridge_words,
+                agreement_bridge_similar=True,  # words alike only (commit_policy's figures)
             ),
             max_batch=asr.max_batch,
             max_batched_audio_s=asr.max_batched_audio_s,
