@@ -122,15 +122,39 @@ class CommitOptions:
     # 0.2600), and the stall rule sooner (``stall_after_s`` 3, ``stall_margin_s`` 1.5: 1.95 /
     # 4.07 s, 0.2701).
     agreement_lookback: int = 1
+    # Local agreement bridges one word the hypotheses say differently when this many words
+    # after it agree (``LocalAgreement.bridge_words``); 0: off. The daemon takes
+    # ``asr.agreement_bridge_words`` (3) with ``agreement_bridge_similar`` (words alike only:
+    # the same first three letters, or one the other's start). Why: ``--why 3`` on
+    # continuous.wav, "disagreed" (flip-flops such as "seem" / "seems") held 3 of 8 sentences
+    # over 3 s, 5 of 9 on another schedule. Simulated, base -> bridge of 3 (any word):
+    # continuous.wav (1,096 words), three cost models (default; 0.0005,0.010; 0.0004,0.008): p50 / p95
+    # 1.79 / 3.88 -> 1.71 / 3.38 s, 1.71 / 3.87 -> 1.71 / 3.48 s, 1.61 / 3.70 -> 1.54 / 3.21
+    # s; WER -10, 0, -8 words; sentences over 3 s 8 -> 6, 9 -> 6; engine CPU -3 % / +2 %;
+    # synthetic dictation -1 word of 1,589 (latency same); dictation_dev, harvard,
+    # demo_pauses, jfk unchanged; but monologue_dev (99 words) 2.95 / 4.15 -> 1.20 / 1.65 s
+    # with +2 words, and 2.99 / 4.19 -> 1.47 / 2.66 s with +7 words (0.1717 -> 0.2424): the
+    # newest hypothesis' word is not always the better one. Words alike only: continuous.wav
+    # 1.79 / 3.88 -> 1.77 / 3.70 s, WER -4 words; monologue_dev 2.95 / 4.15 -> 2.61 / 4.05 s
+    # and 2.99 / 4.19 -> 2.66 / 4.09 s, WER unchanged on both.
+    agreement_bridge_words: int = 0
+    agreement_bridge_similar: bool = False  # only words alike ("seem" / "seems")
     # Commits that respect language (``language_boundary``): a commit while speech goes on
     # never ends inside a number ("twenty | three", "1, | 000", "three point | five"), and with
     # ``clause_reach_words`` > 0 it ends at a sentence end or clause punctuation within that
     # many words of the boundary the timing rules chose (before it: fewer words now; after it:
-    # the words wait for a later commit) rather than mid-clause. Off here.
-    # Local agreement bridges one word the hypotheses say differently when this many words
-    # after it agree (``LocalAgreement.bridge_words``); 0: off.
-    agreement_bridge_words: int = 0
-    agreement_bridge_similar: bool = False  # only words alike ("seem" / "seems")
+    # the words wait for a later commit, unless ``clause_wait`` is off) rather than mid-clause.
+    # Off: measured, it does not pay. Simulated side by side (bench/commit_latency.py
+    # --simulate --cost-model), base -> numbers and a reach of 3 words (waiting): synthetic
+    # dictation (1,589 words) WER 0.3323 -> 0.3329 (mid-clause cuts 200 -> 93 of 277 -> 176,
+    # cuts inside a number such as "7 | hundred and 8", "3,100 | and 92" gone), continuous.wav (1,096) 0.2637 -> 0.2573 but p50 /
+    # p95 1.79 / 3.88 -> 1.76 / 4.44 s (sentences over 3 s 8 -> 10: they waited on a clause
+    # end ahead), dictation_dev +1 word of 102 (p50 561 -> 630 ms), monologue_dev +1 of 99,
+    # harvard, demo_pauses, jfk unchanged: pooled 3,150 words -4. Numbers alone: dictation
+    # +2 words. Numbers and a reach of 3 without waiting: continuous.wav 1.74 / 3.67 s, -1
+    # word. Where the dictation loses is not the cut's place: its sentences with a commit
+    # inside read +0.048 over offline (+56 words of 1,158), those without -0.037 (-16 of
+    # 431); with the rule fewer are cut (130 -> 86) and those read +0.060 (+48 of 801).
     number_boundary: bool = False
     clause_reach_words: int = 0
     clause_wait: bool = True  # a clause end ahead within reach is waited for (False: only back)
