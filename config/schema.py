@@ -152,7 +152,7 @@ class AsrConfig:
         max=3,
     )
     agreement_bridge_words: int = _key(
-        3,
+        0,
         "while speech goes on, one word two hypotheses say in two forms (seem / seems) does not hold back the words after it when this many words after it agree (0: off)",
         min=0,
         max=8,

@@ -64,7 +64,7 @@ def test_the_daemon_takes_the_bridge_from_the_configuration() -> None:
     config = load_config(None, cli_overrides=overrides).config
     options = SchedulerOptions.from_config(config, "whisper", "tiny.en")
     assert options.commit is not None and options.commit.agreement_bridge_words == 3
-    assert options.commit.agreement_bridge_similar
+    assert options.commit.agreement_bridge_similar  # words alike only
 
 
 @pytest.mark.parametrize(("bridge_words", "committed"), [(0, "while dreaming"), (3, BRIDGED)])

@@ -124,8 +124,8 @@ class CommitOptions:
     agreement_lookback: int = 1
     # Local agreement bridges one word the hypotheses say differently when this many words
     # after it agree (``LocalAgreement.bridge_words``); 0: off. The daemon takes
-    # ``asr.agreement_bridge_words`` (3) with ``agreement_bridge_similar`` (words alike only:
-    # the same first three letters, or one the other's start). Why: ``--why 3`` on
+    # ``asr.agreement_bridge_words`` (0: off) with ``agreement_bridge_similar`` (words alike
+    # only: the same first three letters, or one the other's start). Why: ``--why 3`` on
     # continuous.wav, "disagreed" (flip-flops such as "seem" / "seems") held 3 of 8 sentences
     # over 3 s, 5 of 9 on another schedule. Simulated, base -> bridge of 3 (any word):
     # continuous.wav (1,096 words), three cost models (default; 0.0005,0.010; 0.0004,0.008): p50 / p95
@@ -136,7 +136,11 @@ class CommitOptions:
     # with +2 words, and 2.99 / 4.19 -> 1.47 / 2.66 s with +7 words (0.1717 -> 0.2424): the
     # newest hypothesis' word is not always the better one. Words alike only: continuous.wav
     # 1.79 / 3.88 -> 1.77 / 3.70 s, WER -4 words; monologue_dev 2.95 / 4.15 -> 2.61 / 4.05 s
-    # and 2.99 / 4.19 -> 2.66 / 4.09 s, WER unchanged on both.
+    # and 2.99 / 4.19 -> 2.66 / 4.09 s, WER unchanged on both. Not the default: realtime
+    # (bench/daemon_e2e.py --files monologue_dev.wav,continuous.wav --excerpt-s 150, 28
+    # sentences, 526 words, load 0.3-1.1), words-alike bridge on / off: p50 / p95 1.92 / 4.77
+    # vs 1.87 / 3.79 s, WER over offline +0.015 vs +0.004; one pair, and such runs move more
+    # than this, but nothing in them confirms the simulated gain.
     agreement_bridge_words: int = 0
     agreement_bridge_similar: bool = False  # only words alike ("seem" / "seems")
     # Commits that respect language (``language_boundary``): a commit while speech goes on
