@@ -208,3 +208,29 @@ def test_a_leak_under_a_saw_tooth_is_growth() -> None:
     for leak_mb_h, growing in ((400.0, True), (100.0, False)):
         leaking = _trend(lambda t, r=leak_mb_h: 500.0 + r * t / 3600.0 + rng.uniform(0.0, 70.0))
         assert leaking.growing_faster_than(200.0, min_span_s=120.0) is growing, leak_mb_h
+
+
+def _watch_recycles(rss_mb_at: Callable[[float], float], until_s: int) -> list[float]:
+    """When ``MemoryWatch`` (default supervisor limits) asks to recycle a worker whose RSS is
+    ``rss_mb_at(t)``, sampled once a second after its warm-up."""
+    from types import SimpleNamespace
+
+    from config.schema import SupervisorConfig
+    from workers.memory_watch import MemoryWatch
+
+    watch, limits, asked = MemoryWatch(), SupervisorConfig(), []
+    slot = SimpleNamespace(role="asr-1", ready=True, completed=100, ready_at_s=0.0, draining=False)
+    for t in range(0, until_s):
+        slot.rss_bytes = int(rss_mb_at(float(t)) * 1e6)
+        asked += [float(t) for _ in watch.check(float(t), [slot], limits)]
+    return asked
+
+
+def test_a_worker_whose_load_ramps_up_for_minutes_is_not_recycled() -> None:
+    """Streams opening one after another for ~4 minutes lift a busy worker's floor 300 -> 450 MB
+    in steps, then it stays in its band: no recycle (the 120 s minimum span recycled it)."""
+    rng = random.Random(9)
+    ramp = _watch_recycles(lambda t: 300 + 30 * min(t // 50, 5) + rng.uniform(0, 60), 1500)
+    assert ramp == []
+    leak = _watch_recycles(lambda t: 300 + 400 * t / 3600 + rng.uniform(0, 60), 1500)
+    assert leak and 600 <= leak[0] <= 800, leak[:3]  # 400 MB/h: replaced after ~10 minutes
