@@ -247,12 +247,9 @@ def simulate(
     from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
     from pipeline.messages import (
         SpeechEnded,
-        SpeechOngoing,
-        SpeechStarted,
         TranscriptFinal,
         TranscriptPartial,
     )
-    from pipeline.messages.speech import SpeechPaused, SpeechResumed
     from pipeline.messages.work import CANCELLED, TranscribeResult, WorkerError
     from pipeline.scheduling import SchedulerOptions, SegmentScheduler
     from pipeline.vad import StreamVad
@@ -270,13 +267,6 @@ def simulate(
     if trace is not None:
         trace.install()
     scheduler = SegmentScheduler(options, rings={"main": "sim"})
-    handlers = {
-        SpeechStarted: scheduler.speech_started,
-        SpeechOngoing: scheduler.speech_ongoing,
-        SpeechPaused: scheduler.speech_paused,
-        SpeechResumed: scheduler.speech_resumed,
-        SpeechEnded: scheduler.speech_ended,
-    }
     finals: list[dict[str, Any]] = []
     arrivals: dict[int, float] = {}
     partials: list[tuple[float, int, float]] = []  # (published at, segment id, start_s)
@@ -359,12 +349,12 @@ def simulate(
             if trace is not None and isinstance(message, SpeechEnded):
                 trace.segment_ends.append((message.segment_id, message.end_index / 16e3,
                                            message.split))  # fmt: skip
-            publish(handlers[type(message)](message, now_s), now_s)
+            publish(scheduler.speech_event(message, now_s), now_s)
         dispatch(now_s)
     now_s = audio.size / 16_000
     for event in vad.flush(audio.size):
         message = speech_message("main", event)
-        publish(handlers[type(message)](message, now_s), now_s)
+        publish(scheduler.speech_event(message, now_s), now_s)
     dispatch(now_s)
     while busy is not None:
         settle(busy[0])

@@ -164,12 +164,8 @@ def replay(
     """One level: every clip a stream, all starting at 0 (see module doc)."""
     from pipeline.backend_calls import request_marks, transcribe_one
     from pipeline.messages import (
-        SpeechEnded,
-        SpeechOngoing,
-        SpeechStarted,
         TranscriptFinal,
     )
-    from pipeline.messages.speech import SpeechPaused, SpeechResumed
     from pipeline.messages.work import (
         CANCELLED,
         TranscribeBatch,
@@ -192,13 +188,6 @@ def replay(
         reserve_for_finals=config.streams.reserve_for_finals,
         work=(keep_unsent_early_work(options.commit),) if "keepearly" in levers else None,
     )
-    handlers = {
-        SpeechStarted: scheduler.speech_started,
-        SpeechOngoing: scheduler.speech_ongoing,
-        SpeechPaused: scheduler.speech_paused,
-        SpeechResumed: scheduler.speech_resumed,
-        SpeechEnded: scheduler.speech_ended,
-    }
     audio = {}
     for name, clip in zip(names, clips, strict=True):
         samples, _ = soundfile.read(str(clip.path), dtype="float32")
@@ -285,12 +274,12 @@ def replay(
         for name in names:
             for event in vads[name].process(audio[name][position : position + BLOCK], position):
                 message = speech_message(name, event)
-                publish(handlers[type(message)](message, now_s), now_s)
+                publish(scheduler.speech_event(message, now_s), now_s)
         dispatch(now_s)
     for name in names:  # the close: the open segments end where the audio stopped
         for event in vads[name].flush(length):
             message = speech_message(name, event)
-            publish(handlers[type(message)](message, now_s), now_s)
+            publish(scheduler.speech_event(message, now_s), now_s)
     deadline_s = now_s + 120.0
     while (busy or not scheduler.idle()) and now_s < deadline_s:
         now_s += BLOCK / SR

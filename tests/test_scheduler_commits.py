@@ -250,3 +250,23 @@ def test_no_cut_before_the_rest_of_a_word() -> None:
     out = partial_round(s, 4.0, "measure the flow re -hour so", 4.0)  # " -hour" continues "re"
     (part,) = finals(out)
     assert part.text == "measure the flow"
+
+
+def test_speech_event_hands_each_vad_message_to_its_handler() -> None:
+    """``speech_event`` (the daemon's and the benches' one entry) gives the same outputs as the
+    handler of the message's type, and refuses anything else by name."""
+    one, other = committing(), committing()
+    messages = [
+        started(0, 0.0),
+        ongoing(0, 0.0, 1.5),
+        paused(1.5, 1.7),
+        resumed(1.8),
+        ended(0, 0.0, 2.4),
+    ]
+    handlers = [other.speech_started, other.speech_ongoing, other.speech_paused,
+                other.speech_resumed, other.speech_ended]  # fmt: skip
+    for now_s, (message, handler) in enumerate(zip(messages, handlers, strict=True)):
+        assert one.speech_event(message, float(now_s)) == handler(message, float(now_s))
+    assert one.queue_depths() == other.queue_depths()
+    with pytest.raises(TypeError, match="TranscribeRequest"):
+        one.speech_event(only(one.dispatch(["asr-1"], 5.0)), 5.0)

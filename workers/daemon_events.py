@@ -17,13 +17,10 @@ from pipeline.messages import (
     GapEvent,
     Message,
     RingOverrunReport,
-    SpeechEnded,
-    SpeechOngoing,
-    SpeechStarted,
     VadStats,
 )
-from pipeline.messages.speech import SpeechPaused, SpeechResumed
 from pipeline.messages.work import Heartbeat
+from pipeline.scheduling.speech_events import SPEECH_MESSAGES
 from workers.daemon_publisher import Counters
 
 if TYPE_CHECKING:
@@ -32,7 +29,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SPEECH_EVENTS = (SpeechStarted, SpeechOngoing, SpeechPaused, SpeechResumed, SpeechEnded)
 CAPTURE_WARNINGS = ("device_lost", "error", "overflow")
 
 
@@ -53,17 +49,10 @@ def route_events(
         message = received.message
         if streams.observe(message, now_s) is None and heard and isinstance(message, Heartbeat):
             heard(message, now_s)
-        if isinstance(message, SPEECH_EVENTS):
+        if isinstance(message, SPEECH_MESSAGES):
             if not accept_speech:
                 continue
-            handler = {
-                SpeechStarted: scheduler.speech_started,
-                SpeechOngoing: scheduler.speech_ongoing,
-                SpeechPaused: scheduler.speech_paused,
-                SpeechResumed: scheduler.speech_resumed,
-                SpeechEnded: scheduler.speech_ended,
-            }[type(message)]
-            for output in handler(message, now_s):
+            for output in scheduler.speech_event(message, now_s):
                 publish(output)
         elif isinstance(message, GapEvent):  # audio the VAD skipped (resync)
             publish(message)

@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# the VAD's messages a scheduler takes (``SpeechEvents.speech_event``)
+SPEECH_MESSAGES = (SpeechStarted, SpeechOngoing, SpeechPaused, SpeechResumed, SpeechEnded)
+
 
 class SpeechEvents:
     """The VAD's events and dropped segments for ``SegmentScheduler``; the tables and the
@@ -60,6 +63,25 @@ class SpeechEvents:
         raise NotImplementedError
 
     # ---- speech events --------------------------------------------------------------------
+
+    def speech_event(
+        self,
+        message: SpeechStarted | SpeechOngoing | SpeechPaused | SpeechResumed | SpeechEnded,
+        now_s: float,
+    ) -> list[Message]:
+        """Any of the VAD's ``SPEECH_MESSAGES``, handed to its handler below."""
+        match message:
+            case SpeechStarted():
+                return self.speech_started(message, now_s)
+            case SpeechOngoing():
+                return self.speech_ongoing(message, now_s)
+            case SpeechPaused():
+                return self.speech_paused(message, now_s)
+            case SpeechResumed():
+                return self.speech_resumed(message, now_s)
+            case SpeechEnded():
+                return self.speech_ended(message, now_s)
+        raise TypeError(f"not a speech message: {type(message).__name__}")
 
     def speech_started(self, message: SpeechStarted, now_s: float) -> list[Message]:
         """A segment begins: returns its ``SpeechEvent("started")``."""
