@@ -26,8 +26,8 @@ admission, memory recycles, the transport. Checked against bench/streams.py's qu
 same code (streams_q2.log): dictation p95 N = 4 3.48 s here against 3.31 s realtime, N = 6
 2.98 against 2.64 s, continuous p95 4.88 / 5.94 against 4.66 / 8.5 s; the same sentences are
 the slow ones. ``--set KEY=VALUE`` compares config settings (one run each); ``--levers``
-compares experiments of this bench on the same clips (``keepearly``: see
-``keep_unsent_early_work``). ``--trace-over S`` prints each utterance over S seconds with its
+compares experiments on the same clips (``keepearly``: ``CommitOptions.keep_unsent_early``).
+``--trace-over S`` prints each utterance over S seconds with its
 segment's finals (parts committed while speaking, their cuts and times). Last line JSON: per
 lever and N, the dictation and continuous p50/p95, the utterances over 1.5 s, engine CPU per
 stream-second and the scheduler's counters.
@@ -98,52 +98,6 @@ CANCEL_S = 0.05  # a cancelled request stops this long (engine time) after the c
 LEVERS = ("keepearly",)
 
 
-def keep_unsent_early_work(commit_options: Any) -> Any:
-    """``CommittedSegments`` whose early final, still unsent when speech resumes, is kept and
-    sent when a worker is free (committed if its text ends a sentence, as one in flight is),
-    instead of dropped (``early_finals.resumed``). An experiment of this bench only (lever
-    ``keepearly``): early_finals.py is not the streams engineer's file."""
-    from pipeline.scheduling.commits import CommittedSegments
-
-    class KeepUnsentEarly(CommittedSegments):
-        def resumed(self, segment: Any, pause_number: int, now_s: float) -> list[Any]:
-            state = self._states.get(segment.key)
-            if state is None:
-                return []
-            state.silent_tail = False
-            early = state.early
-            if early is None or early.pause_number != pause_number:
-                return []
-            if early.words is None:
-                early.resumed = True  # in flight or not sent yet: read when it comes back
-            else:
-                self._drop_early(state, wasted=True)
-            return []
-
-        def _early_flights(self, free: list[str], now_s: float) -> list[Any]:
-            flights: list[Any] = []
-            for segment in self.core.segments():
-                state = self._states.get(segment.key)
-                if not free or state is None:
-                    continue
-                early = state.early
-                if early is None or early.serial:
-                    continue
-                if early.cut_index <= min(state.window_start_index, segment.start_index):
-                    state.early = None
-                    if state.awaiting_early:
-                        state.awaiting_early = False
-                        self._decode_rest(segment, now_s)
-                    continue
-                if early.resumed and not segment.is_open:
-                    state.early = None  # ended meanwhile: its rest is decoded the usual way
-                    continue
-                flights.append(self._early_flight(free.pop(0), segment, state, early))
-            return flights
-
-    return KeepUnsentEarly(commit_options)
-
-
 @dataclass
 class Busy:
     request: Any  # TranscribeRequest or TranscribeBatch
@@ -180,13 +134,14 @@ def replay(
 
     names = [f"s{i + 1}" for i in range(len(clips))]
     options = SchedulerOptions.from_config(config, "whisper", "tiny.en")
+    if "keepearly" in levers:  # an unsent early final kept across a resume (off in the daemon)
+        options = replace(options, commit=replace(options.commit, keep_unsent_early=True))
     scheduler = SegmentScheduler(
         options,
         rings={name: f"sim-{name}" for name in names},
         partial_share=config.streams.partial_share,
         partial_align=config.streams.partial_align,
         reserve_for_finals=config.streams.reserve_for_finals,
-        work=(keep_unsent_early_work(options.commit),) if "keepearly" in levers else None,
     )
     audio = {}
     for name, clip in zip(names, clips, strict=True):

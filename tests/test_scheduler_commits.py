@@ -270,3 +270,29 @@ def test_speech_event_hands_each_vad_message_to_its_handler() -> None:
     assert one.queue_depths() == other.queue_depths()
     with pytest.raises(TypeError, match="TranscribeRequest"):
         one.speech_event(only(one.dispatch(["asr-1"], 5.0)), 5.0)
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_an_early_final_still_unsent_when_speech_resumes(keep: bool) -> None:
+    """The only worker is busy through a short pause. Off (the default), the early final planned
+    at the pause is dropped at the resume and the next request is a partial; with
+    ``keep_unsent_early`` it is sent when the worker comes free and its sentence committed."""
+    s = SegmentScheduler(
+        options(commit=CommitOptions(margin_s=0.5, keep_unsent_early=keep)), rings=RINGS
+    )
+    s.speech_started(started(0, 0.0), 0.0)
+    s.speech_ongoing(ongoing(0, 0.0, 1.5), 1.5)
+    partial = only(s.dispatch(["asr-1"], 1.5))
+    assert partial.is_partial
+    s.speech_paused(paused(1.5, 1.7), 1.7)
+    s.speech_resumed(resumed(1.8), 1.8)
+    s.speech_ongoing(ongoing(0, 0.0, 2.5), 2.5)
+    s.on_reply("asr-1", result(partial, "I went"), 2.5)
+    request = only(s.dispatch(["asr-1"], 2.5))
+    if not keep:
+        assert request.is_partial
+        return
+    assert not request.is_partial and request.end_index == round(1.6 * SR)
+    (part,) = finals(s.on_reply("asr-1", result(request, "I went home."), 2.8))
+    assert part.text == "I went home." and part.end_s == pytest.approx(1.6)
+    assert s.stats().early_finals_used == 1

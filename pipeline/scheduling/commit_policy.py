@@ -162,6 +162,13 @@ class CommitOptions:
     number_boundary: bool = False
     clause_reach_words: int = 0
     clause_wait: bool = True  # a clause end ahead within reach is waited for (False: only back)
+    # An early final still unsent when speech resumes (no worker was free during the pause) is
+    # sent anyway and committed if its text ends a sentence, as one in flight is; off: dropped.
+    # Off: measured, it does not pay. bench/stream_replay.py (--levers keepearly), dictation
+    # p95 N = 6 2.98 -> 2.14 s, N = 4 3.48 -> 3.50 s (max_realtime_streams unchanged); alone,
+    # simulated (bench/commit_latency.py --simulate --cost-model): dictation_dev and
+    # continuous.wav identical, synthetic dictation WER 0.3335 -> 0.3398 (+10 words of 1,589).
+    keep_unsent_early: bool = False
 
     def __post_init__(self) -> None:
         for name in (

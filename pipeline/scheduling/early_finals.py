@@ -112,8 +112,8 @@ class EarlyFinals:
         early = state.early
         if early is None or early.pause_number != pause_number:
             return []
-        if early.words is None and early.serial:
-            early.resumed = True  # in flight: read when it comes back
+        if early.words is None and (early.serial or self.commit_options.keep_unsent_early):
+            early.resumed = True  # in flight (or kept unsent): read when it comes back
         else:
             self._drop_early(state, wasted=early.words is not None)
         return []
@@ -126,13 +126,18 @@ class EarlyFinals:
             if not free or state is None:
                 continue
             early = state.early
-            if early is None or early.serial or early.resumed:
+            if early is None or early.serial:
                 continue
+            if early.resumed and not self.commit_options.keep_unsent_early:
+                continue  # speech came back before it was sent: dropped
             if early.cut_index <= min(state.window_start_index, segment.start_index):
                 state.early = None  # nothing left before the pause (committed meanwhile)
                 if state.awaiting_early:
                     state.awaiting_early = False
                     self._decode_rest(segment, now_s)  # the rest is decoded the usual way
+                continue
+            if early.resumed and not segment.is_open:
+                state.early = None  # kept unsent, but the segment ended: decoded the usual way
                 continue
             flights.append(self._early_flight(free.pop(0), segment, state, early))
         return flights
