@@ -34,28 +34,23 @@ def request_marks(
     block runs, unmarked after it; yields whether the full-window retry was turned off (a
     partial on a backend that retries)."""
     no_retry = partial and getattr(backend, "retry_suspect", None) is True
-    marks_partial = partial and hasattr(backend, "partial_request")
-    marks_preview = partial and preview and hasattr(backend, "preview_request")
-    marks_early = early_final and hasattr(backend, "early_final_request")
+    wanted = {
+        "partial_request": partial,
+        "preview_request": partial and preview,
+        "early_final_request": early_final,
+    }
+    marks = [name for name, on in wanted.items() if on and hasattr(backend, name)]
     if no_retry:
         backend.retry_suspect = False
-    if marks_partial:
-        backend.partial_request = True
-    if marks_preview:
-        backend.preview_request = True
-    if marks_early:
-        backend.early_final_request = True
+    for name in marks:
+        setattr(backend, name, True)
     try:
         yield no_retry
     finally:
         if no_retry:
             backend.retry_suspect = True
-        if marks_partial:
-            backend.partial_request = False
-        if marks_preview:
-            backend.preview_request = False
-        if marks_early:
-            backend.early_final_request = False
+        for name in marks:
+            setattr(backend, name, False)
 
 
 def transcribe_one(
