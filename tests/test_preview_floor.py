@@ -6,6 +6,7 @@ recording)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -46,6 +47,20 @@ def test_the_default_config_gives_previews_a_floor_under_the_partials():
     assert options.audio_ctx_partial_min_s == 6.0
     low = load_config(None, environ={}, cli_overrides={"profile": "low-latency"}).config.asr
     assert low.audio_ctx_preview_min_s == 5.0  # its partials are never previews (0.5 s minimum)
+
+
+def test_unaligned_words_split_as_aligned_ones_with_token_share_times():
+    from pipeline.backends.whisper.alignment import unaligned_words
+    from pipeline.backends.whisper_mlx import WhisperBackend
+
+    tokenizer = WhisperBackend().tokenizer
+    tokens = tuple(tokenizer.encode(" Good morning, Maria."))
+    words = unaligned_words(tokenizer, tokens, (0.5,) * len(tokens), 32_000)
+    assert [w.text for w in words] == [" Good", " morning,", " Maria."]
+    assert words[0].start_s == 0.0 and 0.0 < words[-1].end_s <= 2.0  # token shares of the 2 s
+    assert all(a.end_s <= b.start_s for a, b in itertools.pairwise(words))
+    assert all(w.probability == 0.5 for w in words)
+    assert unaligned_words(tokenizer, (), (), 16_000) == []
 
 
 @pytest.mark.parametrize("engine", ["numpy", "mlx"])
@@ -90,8 +105,13 @@ def test_a_preview_gets_the_preview_floor_and_a_partial_the_partials(tmp_path, e
         assert isinstance(partial, TranscribeResult), partial
         assert partial.details["audio_ctx"] == 300  # the partials' 6 s floor
         assert preview.text == partial.text and "Maria" in preview.text, (preview, partial)
+        # a preview's words skip the alignment pass (shown as text only), a partial's do not
+        assert preview.details["word_times"] == 0.0 and "word_times" not in partial.details
+        assert [w.text for w in preview.words] == [w.text for w in partial.words]
+        assert all(0.0 <= w.start_s <= w.end_s <= 0.68 for w in preview.words), preview.words
         batched = answer_batch(service, TranscribeBatch("b1", (request(3, True), request(4, True))))
         assert [r.details["audio_ctx"] for r in batched.results] == [250, 250], batched
+        assert [r.details["word_times"] for r in batched.results] == [0.0, 0.0], batched
         assert not backend.preview_request
     finally:
         service.close()

@@ -435,15 +435,31 @@ class WhisperBackend(Backend):
             details["rejected"] = 1.0
             return Transcription(text="", duration_s=duration_s, details=details)
         words: tuple[Word, ...] = ()
-        if opts.word_timestamps:
+        if opts.word_timestamps and self._times_read(frames, hypothesis.text, details):
             from pipeline.backends.whisper.alignment import word_timings
 
             words = tuple(word_timings(
                 self.engine, context, self.tokenizer, self._start_sequence, hypothesis.tokens,
                 hypothesis.token_probs, self._alignment_heads, audio.size))  # fmt: skip
+        elif opts.word_timestamps:
+            from pipeline.backends.whisper.alignment import unaligned_words
+
+            words = tuple(unaligned_words(self.tokenizer, hypothesis.tokens,
+                                          hypothesis.token_probs, audio.size))  # fmt: skip
+            details["word_times"] = 0.0  # the words' times are not aligned
         details["decode_s"] = time.perf_counter() - encoded_s
         return Transcription(text=hypothesis.text, words=words, duration_s=duration_s,
                              details=details)  # fmt: skip
+
+    def _times_read(self, frames: int, text: str, details: dict[str, float]) -> bool:
+        """Whether anyone reads this window's word times, worth the alignment pass
+        (``whisper/alignment.py``): not for a preview (shown as text only) nor for a short
+        window's suspect result (decoded again or dropped, ``_after_suspect_window``)."""
+        from pipeline.backends.whisper.audio_context import looks_suspect
+
+        if self.preview_request:
+            return False
+        return frames >= self.dims.n_audio_ctx or not looks_suspect(text, details)
 
     def _rejected(self, hypothesis, forced: int = 0) -> bool:
         """Silence, noise or a loop: nothing worth publishing (the first ``forced`` tokens were
