@@ -261,7 +261,7 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             self._release_partial(flight)
             segment = self.core.segment(flight.segment)
             if state is not None and segment is not None:
-                state.last_request_s = None
+                state.last_request_s = state.cadence.unsent()  # its round-robin place kept
                 state.last_end_index = segment.start_index
             return
         super().unsent(flight)
@@ -337,6 +337,7 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         )
         state.serial += 1
         state.busy = True
+        state.cadence.sent(state.last_request_s)
         state.last_request_s = now_s
         state.last_end_index = end_index
         self.core.counters.partials_requested += 1

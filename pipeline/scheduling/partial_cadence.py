@@ -16,6 +16,16 @@ audio and a decode of its window, several times what the offline pass pays per s
 Each segment's state (``CommitState`` of ``commits.py``, ``PartialState`` of ``partials.py``)
 holds one; the planners ask ``due`` instead of comparing the interval themselves and report each
 answer with ``heard``.
+
+**A partial planned and not sent keeps its place.** The planners serve the segment whose last
+partial went longest ago first (round-robin over streams). A partial the scheduler hands back
+unsent (the partial budget or the worker kept for finals holds it, ``scheduler._plan``) used to
+reset its segment's last request time to "never", so every deferred segment tied at the head
+of the queue and the tie went by segment order: the oldest segments, a continuous stream's one
+long segment, won every time over a dictation stream's new ones. The planner now notes the
+time it replaces (``sent``) and an unsent partial gets it back (``unsent``). Traced on
+``bench/stream_replay.py`` at N = 4: after dictation-01's partial commit at 18.62 s its next
+partial was due from 19.5 s but went at 20.84 s, behind continuous-01's twice.
 """
 
 from __future__ import annotations
@@ -31,6 +41,17 @@ class PartialCadence:
 
     stretch: float = 1.0
     last_heard: tuple[str, ...] | None = None
+    replaced_request_s: float | None = None  # the last request time before the newest one
+
+    def sent(self, replaced_request_s: float | None) -> None:
+        """A partial is planned now; ``replaced_request_s``: the segment's last request time
+        until now (None: none yet), which an unsent partial gets back."""
+        self.replaced_request_s = replaced_request_s
+
+    def unsent(self) -> float | None:
+        """The planned partial was not sent: the last request time it replaced (its place in
+        the round-robin, and the interval still counted from it)."""
+        return self.replaced_request_s
 
     def due(
         self,

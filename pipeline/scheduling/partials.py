@@ -101,6 +101,7 @@ class Partials(WorkKind):
         for role, (segment, state) in zip(free_roles, due, strict=False):
             start_index, end_index = partial_span(segment, options.window_samples)
             state.serial += 1
+            state.cadence.sent(state.last_request_s)
             state.last_request_s = now_s
             state.last_end_index = end_index
             self._busy_streams.add(segment.stream_id)
@@ -138,7 +139,7 @@ class Partials(WorkKind):
         segment = self.core.segment(flight.segment)
         state = self._states.get(flight.segment)
         if segment is not None and state is not None:
-            state.last_request_s = None
+            state.last_request_s = state.cadence.unsent()  # its place in the round-robin kept
             state.last_end_index = segment.start_index
 
     # ---- introspection --------------------------------------------------------------------
