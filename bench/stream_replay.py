@@ -26,14 +26,15 @@ admission, memory recycles, the transport. Checked against bench/streams.py's qu
 same code (streams_q2.log): dictation p95 N = 4 3.48 s here against 3.31 s realtime, N = 6
 2.98 against 2.64 s, continuous p95 4.88 / 5.94 against 4.66 / 8.5 s; the same sentences are
 the slow ones. ``--set KEY=VALUE`` compares config settings (one run each); ``--levers``
-compares experiments on the same clips (``keepearly``: ``CommitOptions.keep_unsent_early``).
+compares experiments on the same clips (``dropunsent``: ``CommitOptions.keep_unsent_early``
+off; ``dropresumed``: ``EarlyFinals.commit_resumed_early`` off; the daemon has both on).
 ``--trace-over S`` prints each utterance over S seconds with its
 segment's finals (parts committed while speaking, their cuts and times). Last line JSON: per
 lever and N, the dictation and continuous p50/p95, the utterances over 1.5 s, engine CPU per
 stream-second and the scheduler's counters.
 
     .venv/bin/python bench/stream_replay.py --levels 4,6 --seconds 30 --trace-over 1.5
-    .venv/bin/python bench/stream_replay.py --levels 6 --levers off,keepearly
+    .venv/bin/python bench/stream_replay.py --levels 6 --levers off,dropunsent,dropresumed
 
 Measured 22:42-23:07 UTC on the shared working tree at 6aed283 (plus, likely, another
 engineer's then-uncommitted preview encoder floor, committed as 8c8b2cd; it touches only a
@@ -95,7 +96,7 @@ from bench.streams import CLIP_EXTRA_S, CLOSE_MARGIN_S, P95_LIMIT_S  # noqa: E40
 SR = 16_000
 BLOCK = 320  # 20 ms, the capture's block
 CANCEL_S = 0.05  # a cancelled request stops this long (engine time) after the cancel
-LEVERS = ("keepearly",)
+LEVERS = ("dropunsent", "dropresumed")
 
 
 @dataclass
@@ -128,17 +129,24 @@ def replay(
         WorkerError,
     )
     from pipeline.scheduling import SchedulerOptions, SegmentScheduler
+    from pipeline.scheduling.early_finals import EarlyFinals
     from pipeline.scheduling.flights import flight_key
+    from pipeline.scheduling.scheduler import default_work
     from pipeline.vad import StreamVad
     from workers.vad import speech_message
 
     names = [f"s{i + 1}" for i in range(len(clips))]
     options = SchedulerOptions.from_config(config, "whisper", "tiny.en")
-    if "keepearly" in levers:  # an unsent early final kept across a resume (off in the daemon)
-        options = replace(options, commit=replace(options.commit, keep_unsent_early=True))
+    if "dropunsent" in levers:  # an early final unsent at a resume: dropped (kept in the daemon)
+        options = replace(options, commit=replace(options.commit, keep_unsent_early=False))
+    work = default_work(options)
+    for kind in work:
+        if isinstance(kind, EarlyFinals) and "dropresumed" in levers:
+            kind.commit_resumed_early = False  # an early final ending mid-sentence: dropped
     scheduler = SegmentScheduler(
         options,
         rings={name: f"sim-{name}" for name in names},
+        work=work,
         partial_share=config.streams.partial_share,
         partial_align=config.streams.partial_align,
         reserve_for_finals=config.streams.reserve_for_finals,

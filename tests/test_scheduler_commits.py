@@ -9,6 +9,7 @@ from pipeline.messages.transcripts import TranscriptFinal, TranscriptPartial
 from pipeline.messages.work import TranscribeRequest
 from pipeline.scheduling import SegmentScheduler
 from pipeline.scheduling.commit_policy import CommitOptions
+from pipeline.scheduling.commits import CommittedSegments
 from tests.test_scheduler_fakes import (
     RINGS,
     SR,
@@ -175,7 +176,11 @@ def test_early_final_ending_a_sentence_is_committed_when_it_comes_back() -> None
 
 
 def test_speech_resuming_wastes_an_early_final_that_ends_mid_clause() -> None:
-    s = committing()
+    """With ``commit_resumed_early`` off (on by default: tests/test_early_final_resumed.py)."""
+    commit = CommitOptions(margin_s=0.5, context_lead_in_s=2.0)
+    work = CommittedSegments(commit)
+    work.commit_resumed_early = False
+    s = SegmentScheduler(options(commit=commit), rings=RINGS, work=(work,))
     s.speech_started(started(0, 0.0), 0.0)
     s.speech_ongoing(ongoing(0, 0.0, 1.5), 1.5)
     s.speech_paused(paused(1.5, 1.7), 1.7)
@@ -272,15 +277,18 @@ def test_speech_event_hands_each_vad_message_to_its_handler() -> None:
         one.speech_event(only(one.dispatch(["asr-1"], 5.0)), 5.0)
 
 
-@pytest.mark.parametrize("keep", [False, True])
-def test_an_early_final_still_unsent_when_speech_resumes(keep: bool) -> None:
-    """The only worker is busy through a short pause. Off (the default), the early final planned
-    at the pause is dropped at the resume and the next request is a partial; with
-    ``keep_unsent_early`` it is sent when the worker comes free and its sentence committed."""
+@pytest.mark.parametrize(("keep", "other_speaking"), [(False, True), (True, True), (True, False)])
+def test_an_early_final_still_unsent_when_speech_resumes(keep: bool, other_speaking: bool) -> None:
+    """The only worker is busy through a short pause. With ``keep_unsent_early`` (the default)
+    and another stream in speech, the early final planned at the pause is sent when the worker
+    comes free and its sentence committed; off, or with this stream alone in speech, it is
+    dropped at the resume and the next request is a partial."""
     s = SegmentScheduler(
         options(commit=CommitOptions(margin_s=0.5, keep_unsent_early=keep)), rings=RINGS
     )
     s.speech_started(started(0, 0.0), 0.0)
+    if other_speaking:
+        s.speech_started(started(0, 0.0, "room"), 0.0)
     s.speech_ongoing(ongoing(0, 0.0, 1.5), 1.5)
     partial = only(s.dispatch(["asr-1"], 1.5))
     assert partial.is_partial
@@ -289,7 +297,7 @@ def test_an_early_final_still_unsent_when_speech_resumes(keep: bool) -> None:
     s.speech_ongoing(ongoing(0, 0.0, 2.5), 2.5)
     s.on_reply("asr-1", result(partial, "I went"), 2.5)
     request = only(s.dispatch(["asr-1"], 2.5))
-    if not keep:
+    if not (keep and other_speaking):
         assert request.is_partial
         return
     assert not request.is_partial and request.end_index == round(1.6 * SR)

@@ -163,12 +163,14 @@ class CommitOptions:
     clause_reach_words: int = 0
     clause_wait: bool = True  # a clause end ahead within reach is waited for (False: only back)
     # An early final still unsent when speech resumes (no worker was free during the pause) is
-    # sent anyway and committed if its text ends a sentence, as one in flight is; off: dropped.
-    # Off: measured, it does not pay. bench/stream_replay.py (--levers keepearly), dictation
-    # p95 N = 6 2.98 -> 2.14 s, N = 4 3.48 -> 3.50 s (max_realtime_streams unchanged); alone,
-    # simulated (bench/commit_latency.py --simulate --cost-model): dictation_dev and
-    # continuous.wav identical, synthetic dictation WER 0.3335 -> 0.3398 (+10 words of 1,589).
-    keep_unsent_early: bool = False
+    # sent anyway while another stream is in speech too, and read as one in flight is
+    # (committed if its text ends a sentence, or at its cut: early_finals.COMMIT_RESUMED_EARLY);
+    # off, or with one stream in speech: dropped. bench/stream_replay.py, with the round-robin
+    # fix (f1cea8d) and the resumed commit, dictation p95 / over 1.5 s N = 6 3.22 / 2 -> 0.76 /
+    # 1, N = 4 2.80 / 2 -> 2.86 / 1 (its module doc's table); N = 1 and 2 unchanged. Kept alone
+    # too (before s8): synthetic dictation WER 0.3335 -> 0.3398 (+10 words of 1,589), so one
+    # stream alone never keeps it.
+    keep_unsent_early: bool = True
 
     def __post_init__(self) -> None:
         for name in (

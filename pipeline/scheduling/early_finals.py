@@ -5,9 +5,23 @@ itself and the prompts). The VAD says when silence begins inside a segment (``pa
 stable text then ends a sentence, it is committed at once, cut inside the silence. Otherwise an
 early final of the uncommitted audio up to the silence is decoded right away. If its text ends a
 sentence it is committed as soon as it comes back; if the segment ends first (no speech since
-the pause), it is the segment's final, so no decode is left after the VAD's end decision; if
-speech resumes (``resumed``) and the text ends mid-sentence, it is dropped and counted as
-wasted (``early_finals_wasted``).
+the pause), it is the segment's final, so no decode is left after the VAD's end decision. If
+speech resumes (``resumed``) and the text ends mid-sentence, it is committed at its cut while
+another stream is in speech too (``COMMIT_RESUMED_EARLY``); with this stream alone in speech
+it is dropped and counted as wasted (``early_finals_wasted``). An early final still unsent at
+the resume (every worker was busy through the pause) is kept and sent on the same terms
+(``CommitOptions.keep_unsent_early``, also only while another stream is in speech).
+
+Why only while sharing. Alone, a stream's partials are never held back, so partials over the
+whole sentence commit it at its end at once; a cut at a mid-sentence pause restarts the window
+there (a partial needs ``partial_min_audio`` of it again), and the sentence end then waits for an
+early final: dictation_dev (``bench/commit_latency.py --simulate --cost-model``) p50 / p95 561 /
+641 -> 662 / 715 ms and +1 word of 102 when committed alone too. While streams share the pool,
+partials come every few seconds and the sentence waits for them instead: on
+``bench/stream_replay.py`` "The temperature dropped to 43 degrees last night." (the early final
+heard no full stop; N = 6) waited 2.00 s for partial commits (1.56 s with the round-robin fix
+of ``partial_cadence``); committed at the resume, 0.62 s. Figures of the set in
+``bench/stream_replay.py``'s module doc.
 
 An early final's window starts where the partials' does, so after a commit mid-sentence it
 still hears the committed words (context); they are forced as its decoder prefix, as the
@@ -40,6 +54,10 @@ if TYPE_CHECKING:
     from pipeline.scheduling.work_kind import Core
 
 MIN_EARLY_SAMPLES = 4_800  # no early final for less uncommitted audio than this (0.3 s)
+# An early final that ends mid-sentence is committed when speech resumes after its pause (its
+# words end at a silence the VAD saw, so the cut is clean); off: dropped, the sentence waits for
+# partial commits. See the module doc for the measured figures.
+COMMIT_RESUMED_EARLY = True
 
 
 class EarlyFinals:
@@ -47,6 +65,7 @@ class EarlyFinals:
 
     core: Core
     commit_options: CommitOptions
+    commit_resumed_early: bool = COMMIT_RESUMED_EARLY
     _states: dict[SegmentKey, CommitState]
     _early_ids: set[str]  # request ids of early finals in flight
     _finals: dict[SegmentKey, tuple[tuple[Word, ...], str]]  # segment finals known without chunks
@@ -112,11 +131,40 @@ class EarlyFinals:
         early = state.early
         if early is None or early.pause_number != pause_number:
             return []
-        if early.words is None and (early.serial or self.commit_options.keep_unsent_early):
+        keep = self.commit_options.keep_unsent_early and self._sharing(segment)
+        if early.words is None and (early.serial or keep):
             early.resumed = True  # in flight (or kept unsent): read when it comes back
-        else:
-            self._drop_early(state, wasted=early.words is not None)
+            return []
+        if early.words is not None:  # answered, held as the segment's final: speech went on
+            return self._resumed_early(segment, state, early, now_s)
+        self._drop_early(state, wasted=False)
         return []
+
+    def _resumed_early(
+        self, segment: Segment, state: CommitState, early: EarlyFinal, now_s: float
+    ) -> list[Message]:
+        """An early final whose text ends mid-sentence, and speech resumed after its pause:
+        committed at its cut while another stream is in speech too (``commit_resumed_early``),
+        else dropped as wasted."""
+        assert early.words is not None
+        if not (
+            self.commit_resumed_early
+            and early.words
+            and segment.is_open
+            and early.cut_index > segment.start_index
+            and self._sharing(segment)
+        ):
+            self._drop_early(state, wasted=True)
+            return []
+        self.core.counters.early_finals_used += 1
+        out = self._commit(segment, state, early.cut_index, list(early.words), now_s, at_pause=True)
+        state.silent_tail = False  # speech goes on after the pause
+        state.early = None
+        return out
+
+    def _sharing(self, segment: Segment) -> bool:
+        """Another stream is in speech too (its partials share the pool with this one's)."""
+        return any(other.stream_id != segment.stream_id for other in self.core.open_segments())
 
     def _early_flights(self, free: list[str], now_s: float) -> list[Flight]:
         """Early finals due now, one per free role (the roles used are taken from ``free``)."""
@@ -200,7 +248,7 @@ class EarlyFinals:
             state.early = None
             return out
         if early.resumed:
-            self._drop_early(state, wasted=True)
+            return self._resumed_early(segment, state, early, now_s)
         return []  # held: the segment's final if it ends before speech resumes
 
     def _take_early(self, segment: Segment, state: CommitState, early: EarlyFinal) -> None:
