@@ -67,6 +67,8 @@ def test_finals_are_committed_while_speech_goes_on(tmp_path: Path) -> None:
     assert {f["segment_id"] for f in journal} == {journal[0]["segment_id"]}
     early = [m for t, m in arrivals if isinstance(m, TranscriptFinal) and t < ends[0]]
     assert len(early) >= 2, "no final arrived while the speech went on"
+    # a part's latency counts from when its last audio was heard, not from its publishing
+    assert all(0 < m.latency_ms < 10_000 for m in early), [m.latency_ms for m in early]
     # gap-free seq, disjoint and contiguous time ranges, each final once
     seqs = [f["seq"] for f in journal]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))

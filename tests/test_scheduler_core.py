@@ -51,7 +51,9 @@ def test_a_committed_prefix_is_a_final_of_its_own_and_the_rest_follows() -> None
     (part,) = s.commit(segment, 4 * SR, spoken("one two three", 1.2), 6.1)
     assert isinstance(part, TranscriptFinal)
     assert (part.seq, part.segment_id, part.start_s, part.end_s) == (1, 0, 1.0, 4.0)
-    assert part.text == "one two three" and part.latency_ms == 0.0
+    assert part.text == "one two three"
+    # its last audio (4.0 s) was heard 2 s of speech before the newest (6.0 s, known at 6.0)
+    assert part.latency_ms == pytest.approx(2100.0)
     assert s.oldest_needed_index("mic") == 4 * SR  # committed audio is no longer needed
     ((role, partial_request),) = s.dispatch(["w"], 6.2)
     assert partial_request.start_index == 4 * SR  # partials cover only what is uncommitted
@@ -64,6 +66,18 @@ def test_a_committed_prefix_is_a_final_of_its_own_and_the_rest_follows() -> None
     (rest,) = s.on_reply(role, result(request, "four five"), 7.5)
     assert (rest.seq, rest.start_s, rest.end_s, rest.text) == (2, 4.0, 7.0, "four five")
     assert s.stats().finals_published == 2 and s.idle()
+
+
+def test_a_committed_part_of_a_file_played_fast_counts_from_the_segment_start() -> None:
+    """Audio arriving faster than speaking pace: a part's latency is never counted from
+    before its segment opened at the scheduler."""
+    s = scheduler()
+    s.speech_started(started(0, 1.0), 10.0)
+    s.speech_ongoing(ongoing(0, 1.0, 20.0), 10.5)  # 19 s of audio in half a second
+    segment = s.segment(("mic", 0))
+    assert segment is not None
+    (part,) = s.commit(segment, 4 * SR, spoken("one two three", 1.2), 11.0)
+    assert part.latency_ms == pytest.approx(1000.0)  # from 10.0, not from 10.5 - 16 s
 
 
 def test_a_committed_prefix_waits_for_the_earlier_segments_of_its_stream() -> None:

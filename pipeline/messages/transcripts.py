@@ -65,7 +65,9 @@ class TranscriptFinal(Message):
     words: tuple[Word, ...]  # times in stream seconds
     backend: str
     model: str
-    latency_ms: NonNegFloat  # end of speech → publish
+    # end of speech (the VAD's decision) → publish; for a part committed while speech goes on,
+    # its last audio heard by the scheduler → publish (at speaking pace, ``Segment.heard_at_s``)
+    latency_ms: NonNegFloat
     run_id: str = ""  # the daemon run that published it ("" in lines older than run ids)
     status: FinalStatus = "ok"
     lost_start_s: NonNegFloat = 0.0

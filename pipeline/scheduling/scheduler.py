@@ -608,7 +608,8 @@ class SegmentScheduler(SpeechEvents):
     ) -> list[Message]:
         """Publish ``[segment.start_index, cut_index)`` of the open ``segment`` as a final of
         its own: own seq, after the stream's earlier segments and before the rest of this one,
-        latency counted from now. The segment goes on from ``cut_index`` (its partials and its
+        latency counted from when the audio at the cut was heard (``Segment.heard_at_s``). The
+        segment goes on from ``cut_index`` (its partials and its
         final cover only what follows). ``words`` are in stream seconds."""
         if not segment.is_open or self._segments.get(segment.key) is not segment:
             raise ValueError(f"{segment.key} is not an open segment")
@@ -617,7 +618,8 @@ class SegmentScheduler(SpeechEvents):
                 f"cut {cut_index} of {segment.key} is outside its uncommitted audio "
                 f"({segment.start_index}, {segment.newest_index}]"
             )
-        outcome = segment.outcome(cut_index, now_s, words, merged_text(words))
+        heard_s = segment.heard_at_s(cut_index, now_s)
+        outcome = segment.outcome(cut_index, heard_s, words, merged_text(words))
         outcome = dataclasses.replace(outcome, **self._costs.take(segment.key, part=True))
         segment.start_index = cut_index
         segment.parts_committed += 1

@@ -28,6 +28,8 @@ class Segment:
     ring_name: str
     start_index: int  # first sample not yet published (absolute ring index)
     newest_index: int  # newest audio known to belong to it (SpeechOngoing / SpeechEnded)
+    newest_at_s: float | None = None  # scheduler time when newest_index last grew (``heard``)
+    opened_at_s: float | None = None  # scheduler time of the first ``heard``
     end_index: int | None = None  # one past the last sample; None while speech goes on
     ended_at_s: float = 0.0  # scheduler time when SpeechEnded arrived
     partial_revision: int = 0  # partials published (the next one's revision)
@@ -50,6 +52,25 @@ class Segment:
     @property
     def audio_samples(self) -> int:
         return self.newest_index - self.start_index
+
+    def heard(self, index: int, now_s: float) -> None:
+        """Audio up to ``index`` belongs to it, as known at scheduler time ``now_s``."""
+        if self.opened_at_s is None:
+            self.opened_at_s = now_s
+        if index > self.newest_index or self.newest_at_s is None:
+            self.newest_index = max(self.newest_index, index)
+            self.newest_at_s = now_s
+
+    def heard_at_s(self, index: int, now_s: float) -> float:
+        """When the audio at ``index`` reached the scheduler's knowledge: the newest audio's
+        arrival less the audio after ``index`` at speaking pace, not before the segment opened
+        (a file played fast delivers faster) nor after ``now_s``; ``now_s`` when nothing was
+        heard (where a committed part's ``latency_ms`` starts)."""
+        if self.newest_at_s is None:
+            return now_s
+        behind_s = samples_to_seconds(max(0, self.newest_index - index))
+        earliest_s = self.newest_at_s if self.opened_at_s is None else self.opened_at_s
+        return min(now_s, max(earliest_s, self.newest_at_s - behind_s))
 
     def end(self, end_index: int, now_s: float) -> None:
         """Speech ended at ``end_index`` (never before the segment's start)."""

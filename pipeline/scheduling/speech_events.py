@@ -96,14 +96,16 @@ class SpeechEvents:
                 open_segment.segment_id,
             )
             self._abandon(stream_id)
-        self._begin(stream_id, message.segment_id, message.start_index)
+        self._begin(stream_id, message.segment_id, message.start_index).heard(
+            message.start_index, now_s
+        )
         return [SpeechEvent(stream_id, message.segment_id, "started", _s(message.start_index))]
 
     def speech_ongoing(self, message: SpeechOngoing, now_s: float) -> list[Message]:
         """Speech goes on: remember the newest audio (for partials or the session's feed)."""
         segment = self._open_segment(message.stream_id, message.segment_id, message.kind)
         if segment is not None:
-            segment.newest_index = max(segment.newest_index, message.current_index)
+            segment.heard(message.current_index, now_s)
         return []
 
     def speech_paused(self, message: SpeechPaused, now_s: float) -> list[Message]:
@@ -112,7 +114,7 @@ class SpeechEvents:
         segment = self._open_segment(message.stream_id, message.segment_id, message.kind)
         if segment is None:
             return []
-        segment.newest_index = max(segment.newest_index, message.decided_index)
+        segment.heard(message.decided_index, now_s)
         out: list[Message] = []
         for kind in self._kinds:
             out.extend(
@@ -127,7 +129,7 @@ class SpeechEvents:
         segment = self._open_segment(message.stream_id, message.segment_id, message.kind)
         if segment is None:
             return []
-        segment.newest_index = max(segment.newest_index, message.resume_index)
+        segment.heard(message.resume_index, now_s)
         out: list[Message] = []
         for kind in self._kinds:
             out.extend(kind.resumed(segment, message.pause_number, now_s))
