@@ -25,7 +25,8 @@ Not modelled: the adaptation (shedding partials after ``streams.adapt_sustain_s`
 admission, memory recycles, the transport. Checked against bench/streams.py's quiet run at the
 same code (streams_q2.log): dictation p95 N = 4 3.48 s here against 3.31 s realtime, N = 6
 2.98 against 2.64 s, continuous p95 4.88 / 5.94 against 4.66 / 8.5 s; the same sentences are
-the slow ones. ``--set KEY=VALUE`` compares config settings (one run each); ``--levers``
+the slow ones. ``--set KEY=VALUE`` compares config settings (one run each), ``--commit
+FIELD=VALUE`` sets ``CommitOptions`` fields as ``bench/commit_latency.py`` does; ``--levers``
 compares experiments on the same clips (``dropunsent``: ``CommitOptions.keep_unsent_early``
 off; ``dropresumed``: ``EarlyFinals.commit_resumed_early`` off; the daemon has both on).
 ``--trace-over S`` prints each utterance over S seconds with its
@@ -132,7 +133,7 @@ import soundfile
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.commit_latency import COST_MODEL_DEFAULT, modeled_cpu_s  # noqa: E402
+from bench.commit_latency import COST_MODEL_DEFAULT, _number, modeled_cpu_s  # noqa: E402
 from bench.e2e_parts.latency import ArrivedFinal, utterance_latencies  # noqa: E402
 from bench.stream_clips import ClipMaker  # noqa: E402
 from bench.stream_sim import BATCH_COST_RATIO  # noqa: E402
@@ -182,6 +183,9 @@ def replay(
 
     names = [f"s{i + 1}" for i in range(len(clips))]
     options = SchedulerOptions.from_config(config, "whisper", "tiny.en")
+    if args.commit:  # CommitOptions fields (as bench/commit_latency.py --commit)
+        fields = {k: _number(v) for k, v in (item.split("=", 1) for item in args.commit)}
+        options = replace(options, commit=replace(options.commit, **fields))
     if "dropunsent" in levers:  # an early final unsent at a resume: dropped (kept in the daemon)
         options = replace(options, commit=replace(options.commit, keep_unsent_early=False))
     work = default_work(options)
@@ -360,6 +364,9 @@ def main() -> int:
         + ")",
     )
     parser.add_argument("--set", action="append", default=[], help="config overrides KEY=VALUE")
+    parser.add_argument(
+        "--commit", action="append", default=[], help="CommitOptions FIELD=VALUE (every run)"
+    )
     parser.add_argument(
         "--cost-model", type=float, nargs=2, default=list(COST_MODEL_DEFAULT),
         metavar=("S_PER_FRAME", "S_PER_TOKEN"),

@@ -44,7 +44,7 @@ def _setup(seconds: float):
     backend = WhisperBackend("", replace(WhisperOptions.from_config(config.asr), blas_threads=1))
     args = argparse.Namespace(
         seconds=seconds, workers=2, cores=2.0, stream_cores=0.052,
-        cost_model=[0.00046, 0.009], trace_over=None,
+        cost_model=[0.00046, 0.009], trace_over=None, commit=[],
     )  # fmt: skip
     return config, backend, args
 
