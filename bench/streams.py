@@ -35,8 +35,11 @@ took 3.7-4.1 s when another stream's suspect partial, decoded again on longer wi
 one worker partials may use (``OVERDUE_PARTIAL_INTERVALS`` in the scheduler). Traced again on
 ``bench/stream_replay.py``'s simulated clock (its doc): the partial commit at 18.62 s stops one
 word short, at "and", the following hypotheses hear "spring," and the last word is final only
-with the next part (2.74 s with two dictation streams, 3.48 s at N = 4); and at a 0.27 s pause ("... built in 1965.") the early final found no free worker
-before speech resumed and was dropped unsent (1.81 s at N = 4, 3.61 s at N = 6). A level has few
+with the next part (2.74 s with two dictation streams, 3.48 s at N = 4; 2.86 s since s8: its
+word "spring." is new and unsure in the 18.62 s hypothesis, and the next to agree goes at 20.28
+s). At a 0.27 s pause ("... built in 1965.") the early final found no free worker before
+speech resumed and was dropped unsent (1.81 s at N = 4, 3.61 s at N = 6): since s8 it is kept
+while another stream speaks (``CommitOptions.keep_unsent_early``). A level has few
 dictation utterances (about 7 at N = 2, 15 at N = 3-4, 22 at N = 5-6) and its p95 is their
 maximum up to 19 of them, the second highest from 20 to 39: that sentence alone decides the
 levels N = 3 and 4 (dictation-01 plays from N = 3 with the default ``--mix``).
