@@ -78,6 +78,7 @@ were run as in-process patches before the code landed, the others on a worktree 
 | + reserve_for_finals=0 (patch) | | | 1.84 / 1 / 2.62 / 4.74 | 2.44 / 2 / 3.50 / 7.24 |
 | round-robin + resumed commit | | 0.65 / 0 / 2.51 / 3.81 | 2.80 / 2 / 3.18 / 4.86 | 3.22 / 2 / 3.08 / 6.20 |
 | + keep unsent (33b404f: the daemon) | 0.63 / 0 | 0.65 / 0 / 2.51 / 3.81 | 2.86 / 1 / 3.69 / 4.88 | 0.76 / 1 / 2.22 / 6.20 |
+| + vad.pause_ms=150 (not kept) | 1.41 / 0 | 1.47 / 0 / 2.45 / 2.98 | 1.51 / 1 / 2.64 / 3.88 | 0.98 / 1 / 2.74 / 6.16 |
 
 N = 6 now passes the issue's rule here (21 utterances: the one over 1.5 s is the 21st); N = 4
 (15 utterances, p95 = the slowest) fails on "... out of wood and string." alone, so
@@ -108,6 +109,13 @@ What each change did, traced:
   sent the moment it is due (19.36 s, reserve 0) still gives 1.84 s: what is left is the
   commit rule's (``margin_s`` holding the agreed "spring" back, the cut's place), not the
   schedule's.
+- ``vad.pause_ms`` 150 (the VAD's, not this bench's: a lead for its owner) makes that 0.22 s gap
+  a pause, and the sentence's early final commits it: N = 4 then misses by 12 ms ("Schedule a
+  short review ...", 1.51 s) and the continuous p95 drops, but dictation is cut at short
+  mid-sentence pauses ("The" | "first top was moved to the"): N = 1 p95 0.63 -> 1.41 s, and
+  alone (commit_latency --simulate --cost-model) monologue_dev WER 0.1717 -> 0.2424 (+7 words
+  of 99; p50 / p95 2.95 / 4.15 -> 1.33 / 1.70 s), dictation_dev -1 word (561 / 641 -> 518 / 581
+  ms). Not kept.
 - Not seen in these clips: the realtime "blip" (pause, ~30 ms of speech, pause again in one
   silence) that replaces an early final in flight; not built.
 
