@@ -157,6 +157,18 @@ class AsrConfig:
         min=0,
         max=8,
     )
+    prompt_recent_chars: int = _key(
+        400,
+        "prompt each segment with the tail, at most this long, of the stream's recent finals (0: its last final only)",
+        min=0,
+        max=400,
+    )
+    long_uncommitted_s: float = _key(
+        0.0,
+        "while speech goes on, once a hypothesis heard this much uncommitted audio the next partial may go 0.5 s after the last (0: off)",
+        min=0,
+        max=30,
+    )
     chunk_duration_s: float = _key(
         30.0,
         "longer segments and files are cut into chunks of at most this length (Whisper pads every input to 30 s, so shorter chunks cost more)",

@@ -171,6 +171,47 @@ class CommitOptions:
     # too (before s8): synthetic dictation WER 0.3335 -> 0.3398 (+10 words of 1,589), so one
     # stream alone never keeps it.
     keep_unsent_early: bool = True
+    # Fewer mid-speech commits of short pieces: no commit while speech goes on until the
+    # newest hypothesis heard ``first_commit_min_s`` of a piece (the speech since the
+    # segment's start or its last commit at a pause) with nothing cut from it yet, so a short
+    # utterance is decoded whole; ``commit_min_s``: the same for every commit (the uncommitted
+    # audio since the last cut); ``first_commit_margin_s``: the first commit of a piece needs
+    # its words to end this long before the newest audio (instead of ``margin_s`` /
+    # ``confident_margin_s``). 0: off. Off: measured, it does not pay. Simulated side by side
+    # (bench/commit_latency.py --simulate --cost-model), first_commit_min_s 0 -> 3 s, errors
+    # (offline's), last word -> committed p50 / p95: synthetic dictation 530 -> 529 of 1,589
+    # words (484), commits 373 -> 215, 585 / 5,326 -> 598 / 5,729 ms; continuous.wav 293 ->
+    # 300 of 1,096 (284), 1.78 / 3.76 -> 1.82 / 3.86 s; dictation_dev 8 -> 9 of 102;
+    # monologue_dev 17 both. The dictation's loss is not its short committed pieces: the
+    # sentences it loses most read the same decoded whole, and follow a misheard one-word
+    # final given as their whole prompt (``prompt_recent_chars`` below).
+    first_commit_min_s: float = 0.0
+    commit_min_s: float = 0.0
+    first_commit_margin_s: float = 0.0
+    # A long uncommitted stretch (``--why`` on continuous.wav: its sentences over 3 s waited on
+    # hypotheses a partial interval apart, the worker mostly idle): once the newest hypothesis
+    # heard at least ``long_uncommitted_s`` of uncommitted audio, the next partial may go
+    # ``long_interval_s`` after the last one instead of the profile's interval. 0: off.
+    long_uncommitted_s: float = 0.0
+    long_interval_s: float = 0.5
+    # What a segment is prompted with. The core's prompt is the stream's last final alone: a
+    # one-word answer tiny.en misheard ("Never." decoded "Neemah.") is then the whole prompt,
+    # and the next sentences follow it ("The Neemah one saw eye not the pack..."; decoded
+    # offline: "The room was so high that the pack..."). With ``prompt_recent_chars`` > 0 the
+    # prompt is instead the tail, at most that long, of the stream's recent finals, as the
+    # offline pass is prompted with its previous window's text; ``prompt_min_probability`` > 0
+    # leaves out of the prompt each final whose words' mean probability is under it. 0: off
+    # (the core's prompt); the daemon takes ``asr.prompt_recent_chars`` (400). Simulated side
+    # by side (bench/commit_latency.py --simulate --cost-model), off -> 400 chars, errors
+    # (offline's): synthetic dictation 530 -> 505 of 1,589 words (484), continuous.wav 293 ->
+    # 272 of 1,096 (284), demo_pauses 9 -> 2 of 171 (6), dictation_dev 8 -> 10 of 102 (12),
+    # jfk 5 -> 4 of 22 (0), monologue_dev 17, harvard 0 both: pooled over offline +0.0184 ->
+    # +0.0019 (58 -> 6 words of 3,152); dictation p50 / p95 585 / 5,326 -> 573 / 5,236 ms,
+    # engine CPU per audio s 0.325 -> 0.290; continuous.wav 1.78 / 3.76 -> 1.83 / 3.87 s,
+    # 0.331 -> 0.340. ``prompt_min_probability`` 0.5 alone (the last sure final): dictation
+    # 530 -> 518, p50 642 ms, CPU 0.357.
+    prompt_recent_chars: int = 0
+    prompt_min_probability: float = 0.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -185,10 +226,24 @@ class CommitOptions:
             "confident_margin_s",
             "agreement_interval_s",
             "settled_s",
+            "first_commit_min_s",
+            "commit_min_s",
+            "first_commit_margin_s",
+            "long_uncommitted_s",
+            "long_interval_s",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
-        for name in ("confident_probability", "confident_next_probability", "settled_probability"):
+        if self.prompt_recent_chars < 0:
+            raise ValueError(
+                f"prompt_recent_chars must not be negative, got {self.prompt_recent_chars}"
+            )
+        for name in (
+            "confident_probability",
+            "confident_next_probability",
+            "settled_probability",
+            "prompt_min_probability",
+        ):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.agreement_lookback < 1:

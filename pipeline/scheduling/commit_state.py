@@ -42,3 +42,4 @@ class CommitState:
     # windows, early finals and the final start here, at a word boundary before a pause, with
     # the final words after it forced as the prefix (``CommitOptions.context_lead_in_s``)
     lead_start_index: int | None = None
+    piece_start_index: int = 0  # the segment's start or its last commit at a pause

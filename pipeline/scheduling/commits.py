@@ -23,6 +23,9 @@ then partials (a partial is never sent while final work waits).
   as the prefix and dropped from the result (``lead_in_s`` before the cut when that is off), an
   early final, or nothing when everything up to the silence was committed and speech never
   resumed. ``context_lead_after_pause`` (off) does the same after pauses and across segments.
+- Prompts: a segment is prompted with the tail of the stream's recent finals
+  (``CommitOptions.prompt_recent_chars``), not the last final alone, so one misheard short
+  final does not steer the sentences after it.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         self._finals: dict[SegmentKey, tuple[tuple[Word, ...], str]] = {}  # known without chunks
         self._committed_until: dict[str, int] = {}  # stream -> end of its last committed part
         self._recent_words: dict[str, list[Word]] = {}  # stream -> its last final words
+        self._prompt_texts: dict[str, list[str]] = {}  # stream -> recent finals fit to prompt
 
     # ---- segment lifecycle ------------------------------------------------------------------
 
@@ -89,9 +93,10 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             segment.start_index = committed_until
             segment.newest_index = max(segment.newest_index, committed_until)
         state = CommitState(
-            context_text=self.core.prompt(segment.stream_id),
+            context_text=self._stream_prompt(segment.stream_id),
             window_start_index=segment.start_index,
             last_end_index=segment.start_index,
+            piece_start_index=segment.start_index,
             agreement=LocalAgreement(
                 lookback=self.commit_options.agreement_lookback,
                 bridge_words=self.commit_options.agreement_bridge_words,
@@ -154,12 +159,34 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
     def forget_stream(self, stream_id: str) -> None:
         self._committed_until.pop(stream_id, None)
         self._recent_words.pop(stream_id, None)
+        self._prompt_texts.pop(stream_id, None)
 
     def _remember(self, stream_id: str, words: tuple[Word, ...] | list[Word]) -> None:
-        """The stream's newest final words (a later segment's lead-in)."""
+        """The stream's newest final words (a later segment's lead-in and prompt)."""
+        spoken = [w for w in words if w.text.strip()]
         recent = self._recent_words.setdefault(stream_id, [])
-        recent.extend(w for w in words if w.text.strip())
+        recent.extend(spoken)
         del recent[:-RECENT_WORDS]
+        options = self.commit_options
+        if spoken and (options.prompt_recent_chars or options.prompt_min_probability):
+            texts = self._prompt_texts.setdefault(stream_id, [])
+            mean = sum(w.probability for w in spoken) / len(spoken)
+            if mean >= options.prompt_min_probability:
+                texts.append(merged_text(spoken))
+                del texts[:-RECENT_WORDS]
+
+    def _stream_prompt(self, stream_id: str) -> str:
+        """What a new segment of the stream is prompted with: the core's prompt (its last
+        final), or the recent finals fit to prompt (``CommitOptions.prompt_recent_chars``,
+        ``prompt_min_probability``)."""
+        options = self.commit_options
+        texts = self._prompt_texts.get(stream_id)
+        if texts is None or not self.core.options.use_prompt:
+            return self.core.prompt(stream_id)
+        if not options.prompt_recent_chars:
+            return prompt_tail(texts[-1] if texts else "", self.core.options.prompt_max_chars)
+        chars = min(options.prompt_recent_chars, self.core.options.prompt_max_chars)
+        return prompt_tail(" ".join(texts), chars)
 
     def final_words(self, segment: Segment) -> tuple[tuple[Word, ...], str] | None:
         known = self._finals.get(segment.key)
@@ -398,6 +425,7 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             count = confident
             margin_s = self.commit_options.confident_margin_s
             hypothesis = [*stable, *state.agreement.newest_tail]
+        count = self._held_short(segment, state, hypothesis, count, heard_end_s)
         while (
             count > state.committed_count
             and count < len(hypothesis)
@@ -426,11 +454,38 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             if stalled is not None:
                 unstable = merged_text(rest[count:])
                 return [*stalled, self.core.partial(segment, "", unstable, request.end_index)]
-        self._hurry_agreement(state, [*stable, *partial.unstable_words], heard_end_s)
+        self._hurry_agreement(segment, state, [*stable, *partial.unstable_words], heard_end_s)
         rest_stable = merged_text(stable[state.committed_count :])
         if (rest_stable, partial.unstable) != segment.last_partial_text:
             out.append(self.core.partial(segment, rest_stable, partial.unstable, request.end_index))
         return out
+
+    def _held_short(
+        self,
+        segment: Segment,
+        state: CommitState,
+        hypothesis: list[Word],
+        count: int,
+        heard_end_s: float,
+    ) -> int:
+        """Fewer mid-speech commits of short pieces (``CommitOptions.first_commit_min_s``,
+        ``commit_min_s``, ``first_commit_margin_s``): how many of ``hypothesis``' first
+        ``count`` words may be committed now."""
+        options = self.commit_options
+        committed = state.committed_count
+        if count <= committed:
+            return count
+        heard_s = heard_end_s - samples_to_seconds(segment.start_index)
+        first = segment.start_index <= state.piece_start_index  # nothing cut from the piece
+        if (options.commit_min_s > 0 and heard_s < options.commit_min_s) or (
+            first and options.first_commit_min_s > 0 and heard_s < options.first_commit_min_s
+        ):
+            return committed
+        if first and options.first_commit_margin_s > 0:
+            limit_s = heard_end_s - options.first_commit_margin_s
+            while count > committed and hypothesis[count - 1].end_s > limit_s:
+                count -= 1
+        return count
 
     def _language_boundary(self, words: list[Word], committed: int, count: int) -> int:
         """Where a commit of ``words[committed:count]`` ends so that it cuts no number apart
@@ -448,22 +503,25 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         )
 
     def _hurry_agreement(
-        self, state: CommitState, hypothesis: list[Word], heard_end_s: float
+        self, segment: Segment, state: CommitState, hypothesis: list[Word], heard_end_s: float
     ) -> None:
         """Words left one agreement short: the next partial may go ``agreement_interval_s``
-        after the last one instead of the profile's interval."""
-        soon_s = self.commit_options.agreement_interval_s
+        after the last one instead of the profile's interval; more than ``long_uncommitted_s``
+        of uncommitted audio heard: ``long_interval_s`` after it."""
+        options = self.commit_options
         interval_s = self.core.options.partial_interval_s
-        if (
-            soon_s <= 0
-            or soon_s >= interval_s
-            or state.last_request_s is None
-            or not awaits_agreement(
-                hypothesis[state.committed_count :], heard_end_s, self.commit_options.margin_s
-            )
-        ):
+        if state.last_request_s is None:
             return
-        state.last_request_s -= interval_s - soon_s
+        soon_s = interval_s
+        if 0 < options.agreement_interval_s < interval_s and awaits_agreement(
+            hypothesis[state.committed_count :], heard_end_s, options.margin_s
+        ):
+            soon_s = options.agreement_interval_s
+        uncommitted_s = heard_end_s - samples_to_seconds(segment.start_index)
+        if 0 < options.long_uncommitted_s <= uncommitted_s:
+            soon_s = min(soon_s, options.long_interval_s)
+        if soon_s < interval_s:
+            state.last_request_s -= interval_s - soon_s
 
     def _confident_count(
         self,
@@ -558,6 +616,7 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         self._remember(segment.stream_id, words)
         state.lead_start_index = None
         if at_pause:
+            state.piece_start_index = cut_index
             state.agreement.seed(state.committed)
             state.committed_count = len(state.agreement.partial.stable_words)
             state.window_start_index = cut_index

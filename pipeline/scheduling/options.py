@@ -101,6 +101,8 @@ class SchedulerOptions:
                 agreement_lookback=asr.agreement_lookback,
                 agreement_bridge_words=asr.agreement_bridge_words,
                 agreement_bridge_similar=True,  # words alike only (commit_policy's figures)
+                prompt_recent_chars=asr.prompt_recent_chars,
+                long_uncommitted_s=asr.long_uncommitted_s,
             ),
             max_batch=asr.max_batch,
             max_batched_audio_s=asr.max_batched_audio_s,
