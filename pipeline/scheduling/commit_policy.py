@@ -192,6 +192,18 @@ class CommitOptions:
     # hypotheses a partial interval apart, the worker mostly idle): once the newest hypothesis
     # heard at least ``long_uncommitted_s`` of uncommitted audio, the next partial may go
     # ``long_interval_s`` after the last one instead of the profile's interval. 0: off.
+    # Off: it gains latency but costs the monologue words. Simulated side by side
+    # (bench/commit_latency.py --simulate --cost-model), 0 -> 2.5 s, errors (offline's),
+    # last word -> committed p50 / p95: continuous.wav (1,096 words, offline 284) 293 -> 267,
+    # 1.78 / 3.76 -> 1.66 / 3.51 s (last final as prompt); with prompt_recent_chars 400, 272
+    # -> 269, 1.83 / 3.87 -> 1.64 / 3.51 s, and on cost model 0.0005,0.010 306 -> 286, 1.86 /
+    # 4.20 -> 1.78 / 3.61 s; monologue_dev (99 words) 17 -> 20 on all three, p95 4.15 -> 3.27
+    # s; synthetic dictation 505 -> 508 (530 -> 541 with the last final as prompt), p50 573
+    # ms both; engine CPU +1-2 %; pooled 3,152 words 6 -> 10 over offline. 3.5 s:
+    # continuous.wav 303, 1.83 / 4.24 s; monologue_dev 24. Realtime pair (bench/daemon_e2e.py
+    # --files monologue_dev.wav,continuous.wav --excerpt-s 150 --profiles balanced --no-fault,
+    # 28 sentences, 526 words, load 1.5-1.8), 2.5 s / off: p50 / p95 1.67 / 3.70 vs 1.78 /
+    # 4.02 s, WER over offline +0.032 vs +0.013 (monologue_dev +0.071 vs 0.000).
     long_uncommitted_s: float = 0.0
     long_interval_s: float = 0.5
     # What a segment is prompted with. The core's prompt is the stream's last final alone: a
@@ -208,8 +220,13 @@ class CommitOptions:
     # jfk 5 -> 4 of 22 (0), monologue_dev 17, harvard 0 both: pooled over offline +0.0184 ->
     # +0.0019 (58 -> 6 words of 3,152); dictation p50 / p95 585 / 5,326 -> 573 / 5,236 ms,
     # engine CPU per audio s 0.325 -> 0.290; continuous.wav 1.78 / 3.76 -> 1.83 / 3.87 s,
-    # 0.331 -> 0.340. ``prompt_min_probability`` 0.5 alone (the last sure final): dictation
-    # 530 -> 518, p50 642 ms, CPU 0.357.
+    # 0.331 -> 0.340. Realtime (bench/daemon_e2e.py --files monologue_dev.wav,continuous.wav
+    # --excerpt-s 150 --profiles balanced --no-fault, 28 sentences, 526 words, load 1.6):
+    # p50 / p95 1.78 / 4.02 s, WER over offline +0.013 (continuous +0.016, monologue 0.000),
+    # against 1.96 / 4.38 s and +0.046 before (one run each; that figure moved between +0.004
+    # and +0.046 on the same code). ``prompt_min_probability`` (off: it does not pay) 0.5
+    # alone (the last sure final): dictation 530 -> 518, p50 642 ms, CPU 0.357; with 400
+    # chars: 505 -> 519, dictation_dev 10 both.
     prompt_recent_chars: int = 0
     prompt_min_probability: float = 0.0
 
