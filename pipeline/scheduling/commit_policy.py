@@ -220,7 +220,8 @@ class CommitOptions:
     # jfk 5 -> 4 of 22 (0), monologue_dev 17, harvard 0 both: pooled over offline +0.0184 ->
     # +0.0019 (58 -> 6 words of 3,152); dictation p50 / p95 585 / 5,326 -> 573 / 5,236 ms,
     # engine CPU per audio s 0.325 -> 0.290; continuous.wav 1.78 / 3.76 -> 1.83 / 3.87 s,
-    # 0.331 -> 0.340. Realtime (bench/daemon_e2e.py --files monologue_dev.wav,continuous.wav
+    # 0.331 -> 0.340. Again at de50b46: dictation 530 -> 504 (200 chars: 525). Realtime
+    # (bench/daemon_e2e.py --files monologue_dev.wav,continuous.wav
     # --excerpt-s 150 --profiles balanced --no-fault, 28 sentences, 526 words, load 1.6):
     # p50 / p95 1.78 / 4.02 s, WER over offline +0.013 (continuous +0.016, monologue 0.000),
     # against 1.96 / 4.38 s and +0.046 before (one run each; that figure moved between +0.004
