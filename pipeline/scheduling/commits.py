@@ -330,15 +330,18 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         window_samples = segment.newest_index - heard_from
         return window_samples >= min_samples and segment.newest_index > state.last_end_index
 
-    def _prompt_before(self, state: CommitState, start_index: int) -> str:
-        """The stream's text before ``start_index``: earlier finals and the committed words
-        heard before it."""
+    def _prompt_before(
+        self, state: CommitState, start_index: int, context_text: str | None = None
+    ) -> str:
+        """The stream's text before ``start_index``: earlier finals (``context_text``, default
+        the segment's prompt) and the committed words heard before it."""
         options = self.core.options
         if not options.use_prompt:
             return ""
         start_s = samples_to_seconds(start_index)
         before = merged_text(w for w in state.committed if w.end_s <= start_s)
-        text = f"{state.context_text} {before}".strip()
+        context = state.context_text if context_text is None else context_text
+        text = f"{context} {before}".strip()
         return prompt_tail(text, options.prompt_max_chars)
 
     def _prefix_after(self, state: CommitState, start_index: int) -> str:
@@ -377,7 +380,8 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             self._prefix_after(state, start_index),
         )
         if is_preview(request, self.core.options):  # its suspect answer is dropped, not retried
-            request = replace(request, preview=True)
+            prompt = self._prompt_before(state, window_start, self.core.prompt(segment.stream_id))
+            request = replace(request, preview=True, prompt=prompt)  # first_partial: its prompt
         return Flight(role, request, segment.key, self, state.serial)
 
     def _release_partial(self, flight: Flight) -> None:

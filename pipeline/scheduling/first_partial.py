@@ -50,6 +50,15 @@ first guess may be. Less audio is no cure: the first preview 50 ms sooner (``FIR
 windows) had 6 of 14 suspect and a p50 of 770 ms against 614; at the start decision 693 ms. Nor
 is dropping the prompt of a preview: 5 of 12 suspect, 591 -> 678 ms.
 
+A preview's prompt is the stream's last segment text (``SegmentScheduler.prompt``), not the
+recent finals' 400-character tail the segment's partials and finals get
+(``CommitOptions.prompt_recent_chars``): with the long prompt one more of dictation_dev's 8 first
+previews failed Whisper's checks in realtime (``bench/daemon_e2e.py --files dictation_dev.wav
+--profiles balanced --no-fault``, quiet, 4 against 3 dropped as suspect in three runs), moving
+the first partial p50 from 589-602 ms to 733-765 ms. A preview is never agreed on, so its
+prompt does not reach the committed text. With the preview's own prompt: 607 ms realtime (3
+suspect), 591 ms simulated (574.5 with the long one: the simulation's schedule differs).
+
 What did not work: a preview at the start decision itself (~0.27 s of speech; 956 ms), or over
 0.3 s of speech (low-latency; 1376 ms): those short windows' answers often fail Whisper's
 fallback checks and are decoded again over the full 30 s window, holding the worker ~1.1 s.
