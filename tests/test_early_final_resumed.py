@@ -11,7 +11,7 @@ from pipeline.messages.transcripts import TranscriptFinal
 from pipeline.scheduling import SegmentScheduler
 from pipeline.scheduling.commit_policy import CommitOptions
 from pipeline.scheduling.commits import CommittedSegments
-from tests.test_scheduler_commits import finals, only, paused, resumed
+from tests.test_scheduler_commits import early_final_at_pause, finals, only, resumed
 from tests.test_scheduler_fakes import RINGS, SR, ended, ongoing, options, result, started
 
 
@@ -41,9 +41,7 @@ def test_an_early_final_in_flight_at_a_resume_is_committed_at_its_cut(
     commit_resumed: bool,
 ) -> None:
     s = committing(commit_resumed)
-    s.speech_ongoing(ongoing(0, 0.0, 1.5), 1.5)
-    s.speech_paused(paused(1.5, 1.7), 1.7)
-    early = only(s.dispatch(["asr-1"], 1.7))
+    early = early_final_at_pause(s)
     assert early.early_final and early.end_index == round(1.6 * SR)
     s.speech_resumed(resumed(1.8), 1.8)
     out = finals(s.on_reply("asr-1", result(early, "so I went"), 2.0))
@@ -66,9 +64,7 @@ def test_an_early_final_in_flight_at_a_resume_is_committed_at_its_cut(
 @pytest.mark.parametrize("commit_resumed", [True, False])
 def test_an_early_final_held_when_speech_resumes_is_committed_then(commit_resumed: bool) -> None:
     s = committing(commit_resumed)
-    s.speech_ongoing(ongoing(0, 0.0, 1.5), 1.5)
-    s.speech_paused(paused(1.5, 1.7), 1.7)
-    early = only(s.dispatch(["asr-1"], 1.7))
+    early = early_final_at_pause(s)
     assert finals(s.on_reply("asr-1", result(early, "so I went"), 1.9)) == []  # held
     out = finals(s.speech_resumed(resumed(2.0), 2.0))
     if not commit_resumed:
@@ -84,9 +80,7 @@ def test_alone_an_early_final_ending_mid_sentence_is_dropped_at_a_resume() -> No
     """One stream in speech: its partials are never held back, and the partials over the whole
     sentence commit it sooner than a cut at the pause would (the module doc's figures)."""
     s = committing(other_speaking=False)
-    s.speech_ongoing(ongoing(0, 0.0, 1.5), 1.5)
-    s.speech_paused(paused(1.5, 1.7), 1.7)
-    early = only(s.dispatch(["asr-1"], 1.7))
+    early = early_final_at_pause(s)
     s.speech_resumed(resumed(1.8), 1.8)
     assert finals(s.on_reply("asr-1", result(early, "so I went"), 2.0)) == []
     assert s.stats().early_finals_wasted == 1
@@ -94,9 +88,7 @@ def test_alone_an_early_final_ending_mid_sentence_is_dropped_at_a_resume() -> No
 
 def test_an_early_final_that_heard_nothing_is_still_dropped_at_a_resume() -> None:
     s = committing()
-    s.speech_ongoing(ongoing(0, 0.0, 1.5), 1.5)
-    s.speech_paused(paused(1.5, 1.7), 1.7)
-    early = only(s.dispatch(["asr-1"], 1.7))
+    early = early_final_at_pause(s)
     s.speech_resumed(resumed(1.8), 1.8)
     assert finals(s.on_reply("asr-1", result(early, ""), 2.0)) == []
     assert s.stats().early_finals_wasted == 1

@@ -45,6 +45,13 @@ def resumed(at_s: float, number: int = 0) -> SpeechResumed:
     return SpeechResumed("mic", 0, 0, round(at_s * SR), number)
 
 
+def early_final_at_pause(s: SegmentScheduler) -> TranscribeRequest:
+    """Speech to 1.5 s, a pause the VAD decides at 1.7 s: the early final sent then."""
+    s.speech_ongoing(ongoing(0, 0.0, 1.5), 1.5)
+    s.speech_paused(paused(1.5, 1.7), 1.7)
+    return only(s.dispatch(["asr-1"], 1.7))
+
+
 def partial_round(s: SegmentScheduler, audio_s: float, text: str, now_s: float) -> list:
     """Speech reaches ``audio_s``; the partial sent now is answered with ``text``."""
     s.speech_ongoing(ongoing(0, 0.0, audio_s), now_s)
@@ -165,9 +172,7 @@ def test_early_final_at_a_pause_is_the_final_when_the_segment_ends() -> None:
 def test_early_final_ending_a_sentence_is_committed_when_it_comes_back() -> None:
     s = committing()
     s.speech_started(started(0, 0.0), 0.0)
-    s.speech_ongoing(ongoing(0, 0.0, 1.5), 1.5)
-    s.speech_paused(paused(1.5, 1.7), 1.7)
-    request = only(s.dispatch(["asr-1"], 1.7))
+    request = early_final_at_pause(s)
     out = s.on_reply("asr-1", result(request, "I went home."), 2.0)
     (part,) = finals(out)
     assert part.text == "I went home." and part.end_s == pytest.approx(1.6)
@@ -182,9 +187,7 @@ def test_speech_resuming_wastes_an_early_final_that_ends_mid_clause() -> None:
     work.commit_resumed_early = False
     s = SegmentScheduler(options(commit=commit), rings=RINGS, work=(work,))
     s.speech_started(started(0, 0.0), 0.0)
-    s.speech_ongoing(ongoing(0, 0.0, 1.5), 1.5)
-    s.speech_paused(paused(1.5, 1.7), 1.7)
-    request = only(s.dispatch(["asr-1"], 1.7))
+    request = early_final_at_pause(s)
     s.speech_resumed(resumed(1.8), 1.8)
     assert finals(s.on_reply("asr-1", result(request, "so I went"), 2.0)) == []
     assert s.stats().early_finals_wasted == 1

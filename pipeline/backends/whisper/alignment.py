@@ -88,6 +88,16 @@ def _merge_punctuation(words: list[list]) -> list[list]:
     return merged
 
 
+def _words(rows: list[list], duration_s: float) -> list[Word]:
+    """Rows of [text, tokens, start, end, probability] as words, punctuation folded into its
+    neighbours, times within the audio's ``duration_s``."""
+    return [
+        Word(start_s=min(s, duration_s), end_s=min(max(e, s), duration_s), text=t, probability=p)
+        for t, _, s, e, p in _merge_punctuation(rows)
+        if t.strip()
+    ]
+
+
 def unaligned_words(
     tokenizer, tokens: tuple[int, ...], token_probs: tuple[float, ...], num_samples: int
 ) -> list[Word]:
@@ -105,11 +115,7 @@ def unaligned_words(
             [text, list(toks), first * per_token_s, (first + len(toks)) * per_token_s, prob]
         )
         first += len(toks)
-    return [
-        Word(start_s=min(s, duration_s), end_s=min(e, duration_s), text=t, probability=p)
-        for t, _, s, e, p in _merge_punctuation(rows)
-        if t.strip()
-    ]
+    return _words(rows, duration_s)
 
 
 def word_timings(
@@ -153,9 +159,4 @@ def word_timings(
         first = int(boundaries[k])
         prob = float(np.mean(probs[first : first + len(toks)]))
         rows.append([text, list(toks), float(starts[k]), float(ends[k]), prob])
-    duration_s = num_samples / 16_000
-    return [
-        Word(start_s=min(s, duration_s), end_s=min(max(e, s), duration_s), text=t, probability=p)
-        for t, _, s, e, p in _merge_punctuation(rows)
-        if t.strip()
-    ]
+    return _words(rows, num_samples / 16_000)
