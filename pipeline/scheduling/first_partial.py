@@ -48,7 +48,12 @@ adds had the first word right 15 times in 35 (those between -1.0 and -0.8, alrea
 27), and the shifted schedule gave WER 0.3398 against 0.3335: not landed, a choice of how wrong a
 first guess may be. Less audio is no cure: the first preview 50 ms sooner (``FIRST_PROGRESS_S`` 0.05, 0.63 s
 windows) had 6 of 14 suspect and a p50 of 770 ms against 614; at the start decision 693 ms. Nor
-is dropping the prompt of a preview: 5 of 12 suspect, 591 -> 678 ms.
+is dropping the prompt of a preview: 5 of 12 suspect, 591 -> 678 ms. Nor a beam search (3 or 4
+beams, temperature 0, on the same encoder output) for a preview that failed only the
+log-probability check: on dictation_dev 1 of its 3 failing previews qualified and still failed
+(-1.16 -> -1.05: first partial p50 591 ms either way); on the synthetic dictation the beams' texts
+were often further off than the greedy ones ("Check this out." -> "Thank you for watching.",
+"She missed me." -> "Thank you. Thank you.") and 22 of the first 30 still failed the check.
 
 A preview's prompt is the stream's last segment text (``SegmentScheduler.prompt``), not the
 recent finals' 400-character tail the segment's partials and finals get
