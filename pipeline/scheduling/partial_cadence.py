@@ -33,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MAX_STRETCH = 4.0  # an unchanged hypothesis at most quadruples the interval
+SAME_END_S = 0.3  # sentence ends this close are one (word times move between hypotheses)
 
 
 @dataclass(slots=True)
@@ -42,6 +43,10 @@ class PartialCadence:
     stretch: float = 1.0
     last_heard: tuple[str, ...] | None = None
     replaced_request_s: float | None = None  # the last request time before the newest one
+    # a sentence end awaiting its agreeing hypothesis (``sentence_ends``)
+    confirm_s: float | None = None  # newest audio (s) from which the next partial may commit it
+    confirm_end_s: float | None = None  # the end of that sentence's last word
+    confirmed_end_s: float | None = None  # the sentence end the last confirming partial went for
 
     def sent(self, replaced_request_s: float | None) -> None:
         """A partial is planned now; ``replaced_request_s``: the segment's last request time
@@ -52,6 +57,34 @@ class PartialCadence:
         """The planned partial was not sent: the last request time it replaced (its place in
         the round-robin, and the interval still counted from it)."""
         return self.replaced_request_s
+
+    def await_confirmation(self, end_s: float | None, margin_s: float) -> None:
+        """A hypothesis was read; ``end_s``: the end of the first sentence end among its
+        uncommitted words (None: none). It awaits confirmation from the moment a hypothesis
+        could commit it (``margin_s`` later), unless a confirming partial already went for it:
+        one per sentence end."""
+        done = (
+            end_s is not None
+            and self.confirmed_end_s is not None
+            and end_s <= self.confirmed_end_s + SAME_END_S
+        )
+        if end_s is None or done:
+            self.confirm_s = self.confirm_end_s = None
+        else:
+            self.confirm_s, self.confirm_end_s = end_s + margin_s, end_s
+
+    def confirming(self, newest_s: float) -> bool:
+        """Whether a sentence end awaits confirmation and the newest audio (``newest_s``) is
+        far enough past it for the next hypothesis to commit it."""
+        return self.confirm_s is not None and newest_s >= self.confirm_s
+
+    def confirm_sent(self) -> None:
+        """The partial planned now confirms the awaited sentence end: its one try (handed
+        back unsent or cancelled by final work, it is not made urgent again: at N = 6 on
+        ``bench/stream_replay.py`` trying again read 36 pre-emptions against 25, dictation p50 /
+        p95 0.704 / 1.003 s against 0.661 / 0.983 s)."""
+        self.confirmed_end_s = self.confirm_end_s
+        self.confirm_s = None
 
     def due(
         self,

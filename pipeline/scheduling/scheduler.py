@@ -35,7 +35,8 @@ Guarantees:
   ``reserve_for_finals`` workers (``streams.reserve_for_finals``): they batch on the others, so
   a final usually finds a free worker and no pre-emption is needed (optionally, off by
   default: a worker whose partial is overdue, ``OVERDUE_PARTIAL_INTERVALS``, no longer holds the
-  others' partials back).
+  others' partials back). A partial that can commit a sentence's last word (``Flight.urgent``,
+  ``sentence_ends``) goes past both the budget and the reserve.
 - Memory: a segment is forgotten when its final is published; the only per-stream state is the
   last segment id and the last final text; the stats are counters.
 
@@ -71,7 +72,6 @@ from pipeline.scheduling.batching import (
     worker_of,
 )
 from pipeline.scheduling.chunked import ChunkedSegments
-from pipeline.scheduling.commits import CommittedSegments
 from pipeline.scheduling.final_costs import FinalCosts
 from pipeline.scheduling.final_order import FIRST_SEQ, FinalOrder
 from pipeline.scheduling.flights import WorkRequest, flight_key, reply_key
@@ -81,6 +81,7 @@ from pipeline.scheduling.partial_budget import PartialBudget
 from pipeline.scheduling.partials import Partials
 from pipeline.scheduling.requests import prompt_tail
 from pipeline.scheduling.segment import Segment, SegmentKey, SegmentTable
+from pipeline.scheduling.sentence_ends import SentenceEndsFirst
 from pipeline.scheduling.sessions import StreamedSessions
 from pipeline.scheduling.speech_events import SpeechEvents
 from pipeline.scheduling.stats import SchedulerStats
@@ -129,7 +130,7 @@ def default_work(options: SchedulerOptions) -> tuple[WorkKind, ...]:
     if options.streaming:
         return (StreamedSessions(),)
     if options.commit is not None:
-        return (CommittedSegments(options.commit),)
+        return (SentenceEndsFirst(options.commit),)
     return (ChunkedSegments(), Partials())
 
 
@@ -344,7 +345,8 @@ class SegmentScheduler(SpeechEvents):
                 continue
             if partial:
                 budget = self._shed_budget if shed_partials else self._budget
-                if (shed_partials or speaking > 1) and not budget.allows_partial():
+                held = shed_partials or (speaking > 1 and not flight.urgent)
+                if held and not budget.allows_partial():
                     kind.unsent(flight)  # it goes again when the budget allows
                     self._stats.partials_requested -= 1  # counted when planned: not sent
                     if shed_partials:
@@ -352,7 +354,12 @@ class SegmentScheduler(SpeechEvents):
                     else:
                         self._stats.partials_deferred += 1
                     continue
-            if partial and speaking > 1 and self._reserved(flight.role, now_s):
+            if (
+                partial
+                and speaking > 1
+                and not flight.urgent
+                and self._reserved(flight.role, now_s)
+            ):
                 kind.unsent(flight)  # that worker stays free for finals
                 self._stats.partials_requested -= 1
                 self._stats.partials_deferred += 1

@@ -49,6 +49,9 @@ class Flight:
     segment: SegmentKey
     kind: WorkKind  # the kind of work that planned it, and reads its reply
     index: int = 0  # the kind's own number for it (chunk index, partial serial, window)
+    # a partial that goes past the partial budget and the worker kept for finals (it confirms a
+    # sentence end: ``sentence_ends``)
+    urgent: bool = False
 
 
 class Core(Protocol):
