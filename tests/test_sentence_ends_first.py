@@ -7,7 +7,7 @@ from pipeline.scheduling import SegmentScheduler
 from pipeline.scheduling.commit_policy import CommitOptions
 from pipeline.scheduling.partial_cadence import PartialCadence
 from pipeline.scheduling.scheduler import default_work
-from tests.test_scheduler_fakes import ongoing, options, result, started
+from tests.test_scheduler_fakes import ended, ongoing, options, result, started
 
 RINGS = {name: f"ss-se-{name}" for name in ("a", "b")}
 WORKERS = ["w1", "w2"]
@@ -96,3 +96,32 @@ def test_cadence_one_confirming_partial_per_sentence_end() -> None:
     assert cadence.confirming(3.5)
     cadence.await_confirmation(None, 0.5)  # committed: none awaits
     assert not cadence.confirming(9.0)
+
+
+def test_a_new_segment_takes_its_streams_turn_in_the_round_robin() -> None:
+    """One worker. "a" speaks on (one long segment), "b" ends a segment and starts another.
+    "a"'s last partial went at 1.5 s, "b"'s at 1.6 s: at 4.0 s "a" goes first. Before, a
+    segment's first partial counted as never served and went before every other stream's,
+    so a stream that never pauses waited behind each new segment of the others
+    (``SentenceEndsFirst.round_robin_streams``: off in the daemon, it did not pay on
+    bench/stream_replay.py)."""
+    opts = options(commit=CommitOptions())
+    work = default_work(opts)
+    work[0].round_robin_streams = True  # type: ignore[attr-defined]
+    s = SegmentScheduler(opts, RINGS, work=work)
+    s.speech_started(started(0, 0.0, "a"), 0.0)
+    s.speech_started(started(0, 0.0, "b"), 0.0)
+    heard(s, 1.5, "a", "b")
+    for now_s, stream in ((1.5, "a"), (1.6, "b")):
+        ((role, request),) = s.dispatch(["w1"], now_s)
+        assert (request.stream_id, request.is_partial) == (stream, True)
+        s.on_reply(role, result(request, "one two three"), now_s + 0.05)
+    s.speech_ended(ended(0, 0.0, 2.0, "b"), 2.0)
+    ((role, final),) = s.dispatch(["w1"], 2.0)
+    assert final.stream_id == "b" and not final.is_partial
+    s.on_reply(role, result(final, "one two three four"), 2.3)
+    s.speech_started(started(1, 2.5, "b"), 2.5)
+    s.speech_ongoing(ongoing(0, 0.0, 4.0, "a"), 4.0)
+    s.speech_ongoing(ongoing(1, 2.5, 4.0, "b"), 4.0)
+    ((_, request),) = s.dispatch(["w1"], 4.0)
+    assert request.stream_id == "a" and request.is_partial
