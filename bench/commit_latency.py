@@ -235,11 +235,16 @@ def simulate(
     preempt_partials: bool = True,
     cost_model: tuple[float, float] | None = None,
     trace: CommitTrace | None = None,
+    pause_hint_ms: float = 0.0,
 ) -> dict[str, Any]:
     """The daemon's scheduling on a virtual clock: the real VAD, scheduler and model in this
     process, audio arriving at realtime pace, one worker whose every request takes the CPU time
     the model spent on it (one BLAS thread), so the figures do not depend on other load.
-    ``trace``: records requests, partial answers and segment ends (``--why``)."""
+    ``trace``: records requests, partial answers and segment ends (``--why``).
+    ``pause_hint_ms`` > 0: once the VAD has seen that much silence inside a segment (shorter
+    than its pause), the scheduler's commit work hears of it (``short_pause``; it acts only
+    with ``--commit short_pause_partial=1``). The daemon's VAD sends no such event yet: this is
+    where the lever is measured before it is wired."""
     from dataclasses import replace
 
     from config.loader import load_config
@@ -267,6 +272,11 @@ def simulate(
     if trace is not None:
         trace.install()
     scheduler = SegmentScheduler(options, rings={"main": "sim"})
+    from pipeline.vad.state_machine import VadState
+
+    committing = [kind for kind in scheduler._kinds if hasattr(kind, "short_pause")]
+    hint_samples = int(pause_hint_ms * 16)
+    hinted_from = -1  # the silence a hint went out for (its start index)
     finals: list[dict[str, Any]] = []
     arrivals: dict[int, float] = {}
     partials: list[tuple[float, int, float]] = []  # (published at, segment id, start_s)
@@ -350,6 +360,13 @@ def simulate(
                 trace.segment_ends.append((message.segment_id, message.end_index / 16e3,
                                            message.split))  # fmt: skip
             publish(scheduler.speech_event(message, now_s), now_s)
+        machine = vad.machine
+        if hint_samples and committing and machine.state is VadState.STOPPING:
+            pause_index = machine._last_speech_end_index
+            if pause_index != hinted_from and vad.next_index - pause_index >= hint_samples:
+                hinted_from = pause_index
+                for kind in committing:
+                    kind.short_pause("main", pause_index, vad.next_index, now_s)
         dispatch(now_s)
     now_s = audio.size / 16_000
     for event in vad.flush(audio.size):
@@ -367,6 +384,7 @@ def simulate(
         "status": {"scheduler": stats},
         "engine_cpu_s": engine_cpu_s,
         "audio_s": audio.size / 16_000,
+        "short_pauses": sum(kind.short_pauses for kind in committing),
     }
 
 
@@ -422,6 +440,13 @@ def main(argv: list[str] | None = None) -> int:
         help="simulate: each request takes PER_FRAME_S*encoder frames + PER_TOKEN_S*(tokens+1) "
         "(default %(const)s) instead of its measured CPU time: a schedule independent of load",
     )
+    parser.add_argument(
+        "--pause-hint-ms",
+        type=float,
+        default=80.0,
+        help="simulate: silence inside a segment after which the commit work hears of a short "
+        "pause (acts with --commit short_pause_partial=1; default %(default)s)",
+    )
     args = parser.parse_args(argv)
     path, reference_path = resolve_file(args.file)
     reference = json.loads(reference_path.read_text())
@@ -441,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
             not args.no_preempt,
             cost_model,
             trace,
+            args.pause_hint_ms,
         )
     else:
         result = run_daemon(path, args.pace, args.workers, args.settings, args.log)
@@ -498,6 +524,7 @@ def main(argv: list[str] | None = None) -> int:
         "utterances_measured": len(latencies),
         "finals": len(finals),
         "commits": stats.get("commits"),
+        "short_pauses": result.get("short_pauses"),
         "confident_commits": stats.get("confident_commits"),
         "early_finals_used": stats.get("early_finals_used"),
         "early_finals_wasted": stats.get("early_finals_wasted"),

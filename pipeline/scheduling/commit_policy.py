@@ -230,6 +230,28 @@ class CommitOptions:
     # chars: 505 -> 519, dictation_dev 10 both.
     prompt_recent_chars: int = 0
     prompt_min_probability: float = 0.0
+    # A short pause (silence shorter than the VAD's pause: between sentences of continuous
+    # speech) moves the segment's next partial to it (``commits.short_pause``): it covers the
+    # audio up to the pause and goes ``short_pause_delay_s`` later, in place of the cadence's
+    # next one; nothing is cut there (``vad.pause_ms`` 150 cut a piece at each such pause and
+    # cost the monologue 7 words). Off: no VAD event calls it yet (the simulation's hint,
+    # ``bench/commit_latency.py --simulate --pause-hint-ms``, reads the VAD's silence). Why:
+    # ``--why 3`` on continuous.wav at 9bfe4e0, 9 of 57 sentences waited over 3 s, 5 on
+    # hypotheses that disagreed at their end; the silence after a sentence is 0.03-0.15 s
+    # there (reference gaps), so only 3 of those 9 have 0.12 s of it. Simulated side by side
+    # (--cost-model), off -> on (hint 80 ms, 0.3 s), last word -> committed p50 / p95, errors
+    # (offline's): continuous.wav (1,096 words, offline 284) 1.76 / 4.07 -> 1.77 / 3.65 s,
+    # 283 -> 295; on cost model 0.0005,0.010 1.86 / 3.87 -> 1.78 / 3.60 s, 289 -> 285
+    # (sentences over 3 s 9 -> 7); monologue_dev (99) 2.95 / 4.15 -> 1.69 / 3.02 s, 17 -> 18;
+    # dictation_dev and jfk unchanged; engine CPU 0.338 -> 0.328 (no partial added). Not
+    # kept as built first: one more partial at the pause (hint 120 ms), its hypothesis one
+    # more for agreement: monologue_dev 1.44 / 1.72 s but 17 -> 25 errors (pieces cut at its
+    # commas: "of the land | landflavs", "far looked the farms"), continuous.wav with its
+    # words by the pause needing no margin 2.04 / 3.78 s, 299 errors, CPU +9 % (72 more
+    # partials in 362 s); read alone, committed only when it ends a sentence by the pause
+    # and is confident: 2 of 72 did, 1.79 / 3.99 s, 297 errors.
+    short_pause_partial: bool = False
+    short_pause_delay_s: float = 0.3
 
     def __post_init__(self) -> None:
         for name in (
@@ -249,6 +271,7 @@ class CommitOptions:
             "first_commit_margin_s",
             "long_uncommitted_s",
             "long_interval_s",
+            "short_pause_delay_s",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")

@@ -78,6 +78,7 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         self._committed_until: dict[str, int] = {}  # stream -> end of its last committed part
         self._recent_words: dict[str, list[Word]] = {}  # stream -> its last final words
         self._prompt_texts: dict[str, list[str]] = {}  # stream -> recent finals fit to prompt
+        self.short_pauses = 0  # short pauses that moved a segment's next partial (short_pause)
 
     # ---- segment lifecycle ------------------------------------------------------------------
 
@@ -463,6 +464,36 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         if (rest_stable, partial.unstable) != segment.last_partial_text:
             out.append(self.core.partial(segment, rest_stable, partial.unstable, request.end_index))
         return out
+
+    def short_pause(
+        self, stream_id: str, pause_index: int, decided_index: int, now_s: float
+    ) -> None:
+        """Silence began at ``pause_index`` inside the stream's open segment and lasted up to
+        ``decided_index``, shorter than the VAD's pause (``CommitOptions.short_pause_partial``):
+        the segment's next partial covers the audio up to ``decided_index`` and goes
+        ``short_pause_delay_s`` from now, in place of the cadence's next one (the cadence goes on
+        from it). Nothing is cut at the pause, and no partial is added. Off by default, and no
+        VAD event calls it yet: measured in ``bench/commit_latency.py --simulate``
+        (``--pause-hint-ms``), see ``CommitOptions``."""
+        options = self.commit_options
+        if not options.short_pause_partial:
+            return
+        segment = next((s for s in self.core.open_segments() if s.stream_id == stream_id), None)
+        state = self._states.get(segment.key) if segment is not None else None
+        if (
+            segment is None
+            or state is None
+            or state.busy
+            or state.silent_tail
+            or state.early is not None
+            or state.last_request_s is None
+            or pause_index <= max(state.last_end_index, segment.start_index)
+        ):
+            return  # a partial in flight or none yet, a pause's own work, or heard already
+        segment.heard(decided_index, now_s)
+        interval_s = self.core.options.partial_interval_s * state.cadence.stretch
+        state.last_request_s = now_s + options.short_pause_delay_s - interval_s
+        self.short_pauses += 1
 
     def _held_short(
         self,
