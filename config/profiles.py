@@ -55,6 +55,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             # 100 ms dictation p50 0.53 s (0.56) but +4 words; 175 ms / 200 ms monologue p50
             # 1.76 s (2.08), WER 0.20 / 0.19 (0.23) but dictation p50 0.59 / 0.63 s, as balanced
             "pause_ms": 150,
+            # half the pause, as on balanced: the early final decoded over the same audio,
+            # ~45 ms sooner (pipeline/scheduling/early_finals.py has the figures)
+            "pause_decode_ms": 75,
         },
         "asr": {
             # 15 s chunks lost WER on the monologue (issue 10); commits keep the rests short

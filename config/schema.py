@@ -81,6 +81,12 @@ class VadConfig:
         min=50,
         max=5000,
     )
+    pause_decode_ms: int = _key(
+        100,
+        "silence inside a segment after which the early final is decoded, committed only once the silence reaches pause_ms (dropped if speech resumes first); 0 or at least pause_ms: decoded at pause_ms",
+        min=0,
+        max=5000,
+    )
 
 
 @dataclass(frozen=True)

@@ -342,3 +342,25 @@ def test_pause_disabled_and_bounded_by_the_hangover() -> None:
     assert not of(events, SpeechPause) and not of(events, SpeechResume)
     with pytest.raises(ValueError, match="pause_samples"):
         replace(PARAMS, pause_samples=PARAMS.hangover_samples)
+
+
+def test_a_tentative_pause_goes_before_the_confirmed_one() -> None:
+    # pause_decode 3 windows (1536 samples) before the pause's 3200; a 5-window gap is tentative
+    # only (a resume follows it); a 12-window gap is tentative, then confirmed.
+    early = replace(PARAMS, pause_decode_samples=3 * W)
+    speech_1, short, speech_2, gap = 40 * W, 5 * W, 40 * W, 12 * W
+    audio = np.concatenate(
+        [noise(speech_1), silence(short), noise(speech_2, seed=1), silence(gap), noise(20 * W)]
+    )
+    events = run(StreamVad(LevelDetector(), early), np.concatenate([audio, silence(40 * W)]))
+    pauses = [(e.pause_number, e.tentative, e.decided_index) for e in of(events, SpeechPause)]
+    second_gap = speech_1 + short + speech_2
+    assert pauses[:3] == [
+        (0, True, speech_1 + 3 * W),
+        (1, True, second_gap + 3 * W),
+        (1, False, second_gap + 7 * W),
+    ]
+    resumes = [(e.pause_number, e.resume_index) for e in of(events, SpeechResume)]
+    assert resumes == [(0, speech_1 + short), (1, second_gap + gap)]
+    with pytest.raises(ValueError, match="pause_decode_samples"):
+        replace(PARAMS, pause_decode_samples=PARAMS.pause_samples)

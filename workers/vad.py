@@ -333,6 +333,7 @@ def speech_message(stream_id: str, event: VadEvent) -> Message:
             event.pause_index,
             event.decided_index,
             event.pause_number,
+            event.tentative,
         )
     if isinstance(event, SpeechResume):
         return SpeechResumed(

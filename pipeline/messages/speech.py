@@ -56,6 +56,7 @@ class SpeechPaused(Message):
     pause_index: Annotated[int, Min(0), AtLeast("start_index")]  # where the silence begins
     decided_index: Annotated[int, Min(0), AtLeast("pause_index")]  # audio seen at the decision
     pause_number: Count = 0  # counts the pauses of the segment from 0
+    tentative: bool = False  # sent at the shorter decode threshold; a confirmed one follows
 
 
 @register

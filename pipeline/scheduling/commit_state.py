@@ -18,6 +18,7 @@ class EarlyFinal:
     serial: int = 0  # its request's serial (0: not sent yet)
     words: tuple[Word, ...] | None = None  # its answer, committed words removed
     resumed: bool = False  # speech came back after the pause
+    tentative: bool = False  # sent at a tentative pause: committed only once it is confirmed
 
 
 @dataclass(eq=False, slots=True)
@@ -38,6 +39,8 @@ class CommitState:
     early: EarlyFinal | None = None  # the early final of the current pause
     silent_tail: bool = False  # all audio up to a pause is committed and speech did not resume
     awaiting_early: bool = False  # ended: its final is the early final in flight
+    tentative_pause: int | None = None  # the pause number of a tentative pause not yet settled
+    tentative_resumed: tuple[bool, ...] = ()  # recent tentative pauses: True when speech resumed
     cadence: PartialCadence = field(default_factory=PartialCadence)  # when partials may go
     # windows, early finals and the final start here, at a word boundary before a pause, with
     # the final words after it forced as the prefix (``CommitOptions.context_lead_in_s``)

@@ -119,7 +119,12 @@ class SpeechEvents:
         for kind in self._kinds:
             out.extend(
                 kind.paused(
-                    segment, message.pause_index, message.decided_index, message.pause_number, now_s
+                    segment,
+                    message.pause_index,
+                    message.decided_index,
+                    message.pause_number,
+                    now_s,
+                    tentative=message.tentative,
                 )
             )
         return out

@@ -124,6 +124,8 @@ class WorkKind(ABC):
         decided_index: int,
         pause_number: int,
         now_s: float,
+        *,
+        tentative: bool = False,
     ) -> list[Message]:
         """Silence began at ``pause_index`` inside the open segment (seen up to
         ``decided_index``); pause ``pause_number`` of it. Returns what to publish."""

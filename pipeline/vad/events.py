@@ -37,6 +37,7 @@ class SpeechPause:
     pause_index: int  # the silence begins here (end of the last speech window)
     decided_index: int  # the audio up to this index had been seen when the pause was decided
     pause_number: int  # counts the pauses of the segment from 0
+    tentative: bool = False  # sent at the shorter decode threshold; a confirmed one follows
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,10 @@ States: quiet -> starting -> speaking -> stopping -> quiet.
   speech end the segment (``SpeechEnd``) at the end of that silence. Once ``pause_samples`` of
   that silence have passed, a ``SpeechPause`` goes out (the scheduler may decode the final
   early, or end the segment at once after a complete sentence); speech coming back after it
-  sends a ``SpeechResume``.
+  sends a ``SpeechResume``. With ``pause_decode_samples`` set, a tentative ``SpeechPause`` goes
+  out first, after that shorter silence (the scheduler starts decoding the early final then and
+  commits it only once the pause is confirmed); speech coming back after either sends the
+  ``SpeechResume``.
 
 A segment that reaches ``max_segment_samples`` is split at the quietest point of the recent
 past (the lowest 3-window mean energy in the last ``split_lookback_samples``); the next segment
@@ -84,6 +87,7 @@ class SegmenterParams:
     max_start_gap_samples: int = 1_600  # silence that drops a start candidate (100 ms)
     split_lookback_samples: int = 80_000  # where the split point is searched (5 s)
     pause_samples: int = 3_200  # silence that sends a SpeechPause (200 ms); 0: no pause events
+    pause_decode_samples: int = 0  # silence that sends a tentative SpeechPause first; 0: none
     first_progress_samples: int | None = None  # first SpeechProgress after the start decision
     # (None: one ``partial_interval_samples``) ...
     first_progress_speech_samples: int = 0  # ... once this much speech was heard
@@ -96,6 +100,11 @@ class SegmenterParams:
             raise ValueError(
                 f"pause_samples must be in [0, hangover_samples = {self.hangover_samples}), "
                 f"got {self.pause_samples}"
+            )
+        if self.pause_decode_samples and not 0 < self.pause_decode_samples < self.pause_samples:
+            raise ValueError(
+                f"pause_decode_samples must be 0 or in (0, pause_samples = {self.pause_samples}), "
+                f"got {self.pause_decode_samples}"
             )
         if self.first_progress_speech_samples < 0:
             raise ValueError(
@@ -113,6 +122,10 @@ class SegmenterParams:
     def from_config(cls, config: VadConfig) -> SegmenterParams:
         max_segment_samples = seconds_to_samples(config.max_segment_s)
         hangover_samples = seconds_to_samples(config.hangover_ms / 1000)
+        pause_samples = min(seconds_to_samples(config.pause_ms / 1000), hangover_samples // 2)
+        pause_decode_samples = seconds_to_samples(config.pause_decode_ms / 1000)
+        if pause_decode_samples >= pause_samples:
+            pause_decode_samples = 0  # a tentative pause only before the confirmed one
         return cls(
             min_speech_samples=seconds_to_samples(config.min_speech_ms / 1000),
             hangover_samples=hangover_samples,
@@ -124,7 +137,8 @@ class SegmenterParams:
             split_lookback_samples=min(
                 seconds_to_samples(SPLIT_LOOKBACK_MAX_S), max_segment_samples // 2
             ),
-            pause_samples=min(seconds_to_samples(config.pause_ms / 1000), hangover_samples // 2),
+            pause_samples=pause_samples,
+            pause_decode_samples=pause_decode_samples,
             first_progress_samples=seconds_to_samples(FIRST_PROGRESS_S),
             first_progress_speech_samples=seconds_to_samples(FIRST_PROGRESS_SPEECH_S),
         )
@@ -158,6 +172,7 @@ class SpeechStateMachine:
         self._segment_start_index = 0
         self._next_progress_index = 0
         self._paused = False  # a SpeechPause went out for the current silence
+        self._tentative = False  # a tentative SpeechPause went out for the current silence
         self._pause_number = 0  # pauses of the open segment so far
         self._levels.clear()
 
@@ -190,7 +205,7 @@ class SpeechStateMachine:
                 state = VadState.QUIET
         elif state is VadState.SPEAKING or state is VadState.STOPPING:
             if verdict.is_speech:
-                if self._paused:
+                if self._paused or self._tentative:
                     events.append(self._resume(start_index))
                 self._last_speech_end_index = end_index
                 state = VadState.SPEAKING
@@ -202,6 +217,12 @@ class SpeechStateMachine:
                     state = VadState.QUIET
                 elif not self._paused and 0 < p.pause_samples <= silence_samples:
                     events.append(self._pause(end_index))
+                elif (
+                    not self._paused
+                    and not self._tentative
+                    and 0 < p.pause_decode_samples <= silence_samples
+                ):
+                    events.append(self._pause(end_index, tentative=True))
         self._set_state(state, end_index)
 
         if self.segment_open and end_index - self._segment_start_index >= p.max_segment_samples:
@@ -241,14 +262,18 @@ class SpeechStateMachine:
         )
         return SpeechStart(self._segment_index, start_index, decided_index)
 
-    def _pause(self, decided_index: int) -> SpeechPause:
-        self._paused = True
+    def _pause(self, decided_index: int, tentative: bool = False) -> SpeechPause:
+        if tentative:
+            self._tentative = True
+        else:
+            self._paused = True
         return SpeechPause(
             self._segment_index,
             self._segment_start_index,
             self._last_speech_end_index,
             decided_index,
             self._pause_number,
+            tentative,
         )
 
     def _resume(self, resume_index: int) -> SpeechResume:
@@ -256,6 +281,7 @@ class SpeechStateMachine:
             self._segment_index, self._segment_start_index, resume_index, self._pause_number
         )
         self._paused = False
+        self._tentative = False
         self._pause_number += 1
         return event
 
@@ -265,6 +291,7 @@ class SpeechStateMachine:
         )
         self._segment_index += 1
         self._paused = False
+        self._tentative = False
         self._pause_number = 0
         # A later pre-roll may overlap this segment's hangover, never its speech; after a split
         # the next segment starts exactly at the split.
