@@ -53,7 +53,7 @@ p50 2.67 -> 3.21 s (p95 6.18 s either way); not kept. No confirming partial once
 sentence end is committed meanwhile (by an early final at a pause; the awaited end is only
 renewed by the next hypothesis): N = 4 dictation p95 1.22 -> 1.28 s, continuous 2.12 / 3.38 ->
 2.38 / 5.58 s, N = 6 continuous p50 2.67 -> 3.79 s, engine 0.230 -> 0.220; not kept (those
-partials, sent soon after a pause, serve the words after it too).
+partials, sent soon after a pause, likely serve the words after it too; not traced).
 """
 
 from __future__ import annotations
