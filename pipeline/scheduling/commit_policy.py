@@ -240,10 +240,13 @@ class CommitOptions:
     # hypotheses that disagreed at their end; the silence after a sentence is 0.03-0.15 s
     # there (reference gaps), so only 3 of those 9 have 0.12 s of it. Simulated side by side
     # (--cost-model), off -> on (hint 80 ms, 0.3 s), last word -> committed p50 / p95, errors
-    # (offline's): continuous.wav (1,096 words, offline 284) 1.76 / 4.07 -> 1.77 / 3.65 s,
-    # 283 -> 295; on cost model 0.0005,0.010 1.86 / 3.87 -> 1.78 / 3.60 s, 289 -> 285
+    # (offline's): continuous.wav (1,096 words, offline 284) 1.76 / 4.07 -> 1.76 / 3.65 s,
+    # 283 -> 292 (81 partials moved); on cost model 0.0005,0.010 1.86 / 3.87 -> 1.78 / 3.60 s, 289 -> 285
     # (sentences over 3 s 9 -> 7); monologue_dev (99) 2.95 / 4.15 -> 1.69 / 3.02 s, 17 -> 18;
-    # dictation_dev and jfk unchanged; engine CPU 0.338 -> 0.328 (no partial added). Not
+    # dictation_dev and jfk unchanged; synthetic dictation (1,589, offline 484) 501 -> 506,
+    # p50 / p95 571 / 5,226 -> 569 / 5,271 ms; engine CPU 0.338 -> 0.328 (no partial added):
+    # pooled over offline +0.0035 -> about +0.008 (demo_pauses and harvard not rerun). 0.5 s:
+    # continuous.wav 1.95 / 3.69 s, 269 errors; monologue_dev 1.56 / 1.94 s, 21. Not
     # kept as built first: one more partial at the pause (hint 120 ms), its hypothesis one
     # more for agreement: monologue_dev 1.44 / 1.72 s but 17 -> 25 errors (pieces cut at its
     # commas: "of the land | landflavs", "far looked the farms"), continuous.wav with its
