@@ -48,6 +48,7 @@ the default), sentence end -> final:
 | continuous.wav (1,096) | 1,758 / 4,074 -> 1,831 / 3,891 | 283 -> 270 | 9 -> 25 | 0.338 -> 0.345 |
 | monologue_dev (99) | 2,947 / 4,146 -> 1,127 / 1,534 | 17 -> 19 | 0 -> 2 | 0.330 -> 0.338 |
 | dictation_dev, low-latency | 475 / 737 -> 431 / 639 | 10 -> 10 | 1 -> 2 | 0.293 -> 0.271 |
+| continuous.wav, low-latency | 1,751 / 3,522 -> 1,763 / 3,237 | 321 -> 314 | 2 -> 44 | 0.356 -> 0.354 |
 
 dictation_dev's p95 is one sentence ("Second item. ...") whose early final tiny.en looped on the
 8 s floor and decoded again on the full window (1.31 s); its 10 sentences otherwise 0.45-0.51 s.
