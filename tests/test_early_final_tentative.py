@@ -27,14 +27,18 @@ def scheduler() -> SegmentScheduler:
 
 
 def tentative(decided_s: float, number: int = 0):
-    return dataclasses.replace(paused(1.5, decided_s, number), tentative=True)
+    """The tentative pause of the silence from 1.5 s, confirmed at 1.7 s if it goes on."""
+    return dataclasses.replace(
+        paused(1.5, decided_s, number), tentative=True, confirm_index=round(1.7 * SR)
+    )
 
 
 def test_committed_when_the_pause_is_confirmed_not_before() -> None:
     s = scheduler()
     s.speech_paused(tentative(1.6), 1.6)
     early = only(s.dispatch(["asr-1"], 1.6))
-    assert early.early_final and early.end_index == round(1.6 * SR)  # its window: to 1.6 s
+    # its window ends at the confirmed pause's cut, the middle of 1.5-1.7 s: the same audio
+    assert early.early_final and early.end_index == round(1.6 * SR)
     assert finals(s.on_reply("asr-1", result(early, "I went home."), 1.65)) == []  # held
     (part,) = finals(s.speech_paused(paused(1.5, 1.7), 1.7))  # confirmed: committed at once
     assert part.text == "I went home." and part.end_s == pytest.approx(1.6)

@@ -353,12 +353,15 @@ def test_a_tentative_pause_goes_before_the_confirmed_one() -> None:
         [noise(speech_1), silence(short), noise(speech_2, seed=1), silence(gap), noise(20 * W)]
     )
     events = run(StreamVad(LevelDetector(), early), np.concatenate([audio, silence(40 * W)]))
-    pauses = [(e.pause_number, e.tentative, e.decided_index) for e in of(events, SpeechPause)]
+    pauses = [
+        (e.pause_number, e.tentative, e.decided_index, e.confirm_index)
+        for e in of(events, SpeechPause)
+    ]
     second_gap = speech_1 + short + speech_2
     assert pauses[:3] == [
-        (0, True, speech_1 + 3 * W),
-        (1, True, second_gap + 3 * W),
-        (1, False, second_gap + 7 * W),
+        (0, True, speech_1 + 3 * W, speech_1 + 7 * W),  # confirmed there if the silence went on
+        (1, True, second_gap + 3 * W, second_gap + 7 * W),
+        (1, False, second_gap + 7 * W, 0),
     ]
     resumes = [(e.pause_number, e.resume_index) for e in of(events, SpeechResume)]
     assert resumes == [(0, speech_1 + short), (1, second_gap + gap)]

@@ -334,6 +334,7 @@ def speech_message(stream_id: str, event: VadEvent) -> Message:
             event.decided_index,
             event.pause_number,
             event.tentative,
+            event.confirm_index,
         )
     if isinstance(event, SpeechResume):
         return SpeechResumed(

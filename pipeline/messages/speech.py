@@ -57,6 +57,7 @@ class SpeechPaused(Message):
     decided_index: Annotated[int, Min(0), AtLeast("pause_index")]  # audio seen at the decision
     pause_number: Count = 0  # counts the pauses of the segment from 0
     tentative: bool = False  # sent at the shorter decode threshold; a confirmed one follows
+    confirm_index: Annotated[int, Min(0)] = 0  # tentative: confirmed here if the silence goes on
 
 
 @register

@@ -137,18 +137,19 @@ class EarlyFinals:
         pause_number: int,
         now_s: float,
         *,
-        tentative: bool = False,
+        confirm_index: int | None = None,
     ) -> list[Message]:
         """Silence began at ``pause_index`` inside the open segment (seen up to
         ``decided_index``): commit a complete sentence now, or decode an early final."""
         state = self._states.get(segment.key)
         if state is None or not segment.is_open:
             return []
-        if tentative:
+        if confirm_index is not None:  # a tentative pause
             state.tentative_pause = pause_number
             if sum(state.tentative_resumed[-TENTATIVE_LOOKBACK:]) >= TENTATIVE_MISSES:
                 return []  # speech went on after most of this segment's recent short pauses
-            return self._decode_at_tentative_pause(segment, state, decided_index, pause_number)
+            cut_index = min((pause_index + confirm_index) // 2, decided_index)
+            return self._decode_at_tentative_pause(segment, state, cut_index, pause_number)
         self._settle_tentative(state, pause_number, resumed=False)
         early = state.early
         if early is not None and early.tentative and early.pause_number == pause_number:
@@ -181,12 +182,12 @@ class EarlyFinals:
         return []
 
     def _decode_at_tentative_pause(
-        self, segment: Segment, state: CommitState, decided_index: int, pause_number: int
+        self, segment: Segment, state: CommitState, cut_index: int, pause_number: int
     ) -> list[Message]:
         """A tentative pause (``vad.pause_decode_ms``): the early final is planned now, its window
-        ending where the pause was decided (as far into the silence as a confirmed pause's cut);
-        it is committed only once the pause is confirmed, dropped if speech resumes first."""
-        cut_index = min(decided_index, segment.newest_index)
+        ending at ``cut_index``, the confirmed pause's cut (the same audio); it is committed only
+        once the pause is confirmed, dropped if speech resumes first."""
+        cut_index = min(cut_index, segment.newest_index)
         if cut_index - segment.start_index < MIN_EARLY_SAMPLES:
             return []
         self._drop_early(state, wasted=False)

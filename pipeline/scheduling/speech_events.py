@@ -124,7 +124,7 @@ class SpeechEvents:
                     message.decided_index,
                     message.pause_number,
                     now_s,
-                    tentative=message.tentative,
+                    confirm_index=message.confirm_index if message.tentative else None,
                 )
             )
         return out

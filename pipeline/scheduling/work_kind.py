@@ -125,7 +125,7 @@ class WorkKind(ABC):
         pause_number: int,
         now_s: float,
         *,
-        tentative: bool = False,
+        confirm_index: int | None = None,
     ) -> list[Message]:
         """Silence began at ``pause_index`` inside the open segment (seen up to
         ``decided_index``); pause ``pause_number`` of it. Returns what to publish."""

@@ -38,6 +38,7 @@ class SpeechPause:
     decided_index: int  # the audio up to this index had been seen when the pause was decided
     pause_number: int  # counts the pauses of the segment from 0
     tentative: bool = False  # sent at the shorter decode threshold; a confirmed one follows
+    confirm_index: int = 0  # tentative: where the pause is confirmed if the silence goes on
 
 
 @dataclass(frozen=True)

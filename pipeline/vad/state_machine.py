@@ -222,7 +222,7 @@ class SpeechStateMachine:
                     and not self._tentative
                     and 0 < p.pause_decode_samples <= silence_samples
                 ):
-                    events.append(self._pause(end_index, tentative=True))
+                    events.append(self._pause(end_index, window_samples=end_index - start_index))
         self._set_state(state, end_index)
 
         if self.segment_open and end_index - self._segment_start_index >= p.max_segment_samples:
@@ -262,9 +262,15 @@ class SpeechStateMachine:
         )
         return SpeechStart(self._segment_index, start_index, decided_index)
 
-    def _pause(self, decided_index: int, tentative: bool = False) -> SpeechPause:
-        if tentative:
+    def _pause(self, decided_index: int, window_samples: int = 0) -> SpeechPause:
+        """The confirmed pause; with ``window_samples`` (the VAD's window), the tentative one,
+        naming where the confirmed one will be decided if the silence goes on (silence is counted
+        in whole windows)."""
+        confirm_index = 0
+        if window_samples:
             self._tentative = True
+            windows = -(-self.params.pause_samples // window_samples)
+            confirm_index = self._last_speech_end_index + windows * window_samples
         else:
             self._paused = True
         return SpeechPause(
@@ -273,7 +279,8 @@ class SpeechStateMachine:
             self._last_speech_end_index,
             decided_index,
             self._pause_number,
-            tentative,
+            tentative=bool(window_samples),
+            confirm_index=confirm_index,
         )
 
     def _resume(self, resume_index: int) -> SpeechResume:
