@@ -31,31 +31,34 @@ latency and WER).
 
 Decoded at a tentative pause. The VAD first sends a tentative pause after
 ``vad.pause_decode_ms`` of silence (half of ``vad.pause_ms``: 100 of 200 ms on balanced, 75 of
-150 on low-latency), and the early final is decoded from then on, over the same audio as at the
-confirmed pause (its window ends as far into the silence as the confirmed pause's midpoint cut).
-It is committed only once the pause is confirmed (``_tentative_confirmed``: at once if it has
-answered), and dropped, counted as wasted, if speech resumes first; it pre-empts no partial
-(speculative, it is not final work yet). In continuous speech most short gaps are not pauses:
-once speech resumed after ``TENTATIVE_MISSES`` of a segment's last ``TENTATIVE_LOOKBACK``
-tentative pauses, its early finals wait for confirmed pauses again. Measured side by side
-(``bench/commit_latency.py --simulate --cost-model``, ``--set vad.pause_decode_ms=0`` against
-the default), sentence end -> final:
+150 on low-latency), naming where the pause will be confirmed if the silence goes on
+(``SpeechPaused.confirm_index``), and the early final is decoded from then on, its window ending
+at the confirmed pause's cut: the same audio, sooner. (Ending it at the tentative decision
+instead, 128 against 112 ms into the silence, made tiny.en loop on one dictation_dev sentence, a
+second pass on the full window, 1.06 s decision -> final in realtime.) It is committed only once
+the pause is confirmed (``_tentative_confirmed``: at once if it has answered), and dropped,
+counted as wasted, if speech resumes first; it pre-empts no partial (speculative, it is not
+final work yet). In continuous speech most short gaps are not pauses: once speech resumed after
+``TENTATIVE_MISSES`` of a segment's last ``TENTATIVE_LOOKBACK`` tentative pauses, its early
+finals wait for confirmed pauses again. Measured side by side (``bench/commit_latency.py
+--simulate --cost-model``, ``--set vad.pause_decode_ms=0`` against the default), sentence end ->
+final:
 
 | file (words) | p50 / p95 ms, before -> after | errors | early finals wasted | engine s / audio s |
 | --- | --- | --- | --- | --- |
-| dictation_dev (102) | 570 / 603 -> 499 / 960 | 9 -> 9 | 1 -> 1 | 0.220 -> 0.239 |
-| synthetic dictation (1,589) | 572 / 5,227 -> 507 / 5,296 | 501 -> 503 | 1 -> 13 | 0.292 -> 0.307 |
-| continuous.wav (1,096) | 1,758 / 4,074 -> 1,831 / 3,891 | 283 -> 270 | 9 -> 25 | 0.338 -> 0.345 |
+| dictation_dev (102) | 570 / 603 -> 489 / 519 | 9 -> 9 | 1 -> 1 | 0.220 -> 0.220 |
+| synthetic dictation (1,589) | 572 / 5,227 -> 507 / 5,123 | 501 -> 501 | 1 -> 14 | 0.292 -> 0.296 |
+| continuous.wav (1,096) | 1,758 / 4,074 -> 1,878 / 3,790 | 283 -> 276 | 9 -> 26 | 0.338 -> 0.350 |
 | monologue_dev (99) | 2,947 / 4,146 -> 1,127 / 1,534 | 17 -> 19 | 0 -> 2 | 0.330 -> 0.338 |
-| dictation_dev, low-latency | 475 / 737 -> 431 / 639 | 10 -> 10 | 1 -> 2 | 0.293 -> 0.271 |
-| continuous.wav, low-latency | 1,751 / 3,522 -> 1,763 / 3,237 | 321 -> 314 | 2 -> 44 | 0.356 -> 0.354 |
+| dictation_dev, low-latency | 475 / 737 -> 437 / 692 | 10 -> 10 | 1 -> 2 | 0.293 -> 0.296 |
 
-dictation_dev's p95 is one sentence ("Second item. ...") whose early final tiny.en looped on the
-8 s floor and decoded again on the full window (1.31 s); its 10 sentences otherwise 0.45-0.51 s.
-Without the segment's look-back, continuous.wav read 1,910 / 3,928 ms with 298 errors and 52
-early finals wasted, and the synthetic dictation 476 / 5,300 ms, 505 errors, 18 wasted. The
+The synthetic dictation's decision -> final p95 went 673 -> 573 ms. Measured before the window
+fix (the early final's window to the tentative decision): low-latency continuous.wav 1,751 /
+3,522 -> 1,763 / 3,237 ms, 321 -> 314 errors, 44 early finals wasted; and without the segment's
+look-back, continuous.wav 1,910 / 3,928 ms with 298 errors and 52 early finals wasted. The
 monologue's and continuous.wav's latencies move with the schedule (noise of about +-10 errors on
-continuous.wav): the tentative pause's claim is the dictation's sentence ends, ~70 ms sooner.
+continuous.wav): the tentative pause's claim is the dictation's sentence ends, ~40-80 ms sooner
+with the same words.
 """
 
 from __future__ import annotations
