@@ -28,9 +28,7 @@ def scheduler() -> SegmentScheduler:
 
 def tentative(decided_s: float, number: int = 0):
     """The tentative pause of the silence from 1.5 s, confirmed at 1.7 s if it goes on."""
-    return dataclasses.replace(
-        paused(1.5, decided_s, number), tentative=True, confirm_index=round(1.7 * SR)
-    )
+    return dataclasses.replace(paused(1.5, decided_s, number), confirm_index=round(1.7 * SR))
 
 
 def test_committed_when_the_pause_is_confirmed_not_before() -> None:

@@ -333,7 +333,6 @@ def speech_message(stream_id: str, event: VadEvent) -> Message:
             event.pause_index,
             event.decided_index,
             event.pause_number,
-            event.tentative,
             event.confirm_index,
         )
     if isinstance(event, SpeechResume):

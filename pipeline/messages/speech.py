@@ -56,8 +56,13 @@ class SpeechPaused(Message):
     pause_index: Annotated[int, Min(0), AtLeast("start_index")]  # where the silence begins
     decided_index: Annotated[int, Min(0), AtLeast("pause_index")]  # audio seen at the decision
     pause_number: Count = 0  # counts the pauses of the segment from 0
-    tentative: bool = False  # sent at the shorter decode threshold; a confirmed one follows
     confirm_index: Annotated[int, Min(0)] = 0  # tentative: confirmed here if the silence goes on
+
+    @property
+    def tentative(self) -> bool:
+        """Sent at the shorter decode threshold (``vad.pause_decode_ms``); the confirmed pause
+        follows if the silence goes on."""
+        return self.confirm_index > 0
 
 
 @register

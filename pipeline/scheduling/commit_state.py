@@ -40,7 +40,8 @@ class CommitState:
     silent_tail: bool = False  # all audio up to a pause is committed and speech did not resume
     awaiting_early: bool = False  # ended: its final is the early final in flight
     tentative_pause: int | None = None  # the pause number of a tentative pause not yet settled
-    tentative_resumed: tuple[bool, ...] = ()  # recent tentative pauses: True when speech resumed
+    # the last TENTATIVE_LOOKBACK tentative pauses (early_finals): True when speech resumed
+    tentative_resumed: tuple[bool, ...] = ()
     cadence: PartialCadence = field(default_factory=PartialCadence)  # when partials may go
     # windows, early finals and the final start here, at a word boundary before a pause, with
     # the final words after it forced as the prefix (``CommitOptions.context_lead_in_s``)

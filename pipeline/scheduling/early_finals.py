@@ -149,7 +149,7 @@ class EarlyFinals:
             return []
         if confirm_index is not None:  # a tentative pause
             state.tentative_pause = pause_number
-            if sum(state.tentative_resumed[-TENTATIVE_LOOKBACK:]) >= TENTATIVE_MISSES:
+            if sum(state.tentative_resumed) >= TENTATIVE_MISSES:  # (the last few, kept bounded)
                 return []  # speech went on after most of this segment's recent short pauses
             cut_index = min((pause_index + confirm_index) // 2, decided_index)
             return self._decode_at_tentative_pause(segment, state, cut_index, pause_number)
@@ -174,7 +174,7 @@ class EarlyFinals:
         if state.tentative_pause != pause_number:
             return
         state.tentative_pause = None
-        state.tentative_resumed = (*state.tentative_resumed[-TENTATIVE_LOOKBACK + 1 :], resumed)
+        state.tentative_resumed = (*state.tentative_resumed, resumed)[-TENTATIVE_LOOKBACK:]
 
     def _stable_sentence(self, state: CommitState) -> list[Word]:
         """The uncommitted words, when all are stable and end a sentence (else none)."""

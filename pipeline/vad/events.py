@@ -30,15 +30,20 @@ class SpeechProgress:
 @dataclass(frozen=True)
 class SpeechPause:
     """Silence began inside an open segment (its hangover is running): the segment may end
-    here, or speech may resume (``SpeechResume``). At most one per stretch of silence."""
+    here, or speech may resume (``SpeechResume``). At most one per stretch of silence, or two:
+    a tentative one (``confirm_index`` set) before the confirmed one."""
 
     segment_index: int
     start_index: int  # first sample of the segment
     pause_index: int  # the silence begins here (end of the last speech window)
     decided_index: int  # the audio up to this index had been seen when the pause was decided
     pause_number: int  # counts the pauses of the segment from 0
-    tentative: bool = False  # sent at the shorter decode threshold; a confirmed one follows
     confirm_index: int = 0  # tentative: where the pause is confirmed if the silence goes on
+
+    @property
+    def tentative(self) -> bool:
+        """Sent at the shorter decode threshold; the confirmed pause may follow."""
+        return self.confirm_index > 0
 
 
 @dataclass(frozen=True)

@@ -279,7 +279,6 @@ class SpeechStateMachine:
             self._last_speech_end_index,
             decided_index,
             self._pause_number,
-            tentative=bool(window_samples),
             confirm_index=confirm_index,
         )
 
