@@ -106,8 +106,8 @@ class SentenceEndsFirst(CommittedSegments):
 
     def ended(self, segment: Segment, now_s: float) -> None:
         state = self._states.get(segment.key)
-        if state is not None and state.last_request_s is not None:
-            self._stream_partial_s[segment.stream_id] = state.last_request_s
+        if self.round_robin_streams and state is not None and state.last_request_s is not None:
+            self._stream_partial_s[segment.stream_id] = state.last_request_s  # read only then
         super().ended(segment, now_s)
 
     def forget_stream(self, stream_id: str) -> None:
