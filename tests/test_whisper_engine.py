@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -62,19 +63,38 @@ def test_worker_environment_divides_cores():
     assert mlx_runtime.worker_environment(blas_threads=3)["OPENBLAS_NUM_THREADS"] == "3"
 
 
+_MATMUL_GFLOPS = (
+    "import time\n"
+    "from pipeline.backends import mlx_runtime\n"
+    "setup = mlx_runtime.prepare_blas(1)\n"
+    "mx = mlx_runtime.import_mlx()\n"
+    "a = mx.random.normal((512, 512)); mx.eval(a @ a)\n"
+    "best = float('inf')\n"
+    "for _ in range(5):\n"
+    "    t = time.perf_counter(); mx.eval(a @ a); best = min(best, time.perf_counter() - t)\n"
+    "print(setup.library is not None, 2 * 512**3 / best / 1e9)\n"
+)
+
+
+def _matmul_gflops(library: str | None) -> tuple[bool, float]:
+    """(OpenBLAS loaded, best GFLOP/s of a 512 x 512 MLX matmul) in a fresh process."""
+    env = dict(os.environ)
+    env.pop(mlx_runtime.BLAS_LIBRARY_ENV, None)
+    if library is not None:
+        env[mlx_runtime.BLAS_LIBRARY_ENV] = library
+    out = subprocess.run([sys.executable, "-c", _MATMUL_GFLOPS], check=True, capture_output=True,
+                         text=True, cwd=Path(__file__).parents[1], env=env).stdout.split()  # fmt: skip
+    return out[0] == "True", float(out[1])
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="OpenBLAS preload is a Linux measure")
 def test_prepare_blas_before_mlx_makes_matmul_fast():
-    code = (
-        "import time\n"
-        "from pipeline.backends import mlx_runtime\n"
-        "setup = mlx_runtime.prepare_blas(1)\n"
-        "mx = mlx_runtime.import_mlx()\n"
-        "a = mx.random.normal((512, 512)); mx.eval(a @ a)\n"
-        "t = time.perf_counter(); mx.eval(a @ a); mx.eval(a @ a)\n"
-        "print(setup.library is not None, 2 * 2 * 512**3 / (time.perf_counter() - t) / 1e9)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                         text=True, cwd=Path(__file__).parents[1]).stdout.split()  # fmt: skip
-    if out[0] != "True":
+    """Side by side, so the figure holds on a loaded machine: MLX's matmul with the system
+    OpenBLAS preloaded against the wheel's bundled BLAS (about 40x slower here; a fixed bound of
+    20 GFLOP/s failed at 13 under load), best of five each."""
+    loaded, fast = _matmul_gflops(None)
+    if not loaded:
         pytest.skip("no system OpenBLAS installed")
-    assert float(out[1]) > 20.0  # GFLOP/s; the bundled reference BLAS gives ~5
+    bundled_loaded, slow = _matmul_gflops("none")
+    assert not bundled_loaded
+    assert fast > 3 * slow, (fast, slow)  # GFLOP/s
