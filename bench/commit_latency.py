@@ -33,10 +33,18 @@ Pre-emption in the simulation: a partial cancelled while it runs (``scheduler.pr
 answers at its next checkpoint, one of the encoder's blocks or the decoder's steps of its CPU
 time (the split of its measured encoder and decoder time), and is charged only up to there.
 
+``--hypotheses FILE`` (with ``--simulate``): every request the worker ran, one JSON object a
+line (``hypothesis_entry``): its kind, the audio it heard, its words with their times and
+probabilities. ``--why`` names why a sentence's last word waited; this shows the words the
+hypotheses disagreed on. On continuous.wav (balanced, default cost model) the 9 of 57 sentences
+over 3 s waited on words tiny.en was unsure of and said differently 1 s apart ("the mortgage
+which is off." / "the morning is witching off." for "the body switches off.", "time zones" /
+"time loans", "Remind" / "dreaming" / "reamings"), mostly at probabilities of 0.1-0.5.
+
 Usage: .venv/bin/python bench/commit_latency.py [--file NAME] [--pace realtime|fast]
        [--workers N] [--no-offline] [--set KEY=VALUE ...]
-       [--simulate [--commit FIELD=VALUE] [--cost-model [PER_FRAME_S,PER_TOKEN_S]]]
-       [--keep TEXTS_PATH]
+       [--simulate [--commit FIELD=VALUE] [--cost-model [PER_FRAME_S,PER_TOKEN_S]]
+       [--why [LIMIT_S]] [--hypotheses FILE]] [--keep TEXTS_PATH]
 A profile: ``--set profile=low-latency``. ``--file`` also takes the dev set's names
 (``dictation.wav``, ``continuous.wav``: the synthetic files; ``jfk.flac``; see ``resolve_file``).
 """
@@ -236,6 +244,7 @@ def simulate(
     cost_model: tuple[float, float] | None = None,
     trace: CommitTrace | None = None,
     pause_hint_ms: float = 0.0,
+    hypotheses: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The daemon's scheduling on a virtual clock: the real VAD, scheduler and model in this
     process, audio arriving at realtime pace, one worker whose every request takes the CPU time
@@ -244,7 +253,8 @@ def simulate(
     ``pause_hint_ms`` > 0: once the VAD has seen that much silence inside a segment (shorter
     than its pause), the scheduler's commit work hears of it (``short_pause``; it acts only
     with ``--commit short_pause_partial=1``). The daemon's VAD sends no such event yet: this is
-    where the lever is measured before it is wired."""
+    where the lever is measured before it is wired. ``hypotheses``: gets one entry per request
+    the worker ran (``hypothesis_entry``; ``--hypotheses``)."""
     from dataclasses import replace
 
     from config.loader import load_config
@@ -314,6 +324,8 @@ def simulate(
             if cost_model is not None:  # the same schedule whatever else loads the machine
                 cpu_s = modeled_cpu_s(cost_model, result.details)
             engine_cpu_s += cpu_s
+            if hypotheses is not None:
+                hypotheses.append(hypothesis_entry(now_s, cpu_s, request, result))
             if trace is not None:
                 trace.request(now_s, cpu_s, request)
             if request.is_partial and result.details.get("suspect"):
@@ -406,6 +418,32 @@ def offline_text(path: Path) -> tuple[str, float]:
     return text, time.process_time() - cpu_s
 
 
+def hypothesis_entry(now_s: float, cpu_s: float, request: Any, result: Any) -> dict[str, Any]:
+    """One request the simulated worker ran, as ``--hypotheses`` writes it: when it went and
+    was answered (virtual clock), its kind, the audio it heard (stream seconds), whether the
+    worker found it suspect, and its words (text, start, end in stream seconds, probability).
+    The words every partial heard show why a sentence's last words waited (which words the
+    hypotheses disagreed on, and how sure tiny.en was of them), which ``--why`` only names."""
+    offset_s = request.start_index / 16e3
+    kind = "final"
+    if request.is_partial:
+        kind = "preview" if request.preview else "partial"
+    elif request.early_final:
+        kind = "early"
+    return {
+        "at_s": round(now_s, 3),
+        "done_s": round(now_s + cpu_s, 3),
+        "kind": kind,
+        "heard": [round(offset_s, 3), round(request.end_index / 16e3, 3)],
+        "suspect": bool(result.details.get("suspect")),
+        "words": [
+            [w.text, round(w.start_s + offset_s, 3), round(w.end_s + offset_s, 3),
+             round(w.probability, 3)]
+            for w in result.words
+        ],
+    }  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--file", default="monologue_dev.wav")
@@ -447,11 +485,18 @@ def main(argv: list[str] | None = None) -> int:
         help="simulate: silence inside a segment after which the commit work hears of a short "
         "pause (acts with --commit short_pause_partial=1; default %(default)s)",
     )
+    parser.add_argument(
+        "--hypotheses",
+        type=Path,
+        help="simulate: write every request the worker ran (its kind, the audio it heard, its "
+        "words with their times and probabilities) here, one JSON object a line",
+    )
     args = parser.parse_args(argv)
     path, reference_path = resolve_file(args.file)
     reference = json.loads(reference_path.read_text())
     reference.setdefault("utterances", [])  # jfk.flac: text only, no latency
     trace = None
+    hypotheses: list[dict[str, Any]] | None = [] if args.hypotheses else None
     if args.simulate:
         commit = dict(item.split("=", 1) for item in args.commit)
         cost_model = None
@@ -467,7 +512,10 @@ def main(argv: list[str] | None = None) -> int:
             cost_model,
             trace,
             args.pause_hint_ms,
+            hypotheses,
         )
+        if args.hypotheses and hypotheses is not None:
+            args.hypotheses.write_text("".join(json.dumps(h) + "\n" for h in hypotheses))
     else:
         result = run_daemon(path, args.pace, args.workers, args.settings, args.log)
     print(f"{len(result['arrivals'])} finals received live")

@@ -31,3 +31,31 @@ def test_a_shared_recording_resolves_beside_its_json_and_any_rate_loads_at_16_kh
     audio = load_audio(DATA_DIR / "jfk.flac")  # 44.1 kHz on disk, 11 s
     assert audio.dtype.name == "float32" and audio.ndim == 1
     assert 10.5 * 16_000 < audio.size < 11.5 * 16_000
+
+
+def test_the_simulation_writes_every_hypothesis_with_its_words(tmp_path, capsys) -> None:
+    """``--hypotheses``: each request the simulated worker ran, with the words tiny.en heard
+    (the real VAD, scheduler and model on jfk.flac)."""
+    import json
+
+    from bench.commit_latency import main
+
+    path = tmp_path / "hypotheses.jsonl"
+    argv = ["--simulate", "--cost-model", "--file", "jfk.flac", "--no-offline"]
+    assert main([*argv, "--hypotheses", str(path)]) == 0
+    entries = [json.loads(line) for line in path.read_text().splitlines()]
+    kinds = {entry["kind"] for entry in entries}
+    assert "partial" in kinds and kinds <= {"preview", "partial", "early", "final"}
+    assert all(e["at_s"] < e["done_s"] for e in entries)
+    assert [e["at_s"] for e in entries] == sorted(e["at_s"] for e in entries)
+    heard = [e for e in entries if e["kind"] == "partial" and e["words"]]
+    assert heard
+    for entry in heard:
+        start_s, end_s = entry["heard"]
+        assert 0 <= start_s < end_s <= 11.5
+        for text, word_start_s, word_end_s, probability in entry["words"]:
+            assert isinstance(text, str) and 0 <= probability <= 1
+            assert start_s - 0.05 <= word_start_s <= word_end_s <= end_s + 0.05
+    said = " ".join(t.strip().lower() for e in heard for t, *_ in e["words"])
+    assert "country" in said  # "... ask what you can do for your country"
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["file"] == "jfk.flac"
