@@ -68,3 +68,25 @@ def test_two_real_streams_are_final_promptly_and_the_same_twice(tmp_path) -> Non
     assert first["dictation_p95_s"] is not None and first["dictation_p95_s"] < 1.0, first
     assert first["early_finals_requested"] > 0 and first["partials_requested"] > 0, first
     assert replay(clips, set(), args, backend, config) == first  # the simulated clock
+
+
+def test_schedules_shift_the_streams_starts() -> None:
+    """Schedule 0 starts every stream at 0 (the replay as before); the others delay every stream
+    but the first by under ``shift_s``, in 20 ms blocks, differently from schedule to schedule."""
+    from bench.stream_replay import schedule_offsets
+
+    assert schedule_offsets(4, 0, 0.6) == [0.0] * 4
+    one, two = schedule_offsets(4, 1, 0.6), schedule_offsets(4, 2, 0.6)
+    assert one[0] == two[0] == 0.0 and one != two
+    for offset in one + two:
+        assert 0.0 <= offset <= 0.6 and abs(offset / 0.02 - round(offset / 0.02)) < 1e-9
+
+
+def test_a_shifted_stream_counts_the_same_utterances_at_their_shifted_times(tmp_path) -> None:
+    config, backend, args = _setup(8.0)
+    (clip,) = _clips(tmp_path, (0.0,))
+    clip = replace(clip, utterances=clip.utterances[:1])
+    shifted = replay([clip], set(), args, backend, config, offsets=[0.5])
+    assert shifted["offsets_s"] == [0.5]
+    assert shifted["missed"] == 0 and shifted["dictation_utterances"] == 1, shifted
+    assert shifted["dictation_p95_s"] is not None and shifted["dictation_p95_s"] < 1.0, shifted
