@@ -82,7 +82,13 @@ per stream-second, median:
 Schedules passing the issue's rule: N = 4 2 of 3 -> 3 of 3, N = 6 3 -> 3 (with an utterance
 over 1.5 s in two of them before, none after). The continuous p95 moves with the schedule by
 several seconds either way (one sentence each: N = 4's 5.10 s is continuous-01's first
-sentence in one schedule, 3.50 and 2.00 s in the others).
+sentence in one schedule, 3.50 and 2.00 s in the others). Realtime it depends on a free worker:
+a tentative pause's early final pre-empts nothing, so one unsent at the resume is still dropped.
+``bench/streams.py --seconds 30 --levels 4 --log-level debug`` (08:07 UTC, load 2.9): that
+sentence 1.67 s, no early final at its pause (both workers on partials, s3/3/p72 and s4/0/p67,
+from the tentative decision to the resume 70 ms later); its last word waited for partial
+commits. Not built: keeping such an unsent early final past the resume as final work (it would
+pre-empt a partial, and be wasted at every mid-sentence short pause).
 
 **Starved segments** (``STARVED_S``). At N = 6 the continuous streams starve: the dictation
 streams' early finals and confirming partials go first, and a continuous stream's one long
