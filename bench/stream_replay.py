@@ -30,7 +30,7 @@ FIELD=VALUE`` sets ``CommitOptions`` fields as ``bench/commit_latency.py`` does;
 compares experiments on the same clips (``dropunsent``: ``CommitOptions.keep_unsent_early``
 off; ``dropresumed``: ``EarlyFinals.commit_resumed_early`` off; ``noshortpause``:
 ``SentenceEndsFirst.short_pause_sentences`` off; the daemon has these on; ``shortpauseany``:
-``short_pause_any_text`` on; ``starvedS``: ``starved_s`` = S; the daemon has these off).
+``short_pause_any_text`` on; ``shortpauseunsent``: ``short_pause_unsent`` on; ``starvedS``: ``starved_s`` = S; the daemon has these off).
 ``--trace-over S`` prints each utterance over S seconds with its
 segment's finals (parts committed while speaking, their cuts and times). Last line JSON: per
 lever and N, the dictation and continuous p50/p95, the utterances over 1.5 s, engine CPU per
@@ -199,7 +199,7 @@ from bench.streams import CLIP_EXTRA_S, CLOSE_MARGIN_S, P95_LIMIT_S  # noqa: E40
 SR = 16_000
 BLOCK = 320  # 20 ms, the capture's block
 CANCEL_S = 0.05  # a cancelled request stops this long (engine time) after the cancel
-LEVERS = ("dropunsent", "dropresumed", "noshortpause", "shortpauseany")
+LEVERS = ("dropunsent", "dropresumed", "noshortpause", "shortpauseany", "shortpauseunsent")
 
 
 @dataclass
@@ -272,6 +272,8 @@ def replay(
             kind.short_pause_sentences = False  # a short pause's early final: dropped
         if isinstance(kind, SentenceEndsFirst) and "shortpauseany" in levers:
             kind.short_pause_any_text = True  # ... committed whatever its text
+        if isinstance(kind, SentenceEndsFirst) and "shortpauseunsent" in levers:
+            kind.short_pause_unsent = True  # ... kept when unsent at the resume too
         starved = [lever for lever in levers if lever.startswith("starved")]
         if isinstance(kind, SentenceEndsFirst) and starved:  # starvedS: starved_s = S
             kind.starved_s = float(starved[0].removeprefix("starved"))

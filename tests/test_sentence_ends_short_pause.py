@@ -17,12 +17,14 @@ from tests.test_scheduler_commits import finals, only, paused, resumed
 from tests.test_scheduler_fakes import RINGS, SR, ongoing, options, result, started
 
 
-def scheduler(*, sharing: bool) -> SegmentScheduler:
+def scheduler(*, sharing: bool, keep_unsent: bool = False) -> SegmentScheduler:
     """ "mic" speaks from 0 s to 1.5 s, then a tentative pause decided at 1.6 s (confirmed at 1.7
     s if the silence goes on): its early final is sent then. With ``sharing``, "room" is in
     speech too."""
     opts = options(commit=CommitOptions(margin_s=0.5, context_lead_in_s=2.0))
-    s = SegmentScheduler(opts, rings=RINGS, work=default_work(opts))
+    work = default_work(opts)
+    work[0].short_pause_unsent = keep_unsent  # type: ignore[attr-defined]
+    s = SegmentScheduler(opts, rings=RINGS, work=work)
     s.speech_started(started(0, 0.0), 0.0)
     if sharing:
         s.speech_started(started(0, 0.0, "room"), 0.0)
@@ -76,3 +78,21 @@ def test_a_stream_alone_drops_it_as_before() -> None:
     assert finals(s.on_reply("asr-1", result(early, "I went home."), 1.62)) == []
     assert finals(s.speech_resumed(resumed(1.65), 1.65)) == []
     assert s.stats().early_finals_used == 0 and s.stats().early_finals_wasted == 1
+
+
+@pytest.mark.parametrize("keep_unsent", [True, False])
+def test_one_unsent_at_the_resume_is_kept_only_with_short_pause_unsent(keep_unsent) -> None:
+    """No worker was free from the tentative pause to the resume (a tentative pause's early
+    final pre-empts nothing): ``short_pause_unsent`` keeps it and sends it on the next free
+    worker, committed if it ends a sentence; off (the daemon's default), it is dropped."""
+    s = scheduler(sharing=True, keep_unsent=keep_unsent)
+    s.speech_resumed(resumed(1.65), 1.65)
+    sent = [r for _, r in s.dispatch(["asr-1"], 1.7) if r.stream_id == "mic"]
+    early = [r for r in sent if r.early_final]
+    if not keep_unsent:
+        assert early == []
+        return
+    (request,) = early
+    assert request.end_index == round(1.6 * SR)
+    (part,) = finals(s.on_reply("asr-1", result(request, "I went home."), 1.9))
+    assert part.text == "I went home." and part.end_s == pytest.approx(1.6)

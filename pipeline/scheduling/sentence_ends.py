@@ -87,8 +87,15 @@ a tentative pause's early final pre-empts nothing, so one unsent at the resume i
 ``bench/streams.py --seconds 30 --levels 4 --log-level debug`` (08:07 UTC, load 2.9): that
 sentence 1.67 s, no early final at its pause (both workers on partials, s3/3/p72 and s4/0/p67,
 from the tentative decision to the resume 70 ms later); its last word waited for partial
-commits. Not built: keeping such an unsent early final past the resume as final work (it would
-pre-empt a partial, and be wasted at every mid-sentence short pause).
+commits. Keeping such an unsent early final past the resume and sending it on the next free
+worker (``SHORT_PAUSE_UNSENT``, as ``keep_unsent_early`` does at a confirmed pause) is coded and
+left off: the replay rarely has the case, and on ``--levels 4,6 --schedules 3 --levers
+shortpauseunsent`` against the daemon's set (starved segments on), worst / median, N = 4
+dictation p95 0.878 / 0.784 -> 0.881 / 0.784 s, continuous p50 2.10 / 1.50 -> 2.61 / 1.87 s,
+p95 5.02 / 3.50 -> 4.54 / 3.75 s; N = 6 dictation 1.001 / 0.787 -> 0.976 / 0.941 s, continuous
+p50 2.69 / 2.67 -> 2.59 / 2.36 s, p95 4.10 / 3.78 -> 3.87 / 3.52 s; early finals 32 -> 35-39,
+engine 0.238 -> 0.241: schedule churn, no clear gain on the replay. A realtime A/B would need a
+config key (none: the lead's).
 
 **Starved segments** (``STARVED_S``). At N = 6 the continuous streams starve: the dictation
 streams' early finals and confirming partials go first, and a continuous stream's one long
@@ -151,6 +158,9 @@ ROUND_ROBIN_STREAMS = False
 # does at a confirmed pause). Module doc for the figures.
 SHORT_PAUSE_SENTENCES = True
 SHORT_PAUSE_ANY_TEXT = False
+# ... and one still unsent at the resume (no worker was free: a tentative pause's early final
+# pre-empts nothing) is kept and sent on the same terms (``CommitOptions.keep_unsent_early``).
+SHORT_PAUSE_UNSENT = False
 # A starved segment: its speech has waited STARVED_S or more uncommitted (since the stream's last
 # commit, or the segment's start) while another stream is in speech. Its due partial goes after
 # the confirming ones, the longest wait first, and is urgent (past the partial budget and the
@@ -166,12 +176,13 @@ class SentenceEndsFirst(CommittedSegments):
     round_robin_streams: bool = ROUND_ROBIN_STREAMS
     short_pause_sentences: bool = SHORT_PAUSE_SENTENCES
     short_pause_any_text: bool = SHORT_PAUSE_ANY_TEXT
+    short_pause_unsent: bool = SHORT_PAUSE_UNSENT
     starved_s: float | None = STARVED_S
 
     def __init__(self, options: CommitOptions | None = None) -> None:
         super().__init__(options)
         self._stream_partial_s: dict[str, float] = {}  # a stream's last partial, ended segments
-        # early finals of short pauses kept past their resume, in flight: (segment, serial)
+        # early finals of short pauses kept past their resume: (segment, pause number)
         self._short_pause_early: set[tuple[SegmentKey, int]] = set()
 
     def resumed(self, segment: Segment, pause_number: int, now_s: float) -> list[Message]:
@@ -192,16 +203,16 @@ class SentenceEndsFirst(CommittedSegments):
                     early.words and ends_sentence(early.words[-1].text)
                 ):
                     early.tentative = False  # committed at its cut below (_resumed_early)
-            elif early.serial:  # in flight: read on arrival
+            elif early.serial or self.short_pause_unsent:  # in flight (or unsent): on arrival
                 early.tentative = False
-                self._short_pause_early.add((segment.key, early.serial))
+                self._short_pause_early.add((segment.key, early.pause_number))
         return super().resumed(segment, pause_number, now_s)
 
     def _resumed_early(
         self, segment: Segment, state: CommitState, early: EarlyFinal, now_s: float
     ) -> list[Message]:
-        short = (segment.key, early.serial) in self._short_pause_early
-        self._short_pause_early.discard((segment.key, early.serial))
+        short = (segment.key, early.pause_number) in self._short_pause_early
+        self._short_pause_early.discard((segment.key, early.pause_number))
         if short and not self.short_pause_any_text:  # ends mid-sentence: dropped, as before
             self._drop_early(state, wasted=True)
             return []
