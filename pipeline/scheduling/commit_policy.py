@@ -255,6 +255,59 @@ class CommitOptions:
     # and is confident: 2 of 72 did, 1.79 / 3.99 s, 297 errors.
     short_pause_partial: bool = False
     short_pause_delay_s: float = 0.3
+    # A sentence's last words in continuous speech. ``--why`` on continuous.wav: the 9 of 57
+    # sentences over 3 s waited on words tiny.en said differently in consecutive hypotheses at
+    # probabilities of 0.1-0.5 ("the mortgage which is off." / "the morning is witching off."
+    # for "the body switches off.", "time zones" / "time loans"; read with
+    # ``bench/commit_latency.py --hypotheses``). Two rules, off here; the daemon turns the first
+    # on (``SchedulerOptions.from_config``), the second stays off:
+    # - A partial timed by a sentence end (``commits._hurry_sentence_end``): after a hypothesis
+    #   whose uncommitted words hold a sentence end (a word ending in ``.``, ``?`` or ``!``,
+    #   not its last word: Whisper ends nearly every window with a full stop), the segment's
+    #   next partial goes once the newest audio is ``sentence_end_delay_s`` past that word (at
+    #   once when it already is: the hypothesis heard it and left it uncommitted, and the next
+    #   one breaks the tie) instead of a partial interval after the last one; at most
+    #   ``sentence_end_tries`` such partials per sentence end. 0: off.
+    # - Agreement on where a sentence ends rather than on its words
+    #   (``sentence_boundary_count``): when the newest hypothesis and the one before both end
+    #   a sentence (a word after it in both) within ``boundary_tolerance_s`` of each other,
+    #   the newest one's words up to its sentence end (at most ``boundary_max_words`` of them
+    #   unagreed) are committed, whatever the two said before it, once it ends
+    #   ``confident_margin_s`` before the newest audio. 0: off.
+    # Simulated side by side on three schedules (bench/commit_latency.py --simulate
+    # --cost-model [MODEL] --file continuous.wav [--commit sentence_end_delay_s=0.5]
+    # [--commit boundary_tolerance_s=0.3]), continuous.wav (1,096 words, offline 284 errors),
+    # last word -> committed p50 / p95, errors, sentences over 3 s of 57, mean; off -> timed
+    # partial (0.5 s) -> both (0.3 s):
+    # default cost model: 1.86 / 3.78 s, 288, 9, 2.08 s -> 1.88 / 3.69 s, 269, 10, 2.06 s ->
+    #   1.76 / 3.49 s, 274, 8, 1.97 s;
+    # 0.0005,0.010: 1.79 / 3.94 s, 267, 11, 2.04 s -> 1.79 / 3.76 s, 277, 7, 1.97 s -> 1.75 /
+    #   3.76 s, 277, 6, 1.93 s;
+    # 0.0004,0.008: 1.89 / 3.70 s, 264, 8, 2.02 s -> 1.83 / 3.60 s, 273, 6, 1.96 s -> 1.72 /
+    #   3.88 s, 280, 5, 1.96 s.
+    # The timed partial: p95 -0.09 to -0.18 s on all three, errors 819 -> 819 summed (each
+    # schedule moves +-10-20 words by itself), engine CPU per audio s +0.002 to +0.006: on in
+    # the daemon; synthetic dictation (1,589 words, offline 484) 507 / 5,123 -> 511 / 5,123
+    # ms, 501 errors both, CPU 0.295 -> 0.296. Both: p50 -0.04 to -0.17 s, but errors 819 -> 831 summed and p95 +0.18 s on
+    # one schedule: the sentence-end agreement stays off. Both on, default cost model, the
+    # other dev files: synthetic dictation (1,589 words, offline 484) 507 / 5,123 -> 509 /
+    # 5,096 ms, 501 -> 502 errors, CPU 0.295 -> 0.296; monologue_dev, dictation_dev, jfk,
+    # demo_pauses, harvard: the same finals (monologue_dev's 6 sentences never trigger them).
+    # The sentence-end agreement alone (default cost model): 1.88 / 3.78 s, 276 errors, 9 over
+    # 3 s. The timed partial counting a hypothesis' last word as a sentence end: monologue_dev
+    # 1.13 / 1.53 -> 1.54 / 1.85 s, CPU 0.338 -> 0.428 (a partial after nearly every one). Measured and not kept (monologue_dev, default
+    # cost model, 19 errors, offline 17): partials 0.5 s apart (``long_uncommitted_s`` 0.01)
+    # 25 errors, CPU 0.338 -> 0.586; with agreement only between hypotheses that heard at
+    # least 0.8 s apart (so that two hypotheses of nearly the same audio do not agree on one
+    # guess) 26, lookback 3 27; with ``confident_margin_s`` 0.5 25, without confident commits
+    # 22: faster partials lose words whatever agrees them. And a tentative pause's early
+    # final that ends a sentence committed at its cut when speech resumes, for a stream alone
+    # too (``sentence_ends.SHORT_PAUSE_SENTENCES`` does it while sharing): monologue_dev 1.13 /
+    # 1.53 -> 1.68 / 2.30 s, 19 -> 25 errors (a commit at a pause restarts the windows).
+    sentence_end_delay_s: float = 0.0
+    sentence_end_tries: int = 1
+    boundary_tolerance_s: float = 0.0
+    boundary_max_words: int = 4  # at most this many of those words unagreed
 
     def __post_init__(self) -> None:
         for name in (
@@ -275,6 +328,8 @@ class CommitOptions:
             "long_uncommitted_s",
             "long_interval_s",
             "short_pause_delay_s",
+            "sentence_end_delay_s",
+            "boundary_tolerance_s",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
@@ -301,6 +356,10 @@ class CommitOptions:
         if self.clause_reach_words < 0:
             raise ValueError(
                 f"clause_reach_words must not be negative, got {self.clause_reach_words}"
+            )
+        if self.sentence_end_tries < 0:
+            raise ValueError(
+                f"sentence_end_tries must not be negative, got {self.sentence_end_tries}"
             )
         if self.repeat_limit < 2:
             raise ValueError(f"repeat_limit must be at least 2, got {self.repeat_limit}")
@@ -383,6 +442,35 @@ def confident_count(
     while count > 0 and continues(rest[count]):
         count -= 1
     return count
+
+
+def sentence_boundary_count(
+    rest: Sequence[Word],
+    agreed: int,
+    heard_end_s: float,
+    previous: Sequence[Word] | None,
+    previous_heard_end_s: float | None,
+    margin_s: float,
+    tolerance_s: float,
+    max_words: int,
+) -> int:
+    """How many leading words of ``rest`` (the newest hypothesis' uncommitted words, the first
+    ``agreed`` of them stable) are final because the hypothesis before it (``previous``, its
+    words after the stable prefix, heard up to ``previous_heard_end_s``) ends a sentence at
+    the same place: up to the newest one's first sentence end, when a word follows it in both,
+    the two ends lie within ``tolerance_s``, it ends ``margin_s`` before ``heard_end_s`` and
+    at most ``max_words`` of the words up to it are unagreed. 0: none."""
+    if not previous or previous_heard_end_s is None:
+        return 0
+    end = next((i for i, w in enumerate(rest[:-1]) if ends_sentence(w.text)), None)
+    if end is None or rest[end].end_s > heard_end_s - margin_s or end + 1 - agreed > max_words:
+        return 0
+    end_s = rest[end].end_s
+    if not any(
+        ends_sentence(w.text) and abs(w.end_s - end_s) <= tolerance_s for w in previous[:-1]
+    ):
+        return 0
+    return end + 1
 
 
 def awaits_agreement(rest: Sequence[Word], heard_end_s: float, margin_s: float) -> bool:

@@ -47,3 +47,7 @@ class CommitState:
     # the final words after it forced as the prefix (``CommitOptions.context_lead_in_s``)
     lead_start_index: int | None = None
     piece_start_index: int = 0  # the segment's start or its last commit at a pause
+    # the sentence end the last partial timed by one went for, and how many went for it
+    # (``CommitOptions.sentence_end_delay_s``)
+    hurried_end_s: float | None = None
+    hurried_tries: int = 0

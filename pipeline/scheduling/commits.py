@@ -16,6 +16,10 @@ then partials (a partial is never sent while final work waits).
   daemon's default), words the newest hypothesis alone is confident of are committed without
   waiting for the next to agree (``commit_policy.confident_count``). A segment that a
   restarted VAD detects again starts after the stream's committed audio.
+- A sentence's last words (``CommitOptions.sentence_end_delay_s``, the daemon's default): a
+  hypothesis that heard a sentence end and left it uncommitted brings the next partial at once
+  instead of a partial interval later. (``boundary_tolerance_s``, off: two hypotheses that end
+  a sentence at the same place commit the newest one's words up to it.)
 - Pauses (``early_finals.EarlyFinals``): a complete sentence is committed when silence begins;
   otherwise an early final of the audio up to the silence is decoded at once.
 - The segment's final covers what is left after the last cut: chunks decoded at its end from
@@ -46,16 +50,19 @@ from pipeline.scheduling.commit_policy import (
     confident_count,
     continues,
     cut_after,
+    ends_sentence,
     language_boundary,
     lead_in_start_s,
     lead_in_words,
     partial_window,
+    sentence_boundary_count,
     window_start_after_commit,
 )
 from pipeline.scheduling.commit_state import CommitState
 from pipeline.scheduling.early_finals import EarlyFinals
 from pipeline.scheduling.first_partial import PREVIEW_TRIES, is_preview, partial_min_samples
 from pipeline.scheduling.flights import WorkReply
+from pipeline.scheduling.partial_cadence import SAME_END_S
 from pipeline.scheduling.requests import partial_request, prompt_tail
 from pipeline.scheduling.segment import Segment, SegmentKey
 from pipeline.scheduling.work_kind import Flight
@@ -459,7 +466,10 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             if stalled is not None:
                 unstable = merged_text(rest[count:])
                 return [*stalled, self.core.partial(segment, "", unstable, request.end_index)]
-        self._hurry_agreement(segment, state, [*stable, *partial.unstable_words], heard_end_s)
+        hypothesis = [*stable, *partial.unstable_words]
+        self._hurry_agreement(segment, state, hypothesis, heard_end_s)
+        if self.commit_options.sentence_end_delay_s > 0:
+            self._hurry_sentence_end(segment, state, hypothesis, now_s)
         rest_stable = merged_text(stable[state.committed_count :])
         if (rest_stable, partial.unstable) != segment.last_partial_text:
             out.append(self.core.partial(segment, rest_stable, partial.unstable, request.end_index))
@@ -558,6 +568,29 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         if soon_s < interval_s:
             state.last_request_s -= interval_s - soon_s
 
+    def _hurry_sentence_end(
+        self, segment: Segment, state: CommitState, hypothesis: list[Word], now_s: float
+    ) -> None:
+        """A sentence end among the uncommitted words of ``hypothesis``: the next partial goes
+        once the newest audio is ``sentence_end_delay_s`` past it, up to ``sentence_end_tries``
+        times per sentence end (``CommitOptions.sentence_end_delay_s``)."""
+        options = self.commit_options
+        rest = hypothesis[state.committed_count : -1]  # a word follows: not the window's end
+        end_s = next((w.end_s for w in rest if ends_sentence(w.text)), None)
+        if end_s is None:
+            return
+        same = state.hurried_end_s is not None and abs(end_s - state.hurried_end_s) <= SAME_END_S
+        if same and state.hurried_tries >= options.sentence_end_tries:
+            return
+        if state.last_request_s is None:
+            return
+        state.hurried_tries = state.hurried_tries + 1 if same else 1
+        state.hurried_end_s = end_s
+        interval_s = self.core.options.partial_interval_s * state.cadence.stretch
+        newest_s = samples_to_seconds(segment.newest_index)
+        wait_s = max(0.0, end_s + options.sentence_end_delay_s - newest_s)
+        state.last_request_s = min(state.last_request_s, now_s + wait_s - interval_s)
+
     def _confident_count(
         self,
         state: CommitState,
@@ -572,17 +605,32 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         if not options.confident_commit or state.agreement.newest_looped:
             return 0
         rest = [*stable[state.committed_count :], *state.agreement.newest_tail]
-        return state.committed_count + confident_count(
-            rest,
-            len(stable) - state.committed_count,
-            heard_end_s,
-            state.agreement.previous_tail,
-            previous_heard_end_s,
-            options.confident_probability,
-            options.confident_margin_s,
-            options.confident_next_probability,
-            options.settled_s,
-            options.settled_probability,
+        boundary = 0
+        if options.boundary_tolerance_s > 0:
+            boundary = sentence_boundary_count(
+                rest,
+                len(stable) - state.committed_count,
+                heard_end_s,
+                state.agreement.previous_tail,
+                previous_heard_end_s,
+                options.confident_margin_s,
+                options.boundary_tolerance_s,
+                options.boundary_max_words,
+            )
+        return state.committed_count + max(
+            boundary,
+            confident_count(
+                rest,
+                len(stable) - state.committed_count,
+                heard_end_s,
+                state.agreement.previous_tail,
+                previous_heard_end_s,
+                options.confident_probability,
+                options.confident_margin_s,
+                options.confident_next_probability,
+                options.settled_s,
+                options.settled_probability,
+            ),
         )
 
     def _preview_again(
