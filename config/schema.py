@@ -175,6 +175,12 @@ class AsrConfig:
         min=0,
         max=30,
     )
+    sentence_end_delay_s: float = _key(
+        0.5,
+        "while speech goes on, a hypothesis that heard a sentence end and left it uncommitted brings the next partial once the audio is this far past it, instead of a partial interval later (0: off)",
+        min=0,
+        max=10,
+    )
     chunk_duration_s: float = _key(
         30.0,
         "longer segments and files are cut into chunks of at most this length (Whisper pads every input to 30 s, so shorter chunks cost more)",

@@ -113,3 +113,8 @@ def test_the_daemon_times_a_partial_by_a_sentence_end_and_leaves_the_boundary_ru
     assert (commit.sentence_end_delay_s, commit.boundary_tolerance_s) == (0.5, 0.0)
     plain = CommitOptions()  # direct callers keep the plain rules
     assert (plain.sentence_end_delay_s, plain.boundary_tolerance_s) == (0.0, 0.0)
+    # the configuration key turns it off (0) or moves it
+    for value in (0.0, 0.8):
+        config = load_config(None, cli_overrides={"asr.sentence_end_delay_s": str(value)}).config
+        commit = SchedulerOptions.from_config(config, "whisper", "tiny.en").commit
+        assert commit is not None and commit.sentence_end_delay_s == value

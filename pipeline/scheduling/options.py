@@ -19,9 +19,6 @@ DEFAULT_PROMPT_MAX_CHARS = 400  # tail of the previous final given as a prompt (
 # others get the same bound so a partial or chunk never grows with the segment.
 BACKEND_WINDOW_S = {"whisper": WHISPER_WINDOW_S}
 DEFAULT_WINDOW_S = WHISPER_WINDOW_S
-# The daemon's partial timed by a sentence end in continuous speech
-# (``CommitOptions.sentence_end_delay_s``; no configuration key yet)
-SENTENCE_END_DELAY_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +104,7 @@ class SchedulerOptions:
                 prompt_recent_chars=asr.prompt_recent_chars,
                 long_uncommitted_s=asr.long_uncommitted_s,
                 # a sentence's last words: the partial timed by its end (commit_policy's figures)
-                sentence_end_delay_s=SENTENCE_END_DELAY_S,
+                sentence_end_delay_s=asr.sentence_end_delay_s,
             ),
             max_batch=asr.max_batch,
             max_batched_audio_s=asr.max_batched_audio_s,
