@@ -181,6 +181,9 @@ class SegmentScheduler(SpeechEvents):
             raise ValueError(f"partial_align must be in [0, 1), got {partial_align}")
         self._partial_align = partial_align
         self.preempt_grace_s = PREEMPT_GRACE_S
+        # urgent partials (a sentence end's confirming one, a starved segment's) are never
+        # cancelled (measured with sentence_ends.TENTATIVE_PREEMPTS; off: any partial may be)
+        self.spare_urgent_partials = False
         self.overdue_partial_intervals = OVERDUE_PARTIAL_INTERVALS  # 0: an overdue one holds too
         if reserve_for_finals < 0:
             raise ValueError(f"reserve_for_finals must be >= 0, got {reserve_for_finals}")
@@ -433,6 +436,10 @@ class SegmentScheduler(SpeechEvents):
         ]
         in_flight = {key for _, key in partials}
         self._partial_sent_s = {k: v for k, v in self._partial_sent_s.items() if k in in_flight}
+        if self.spare_urgent_partials:
+            urgent = {key for key, flight in self._ledger.flights() if flight.urgent}
+            spared = {worker_of(role) for role, key in partials if key in urgent}
+            partials = [(role, key) for role, key in partials if worker_of(role) not in spared]
         finishing = self._finishing_workers(partials, now_s)
         waiting -= len(finishing)  # each comes free within the grace: the final takes it
         partials = [(role, key) for role, key in partials if worker_of(role) not in finishing]

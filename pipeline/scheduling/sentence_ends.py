@@ -123,6 +123,27 @@ time (2.0 s sends so many urgent partials that they crowd each other, and the re
 The bound does not reach the 3 s target: with 3.0 s, the N = 6 sentences over 3 s are spread
 over all three continuous streams (nine over the three schedules, 3.2-4.1 s; each waits for a
 last partial commit a few words after the sentence end); not traced further.
+
+**A tentative early final pre-empting a partial** (``TENTATIVE_PREEMPTS``, off). Realtime's
+'... wood and string.' (above) found both workers on partials from the tentative decision to
+the resume. On: while sharing, an unsent tentative early final counts as final work waiting,
+so the scheduler cancels the newest partial in flight for it. The replay shows the case with
+the workers busier (``--cost-scale 1.3``). ``bench/stream_replay.py --levels 4,6 --seconds 30
+--schedules 3 --cost-scale 1.3 --levers off,tentativepreempts`` (and
+``tentativepreempts+spareurgent``: urgent partials, confirming or starved, never cancelled,
+``SegmentScheduler.spare_urgent_partials``). Worst / median over the schedules, s:
+
+| lever | N = 4 dictation p95 | N = 4 continuous p95 | N = 6 dictation p95 | N = 6 continuous p95 | pre-emptions N = 4 / 6 | engine N = 4 / 6 |
+| --- | --- | --- | --- | --- | --- | --- |
+| off | 2.62 (1 over 1.5 s) / 1.064 | 5.14 / 3.90 | 1.16 / 1.12 | 6.80 / 5.30 | 17-22 / 17-22 | 0.367 / 0.256 |
+| tentativepreempts | 1.061 (0) / 1.021 | 6.00 / 5.10 | 1.081 / 1.080 | 8.30 / 5.70, 1 missed | 22-27 / 33-44 | 0.368 / 0.254 |
+| + spareurgent | 2.345 (3) / 1.323 | 5.14 / 4.92 | 1.396 / 1.204 | 6.72 / 6.26 | 3-6 / 3-6 | 0.364 / 0.262 |
+
+It trades the continuous streams for the dictation ones: N = 4's dictation passes every
+schedule, but the continuous p95 median goes 3.90 -> 5.10 s (N = 4) and 5.30 -> 5.70 s (N = 6,
+a sentence missed, the issue's rule 3 -> 2 schedules); the cancelled partials are mostly the
+continuous streams' urgent ones. Sparing urgent partials leaves too few to cancel and the
+dictation gets worse than off. Left off, both; not measured at ``--cost-scale 1.0`` (time).
 """
 
 from __future__ import annotations
@@ -165,6 +186,11 @@ SHORT_PAUSE_ANY_TEXT = False
 # ... and one still unsent at the resume (no worker was free: a tentative pause's early final
 # pre-empts nothing) is kept and sent on the same terms (``CommitOptions.keep_unsent_early``).
 SHORT_PAUSE_UNSENT = False
+# A tentative pause's early final still unsent (every worker busy) counts as final work waiting
+# while its stream shares the pool, so the scheduler cancels the newest partial in flight for it
+# (``SegmentScheduler.preemptions``) instead of leaving it to a worker that comes free on its own
+# (alone: unchanged, it pre-empts nothing). Figures: module doc.
+TENTATIVE_PREEMPTS = False
 # A starved segment: its speech has waited STARVED_S or more uncommitted (since the stream's last
 # commit, or the segment's start) while another stream is in speech. Its due partial goes after
 # the confirming ones, the longest wait first, and is urgent (past the partial budget and the
@@ -181,6 +207,7 @@ class SentenceEndsFirst(CommittedSegments):
     short_pause_sentences: bool = SHORT_PAUSE_SENTENCES
     short_pause_any_text: bool = SHORT_PAUSE_ANY_TEXT
     short_pause_unsent: bool = SHORT_PAUSE_UNSENT
+    tentative_preempts: bool = TENTATIVE_PREEMPTS
     starved_s: float | None = STARVED_S
 
     def __init__(self, options: CommitOptions | None = None) -> None:
@@ -188,6 +215,25 @@ class SentenceEndsFirst(CommittedSegments):
         self._stream_partial_s: dict[str, float] = {}  # a stream's last partial, ended segments
         # early finals of short pauses kept past their resume: (segment, pause number)
         self._short_pause_early: set[tuple[SegmentKey, int]] = set()
+
+    def _early_waiting(self) -> int:
+        """Early finals waiting for a worker, a sharing stream's tentative one too
+        (``TENTATIVE_PREEMPTS``)."""
+        waiting = super()._early_waiting()
+        if not self.tentative_preempts:
+            return waiting
+        for segment in self.core.open_segments():
+            state = self._states.get(segment.key)
+            early = state.early if state is not None else None
+            if (
+                early is not None
+                and early.tentative
+                and not early.serial
+                and not early.resumed
+                and self._sharing(segment)
+            ):
+                waiting += 1
+        return waiting
 
     def resumed(self, segment: Segment, pause_number: int, now_s: float) -> list[Message]:
         """Speech came back: an early final of a tentative (short) pause is kept while
