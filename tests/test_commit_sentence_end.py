@@ -10,17 +10,7 @@ from pipeline.messages.transcripts import TranscriptFinal
 from pipeline.scheduling import SegmentScheduler
 from pipeline.scheduling.commit_policy import CommitOptions, sentence_boundary_count
 from pipeline.words import Word
-from tests.test_scheduler_fakes import RINGS, ongoing, options, result_words, started
-
-
-def words(text: str, start_s: float = 0.0, probability: float = 0.95) -> list[Word]:
-    """One word every 0.4 s from ``start_s``, 0.3 s long; "word@0.2" sets its probability."""
-    out = []
-    for i, token in enumerate(text.split()):
-        name, _, p = token.partition("@")
-        at_s = start_s + i * 0.4
-        out.append(Word(at_s, at_s + 0.3, " " + name, float(p) if p else probability))
-    return out
+from tests.test_scheduler_fakes import RINGS, ongoing, options, result_words, started, words
 
 
 def boundary(rest: list[Word], previous: list[Word] | None, heard_end_s: float = 10.0) -> int:
