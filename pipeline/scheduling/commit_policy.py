@@ -285,25 +285,25 @@ class CommitOptions:
     #   3.76 s, 277, 6, 1.93 s;
     # 0.0004,0.008: 1.89 / 3.70 s, 264, 8, 2.02 s -> 1.83 / 3.60 s, 273, 6, 1.96 s -> 1.72 /
     #   3.88 s, 280, 5, 1.96 s.
-    # The timed partial: p95 -0.09 to -0.18 s on all three, errors 819 -> 819 summed (each
-    # schedule moves +-10-20 words by itself), engine CPU per audio s +0.002 to +0.006: on in
-    # the daemon; synthetic dictation (1,589 words, offline 484) 507 / 5,123 -> 511 / 5,123
-    # ms, 501 errors both, CPU 0.295 -> 0.296. Both: p50 -0.04 to -0.17 s, but errors 819 -> 831 summed and p95 +0.18 s on
-    # one schedule: the sentence-end agreement stays off. Both on, default cost model, the
-    # other dev files: synthetic dictation (1,589 words, offline 484) 507 / 5,123 -> 509 /
-    # 5,096 ms, 501 -> 502 errors, CPU 0.295 -> 0.296; monologue_dev, dictation_dev, jfk,
-    # demo_pauses, harvard: the same finals (monologue_dev's 6 sentences never trigger them).
-    # The sentence-end agreement alone (default cost model): 1.88 / 3.78 s, 276 errors, 9 over
-    # 3 s. The timed partial counting a hypothesis' last word as a sentence end: monologue_dev
-    # 1.13 / 1.53 -> 1.54 / 1.85 s, CPU 0.338 -> 0.428 (a partial after nearly every one). Measured and not kept (monologue_dev, default
-    # cost model, 19 errors, offline 17): partials 0.5 s apart (``long_uncommitted_s`` 0.01)
-    # 25 errors, CPU 0.338 -> 0.586; with agreement only between hypotheses that heard at
-    # least 0.8 s apart (so that two hypotheses of nearly the same audio do not agree on one
-    # guess) 26, lookback 3 27; with ``confident_margin_s`` 0.5 25, without confident commits
-    # 22: faster partials lose words whatever agrees them. And a tentative pause's early
-    # final that ends a sentence committed at its cut when speech resumes, for a stream alone
-    # too (``sentence_ends.SHORT_PAUSE_SENTENCES`` does it while sharing): monologue_dev 1.13 /
-    # 1.53 -> 1.68 / 2.30 s, 19 -> 25 errors (a commit at a pause restarts the windows).
+    # The timed partial: p95 -0.09 to -0.18 s on all three, errors 819 -> 819 summed (each schedule
+    # moves +-10-20 words by itself), engine CPU per audio s +0.002 to +0.006: on in the daemon;
+    # synthetic dictation (1,589 words, offline 484) 507 / 5,123 -> 511 / 5,123 ms, 501 errors both,
+    # CPU 0.295 -> 0.296. Both: p50 -0.04 to -0.17 s, but errors 819 -> 831 summed and p95 +0.18 s
+    # on one schedule: the sentence-end agreement stays off. Both on, default cost model, the other
+    # dev files: synthetic dictation (1,589 words, offline 484) 507 / 5,123 -> 509 / 5,096 ms, 501
+    # -> 502 errors, CPU 0.295 -> 0.296; monologue_dev, dictation_dev, jfk, demo_pauses, harvard:
+    # the same finals (monologue_dev's 6 sentences never trigger them). The sentence-end agreement
+    # alone (default cost model): 1.88 / 3.78 s, 276 errors, 9 over 3 s. The timed partial counting
+    # a hypothesis' last word as a sentence end: monologue_dev 1.13 / 1.53 -> 1.54 / 1.85 s, CPU
+    # 0.338 -> 0.428 (a partial after nearly every one). Measured and not kept (monologue_dev,
+    # default cost model, 19 errors, offline 17): partials 0.5 s apart (``long_uncommitted_s`` 0.01)
+    # 25 errors, CPU 0.338 -> 0.586; with agreement only between hypotheses that heard at least 0.8
+    # s apart (so that two hypotheses of nearly the same audio do not agree on one guess) 26,
+    # lookback 3 27; with ``confident_margin_s`` 0.5 25, without confident commits 22: faster
+    # partials lose words whatever agrees them. And a tentative pause's early final that ends a
+    # sentence committed at its cut when speech resumes, for a stream alone too
+    # (``sentence_ends.SHORT_PAUSE_SENTENCES`` does it while sharing): monologue_dev 1.13 / 1.53 ->
+    # 1.68 / 2.30 s, 19 -> 25 errors (a commit at a pause restarts the windows).
     sentence_end_delay_s: float = 0.0
     sentence_end_tries: int = 1
     boundary_tolerance_s: float = 0.0
