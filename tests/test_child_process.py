@@ -27,39 +27,14 @@ def test_child_runs_entry_and_exits_cleanly(tmp_path) -> None:
 
 
 def test_stop_escalates_to_sigterm_and_sigkill_for_a_stubborn_child(tmp_path) -> None:
-    ready = tmp_path / "ready.txt"
-    child = ChildProcess(
-        ChildSpec(
-            role="stubborn",
-            entry_module="tests.child_entries",
-            settings={"action": "ignore_term", "path": str(ready)},
-        )
-    )
-    child.start()
-    for _ in range(300):
-        if ready.exists():
-            break
-        child.join(0.1)
-    assert ready.exists(), "child did not start"
+    child = _started(tmp_path, "ignore_term")
     exitcode = child.stop(grace_s=0.2)
     assert exitcode == -signal.SIGKILL
     assert not child.is_alive()
 
 
 def test_kill_reaches_a_stopped_child(tmp_path) -> None:
-    ready = tmp_path / "ready.txt"
-    child = ChildProcess(
-        ChildSpec(
-            role="sleeper",
-            entry_module="tests.child_entries",
-            settings={"action": "sleep", "path": str(ready)},
-        )
-    )
-    child.start()
-    for _ in range(300):
-        if ready.exists():
-            break
-        child.join(0.1)
+    child = _started(tmp_path, "sleep")
     child.signal(signal.SIGSTOP)
     child.kill(wait_s=5.0)
     assert child.exitcode == -signal.SIGKILL
