@@ -116,11 +116,12 @@ def run_daemon(
                 message = received.message
                 if isinstance(message, TranscriptFinal) and message.seq not in arrivals:
                     arrivals[message.seq] = time.time()
-            asked_unix_s = time.time()
             status = run.status(timeout_s=2.0)
             if status is not None:
                 last_status = status
-                origins.append(asked_unix_s - status["ring"]["write_s"])
+                origin = origin_estimate(time.time(), status)
+                if origin is not None:
+                    origins.append(origin)
             time.sleep(POLL_S)
         exit_code = run.wait(30)
         if exit_code != 0:
@@ -139,6 +140,19 @@ def run_daemon(
         "origin_unix_s": min(origins) if origins else None,
         "status": last_status,
     }
+
+
+def origin_estimate(replied_unix_s: float, status: dict[str, Any]) -> float | None:
+    """Stream second 0 in wall time from one status reply (received at ``replied_unix_s``):
+    at least ``replied_unix_s - write_s``, as the capture writes a block once its time has
+    come (the smallest over a run is the estimate, as in ``bench/e2e_parts/runner.py``). None
+    before the first block (``write_s`` 0: a poll during start-up would put the origin at the
+    poll, seconds early) and after the end of the stream (the ring no longer moves)."""
+    ring = status.get("ring", {})
+    write_s = ring.get("write_s", 0.0)
+    if write_s <= 0 or ring.get("ended"):
+        return None
+    return replied_unix_s - write_s
 
 
 def utterance_latencies_ms(

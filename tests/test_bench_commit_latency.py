@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.commit_latency import ENCODER_BLOCKS, cancel_point_s
+from bench.commit_latency import ENCODER_BLOCKS, cancel_point_s, origin_estimate
 
 DETAILS = {"encode_s": 0.2, "decode_s": 0.2, "tokens": 9.0}  # half encoder, 10 decoder steps
 
@@ -17,6 +17,14 @@ def test_a_cancel_answers_at_the_next_encoder_block_or_decoder_step() -> None:
     assert cancel_point_s(10.0, 1.0, DETAILS, 10.52) == pytest.approx(10.55)
     assert cancel_point_s(10.0, 1.0, DETAILS, 10.97) == pytest.approx(11.0)  # done first
     assert cancel_point_s(10.0, 1.0, {}, 10.2) == pytest.approx(11.0)  # nothing known: at the end
+
+
+def test_the_stream_origin_comes_only_from_polls_while_audio_flows() -> None:
+    # a poll during start-up (nothing written) would put stream second 0 at the poll itself,
+    # before the capture began: every latency of that run read ~1.7 s long
+    assert origin_estimate(100.0, {"ring": {"write_s": 0.0}}) is None
+    assert origin_estimate(140.0, {"ring": {"write_s": 34.8, "ended": True}}) is None
+    assert origin_estimate(103.5, {"ring": {"write_s": 1.25}}) == pytest.approx(102.25)
 
 
 def test_a_shared_recording_resolves_beside_its_json_and_any_rate_loads_at_16_khz() -> None:
