@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.scheduling.partial_cadence import MAX_STRETCH, PartialCadence
+from pipeline.scheduling.partial_cadence import FRESH_WAIT_MAX_S, MAX_STRETCH, PartialCadence
 
 
 def test_first_partial_at_once_then_every_interval() -> None:
@@ -37,3 +37,19 @@ def test_silent_tail_holds_every_partial() -> None:
     cadence = PartialCadence()
     assert not cadence.due(None, 10.0, 1.0, silent_tail=True)
     assert cadence.due(None, 10.0, 1.0, silent_tail=False)
+
+
+def test_fresh_audio_holds_a_due_partial_until_the_vad_reports_newer_audio() -> None:
+    cadence = PartialCadence()
+    # due at 6.0; the newest audio reached the scheduler at 5.82 (0.18 s old)
+    assert cadence.due(5.0, 6.0, 1.0, newest_at_s=5.82)  # off: goes with stale audio
+    assert not cadence.due(5.0, 6.0, 1.0, newest_at_s=5.82, fresh_s=0.05)
+    assert cadence.due(5.0, 6.08, 1.0, newest_at_s=6.07, fresh_s=0.05)  # the next report
+    assert not cadence.due(5.0, 5.9, 1.0, newest_at_s=5.9, fresh_s=0.05)  # not due yet
+
+
+def test_fresh_audio_waits_at_most_its_bound_and_never_for_a_first_partial() -> None:
+    cadence = PartialCadence()
+    assert cadence.due(None, 3.0, 1.0, newest_at_s=1.0, fresh_s=0.05)
+    assert not cadence.due(5.0, 6.0 + FRESH_WAIT_MAX_S - 0.01, 1.0, newest_at_s=5.5, fresh_s=0.05)
+    assert cadence.due(5.0, 6.01 + FRESH_WAIT_MAX_S, 1.0, newest_at_s=5.5, fresh_s=0.05)

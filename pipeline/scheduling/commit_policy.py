@@ -306,6 +306,24 @@ class CommitOptions:
     # 1.68 / 2.30 s, 19 -> 25 errors (a commit at a pause restarts the windows).
     sentence_end_delay_s: float = 0.0
     sentence_end_tries: int = 1
+    # A due partial waits for fresh audio (``partial_cadence.PartialCadence.due``): while the
+    # newest audio the scheduler knows reached it longer than this ago, at most 0.3 s. 0: off.
+    # Why it exists: the realtime / simulation gap on monologue_dev (realtime p50 / p95 1.6-1.9 /
+    # 2.2-4.1 s against the simulation's 1.13 / 1.53 s) is the partials' phase against the VAD's
+    # 0.25 s SpeechOngoing reports, not engine time or dispatch. Traced (scheduler and worker
+    # hooks, 4 realtime runs): partials went on time (1.00-1.02 s apart, IPC 0-4 ms each way),
+    # engine wall 1.08-1.28x the cost model (replies 0.05-0.1 s later). But the simulation
+    # dispatches in the 20 ms tick just before each report, so its partials hear 0.24 s stale
+    # audio; realtime lands either side. Where the 4th partial heard to 3.42 s instead of 3.17
+    # s it agreed "water high in the mountains" (no comma) with the 6th, the unpunctuated
+    # forced prefix kept every later hypothesis unpunctuated, word ends moved to the next
+    # word's start ("rain" 6.30 s, "rain," 6.22 s: over the confident margin of a partial that
+    # heard 6.43 s) and no sentence end was seen: 3 of 4 realtime runs, p50 / p95 1.61 / 2.25,
+    # 1.83 / 3.74, 1.58 / 2.18 s; the 4th heard 3.17 s, kept the punctuation, 1.07 / 1.77 s.
+    # fresh_audio_s 0.05 puts the simulation in that regime: monologue_dev 1.13 / 1.53 -> 2.18
+    # / 2.96 s with realtime's texts ("cities far looked", "reour so that"); continuous.wav
+    # 1.88 / 3.69 s, WER 0.2454 -> 1.80 / 4.69 s, 0.2710. Off: it does not pay.
+    fresh_audio_s: float = 0.0
     boundary_tolerance_s: float = 0.0
     boundary_max_words: int = 4  # at most this many of those words unagreed
 
@@ -330,6 +348,7 @@ class CommitOptions:
             "short_pause_delay_s",
             "sentence_end_delay_s",
             "boundary_tolerance_s",
+            "fresh_audio_s",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")

@@ -314,7 +314,8 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
                 continue
             silent = state.silent_tail  # all committed up to a pause: no partial over silence
             if state.cadence.due(state.last_request_s, now_s, options.partial_interval_s,
-                                 silent_tail=silent):  # fmt: skip
+                                 silent_tail=silent, newest_at_s=segment.newest_at_s,
+                                 fresh_s=self.commit_options.fresh_audio_s):  # fmt: skip
                 due.append((segment, state))
         due.sort(
             key=lambda item: (

@@ -34,6 +34,9 @@ from dataclasses import dataclass
 
 MAX_STRETCH = 4.0  # an unchanged hypothesis at most quadruples the interval
 SAME_END_S = 0.3  # sentence ends this close are one (word times move between hypotheses)
+# A due partial waits at most this long for fresh audio (``due``'s ``fresh_s``): the VAD's
+# SpeechOngoing comes at least every 0.25 s in speech (vad.state_machine.PROGRESS_MAX_S)
+FRESH_WAIT_MAX_S = 0.3
 
 
 @dataclass(slots=True)
@@ -93,12 +96,27 @@ class PartialCadence:
         interval_s: float,
         *,
         silent_tail: bool = False,
+        newest_at_s: float | None = None,
+        fresh_s: float = 0.0,
     ) -> bool:
         """Whether a partial with new audio may go now (``silent_tail``: all is committed up to
-        a pause and speech has not resumed)."""
+        a pause and speech has not resumed).
+
+        ``fresh_s`` > 0: a partial whose interval is over still waits while the newest audio
+        known (which reached the scheduler at ``newest_at_s``) is older than ``fresh_s``, at
+        most ``FRESH_WAIT_MAX_S`` past its due time: the VAD reports the newest audio only every
+        0.25 s, so a partial sent between two reports hears up to 0.25 s less audio than one
+        sent just after the next. A segment's first partial never waits."""
         if silent_tail:
             return False
-        return last_request_s is None or now_s - last_request_s >= interval_s * self.stretch
+        if last_request_s is None:
+            return True
+        overdue_s = now_s - last_request_s - interval_s * self.stretch
+        if overdue_s < 0:
+            return False
+        if fresh_s <= 0 or newest_at_s is None:
+            return True
+        return now_s - newest_at_s <= fresh_s or overdue_s >= FRESH_WAIT_MAX_S
 
     def heard(self, words: list[str] | tuple[str, ...]) -> None:
         """A partial's hypothesis (its words, in order): the same as the last one stretches the
