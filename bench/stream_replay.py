@@ -30,13 +30,14 @@ FIELD=VALUE`` sets ``CommitOptions`` fields as ``bench/commit_latency.py`` does;
 compares experiments on the same clips (``dropunsent``: ``CommitOptions.keep_unsent_early``
 off; ``dropresumed``: ``EarlyFinals.commit_resumed_early`` off; ``noshortpause``:
 ``SentenceEndsFirst.short_pause_sentences`` off; the daemon has these on; ``shortpauseany``:
-``short_pause_any_text`` on; ``shortpauseunsent``: ``short_pause_unsent`` on; ``starvedS``: ``starved_s`` = S; ``tentativepreempts``:
-``tentative_preempts`` on; ``spareurgent``: ``SegmentScheduler.spare_urgent_partials`` on; the
-daemon has these off). ``--cost-scale X`` multiplies every request's modeled time (the workers
-busier, as realtime under load: at 1.3 the N = 4 tentative early final that finds both workers
-on partials, realtime's '... wood and string.', shows up, dictation p95 2.62 s in one schedule).
-``--trace-over S`` prints each utterance over S seconds with its
-segment's finals (parts committed while speaking, their cuts and times). Last line JSON: per
+``short_pause_any_text`` on; ``spareurgent``: ``SegmentScheduler.spare_urgent_partials`` on;
+and the ``streams`` keys, as ``--set`` would set them (``sharing_levers``):
+``shortpauseunsent``, ``tentativepreempts``, ``starvedS`` (``starved_s`` = S) or
+``starvedS:PRIORITY`` (and ``starved_priority``); the daemon has these off). ``--cost-scale
+X`` multiplies every request's modeled time (the workers busier, as realtime under load: at
+1.3 the N = 4 tentative early final that finds both workers on partials, realtime's '... wood
+and string.', shows up, dictation p95 2.62 s in one schedule). ``--trace-over S`` prints each
+utterance over S seconds with its segment's finals (parts committed while speaking, their cuts and times). Last line JSON: per
 lever and N, the dictation and continuous p50/p95, the utterances over 1.5 s, engine CPU per
 stream-second and the scheduler's counters.
 
@@ -239,6 +240,22 @@ def schedule_offsets(n: int, schedule: int, shift_s: float) -> list[float]:
     return [round((i * schedule * golden) % 1.0 * shift_s / 0.02) * 0.02 for i in range(n)]
 
 
+def sharing_levers(sharing: Any, levers: set[str]) -> Any:
+    """``SharingOptions`` (the ``streams`` keys) with the levers' settings: shortpauseunsent,
+    tentativepreempts, starvedS (starved_s = S) or starvedS:PRIORITY (and starved_priority)."""
+    if "shortpauseunsent" in levers:  # a short pause's early final kept when unsent at the resume
+        sharing = replace(sharing, short_pause_unsent=True)
+    if "tentativepreempts" in levers:  # a tentative early final pre-empts a partial
+        sharing = replace(sharing, tentative_preempts=True)
+    for lever in levers:
+        if lever.startswith("starved"):
+            starved_s, _, priority = lever.removeprefix("starved").partition(":")
+            sharing = replace(sharing, starved_s=float(starved_s))
+            if priority:
+                sharing = replace(sharing, starved_priority=priority)
+    return sharing
+
+
 def replay(
     clips: list[Any],
     levers: set[str],
@@ -276,6 +293,7 @@ def replay(
         options = replace(options, commit=replace(options.commit, **fields))
     if "dropunsent" in levers:  # an early final unsent at a resume: dropped (kept in the daemon)
         options = replace(options, commit=replace(options.commit, keep_unsent_early=False))
+    options = replace(options, sharing=sharing_levers(options.sharing, levers))
     work = default_work(options)
     for kind in work:
         if isinstance(kind, EarlyFinals) and "dropresumed" in levers:
@@ -284,13 +302,6 @@ def replay(
             kind.short_pause_sentences = False  # a short pause's early final: dropped
         if isinstance(kind, SentenceEndsFirst) and "shortpauseany" in levers:
             kind.short_pause_any_text = True  # ... committed whatever its text
-        if isinstance(kind, SentenceEndsFirst) and "shortpauseunsent" in levers:
-            kind.short_pause_unsent = True  # ... kept when unsent at the resume too
-        if isinstance(kind, SentenceEndsFirst) and "tentativepreempts" in levers:
-            kind.tentative_preempts = True  # a tentative early final pre-empts a partial
-        starved = [lever for lever in levers if lever.startswith("starved")]
-        if isinstance(kind, SentenceEndsFirst) and starved:  # starvedS: starved_s = S
-            kind.starved_s = float(starved[0].removeprefix("starved"))
     scheduler = SegmentScheduler(
         options,
         rings={name: f"sim-{name}" for name in names},
@@ -518,6 +529,7 @@ def main() -> int:
     args = parser.parse_args()
     from config.loader import load_config
     from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
+    from pipeline.scheduling.options import SharingOptions
 
     overrides = dict(item.split("=", 1) for item in args.set)
     config = load_config(None, cli_overrides=overrides).config
@@ -535,6 +547,10 @@ def main() -> int:
             }
             if unknown:
                 parser.error(f"unknown lever(s): {', '.join(sorted(unknown))}")
+            try:
+                sharing_levers(SharingOptions(), lever_set)
+            except ValueError as e:
+                parser.error(f"lever {levers}: {e}")
             for n in (int(n) for n in args.levels.split(",")):
                 clips = [maker.clip(mix[i % len(mix)], i // len(mix)) for i in range(n)]
                 level = []

@@ -55,6 +55,7 @@ from pipeline.messages.work import (  # noqa: E402
 from pipeline.scheduling import SchedulerOptions, SegmentScheduler  # noqa: E402
 from pipeline.scheduling.commit_policy import CommitOptions  # noqa: E402
 from pipeline.scheduling.flights import flight_key  # noqa: E402
+from pipeline.scheduling.options import SharingOptions  # noqa: E402
 from pipeline.scheduling.scheduler import OVERDUE_PARTIAL_INTERVALS  # noqa: E402
 from pipeline.words import Word  # noqa: E402
 
@@ -93,6 +94,7 @@ class SimSettings:
     slow_partial_every: int = 0
     slow_partial_s: float = 1.4
     overdue: float = OVERDUE_PARTIAL_INTERVALS  # SegmentScheduler.overdue_partial_intervals
+    sharing: SharingOptions = field(default_factory=SharingOptions)  # streams keys (sentence_ends)
 
 
 @dataclass
@@ -112,7 +114,9 @@ class Figures:
     word_latency_s: list[float] = field(default_factory=list)  # its end -> its final out
 
 
-def options(commit: bool, max_batch: int = 1) -> SchedulerOptions:
+def options(
+    commit: bool, max_batch: int = 1, sharing: SharingOptions | None = None
+) -> SchedulerOptions:
     """The scheduler's options for the simulation. Commits are agreement-only
     (``CommitOptions()``), not the daemon's confident single-hypothesis rule: ``answer``'s
     synthetic words all carry one made-up probability, so that rule would commit every word from
@@ -129,6 +133,7 @@ def options(commit: bool, max_batch: int = 1) -> SchedulerOptions:
         use_prompt=False,
         streaming=False,
         max_attempts=3,
+        sharing=sharing if sharing is not None else SharingOptions(),
     )
 
 
@@ -170,7 +175,7 @@ def batch_cost_s(
 def simulate(settings: SimSettings) -> dict[str, Any]:
     names = [f"s{i}" for i in range(settings.streams)]
     scheduler = SegmentScheduler(
-        options(settings.commit, settings.max_batch),
+        options(settings.commit, settings.max_batch, settings.sharing),
         {name: f"ring-{name}" for name in names},
         partial_share=settings.share,
         partial_align=settings.partial_align,

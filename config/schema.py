@@ -349,6 +349,32 @@ class StreamsConfig:
         min=0,
         max=64,
     )
+    short_pause_unsent: bool = _key(
+        False,
+        "while streams share the pool, an early final decoded at a short pause (vad.pause_decode_ms) "
+        "that found no free worker before speech resumed is kept and sent on the next free worker "
+        "(committed if its text ends a sentence) instead of being dropped",
+    )
+    tentative_preempts: bool = _key(
+        False,
+        "while streams share the pool, an unsent early final of a short pause counts as final "
+        "work waiting and cancels the newest partial in flight (off: it waits for a free worker)",
+    )
+    starved_s: float = _key(
+        0.0,
+        "while streams share the pool, a segment whose speech has waited this long uncommitted "
+        "is starved: its due partial is served as starved_priority says; 0 = off",
+        min=0.0,
+        max=60.0,
+    )
+    starved_priority: str = _key(
+        "order",
+        "a starved segment's partial: order = first among the due partials, still held by the "
+        "partial budget and reserve_for_finals; reserve = also past reserve_for_finals; one = "
+        "past both, one at a time over the pool; full = past both, every one (defeats the "
+        "partial budget once every stream starves)",
+        choices=("order", "reserve", "one", "full"),
+    )
     adapt: bool = _key(
         True, "under sustained lag shed partials, then switch to adapt_profile; back when it falls"
     )

@@ -1,5 +1,5 @@
 """A tentative pause's early final pre-empts a partial while streams share the pool
-(sentence_ends.TENTATIVE_PREEMPTS): with every worker on a partial when the tentative pause
+(``streams.tentative_preempts``): with every worker on a partial when the tentative pause
 comes, the unsent early final counts as final work waiting and the newest partial is cancelled
 for it; off, or a stream alone, it pre-empts nothing (it waits for a worker that comes free).
 The real scheduler as the daemon builds its work (``default_work``), real speech messages."""
@@ -16,15 +16,17 @@ from pipeline.scheduling.commit_policy import CommitOptions
 from pipeline.scheduling.scheduler import default_work
 from tests.test_scheduler_commits import paused
 from tests.test_scheduler_fakes import RINGS, SR, ongoing, options, started
+from tests.test_scheduler_fakes import sharing as sharing_keys
 
 
 def busy_at_a_tentative_pause(*, sharing: bool, on: bool) -> SegmentScheduler:
     """'mic' (and with ``sharing`` 'room') speak from 0 s; at 1.5 s each has a partial in
     flight on its own worker; at 1.6 s mic's tentative pause (confirmed at 1.7 s)."""
-    opts = options(commit=CommitOptions(margin_s=0.5, context_lead_in_s=2.0))
-    work = default_work(opts)
-    work[0].tentative_preempts = on  # type: ignore[attr-defined]
-    s = SegmentScheduler(opts, rings=RINGS, work=work)
+    opts = options(
+        commit=CommitOptions(margin_s=0.5, context_lead_in_s=2.0),
+        sharing=sharing_keys(tentative_preempts=on),
+    )
+    s = SegmentScheduler(opts, rings=RINGS, work=default_work(opts))
     streams = ("mic", "room") if sharing else ("mic",)
     for stream in streams:
         s.speech_started(started(0, 0.0, stream), 0.0)

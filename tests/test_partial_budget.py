@@ -4,9 +4,14 @@ scheduler with a simulated clock (bench/stream_sim.py)."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
+
 from bench.stream_sim import SimSettings, simulate
 from pipeline.scheduling import SegmentScheduler
 from pipeline.scheduling.chunked import ChunkedSegments
+from pipeline.scheduling.options import SharingOptions
 from pipeline.scheduling.partial_budget import BURST_S, PartialBudget
 from pipeline.scheduling.partials import Partials
 from tests.test_scheduler_fakes import RINGS, ended, ongoing, options, result, started
@@ -77,6 +82,21 @@ def test_many_streams_the_budget_caps_the_pool_and_every_stream_keeps_its_partia
     assert budget["streams_without_partials"] == 0
     assert budget["final_wait_p95_s"] <= 0.1
     assert budget["final_p95_s"] <= plain["final_p95_s"]
+
+
+@pytest.mark.parametrize("priority", ["order", "reserve", "one"])
+def test_starved_segments_keep_the_budget_unless_every_one_goes_past_it(priority) -> None:
+    """The same eight streams, every one starved (``streams.starved_s`` 3.0): a starved partial
+    held by the budget (order, reserve) or one at a time past it (one) keeps the pool near the
+    share; every one past it (full) keeps the pool busy."""
+
+    def busy(priority: str) -> float:
+        sharing = SharingOptions(starved_s=3.0, starved_priority=priority)
+        settings = SimSettings(8, share=0.75, seconds=40.0, speech_s=20.0, pause_s=0.6)
+        return simulate(dataclasses.replace(settings, sharing=sharing))["busy_share"]
+
+    assert busy(priority) < 0.8
+    assert busy("full") > 0.9
 
 
 def test_shedding_partials_slows_commits_of_continuous_speech_but_does_not_stop_them() -> None:

@@ -6,6 +6,7 @@ the messages a VAD and a worker would send.
 
 from __future__ import annotations
 
+from config.loader import load_config
 from pipeline.chunking import ChunkingOptions
 from pipeline.messages.speech import SpeechEnded, SpeechOngoing, SpeechStarted
 from pipeline.messages.work import (
@@ -15,6 +16,7 @@ from pipeline.messages.work import (
     WorkerError,
 )
 from pipeline.scheduling import SchedulerOptions, SegmentScheduler
+from pipeline.scheduling.options import SharingOptions
 from pipeline.words import Word
 
 SR = 16_000  # samples per second
@@ -34,6 +36,14 @@ def options(streaming: bool = False, **overrides) -> SchedulerOptions:
     }
     settings.update(overrides)
     return SchedulerOptions(**settings)
+
+
+def sharing(**keys: object) -> SharingOptions:
+    """``SharingOptions`` as the daemon reads them from its ``streams`` keys (``--set
+    streams.KEY=VALUE``; the rest at their defaults)."""
+    cli = {f"streams.{key}": str(value).lower() for key, value in keys.items()}
+    config = load_config(environ={}, cli_overrides=cli).config
+    return SchedulerOptions.from_config(config, "whisper", "tiny.en").sharing
 
 
 def scheduler(streaming: bool = False, **overrides) -> SegmentScheduler:

@@ -15,16 +15,18 @@ from pipeline.scheduling.commit_policy import CommitOptions
 from pipeline.scheduling.scheduler import default_work
 from tests.test_scheduler_commits import finals, only, paused, resumed
 from tests.test_scheduler_fakes import RINGS, SR, ongoing, options, result, started
+from tests.test_scheduler_fakes import sharing as sharing_keys
 
 
 def scheduler(*, sharing: bool, keep_unsent: bool = False) -> SegmentScheduler:
     """ "mic" speaks from 0 s to 1.5 s, then a tentative pause decided at 1.6 s (confirmed at 1.7
     s if the silence goes on): its early final is sent then. With ``sharing``, "room" is in
     speech too."""
-    opts = options(commit=CommitOptions(margin_s=0.5, context_lead_in_s=2.0))
-    work = default_work(opts)
-    work[0].short_pause_unsent = keep_unsent  # type: ignore[attr-defined]
-    s = SegmentScheduler(opts, rings=RINGS, work=work)
+    opts = options(
+        commit=CommitOptions(margin_s=0.5, context_lead_in_s=2.0),
+        sharing=sharing_keys(short_pause_unsent=keep_unsent),
+    )
+    s = SegmentScheduler(opts, rings=RINGS, work=default_work(opts))
     s.speech_started(started(0, 0.0), 0.0)
     if sharing:
         s.speech_started(started(0, 0.0, "room"), 0.0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from config.schema import Config
+from config.schema import Config, StreamsConfig
 from pipeline.audio_format import seconds_to_samples
 from pipeline.chunking import WHISPER_WINDOW_S, ChunkingOptions
 from pipeline.scheduling.commit_policy import CommitOptions
@@ -19,6 +19,43 @@ DEFAULT_PROMPT_MAX_CHARS = 400  # tail of the previous final given as a prompt (
 # others get the same bound so a partial or chunk never grows with the segment.
 BACKEND_WINDOW_S = {"whisper": WHISPER_WINDOW_S}
 DEFAULT_WINDOW_S = WHISPER_WINDOW_S
+
+
+STARVED_PRIORITIES = ("order", "reserve", "one", "full")  # streams.starved_priority
+
+
+@dataclass(frozen=True, slots=True)
+class SharingOptions:
+    """How streams sharing the pool are served (``sentence_ends``; the ``streams`` keys of the
+    same names). The defaults are the daemon's (``tests/test_config.py`` checks they match)."""
+
+    # a tentative pause's early final unsent at the resume is kept and sent while sharing
+    short_pause_unsent: bool = False
+    # a sharing stream's unsent tentative early final pre-empts the newest partial in flight
+    tentative_preempts: bool = False
+    # a segment whose speech waited this long uncommitted while sharing is starved; 0: off
+    starved_s: float = 0.0
+    # a starved segment's partial (``STARVED_PRIORITIES``): goes first among the due partials
+    # (order), and past the worker kept for finals (reserve), and past the partial budget one
+    # at a time pool-wide (one) or every one (full)
+    starved_priority: str = "order"
+
+    def __post_init__(self) -> None:
+        if self.starved_s < 0:
+            raise ValueError(f"starved_s must not be negative, got {self.starved_s}")
+        if self.starved_priority not in STARVED_PRIORITIES:
+            raise ValueError(
+                f"starved_priority must be one of {STARVED_PRIORITIES}, got {self.starved_priority!r}"
+            )
+
+    @classmethod
+    def from_config(cls, streams: StreamsConfig) -> SharingOptions:
+        return cls(
+            short_pause_unsent=streams.short_pause_unsent,
+            tentative_preempts=streams.tentative_preempts,
+            starved_s=streams.starved_s,
+            starved_priority=streams.starved_priority,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +80,8 @@ class SchedulerOptions:
     max_batch: int = 1
     # longest request a batch may hold (``batching.MAX_BATCHED_AUDIO_S``)
     max_batched_audio_s: float = 30.0
+    # streams sharing the pool (``streams`` keys read by ``sentence_ends``)
+    sharing: SharingOptions = SharingOptions()
 
     def __post_init__(self) -> None:
         if self.partial_min_audio_samples < 0:
@@ -75,7 +114,7 @@ class SchedulerOptions:
         *,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     ) -> SchedulerOptions:
-        """Options from the configuration tree (``asr`` and ``vad`` sections)."""
+        """Options from the configuration tree (``asr``, ``vad`` and ``streams`` sections)."""
         asr = config.asr
         window_s = BACKEND_WINDOW_S.get(backend_name, DEFAULT_WINDOW_S)
         chunking = ChunkingOptions.from_seconds(
@@ -108,4 +147,5 @@ class SchedulerOptions:
             ),
             max_batch=asr.max_batch,
             max_batched_audio_s=asr.max_batched_audio_s,
+            sharing=SharingOptions.from_config(config.streams),
         )

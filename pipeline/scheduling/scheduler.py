@@ -130,7 +130,7 @@ def default_work(options: SchedulerOptions) -> tuple[WorkKind, ...]:
     if options.streaming:
         return (StreamedSessions(),)
     if options.commit is not None:
-        return (SentenceEndsFirst(options.commit),)
+        return (SentenceEndsFirst(options.commit, options.sharing),)
     return (ChunkedSegments(), Partials())
 
 
@@ -182,7 +182,7 @@ class SegmentScheduler(SpeechEvents):
         self._partial_align = partial_align
         self.preempt_grace_s = PREEMPT_GRACE_S
         # urgent partials (a sentence end's confirming one, a starved segment's) are never
-        # cancelled (measured with sentence_ends.TENTATIVE_PREEMPTS; off: any partial may be)
+        # cancelled (measured with streams.tentative_preempts; off: any partial may be)
         self.spare_urgent_partials = False
         self.overdue_partial_intervals = OVERDUE_PARTIAL_INTERVALS  # 0: an overdue one holds too
         if reserve_for_finals < 0:
@@ -360,7 +360,7 @@ class SegmentScheduler(SpeechEvents):
             if (
                 partial
                 and speaking > 1
-                and not flight.urgent
+                and not (flight.urgent or flight.past_reserve)
                 and self._reserved(flight.role, now_s)
             ):
                 kind.unsent(flight)  # that worker stays free for finals

@@ -88,25 +88,26 @@ a tentative pause's early final pre-empts nothing, so one unsent at the resume i
 sentence 1.67 s, no early final at its pause (both workers on partials, s3/3/p72 and s4/0/p67,
 from the tentative decision to the resume 70 ms later); its last word waited for partial
 commits. Keeping such an unsent early final past the resume and sending it on the next free
-worker (``SHORT_PAUSE_UNSENT``, as ``keep_unsent_early`` does at a confirmed pause) is coded and
-left off: the replay rarely has the case, and on ``--levels 4,6 --schedules 3 --levers
+worker (``streams.short_pause_unsent``, as ``keep_unsent_early`` does at a confirmed pause) is
+coded and left off: the replay rarely has the case, and on ``--levels 4,6 --schedules 3 --levers
 shortpauseunsent`` against the daemon's set (starved segments on), worst / median, N = 4
 dictation p95 0.878 / 0.784 -> 0.881 / 0.784 s, continuous p50 2.10 / 1.50 -> 2.61 / 1.87 s,
 p95 5.02 / 3.50 -> 4.54 / 3.75 s; N = 6 dictation 1.001 / 0.787 -> 0.976 / 0.941 s, continuous
 p50 2.69 / 2.67 -> 2.59 / 2.36 s, p95 4.10 / 3.78 -> 3.87 / 3.52 s; early finals 32 -> 35-39,
-engine 0.238 -> 0.241: schedule churn, no clear gain on the replay. A realtime A/B would need a
-config key (none: the lead's).
+engine 0.238 -> 0.241: schedule churn, no clear gain on the replay; the key is there for a
+realtime A/B.
 
-**Starved segments** (``STARVED_S``). At N = 6 the continuous streams starve: the dictation
-streams' early finals and confirming partials go first, and a continuous stream's one long
+**Starved segments** (``streams.starved_s``). At N = 6 the continuous streams starve: the
+dictation streams' early finals and confirming partials go first, and a continuous stream's one long
 segment waits behind the round-robin and the partial budget (continuous p95 6.1-6.3 s on every
 schedule; at ddb9c47 continuous-02's first sentence waited from 9.64 to 14.12 s for a partial).
 Ordering the due partials by uncommitted audio alone did not pay (above); what does is a bound
-on the wait: once a segment's speech has waited ``STARVED_S`` uncommitted (since its stream's
+on the wait: once a segment's speech has waited ``starved_s`` uncommitted (since its stream's
 last commit, or the segment's start) while another stream is in speech, its due partial (still
 at most one per ``partial_interval_s``) goes after the confirming ones, the longest wait first,
-and is urgent (past the budget and the worker kept for finals, not past shedding). Measured
-on ``bench/stream_replay.py --levels 2,4,6 --seconds 30 --schedules 3 --levers starvedS``
+and, with ``streams.starved_priority`` full, is urgent (past the budget and the worker kept for
+finals, not past shedding). Measured with full on ``bench/stream_replay.py --levels 2,4,6
+--seconds 30 --schedules 3 --levers starvedS:full``
 against the set above (short-pause sentence ends on); worst / median over the schedules,
 dictation p95 (none over 1.5 s in any), continuous p50 and p95, s; engine s per stream-second:
 
@@ -123,18 +124,43 @@ the continuous target of issue 10, gave the best worst case at N = 6 for the lea
 off in the daemon all the same (b51cb34 had it on): a starved partial passes the partial budget,
 so once every stream starves the budget holds nothing back, and eight continuous streams on two
 workers kept the pool busy 0.988 of the time against the budget's share of 0.75
-(``tests/test_partial_budget.py``, which the full suite caught). A bound that keeps the budget
-(urgent past the reserve only, or one urgent partial at a time) is not measured yet.
+(``tests/test_partial_budget.py``, which the full suite caught).
+
+Bounds that keep the budget (``streams.starved_priority``; all three keep the eight streams of
+``tests/test_partial_budget.py`` under 0.8 busy, full 0.988): order (first among the due
+partials only), reserve (past the worker kept for finals, held by the budget), one (past both,
+one in flight over the pool). ``bench/stream_replay.py --levels 2,4,6 --seconds 30 --schedules
+3 --levers starved3.0:PRIORITY`` (N = 2: every figure as off) and ``--levels 4,6 --cost-scale
+1.3``, against off at e853253's code; worst / median, dictation p95 (utterances over 1.5 s in
+the worst), continuous p50 and p95, s:
+
+| priority | N = 4 dictation | N = 4 continuous | N = 6 dictation | N = 6 continuous |
+| --- | --- | --- | --- | --- |
+| off | 0.784 / 0.732 | 2.10 / 1.61, 5.10 / 3.50 | 0.924 / 0.916 | 2.96 / 2.88, 6.04 / 5.92 |
+| order | 0.784 / 0.732 | 2.10 / 1.80, 5.10 / 3.50 | 1.004 / 0.963 | 2.98 / 2.75, 8.06 / 5.86 |
+| reserve | 0.878 / 0.784 | 1.93 / 1.84, 5.02 / 3.50 | 1.055 (1) / 0.924 | 3.46 / 3.14, 7.52 / 4.10 |
+| one | 0.878 / 0.784 | 1.93 / 1.50, 5.12 / 3.50 | 0.924 / 0.772 | 2.49 / 2.33, 5.72 / 5.14 |
+| off, x1.3 | 3.76 (1) / 1.48 | 2.49 / 2.44, 4.27 / 3.90 | 1.163 (1) / 1.124 | 4.05 / 3.76, 11.02 / 9.54 |
+| order, x1.3 | 1.48 (0) / 1.121 | 2.48 / 2.44, 4.94 / 4.27 | 1.223 (0) / 1.124 | 3.71 / 3.52, 10.45 / 9.16 |
+| reserve, x1.3 | 2.62 (1) / 1.064 | 2.34 / 2.28, 5.14 / 3.90 | 1.143 (1) / 1.124 | 3.66 / 2.88, 8.48 / 8.20 |
+| one, x1.3 | 2.62 (1) / 1.064 | 3.27 / 2.34, 5.14 / 4.28 | 1.203 (1) / 1.081 | 3.28 / 3.02, 6.60 / 5.86 |
+
+One is the only bound that improves the N = 6 continuous streams on both loads (worst p95 6.04
+-> 5.72 s, 11.02 -> 6.60 s; p50 too) with dictation p95 under 1.5 s wherever off is; at x1.3
+its N = 4 continuous p95 is worse (3.90 -> 4.28 s median). Order and reserve make N = 6's
+worst continuous p95 worse at x1.0 (8.06 / 7.52 s: held by the budget, a starved partial goes
+no sooner, and going first it delays the others). Still off in the daemon: to be A/B'd realtime
+(``--set streams.starved_s=3.0 --set streams.starved_priority=one``) before it goes on.
 The bound does not reach the 3 s target: with 3.0 s, the N = 6 sentences over 3 s are spread
 over all three continuous streams (nine over the three schedules, 3.2-4.1 s; each waits for a
 last partial commit a few words after the sentence end); not traced further.
 
-**A tentative early final pre-empting a partial** (``TENTATIVE_PREEMPTS``, off). Realtime's
-'... wood and string.' (above) found both workers on partials from the tentative decision to
-the resume. On: while sharing, an unsent tentative early final counts as final work waiting,
-so the scheduler cancels the newest partial in flight for it. The replay shows the case with
-the workers busier (``--cost-scale 1.3``). ``bench/stream_replay.py --levels 4,6 --seconds 30
---schedules 3 --cost-scale 1.3 --levers off,tentativepreempts`` (and
+**A tentative early final pre-empting a partial** (``streams.tentative_preempts``, off).
+Realtime's '... wood and string.' (above) found both workers on partials from the tentative
+decision to the resume. On: while sharing, an unsent tentative early final counts as final work
+waiting, so the scheduler cancels the newest partial in flight for it. The replay shows the
+case with the workers busier (``--cost-scale 1.3``). ``bench/stream_replay.py --levels 4,6
+--seconds 30 --schedules 3 --cost-scale 1.3 --levers off,tentativepreempts`` (and
 ``tentativepreempts+spareurgent``: urgent partials, confirming or starved, never cancelled,
 ``SegmentScheduler.spare_urgent_partials``). Worst / median over the schedules, s:
 
@@ -162,6 +188,7 @@ from pipeline.scheduling.commit_policy import CommitOptions, ends_sentence
 from pipeline.scheduling.commit_state import CommitState, EarlyFinal
 from pipeline.scheduling.commits import CommittedSegments
 from pipeline.scheduling.flights import WorkReply
+from pipeline.scheduling.options import SharingOptions
 from pipeline.scheduling.segment import Segment, SegmentKey
 from pipeline.scheduling.work_kind import Flight
 
@@ -188,22 +215,9 @@ ROUND_ROBIN_STREAMS = False
 # mid-sentence short pause restarts the window; the sentence's end then waits for partials).
 SHORT_PAUSE_SENTENCES = True
 SHORT_PAUSE_ANY_TEXT = False
-# ... and one still unsent at the resume (no worker was free: a tentative pause's early final
-# pre-empts nothing) is kept and sent on the same terms (``CommitOptions.keep_unsent_early``).
-SHORT_PAUSE_UNSENT = False
-# A tentative pause's early final still unsent (every worker busy) counts as final work waiting
-# while its stream shares the pool, so the scheduler cancels the newest partial in flight for it
-# (``SegmentScheduler.preemptions``) instead of leaving it to a worker that comes free on its own
-# (alone: unchanged, it pre-empts nothing). Figures: module doc.
-TENTATIVE_PREEMPTS = False
-# A starved segment: its speech has waited STARVED_S or more uncommitted (since the stream's last
-# commit, or the segment's start) while another stream is in speech. Its due partial goes after
-# the confirming ones, the longest wait first, and is urgent (past the partial budget and the
-# worker kept for finals). None: off. Off in the daemon: past the budget it defeats the budget
-# once every stream starves (eight continuous streams on two workers: busy share 0.988 against
-# the share of 0.75, tests/test_partial_budget.py); 3.0 s, issue 10's continuous target, is the
-# measured setting (module doc).
-STARVED_S: float | None = None
+# The levers measured for streams sharing the pool (a short pause's early final unsent at the
+# resume, a tentative one pre-empting a partial, starved segments) are configuration:
+# ``options.SharingOptions``, the ``streams`` keys of the same names (figures: module doc).
 
 
 class SentenceEndsFirst(CommittedSegments):
@@ -213,21 +227,23 @@ class SentenceEndsFirst(CommittedSegments):
     round_robin_streams: bool = ROUND_ROBIN_STREAMS
     short_pause_sentences: bool = SHORT_PAUSE_SENTENCES
     short_pause_any_text: bool = SHORT_PAUSE_ANY_TEXT
-    short_pause_unsent: bool = SHORT_PAUSE_UNSENT
-    tentative_preempts: bool = TENTATIVE_PREEMPTS
-    starved_s: float | None = STARVED_S
 
-    def __init__(self, options: CommitOptions | None = None) -> None:
+    def __init__(
+        self, options: CommitOptions | None = None, sharing: SharingOptions | None = None
+    ) -> None:
         super().__init__(options)
+        self.sharing = sharing if sharing is not None else SharingOptions()
+        # segments whose starved partial went past the budget and is in flight (``one``)
+        self._starved_urgent: set[SegmentKey] = set()
         self._stream_partial_s: dict[str, float] = {}  # a stream's last partial, ended segments
         # early finals of short pauses kept past their resume: (segment, pause number)
         self._short_pause_early: set[tuple[SegmentKey, int]] = set()
 
     def _early_waiting(self) -> int:
         """Early finals waiting for a worker, a sharing stream's tentative one too
-        (``TENTATIVE_PREEMPTS``)."""
+        (``SharingOptions.tentative_preempts``)."""
         waiting = super()._early_waiting()
-        if not self.tentative_preempts:
+        if not self.sharing.tentative_preempts:
             return waiting
         for segment in self.core.open_segments():
             state = self._states.get(segment.key)
@@ -260,7 +276,7 @@ class SentenceEndsFirst(CommittedSegments):
                     early.words and ends_sentence(early.words[-1].text)
                 ):
                     early.tentative = False  # committed at its cut below (_resumed_early)
-            elif early.serial or self.short_pause_unsent:  # in flight (or unsent): on arrival
+            elif early.serial or self.sharing.short_pause_unsent:  # in flight (unsent): on arrival
                 early.tentative = False
                 self._short_pause_early.add((segment.key, early.pause_number))
         return super().resumed(segment, pause_number, now_s)
@@ -309,7 +325,7 @@ class SentenceEndsFirst(CommittedSegments):
                     item[0].order,
                 )
             )
-        if self.starved_s is not None:
+        if self.sharing.starved_s > 0:
             starved = sorted(
                 (item for item in due if self._starved(item[0])),
                 key=lambda item: -self._waited(item[0]),
@@ -345,11 +361,32 @@ class SentenceEndsFirst(CommittedSegments):
         confirming = self.confirm_sentence_ends and self._confirming(segment, state)
         starved = self._starved(segment)
         flight = super()._partial_flight(role, segment, state, now_s)
+        self._starved_urgent.discard(segment.key)
         if not (confirming or starved) or getattr(flight.request, "preview", False):
             return flight
         if confirming:
             state.cadence.confirm_sent()
-        return replace(flight, urgent=True)
+            return replace(flight, urgent=True)
+        return self._starved_flight(flight)
+
+    def _starved_flight(self, flight: Flight) -> Flight:
+        """A starved segment's partial, as ``SharingOptions.starved_priority`` says (it is
+        already first among the due partials: ``_due_partials``)."""
+        priority = self.sharing.starved_priority
+        if priority == "reserve":
+            return replace(flight, past_reserve=True)
+        if priority == "one":
+            self._starved_urgent = {
+                key
+                for key in self._starved_urgent
+                if (state := self._states.get(key)) is not None and state.busy
+            }  # those answered, cancelled or handed back are no longer in flight
+            if self._starved_urgent:
+                return flight  # one is in flight already: this one waits its turn
+            self._starved_urgent.add(flight.segment)
+        if priority in ("one", "full"):
+            return replace(flight, urgent=True)
+        return flight  # order
 
     def _waited(self, segment: Segment) -> int:
         """Samples of the segment's speech not yet committed (since its stream's last commit,
@@ -360,7 +397,7 @@ class SentenceEndsFirst(CommittedSegments):
     def _starved(self, segment: Segment) -> bool:
         """Whether the segment's speech has waited ``starved_s`` uncommitted while sharing."""
         return (
-            self.starved_s is not None
-            and self._waited(segment) >= seconds_to_samples(self.starved_s)
+            self.sharing.starved_s > 0
+            and self._waited(segment) >= seconds_to_samples(self.sharing.starved_s)
             and self._sharing(segment)
         )

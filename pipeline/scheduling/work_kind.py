@@ -50,8 +50,11 @@ class Flight:
     kind: WorkKind  # the kind of work that planned it, and reads its reply
     index: int = 0  # the kind's own number for it (chunk index, partial serial, window)
     # a partial that goes past the partial budget and the worker kept for finals (it confirms a
-    # sentence end: ``sentence_ends``)
+    # sentence end, or serves a starved segment: ``sentence_ends``)
     urgent: bool = False
+    # a partial that goes past the worker kept for finals but is held by the partial budget (a
+    # starved segment's, ``streams.starved_priority`` reserve)
+    past_reserve: bool = False
 
 
 class Core(Protocol):
