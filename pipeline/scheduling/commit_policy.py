@@ -89,6 +89,28 @@ class CommitOptions:
     confident_probability: float = 0.6
     confident_margin_s: float = 0.2
     confident_next_probability: float = 0.0  # the word after the last one committed
+    # A word is over once the next has begun (``commit_policy.followed``): a stable or
+    # confident word that ends within ``confident_margin_s`` of the newest audio is committed
+    # all the same when the word after it started this long before the newest audio and is
+    # stable or has ``confident_next_start_probability``. 0: off. Why: without punctuation
+    # tiny.en ends a word where the next starts ("rain" 6.14-6.30, "and" from 6.30 s; "rain,"
+    # ended 6.22 s), just over the margin. But its word times are contiguous: in the 36
+    # hypotheses of monologue_dev (fresh_audio_s 0.05) 687 of 690 words start where the one
+    # before ends (the 3 gaps follow punctuation), so judged by the next word's start alone
+    # (probability 0) the rule is ``confident_margin_s`` of that value: 0.1 s gave the same
+    # finals as ``confident_margin_s`` 0.1 on monologue_dev and dictation_dev. Only the next
+    # word's probability adds to the margin. Simulated side by side (bench/commit_latency.py
+    # --simulate --cost-model --why 3 [--commit fresh_audio_s=0.05] --commit
+    # confident_next_start_s=0.1 [--commit confident_next_start_probability=P]), off -> 0.1 s
+    # at P 0 / 0.6 / 1, last word -> committed p50 / p95, WER (offline's):
+    # monologue_dev (99 words, 0.1717): 1.13 / 1.53 s, 0.1919 unchanged at all three; fresh
+    # 2.18 / 2.96 s, 0.2222 -> P 0: 1.85 / 2.96 s, same words; P 0.6, 1: unchanged (the
+    # word after "rain" was "and" at 0.29).
+    # dictation_dev (102 words, 0.1176): p95 0.52 s, 0.0882 -> P 0: 2.76 s, 0.1176 (3 words:
+    # "app really slipped," committed before "by one" was heard, then "I won't weak."); P
+    # 0.6: 0.51 s, 0.0980 ("walk in the rooms": the "in" was committed); P 1: unchanged.
+    confident_next_start_s: float = 0.0
+    confident_next_start_probability: float = 0.6
     # After a hypothesis that left words one agreement short (uncommitted, yet ending
     # ``margin_s`` before its audio), the next partial may go this long after the last one
     # instead of the profile's interval, so they are agreed on sooner. 0: off. Simulated on
@@ -349,6 +371,7 @@ class CommitOptions:
             "sentence_end_delay_s",
             "boundary_tolerance_s",
             "fresh_audio_s",
+            "confident_next_start_s",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
@@ -359,6 +382,7 @@ class CommitOptions:
         for name in (
             "confident_probability",
             "confident_next_probability",
+            "confident_next_start_probability",
             "settled_probability",
             "prompt_min_probability",
         ):
@@ -413,6 +437,8 @@ def confident_count(
     next_probability: float = 0.0,
     settled_s: float = 0.0,
     settled_probability: float = 0.0,
+    next_start_s: float = 0.0,
+    next_start_probability: float = 0.0,
 ) -> int:
     """How many leading words of ``rest`` one hypothesis may commit on its own confidence.
 
@@ -432,6 +458,11 @@ def confident_count(
 
     ``settled_s`` > 0 (age-aware): a word that ends ``settled_s`` before ``heard_end_s`` needs
     only ``settled_probability`` and is committed whatever the previous hypothesis said there.
+
+    ``next_start_s`` > 0: a word that ends within ``margin_s`` of ``heard_end_s`` is committed
+    all the same when the word after it started ``next_start_s`` before ``heard_end_s`` and is
+    itself stable or has at least ``next_start_probability`` (``followed``): the word is over
+    once the next has begun, whatever end time Whisper gave it.
     """
     settled_limit_s = heard_end_s - settled_s if settled_s > 0 else float("-inf")
     usable = len(rest)
@@ -448,7 +479,12 @@ def confident_count(
     while (
         count < usable
         and count + 1 < len(rest)
-        and rest[count].end_s <= limit_s
+        and (
+            rest[count].end_s <= limit_s
+            or followed(
+                rest, count, agreed, heard_end_s, next_start_s, next_start_probability
+            )
+        )
         and (
             count < agreed
             or rest[count].probability >= probability
@@ -461,6 +497,28 @@ def confident_count(
     while count > 0 and continues(rest[count]):
         count -= 1
     return count
+
+
+def followed(
+    rest: Sequence[Word],
+    index: int,
+    agreed: int,
+    heard_end_s: float,
+    next_start_s: float,
+    probability: float,
+) -> bool:
+    """Whether ``rest[index]`` is over because the word after it has begun: that word starts
+    at least ``next_start_s`` (> 0) before ``heard_end_s`` and is stable (one of the first
+    ``agreed``) or has at least ``probability``. Judged by the next word's start, not this
+    one's end: without punctuation Whisper stretches a word's end to the next word's start
+    ("rain" 6.30 s, "rain," 6.22 s, "and" from 6.30 s)."""
+    following = index + 1
+    if next_start_s <= 0 or following >= len(rest):
+        return False
+    word = rest[following]
+    return word.start_s <= heard_end_s - next_start_s and (
+        following < agreed or word.probability >= probability
+    )
 
 
 def sentence_boundary_count(

@@ -631,6 +631,8 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
                 options.confident_next_probability,
                 options.settled_s,
                 options.settled_probability,
+                options.confident_next_start_s,
+                options.confident_next_start_probability,
             ),
         )
 
