@@ -181,6 +181,12 @@ class AsrConfig:
         min=0,
         max=10,
     )
+    confident_next_start_s: float = _key(
+        0.1,
+        "while speech goes on, a confident word that ends within the confident margin of the newest audio is committed all the same once the next word, itself stable or confident, began this long before that audio (0: off)",
+        min=0,
+        max=1,
+    )
     chunk_duration_s: float = _key(
         30.0,
         "longer segments and files are cut into chunks of at most this length (Whisper pads every input to 30 s, so shorter chunks cost more)",

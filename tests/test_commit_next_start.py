@@ -79,3 +79,15 @@ def test_the_scheduler_commits_the_word_before_a_begun_one(next_start_s: float) 
     out = s.on_reply("asr-1", result_words(request, said), HEARD_END_S + 0.3)
     committed = [m.text for m in out if isinstance(m, TranscriptFinal)]
     assert committed == (["and summer rain"] if next_start_s else ["and summer"])
+
+
+def test_the_daemon_commits_a_word_once_the_next_began() -> None:
+    from config.loader import load_config
+    from pipeline.scheduling import SchedulerOptions
+
+    commit = SchedulerOptions.from_config(load_config(None).config, "whisper", "tiny.en").commit
+    assert commit is not None and commit.confident_next_start_s == 0.1
+    assert commit.confident_next_start_probability == 0.6
+    off = load_config(None, cli_overrides={"asr.confident_next_start_s": "0"}).config
+    commit = SchedulerOptions.from_config(off, "whisper", "tiny.en").commit
+    assert commit is not None and commit.confident_next_start_s == 0

@@ -103,12 +103,24 @@ class CommitOptions:
     # --simulate --cost-model --why 3 [--commit fresh_audio_s=0.05] --commit
     # confident_next_start_s=0.1 [--commit confident_next_start_probability=P]), off -> 0.1 s
     # at P 0 / 0.6 / 1, last word -> committed p50 / p95, WER (offline's):
-    # monologue_dev (99 words, 0.1717): 1.13 / 1.53 s, 0.1919 unchanged at all three; fresh
+    # monologue_dev (99 words, 0.1717): 1.13 / 1.53 s, 0.1919 unchanged at P 0 and 0.6; fresh
     # 2.18 / 2.96 s, 0.2222 -> P 0: 1.85 / 2.96 s, same words; P 0.6, 1: unchanged (the
     # word after "rain" was "and" at 0.29).
     # dictation_dev (102 words, 0.1176): p95 0.52 s, 0.0882 -> P 0: 2.76 s, 0.1176 (3 words:
     # "app really slipped," committed before "by one" was heard, then "I won't weak."); P
     # 0.6: 0.51 s, 0.0980 ("walk in the rooms": the "in" was committed); P 1: unchanged.
+    # continuous.wav (1,096 words, 0.2546; --no-offline with the rule), sentences over 3 s of
+    # 57: 1.77 / 3.52 s, 0.2473, 9 -> P 0: 1.80 / 3.24 s, 0.2491, 6; P 0.6: 1.80 / 3.28 s,
+    # 0.2436, 5; fresh 1.80 / 4.69 s, 0.2710, 9 -> P 0: 1.75 / 4.30 s, 0.2792, 7; P 0.6: 1.60 /
+    # 3.88 s, 0.2673, 6. What the tail waited for (--why 3), off -> P 0.6: probability 4,
+    # disagreed 2, other 3 -> probability 3, disagreed 1, other 1; fresh: probability 3,
+    # empty 2, margin 1, piece 1, disagreed 1, stall 1 -> disagreed 4, empty 1, stall 1.
+    # Engine CPU per audio s 0.334 -> 0.332, fresh 0.338 -> 0.343. One schedule each.
+    # dictation.wav (1,589 words, --no-offline): 0.51 / 5.12 s both, 0.3153 -> P 0.6 0.3184
+    # (+5 words, noise-level). On in the daemon at 0.1 s, P 0.6 (``asr.confident_next_start_s``,
+    # ``SchedulerOptions.from_config``): p95 gains in both regimes, WER within noise; off here
+    # for direct callers. Not yet confirmed realtime (bench/daemon_e2e.py, --set
+    # asr.confident_next_start_s=0 for the A/B).
     confident_next_start_s: float = 0.0
     confident_next_start_probability: float = 0.6
     # After a hypothesis that left words one agreement short (uncommitted, yet ending

@@ -144,6 +144,8 @@ class SchedulerOptions:
                 long_uncommitted_s=asr.long_uncommitted_s,
                 # a sentence's last words: the partial timed by its end (commit_policy's figures)
                 sentence_end_delay_s=asr.sentence_end_delay_s,
+                # a word is over once the next confident one began (commit_policy's figures)
+                confident_next_start_s=asr.confident_next_start_s,
             ),
             max_batch=asr.max_batch,
             max_batched_audio_s=asr.max_batched_audio_s,
