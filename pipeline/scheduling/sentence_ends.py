@@ -175,6 +175,37 @@ schedule, but the continuous p95 median goes 3.90 -> 5.10 s (N = 4) and 5.30 -> 
 a sentence missed, the issue's rule 3 -> 2 schedules); the cancelled partials are mostly the
 continuous streams' urgent ones. Sparing urgent partials leaves too few to cancel and the
 dictation gets worse than off. Left off, both; not measured at ``--cost-scale 1.0`` (time).
+
+**The levers with ``one``** (``bench/stream_replay.py --seconds 30 --schedules 3 --levers
+off,starved3.0:one[+tentativepreempts][+shortpauseunsent]``, ``--cost-scale`` 1.0 and 1.4,
+the second as slow as a loaded realtime machine; off and one at x1.0 from the table above).
+Worst / median over the schedules: dictation p95 (utterances over 1.5 s in the worst),
+continuous p50 and p95, s; nothing missed in any run. N = 2 (measured for x1.0 one + each
+lever alone, x1.4 off and one): dictation p95 0.601 / 0.552, 0.661 / 0.564, 0.852 / 0.852 s
+(one as off), continuous p95 3.59 / 2.53 s or under x1.0, 4.14 / 2.69 (off) 4.09 / 2.69 (one)
+x1.4. The N = 4 cells marked * ran with ``asr.confident_next_start_s`` 0.1 (the daemon's
+since dc895c4, which landed during these runs); every other cell with it off:
+
+| x | lever | N = 4 dictation | N = 4 continuous | N = 6 dictation | N = 6 continuous |
+| --- | --- | --- | --- | --- | --- |
+| 1.0 | one + tentativepreempts | 0.821 / 0.632 | 2.12 / 2.09, 3.32 / 2.68 | 0.881 / 0.844 | 2.73 / 2.63, 6.14 / 4.88 |
+| 1.0 | one + shortpauseunsent | 0.938 / 0.784 | 2.84 / 2.61, 5.18 / 5.12 | 0.976 / 0.941 | 2.01 / 1.96, 3.52 / 3.32 |
+| 1.0 | one + both | 0.861 / 0.784* | 2.22 / 2.10, 5.14 / 3.40* | 0.844 / 0.681 | 2.66 / 2.30, 4.76 / 4.04 |
+| 1.4 | off | 1.200 / 1.143 | 3.71 / 2.82, 6.38 / 5.34 | 1.315 (1) / 1.209 | 4.84 / 3.78, 11.74 / 11.10 |
+| 1.4 | one | 1.180 / 1.143 | 3.92 / 2.60, 7.10 / 5.00 | 1.209 (0) / 1.064 | 3.66 / 3.47, 9.78 / 6.68 |
+| 1.4 | one + tentativepreempts | 1.101 / 1.004* | 3.17 / 2.79, 5.72 / 4.62* | 1.101 / 1.101 | 3.52 / 3.50, 7.84 / 6.68 |
+| 1.4 | one + shortpauseunsent | 1.218 / 1.123* | 3.79 / 2.50, 6.98 / 5.04* | 1.309 (1) / 1.275 | 3.52 / 2.98, 7.84 / 6.30 |
+| 1.4 | one + both | 1.221 / 1.004 | 3.40 / 2.90, 5.68 / 4.58 | 1.255 (1) / 1.224 | 4.76 / 2.68, 7.74 / 5.48 |
+
+On the replay ``one`` does not cost the N = 6 dictation its p95 at either load (x1.4: the
+one utterance over 1.5 s, "... wood and string.", 2.10 and 3.00 s off, is under it with one);
+its dictation p50 rises (x1.4, N = 6: 0.729 / 0.832 / 0.761 -> 0.744 / 0.869 / 0.903 s). A
+realtime A/B that read N = 6 dictation p95 1.64 -> 2.95 s with one (one run each, one
+utterance) is not reproduced. Tried against it and not kept (code removed): with one, only
+the starved segment whose partial goes past the budget goes first among the due partials, the
+other starved segments keeping their round-robin place (they had gone before the dictation
+streams' partials): x1.4 N = 6 dictation 1.303 / 1.209 s, p50 0.809 / 0.845 / 0.845 s,
+continuous 3.17 / 2.87, 9.70 / 6.64 s: no better for the dictation, the same continuous.
 """
 
 from __future__ import annotations
