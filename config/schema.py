@@ -182,7 +182,7 @@ class AsrConfig:
         max=10,
     )
     confident_next_start_s: float = _key(
-        0.1,
+        0.0,
         "while speech goes on, a confident word that ends within the confident margin of the newest audio is committed all the same once the next word, itself stable or confident, began this long before that audio (0: off)",
         min=0,
         max=1,

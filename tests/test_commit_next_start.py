@@ -81,13 +81,13 @@ def test_the_scheduler_commits_the_word_before_a_begun_one(next_start_s: float) 
     assert committed == (["and summer rain"] if next_start_s else ["and summer"])
 
 
-def test_the_daemon_commits_a_word_once_the_next_began() -> None:
+def test_the_daemon_leaves_the_next_start_rule_off_and_the_key_turns_it_on() -> None:
     from config.loader import load_config
     from pipeline.scheduling import SchedulerOptions
 
     commit = SchedulerOptions.from_config(load_config(None).config, "whisper", "tiny.en").commit
+    assert commit is not None and commit.confident_next_start_s == 0
+    on = load_config(None, cli_overrides={"asr.confident_next_start_s": "0.1"}).config
+    commit = SchedulerOptions.from_config(on, "whisper", "tiny.en").commit
     assert commit is not None and commit.confident_next_start_s == 0.1
     assert commit.confident_next_start_probability == 0.6
-    off = load_config(None, cli_overrides={"asr.confident_next_start_s": "0"}).config
-    commit = SchedulerOptions.from_config(off, "whisper", "tiny.en").commit
-    assert commit is not None and commit.confident_next_start_s == 0

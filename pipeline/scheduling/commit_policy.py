@@ -117,10 +117,12 @@ class CommitOptions:
     # empty 2, margin 1, piece 1, disagreed 1, stall 1 -> disagreed 4, empty 1, stall 1.
     # Engine CPU per audio s 0.334 -> 0.332, fresh 0.338 -> 0.343. One schedule each.
     # dictation.wav (1,589 words, --no-offline): 0.51 / 5.12 s both, 0.3153 -> P 0.6 0.3184
-    # (+5 words, noise-level). On in the daemon at 0.1 s, P 0.6 (``asr.confident_next_start_s``,
-    # ``SchedulerOptions.from_config``): p95 gains in both regimes, WER within noise; off here
-    # for direct callers. Not yet confirmed realtime (bench/daemon_e2e.py, --set
-    # asr.confident_next_start_s=0 for the A/B).
+    # (+5 words, noise-level). Realtime it lost: bench/daemon_e2e.py --files
+    # monologue_dev.wav,continuous.wav --excerpt-s 150 --profiles balanced --no-fault [--set
+    # asr.confident_next_start_s=0.1], 28 sentences, two runs each on 2026-12-02 (a slow day),
+    # off 2.33 / 4.60 s and 2.21 / 4.01 s (WER +0.008, +0.002 over offline), on 2.15 / 6.12 s
+    # and 2.06 / 8.24 s (+0.011, +0.002), CPU ratio 4.3 -> 4.6-4.8. Off in the daemon
+    # (``asr.confident_next_start_s`` 0); the key turns it on.
     confident_next_start_s: float = 0.0
     confident_next_start_probability: float = 0.6
     # After a hypothesis that left words one agreement short (uncommitted, yet ending
