@@ -21,8 +21,14 @@ balanced profile; the last output line is one JSON object:
                           claimed) per audio second; ``..._with_startup`` includes its imports
                           and model loading. ``process_segments_match``: the process found the
                           same segments as the in-process pass on every signal.
+    paced_cpu_fraction    {block ms: CPU s per audio s}: the balanced ``StreamVad`` over the
+                          first ``--paced-s`` seconds of dictation_dev fed one capture block per
+                          wake-up at speaking speed (the daemon's regime; ``--paced-block-ms``,
+                          default 32 and 96), ``paced_hot_cpu_fraction`` the same excerpt in a
+                          tight loop (``bench/vad_parts/paced.py``)
 
 Usage: .venv/bin/python bench/vad.py [--repeat N] [--block-ms MS] [--shipped] [--no-process]
+       [--paced-s S] [--paced-block-ms 32,96]
 
 ``--measure process`` runs every profile through the processes (slow; onsets are not measurable
 there: the bus messages do not carry the decision index).
@@ -44,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.vad_parts.paced import paced_figures
 from pipeline.audio_format import SAMPLE_RATE_HZ
 from pipeline.vad import DetectorStats, SpeechEnd, SpeechStart, StreamVad, VadEvent
 
@@ -323,6 +330,12 @@ def main() -> None:
     parser.add_argument(
         "--no-process", action="store_true", help="skip the capture + vad process figures"
     )
+    parser.add_argument(
+        "--paced-s", type=float, default=15.0, help="excerpt fed at speaking speed (0 = skip)"
+    )
+    parser.add_argument(
+        "--paced-block-ms", default="32,96", help="block sizes of the paced runs (comma list)"
+    )
     args = parser.parse_args()
 
     signals = [load_recording(n) for n in RECORDINGS] + synthetic_noises()
@@ -356,6 +369,16 @@ def main() -> None:
             f" segments as in-process: {process['process_segments_match']}"
         )
     summary.update(process)
+    if args.paced_s > 0:
+        excerpt = load_recording("dictation_dev.wav").samples[: int(args.paced_s * RATE)]
+        blocks_ms = [int(x) for x in args.paced_block_ms.split(",") if x.strip()]
+        paced = paced_figures(vad_config("balanced", args.shipped), excerpt, blocks_ms)
+        print(
+            f"paced (balanced, {paced['paced_audio_s']} s, one block per wake-up): cpu"
+            f" {paced['paced_cpu_fraction']} s per audio s by block ms;"
+            f" hot {paced['paced_hot_cpu_fraction']:.5f}"
+        )
+        summary.update(paced)
     summary.update(
         measure=args.measure,
         proposed_overrides={} if args.shipped else PROPOSED_VAD_OVERRIDES,
