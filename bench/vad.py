@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.vad_parts.paced import paced_figures
+from bench.vad_parts.paced import paced_figures, warm_up
 from pipeline.audio_format import SAMPLE_RATE_HZ
 from pipeline.vad import DetectorStats, SpeechEnd, SpeechStart, StreamVad, VadEvent
 
@@ -140,8 +140,7 @@ def vad_config(profile: str, shipped: bool) -> Any:
 def measure_in_process(config: Any, signal: Signal, block_samples: int, repeat: int) -> Run:
     """Run ``StreamVad`` in this process; keep the fastest of ``repeat`` passes (same events)."""
     vad = StreamVad.from_config(config)
-    vad.process(np.zeros(RATE, np.float32) + 1e-3, 0)  # warm the models up, then forget it
-    vad.flush()
+    warm_up(vad)
     best: Run | None = None
     for _ in range(repeat):
         vad.take_stats()
@@ -370,7 +369,8 @@ def main() -> None:
         )
     summary.update(process)
     if args.paced_s > 0:
-        excerpt = load_recording("dictation_dev.wav").samples[: int(args.paced_s * RATE)]
+        dictation = next(s for s in signals if s.name == "dictation_dev.wav")
+        excerpt = dictation.samples[: int(args.paced_s * RATE)]
         blocks_ms = [int(x) for x in args.paced_block_ms.split(",") if x.strip()]
         paced = paced_figures(vad_config("balanced", args.shipped), excerpt, blocks_ms)
         print(

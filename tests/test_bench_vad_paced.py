@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
-import soundfile as sf
-
-from bench.vad import vad_config
+from bench.vad import load_recording, vad_config
 from bench.vad_parts.paced import paced_figures
 from pipeline.audio_format import SAMPLE_RATE_HZ
-from tests.data_paths import DATA_DIR
 
 
 def test_paced_figures_cover_each_block_size_and_the_hot_loop() -> None:
-    samples, rate_hz = sf.read(DATA_DIR / "dictation_dev.wav", dtype="float32")
-    assert rate_hz == SAMPLE_RATE_HZ
-    excerpt = np.ascontiguousarray(samples[:SAMPLE_RATE_HZ])  # 1 s: two paced passes, ~2 s
+    excerpt = load_recording("dictation_dev.wav").samples[:SAMPLE_RATE_HZ]  # 1 s: ~2 s paced
     figures = paced_figures(vad_config("balanced", shipped=True), excerpt, [32, 96])
     assert set(figures["paced_cpu_fraction"]) == {"32", "96"}
     assert all(v > 0 for v in figures["paced_cpu_fraction"].values()), figures

@@ -21,23 +21,26 @@ from pipeline.audio_format import SAMPLE_RATE_HZ
 from pipeline.vad import StreamVad
 
 
-def _warm(vad: StreamVad) -> None:
-    vad.process(np.zeros(SAMPLE_RATE_HZ, np.float32) + 1e-3, 0)  # load the models, then forget
+def warm_up(vad: StreamVad) -> None:
+    """Run the models once (loaded, allocated), then forget what they heard."""
+    vad.process(np.zeros(SAMPLE_RATE_HZ, np.float32) + 1e-3, 0)
     vad.flush()
 
 
-def paced_cpu_s(config: Any, samples: np.ndarray, block_samples: int) -> float:
-    """Thread CPU seconds of ``StreamVad.process`` over ``samples`` fed at speaking speed."""
+def process_cpu_s(config: Any, samples: np.ndarray, block_samples: int, *, paced: bool) -> float:
+    """Thread CPU seconds of ``StreamVad.process`` over ``samples`` in ``block_samples`` blocks:
+    released at speaking speed (``paced``: each block when its last sample would have been
+    spoken, on an absolute schedule) or back to back."""
     vad = StreamVad.from_config(config)
-    _warm(vad)
+    warm_up(vad)
     cpu_s = 0.0
     start_s = time.monotonic()
     for pos in range(0, samples.size, block_samples):
         block = samples[pos : pos + block_samples]
-        due_s = start_s + (pos + block.size) / SAMPLE_RATE_HZ
-        delay_s = due_s - time.monotonic()
-        if delay_s > 0:
-            time.sleep(delay_s)
+        if paced:
+            delay_s = start_s + (pos + block.size) / SAMPLE_RATE_HZ - time.monotonic()
+            if delay_s > 0:
+                time.sleep(delay_s)
         t0 = time.thread_time()
         vad.process(block, pos)
         cpu_s += time.thread_time() - t0
@@ -45,27 +48,16 @@ def paced_cpu_s(config: Any, samples: np.ndarray, block_samples: int) -> float:
     return cpu_s
 
 
-def hot_cpu_s(config: Any, samples: np.ndarray, block_samples: int) -> float:
-    """The same work in one tight loop (no sleeps): the models stay in the caches."""
-    vad = StreamVad.from_config(config)
-    _warm(vad)
-    t0 = time.thread_time()
-    for pos in range(0, samples.size, block_samples):
-        vad.process(samples[pos : pos + block_samples], pos)
-    vad.flush()
-    return time.thread_time() - t0
-
-
 def paced_figures(config: Any, samples: np.ndarray, block_ms: list[int]) -> dict[str, Any]:
     """CPU per audio second, paced per block size and hot, side by side on one excerpt."""
     audio_s = samples.size / SAMPLE_RATE_HZ
-    paced = {
-        str(ms): round(paced_cpu_s(config, samples, ms * SAMPLE_RATE_HZ // 1000) / audio_s, 5)
-        for ms in block_ms
-    }
-    hot = hot_cpu_s(config, samples, block_ms[0] * SAMPLE_RATE_HZ // 1000) / audio_s
+
+    def fraction(ms: int, paced: bool) -> float:
+        cpu_s = process_cpu_s(config, samples, ms * SAMPLE_RATE_HZ // 1000, paced=paced)
+        return round(cpu_s / audio_s, 5)
+
     return {
-        "paced_cpu_fraction": paced,
-        "paced_hot_cpu_fraction": round(hot, 5),
+        "paced_cpu_fraction": {str(ms): fraction(ms, True) for ms in block_ms},
+        "paced_hot_cpu_fraction": fraction(block_ms[0], False),
         "paced_audio_s": round(audio_s, 1),
     }
