@@ -236,7 +236,10 @@ def modeled_cpu_s(cost_model: tuple[float, float], details: dict[str, float]) ->
     pass over the full window (a short window's suspect answer) adds its first pass again."""
     per_frame_s, per_token_s = cost_model
     cost_s = per_frame_s * details.get("audio_ctx", 0.0)
-    cost_s += per_token_s * (details.get("tokens", 0.0) + 1)
+    # a drafted search (whisper/drafted_greedy.py): its decoder passes, each draft token fed a
+    # fraction of a pass more (the rows of one pass share the weights' reads)
+    steps = details.get("decoder_steps", details.get("tokens", 0.0))
+    cost_s += per_token_s * (steps + 1 + DRAFT_ROW_COST * details.get("draft_fed", 0.0))
     if "audio_ctx_retry_frames" in details:  # what the passes before the last computed
         cost_s += per_frame_s * details["audio_ctx_retry_frames"]
         cost_s += per_token_s * details.get("audio_ctx_retry_tokens", MAX_TOKENS_GUESS)
@@ -247,6 +250,9 @@ def modeled_cpu_s(cost_model: tuple[float, float], details: dict[str, float]) ->
 
 AUDIO_CTX_SHORT_FRAMES = 500  # the short encoder window's least frames (10 s)
 MAX_TOKENS_GUESS = 10  # decode steps charged for a retried request's first pass
+# one more token in a decoder pass, in single-token passes: tiny.en on these 2 cores, one BLAS
+# thread, 450 encoder frames, a pass of 1 / 8 / 16 tokens took 16 / 34 / 58 ms (2026-12-02)
+DRAFT_ROW_COST = 0.18
 COST_MODEL_DEFAULT = (0.00046, 0.009)  # s per encoder frame, s per token: quiet 2-core figures
 
 
@@ -331,7 +337,8 @@ def simulate(
             # as the worker's transcription service does: a partial may use a shorter encoder
             # window, and one that gives nothing is dropped instead of decoded again on 30 s
             with request_marks(backend, partial=request.is_partial,
-                               early_final=request.early_final, preview=request.preview):  # fmt: skip
+                               early_final=request.early_final, preview=request.preview,
+                               draft=request.draft):  # fmt: skip
                 result = transcribe_one(backend, piece, request.prompt or None,
                                         request.prefix or None)  # fmt: skip
             cpu_s = time.process_time() - cpu_s

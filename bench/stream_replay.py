@@ -329,7 +329,7 @@ def replay(
     def answer(request: Any) -> tuple[Any, float]:
         piece = audio[request.stream_id][request.start_index : request.end_index]
         marks = {"partial": request.is_partial, "early_final": request.early_final}
-        with request_marks(backend, preview=request.preview, **marks):
+        with request_marks(backend, preview=request.preview, draft=request.draft, **marks):
             result = transcribe_one(backend, piece, request.prompt or None, request.prefix or None)
         cost_s = modeled_cpu_s(tuple(args.cost_model), result.details)
         if request.is_partial and result.details.get("suspect"):

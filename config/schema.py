@@ -169,6 +169,10 @@ class AsrConfig:
         min=0,
         max=400,
     )
+    draft_decoding: bool = _key(
+        True,
+        "partials and finals of a segment carry the words its newest hypothesis said after the committed ones, and greedy decoding checks them several tokens per decoder pass (the same text for fewer passes)",
+    )
     long_uncommitted_s: float = _key(
         0.0,
         "while speech goes on, once a hypothesis heard this much uncommitted audio the next partial may go 0.5 s after the last (0: off)",

@@ -10,7 +10,10 @@ set on them):
   partial supersedes it); a preview (a segment's first partial over less than
   ``asr.partial_min_audio_s``, shown and never agreed on) also ``preview_request``: any suspect
   short-window result of it (a loop, a rejected text) comes back marked instead of decoded again;
-- an early final: ``early_final_request`` (``asr.audio_ctx_early_final_min_s``).
+- an early final: ``early_final_request`` (``asr.audio_ctx_early_final_min_s``);
+- a draft (the words the segment's newest hypothesis said after the request's prefix):
+  ``draft_text``, checked by greedy search several tokens per decoder pass (same text, fewer
+  passes: ``whisper/drafted_greedy.py``).
 
 Used by ``TranscriptionService`` for one request and by ``batch_requests`` for a batch.
 """
@@ -28,11 +31,11 @@ from pipeline.words import Transcription
 
 @contextmanager
 def request_marks(
-    backend: Any, *, partial: bool, early_final: bool, preview: bool = False
+    backend: Any, *, partial: bool, early_final: bool, preview: bool = False, draft: str = ""
 ) -> Iterator[bool]:
-    """The backend marked for a partial (a ``preview`` too) and/or an early final while the
-    block runs, unmarked after it; yields whether the full-window retry was turned off (a
-    partial on a backend that retries)."""
+    """The backend marked for a partial (a ``preview`` too) and/or an early final, and given
+    the request's ``draft`` where it takes one, while the block runs, unmarked after it; yields
+    whether the full-window retry was turned off (a partial on a backend that retries)."""
     no_retry = partial and getattr(backend, "retry_suspect", None) is True
     wanted = {
         "partial_request": partial,
@@ -40,10 +43,13 @@ def request_marks(
         "early_final_request": early_final,
     }
     marks = [name for name, on in wanted.items() if on and hasattr(backend, name)]
+    drafted = bool(draft) and hasattr(backend, "draft_text")
     if no_retry:
         backend.retry_suspect = False
     for name in marks:
         setattr(backend, name, True)
+    if drafted:
+        backend.draft_text = draft
     try:
         yield no_retry
     finally:
@@ -51,6 +57,8 @@ def request_marks(
             backend.retry_suspect = True
         for name in marks:
             setattr(backend, name, False)
+        if drafted:
+            backend.draft_text = ""
 
 
 def transcribe_one(

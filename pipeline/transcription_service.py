@@ -121,7 +121,7 @@ class TranscriptionService:
         # empty result (the next one supersedes it); an early final: its own encoder window
         with request_marks(self.backend, partial=request.is_partial,
                            early_final=request.early_final,
-                           preview=request.preview) as no_retry:  # fmt: skip
+                           preview=request.preview, draft=request.draft) as no_retry:  # fmt: skip
             try:
                 result = transcribe_one(self.backend, audio, request.prompt or None,
                                         request.prefix or None)  # fmt: skip

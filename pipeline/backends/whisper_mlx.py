@@ -124,6 +124,9 @@ class WhisperBackend(Backend):
         # (audio_ctx_preview_min_s), and any suspect short-window result comes back marked
         # instead of decoded again (with ``retry_suspect`` off)
         self.preview_request = False
+        # the words a previous hypothesis of this audio said after the prefix: greedy search
+        # checks them several tokens per decoder pass (``whisper/drafted_greedy.py``), same text
+        self.draft_text = ""
         mlx_runtime.prepare_blas(self.options.blas_threads)
         mlx_runtime.limit_numpy_blas(self.options.blas_threads)
         from pipeline.models import resolve_model
@@ -268,6 +271,12 @@ class WhisperBackend(Backend):
             tokens = [self.tokenizer.sot_prev, *prompt_tokens[-keep:], *tokens]
         return tokens, tokens.index(self.tokenizer.sot)
 
+    def _draft_tokens(self) -> tuple[int, ...]:
+        """``draft_text`` as the tokens the decoder would choose for it after the prefix."""
+        if not self.draft_text.strip():
+            return ()
+        return tuple(self.tokenizer.encode(" " + self.draft_text.strip()))
+
     def _prefix_tokens(self, prefix: str | None) -> list[int]:
         if not prefix or not prefix.strip():
             return []
@@ -391,11 +400,12 @@ class WhisperBackend(Backend):
         hypothesis = None
         fallback = False
         attempts = []
+        draft = self._draft_tokens()
         for attempt, temperature in enumerate(temperatures):
             search = SearchOptions(temperature=temperature, beam_size=opts.beam_size,
                                    max_tokens=max_tokens, after_prefix=bool(forced),
                                    forced_tokens=len(forced), stop_on_repeat=stop_on_repeat,
-                                   cut_repeat=cut_repeat)  # fmt: skip
+                                   cut_repeat=cut_repeat, draft=draft)  # fmt: skip
             if attempt == 0 and first is not None:
                 hypothesis = first
             else:
@@ -430,6 +440,7 @@ class WhisperBackend(Backend):
             "encode_s": encoded_s - started_s,
             "audio_ctx": float(frames),  # encoder frames (1500 = the full 30 s window)
             "fallback": float(fallback and not silent),  # still failing at the last temperature
+            **hypothesis.details,  # a drafted search: its decoder steps and the draft kept
         }
         if self._rejected(hypothesis, len(forced)):
             details["rejected"] = 1.0

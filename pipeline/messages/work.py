@@ -83,6 +83,10 @@ class TranscribeRequest(Message):
     # a segment's first partial over less than asr.partial_min_audio_s (scheduling.first_partial):
     # shown, never agreed on, so a suspect answer is dropped rather than decoded again
     preview: bool = False
+    # the words the segment's newest hypothesis said after the prefix: greedy decoding checks
+    # them several tokens per decoder pass and keeps those it would have chosen anyway (the same
+    # text for fewer passes; "" = none)
+    draft: str = ""
 
 
 @register

@@ -93,6 +93,11 @@ class ChunkedSegments(FinalWork):
         """Words the first chunk's head is known to hold, forced as its first words (none)."""
         return ""
 
+    def _draft(self, segment: Segment) -> str:
+        """Words the first chunk likely says after its prefix (``TranscribeRequest.draft``;
+        none)."""
+        return ""
+
     def forget(self, segment: Segment) -> None:
         if self._work.pop(segment.key, None) is not None and self._queue:
             # chunks still queued (a segment dropped unserved): nothing may keep them
@@ -123,7 +128,13 @@ class ChunkedSegments(FinalWork):
             prompt = self._prompt(segment)
             chunk = work.chunks[chunk_index]
             request = chunk_request(
-                segment, chunk, len(work.chunks), attempt, prompt, self._prefix(segment)
+                segment,
+                chunk,
+                len(work.chunks),
+                attempt,
+                prompt,
+                self._prefix(segment),
+                self._draft(segment),
             )
             flights.append(Flight(free.pop(0), request, segment.key, self, chunk_index))
         return flights

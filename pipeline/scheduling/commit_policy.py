@@ -242,6 +242,10 @@ class CommitOptions:
     # 4.02 s, WER over offline +0.032 vs +0.013 (monologue_dev +0.071 vs 0.000).
     long_uncommitted_s: float = 0.0
     long_interval_s: float = 0.5
+    # Requests carry the words the newest hypothesis said after the committed ones
+    # (``TranscribeRequest.draft``; greedy decoding checks them several tokens per decoder pass,
+    # ``whisper/drafted_greedy.py``). Off here; the daemon turns it on (``asr.draft_decoding``).
+    drafts: bool = False
     # What a segment is prompted with. The core's prompt is the stream's last final alone: a
     # one-word answer tiny.en misheard ("Never." decoded "Neemah.") is then the whole prompt,
     # and the next sentences follow it ("The Neemah one saw eye not the pack..."; decoded

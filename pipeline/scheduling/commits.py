@@ -71,6 +71,9 @@ from pipeline.words import Word
 logger = logging.getLogger(__name__)
 
 RECENT_WORDS = 40  # final words kept per stream for the next segment's lead-in
+# a hypothesis word that starts up to this long before the last committed word ends still
+# follows it in a draft (word times drift between hypotheses)
+DRAFT_TOLERANCE_S = 0.05
 
 
 class CommittedSegments(EarlyFinals, ChunkedSegments):
@@ -249,6 +252,10 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             return ""
         return self._prefix_after(state, self._final_start(segment))
 
+    def _draft(self, segment: Segment) -> str:
+        state = self._states.get(segment.key)
+        return "" if state is None else self._draft_after(state)
+
     # ---- work -----------------------------------------------------------------------------
 
     def plan(self, free_roles: list[str], now_s: float) -> list[Flight]:
@@ -361,6 +368,19 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         start_s = samples_to_seconds(start_index)
         return merged_text(w for w in state.committed if w.end_s > start_s)
 
+    def _draft_after(self, state: CommitState) -> str:
+        """The words the segment's newest hypothesis said after its committed words: a request
+        over the same audio likely says them again (``TranscribeRequest.draft``); "" when
+        ``CommitOptions.drafts`` is off."""
+        if not self.commit_options.drafts:
+            return ""
+        partial = state.agreement.partial
+        words = partial.stable_words + partial.unstable_words
+        if state.committed:
+            end_s = state.committed[-1].end_s - DRAFT_TOLERANCE_S
+            words = tuple(w for w in words if w.start_s >= end_s)
+        return merged_text(words)
+
     def _partial_flight(
         self, role: str, segment: Segment, state: CommitState, now_s: float
     ) -> Flight:
@@ -387,6 +407,7 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             end_index,
             self._prompt_before(state, window_start),
             self._prefix_after(state, start_index),
+            self._draft_after(state),
         )
         if is_preview(request, self.core.options):  # its suspect answer is dropped, not retried
             prompt = self._prompt_before(state, window_start, self.core.prompt(segment.stream_id))

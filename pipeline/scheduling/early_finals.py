@@ -123,6 +123,9 @@ class EarlyFinals:
     def _prefix_after(self, state: CommitState, start_index: int) -> str:
         raise NotImplementedError
 
+    def _draft_after(self, state: CommitState) -> str:
+        raise NotImplementedError
+
     def _final_start(self, segment: Segment) -> int:
         raise NotImplementedError
 
@@ -301,7 +304,13 @@ class EarlyFinals:
         prompt = self._prompt_before(state, start_index)
         prefix = self._prefix_after(state, start_index)
         request = partial_request(
-            segment, state.serial, start_index, early.cut_index, prompt, prefix
+            segment,
+            state.serial,
+            start_index,
+            early.cut_index,
+            prompt,
+            prefix,
+            self._draft_after(state),
         )
         request_id = partial_request_id(segment.stream_id, segment.segment_id, state.serial) + "e"
         # a final, with its own encoder floor (asr.audio_ctx_early_final_min_s)

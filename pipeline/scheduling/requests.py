@@ -20,10 +20,11 @@ from pipeline.scheduling.segment import Segment
 
 def chunk_request(
     segment: Segment, chunk: Chunk, chunk_count: int, attempt: int, prompt: str,
-    prefix: str = "",
+    prefix: str = "", draft: str = "",
 ) -> TranscribeRequest:  # fmt: skip
     """Attempt ``attempt`` (from 1) of ``chunk`` (one of ``chunk_count``) of an ended segment;
-    only the first chunk gets ``prompt`` and ``prefix`` (committed words heard at its head)."""
+    only the first chunk gets ``prompt``, ``prefix`` (committed words heard at its head) and
+    ``draft`` (the words the newest partial said after them)."""
     return TranscribeRequest(
         request_id=chunk_request_id(segment.stream_id, segment.segment_id, chunk.index, attempt),
         stream_id=segment.stream_id,
@@ -36,15 +37,17 @@ def chunk_request(
         is_partial=False,
         prompt=prompt if chunk.index == 0 else "",
         prefix=prefix if chunk.index == 0 else "",
+        draft=draft if chunk.index == 0 else "",
     )
 
 
 def partial_request(
     segment: Segment, serial: int, start_index: int, end_index: int, prompt: str,
-    prefix: str = "",
+    prefix: str = "", draft: str = "",
 ) -> TranscribeRequest:  # fmt: skip
     """Partial number ``serial`` of an open segment, over ``[start_index, end_index)``;
-    ``prefix``: the committed words heard at the window's head, forced as its first words."""
+    ``prefix``: the committed words heard at the window's head, forced as its first words;
+    ``draft``: the words the newest hypothesis said after them."""
     return TranscribeRequest(
         request_id=partial_request_id(segment.stream_id, segment.segment_id, serial),
         stream_id=segment.stream_id,
@@ -57,6 +60,7 @@ def partial_request(
         is_partial=True,
         prompt=prompt,
         prefix=prefix,
+        draft=draft,
     )
 
 

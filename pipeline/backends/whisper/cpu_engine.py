@@ -318,7 +318,12 @@ class CpuWhisperEngine(WhisperEngine):
         state.length = end
         if positions is not None:
             x = x[:, np.asarray(positions, dtype=np.int64) % count]
-        return layer_norm(x, *self._dec_ln) @ self._projection, captured
+        x = layer_norm(x, *self._dec_ln)
+        if len(x) == 1 and 1 < x.shape[1] <= _PROJECTION_ROWS_MAX:
+            # a few positions of one hypothesis (the prompt's two read, a short draft): gemv by
+            # gemv over blocks, sgemm costs 2-3x one gemv for 2-6 rows (``project_rows``)
+            return project_rows(x[0], self._projection)[None], captured
+        return x @ self._projection, captured
 
     def decode_rows(self, states: Sequence[DecoderState], tokens: np.ndarray) -> np.ndarray:
         """One token for each of several windows (``states`` of batch 1, each its own audio

@@ -21,6 +21,10 @@ says so (``repeat_stop``) and the second pass starts that much sooner; with ``cu
 repeat that starts a sentence ends the search at the sentences said before it instead
 (``repeat_cut``: no second pass; ``repeat_watch``).
 
+A draft (``SearchOptions.draft``: the words a previous hypothesis of the same audio said after
+the prefix) lets greedy search check several tokens per decoder pass (``drafted_greedy``): the
+same tokens, fewer passes.
+
 Sampling (the temperature fallback) starts every search from the generator's state as it was
 given, so a request's text depends only on its audio, prompt and prefix, not on how many
 fallbacks the process sampled before it. With one generator running on across requests, the same
@@ -40,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.backends.cancellation import checkpoint
+from pipeline.backends.whisper.drafted_greedy import DraftedGreedy
 from pipeline.backends.whisper.engine_base import WhisperEngine, log_softmax
 from pipeline.backends.whisper.repeat_watch import RepeatWatch, stop
 
@@ -58,6 +63,9 @@ class SearchOptions:
     forced_tokens: int = 0  # how many of the initial tokens are that forced text
     stop_on_repeat: bool = False  # stop once the text repeats (the early stop; not beam search)
     cut_repeat: bool = False  # ... and end at the sentences said once, where the repeat starts one
+    # tokens the search will likely choose (a previous hypothesis of the same audio): greedy
+    # search checks several per decoder pass, choosing the same tokens (``drafted_greedy``)
+    draft: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +141,14 @@ class TokenSearch:
             return self._beam(audio, initial, sot_index, options, max_tokens)
         watch = self.repeat_watch(initial, options)
         return self._sample(
-            audio, initial, sot_index, options.temperature, max_tokens, options.after_prefix, watch
+            audio,
+            initial,
+            sot_index,
+            options.temperature,
+            max_tokens,
+            options.after_prefix,
+            watch,
+            options.draft,
         )
 
     def repeat_watch(self, initial: list[int], options: SearchOptions) -> RepeatWatch | None:
@@ -161,9 +176,16 @@ class TokenSearch:
     def _sample(
         self, audio: Any, initial: list[int], sot_index: int, temperature: float,
         max_tokens: int, after_prefix: bool = False, watch: RepeatWatch | None = None,
+        draft: tuple[int, ...] = (),
     ) -> Hypothesis:  # fmt: skip
         state, logits, no_speech_prob = self._first(audio, initial, 1, sot_index, after_prefix)
-        if temperature == 0:  # the engine's loop: a device engine keeps the feedback on device
+        drafted = None
+        if temperature == 0 and draft:
+            drafted = DraftedGreedy(
+                self.engine, state, logits[0], self.suppress_mask, max_tokens, draft
+            )
+            steps = iter(drafted)
+        elif temperature == 0:  # the engine's loop: a device engine keeps the feedback on device
             steps = self.engine.greedy(state, logits[0], self.suppress_mask, max_tokens)
         else:
             steps = self._sampled(state, logits[0], temperature, max_tokens)
@@ -184,6 +206,12 @@ class TokenSearch:
                 repeat_stop = not repeat_cut
                 break
         text_logprobs = logprobs[: len(tokens)]
+        details = {}
+        if drafted is not None:
+            details = {"decoder_steps": float(drafted.passes),
+                       "draft_tokens": float(len(draft)),
+                       "draft_fed": float(drafted.fed),
+                       "draft_accepted": float(drafted.accepted)}  # fmt: skip
         return Hypothesis(
             tokens=tuple(tokens),
             token_probs=tuple(float(np.exp(lp)) for lp in text_logprobs),
@@ -193,6 +221,7 @@ class TokenSearch:
             hit_cap=hit_cap,
             repeat_stop=repeat_stop,
             repeat_cut=repeat_cut,
+            details=details,
         )
 
     def _beam(
