@@ -14,7 +14,7 @@ from tests.whisper_audio import RATE_HZ
 cache_dir = whisper_audio.cache_dir
 
 PROMPT = "Earlier words of the talk."
-STARTS_S = (9.0, 24.0)  # two 7 s windows of monologue_dev (the first is the tests below)
+STARTS_S = (9.0, 24.0)  # two 7 s windows of monologue_dev (the tests below take the first)
 
 
 @pytest.fixture(scope="module", params=["numpy", "mlx"])

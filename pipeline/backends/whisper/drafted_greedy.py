@@ -54,7 +54,7 @@ class DraftedGreedy:
         self.passes = 0
         self.fed = 0
         self.accepted = 0
-        self._chosen: list[int] = []
+        self._chosen: list[int] = []  # every token handed out so far
         self._next: int | None = 0  # the draft's index of the token expected next; None: lost
 
     def _expected(self) -> tuple[int, ...]:
@@ -84,13 +84,11 @@ class DraftedGreedy:
 
     def __iter__(self) -> Iterator[tuple[int, float]]:
         token, logprob = argmax_pick(self.logits)
-        produced = 0
         while True:
             yield token, logprob
-            produced += 1
-            if produced >= self.max_tokens:
-                return
             self._follow(token)
+            if len(self._chosen) >= self.max_tokens:
+                return
             guess = self._expected()
             feed = np.array([[token, *guess]])
             start = self.state.length
@@ -106,10 +104,9 @@ class DraftedGreedy:
                 kept += 1
                 self.accepted += 1
                 yield token, logprob
-                produced += 1
-                if produced >= self.max_tokens:
-                    return
                 self._follow(token)
+                if len(self._chosen) >= self.max_tokens:
+                    return
             else:
                 token, logprob = argmax_pick(rows[len(guess)])
             self.state.length = start + 1 + kept  # drop the cache rows of rejected draft tokens
