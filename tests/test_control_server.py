@@ -31,6 +31,7 @@ from pipeline.messages import (
 from workers.control_server import ControlServer
 
 FRAME_BYTES = 64 * 1024
+ARRIVAL_WAIT_MS = 5000  # longest wait for a message on a local socket, however loaded
 
 
 @pytest.fixture
@@ -113,11 +114,17 @@ def test_status_is_not_kept_waiting_behind_slow_replays(sockets) -> None:
         max_frame_bytes=FRAME_BYTES,
     )
     send(dealer, *[ReplayRequest(since_seq=i) for i in range(20)], StatusRequest())
+    assert router.poll(ARRIVAL_WAIT_MS), "no request reached the server"
     time.sleep(0.2)  # everything has arrived
     started = time.monotonic()
     server.serve_pending()  # one step: the status, and one replay
     assert time.monotonic() - started < 0.05 * 3
-    first_step = [decode(dealer.recv_multipart()[-1]) for _ in range(2)]
+    # a step that answered fewer fails here in seconds (a bare recv waited for the suite's
+    # 10-minute timeout on a loaded machine, 2026-12-02)
+    first_step = []
+    for _ in range(2):
+        assert dealer.poll(ARRIVAL_WAIT_MS), f"one step answered {len(first_step)} of 2"
+        first_step.append(decode(dealer.recv_multipart()[-1]))
     assert not dealer.poll(50)
     assert isinstance(first_step[0], StatusReply)
     assert isinstance(first_step[1], ReplayReply) and first_step[1].next_seq == 0
