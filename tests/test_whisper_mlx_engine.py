@@ -154,15 +154,19 @@ def test_mlx_memory_stays_flat(backend, jfk):
         for _ in range(3):  # warm-up: the compiled step and the buffer cache settle
             backend.transcribe(piece)
         samples = []
-        for _ in range(15):  # the first five and the last five are ten calls apart
+        for _ in range(35):  # the first five and the last five are thirty calls apart
             backend.transcribe(piece)
             samples.append(backend.memory_stats())
     finally:
         backend.options = original
-    # Between calls the active bytes jitter by ~2 MB (arrays of the asynchronous greedy loop
-    # still held or not): compare the highest of the first five calls with the last five.
+    # Between calls the active bytes step between a few levels ~0.8 MB apart (arrays of the
+    # asynchronous greedy loop still held or not: 1.6 MB seen between the first five calls'
+    # highest and the last five's in CI), so the highest of the
+    # last five may sit two steps over the highest of the first five. The lowest of the last
+    # five cannot, unless memory grows: anything kept per call (over ~55 KB, thirty calls)
+    # lifts every level past the first five's highest.
     before, after = samples[:5], samples[-5:]
-    assert max(s.active_bytes for s in after) <= max(s.active_bytes for s in before) + 2**20
+    assert min(s.active_bytes for s in after) <= max(s.active_bytes for s in before) + 2**16
     # The buffer cache is a reuse pool, not a leak: it may keep one more block of a size class
     # between two calls (+1.4 MB seen in CI), but never grows past its configured bound.
     limit_bytes = backend.options.mlx_cache_limit_mb * 2**20
