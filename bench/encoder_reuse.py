@@ -82,7 +82,6 @@ class KeptRowsEncoder:
 
     def encode(self, mel: np.ndarray):
         from pipeline.backends.whisper.cpu_engine import (
-            AudioContext,
             _merge_heads,
             _split_heads,
             gelu,
@@ -118,15 +117,9 @@ class KeptRowsEncoder:
         self._previous = {"rows": frames, "keys": keys, "values": values, "features": features}
         self.rows_computed += frames - kept
         self.rows_total += frames
-        cross_keys, cross_values = [], []
-        for block in engine._dec_blocks:
-            k, v = np.split(features @ block.cross_kv_w + block.cross_kv_b, 2, axis=-1)
-            cross_keys.append(
-                np.ascontiguousarray(np.swapaxes(_split_heads(k, engine._dec_heads), -1, -2))
-            )
-            cross_values.append(np.ascontiguousarray(_split_heads(v, engine._dec_heads)))
+        context = engine.cross_context(features)
         self.cpu_s += time.process_time() - started_s
-        return AudioContext(keys=cross_keys, values=cross_values)
+        return context
 
 
 def utterance_words(words, end_s: float) -> list[str]:

@@ -259,7 +259,10 @@ class CpuWhisperEngine(WhisperEngine):
         for block in self._enc_blocks:
             checkpoint()  # a cancelled request stops between blocks (pipeline.backends.cancellation)
             x = self._encoder_block(x, block)
-        features = layer_norm(x, *self._enc_ln)  # (n_audio_ctx, d)
+        return self.cross_context(layer_norm(x, *self._enc_ln))
+
+    def cross_context(self, features: np.ndarray) -> AudioContext:
+        """The decoder's cross-attention keys and values over encoder ``features`` (F, d)."""
         keys, values = [], []
         for block in self._dec_blocks:
             kv = features @ block.cross_kv_w + block.cross_kv_b
