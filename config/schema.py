@@ -191,6 +191,12 @@ class AsrConfig:
         min=0,
         max=1,
     )
+    hold_after_clause_gaps: int = _key(
+        0,
+        "while speech goes on, once this many pauses of a segment were followed by speech within 0.3 s (clause gaps, not sentence ends), an early final ending with a full stop is no longer committed at its pause but held like one ending mid-sentence (0: off)",
+        min=0,
+        max=10,
+    )
     chunk_duration_s: float = _key(
         30.0,
         "longer segments and files are cut into chunks of at most this length (Whisper pads every input to 30 s, so shorter chunks cost more)",

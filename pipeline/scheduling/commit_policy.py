@@ -207,6 +207,34 @@ class CommitOptions:
     # too (before s8): synthetic dictation WER 0.3335 -> 0.3398 (+10 words of 1,589), so one
     # stream alone never keeps it.
     keep_unsent_early: bool = True
+    # Clause gaps: a confirmed pause of a segment that speech came back after within
+    # ``clause_gap_s`` of silence (a pause shorter than this, not a sentence end a speaker
+    # stops at). Once a segment has had ``hold_after_clause_gaps`` of them, an early final
+    # whose text ends a sentence is no longer committed at its pause: it is held as one ending
+    # mid-sentence is (the segment's final if speech does not resume), since tiny.en ends the
+    # audio it is given with a full stop wherever that audio stops; a stable sentence end of
+    # the partials still commits at the pause. 0: off. Simulated side by side
+    # (bench/commit_latency.py --simulate --cost-model --set profile=P --commit
+    # hold_after_clause_gaps=N [--commit clause_gap_s=G]), last word -> final p50 / p95, WER,
+    # engine CPU s per audio s, off -> on. low-latency (150 ms pause), N = 1: continuous.wav
+    # (1,096 words) 1.65 / 3.61 s, 0.2892, 0.352 -> 1.84 / 4.05 s, 0.2536, 0.358 (early finals
+    # wasted 39 -> 63); monologue_dev 1.47 / 1.83 s, 0.2424 -> 1.79 / 3.56 s, 0.2020;
+    # dictation_dev 0.423 / 0.709 s, 0.098 -> 0.431 / 0.623 s, 0.069; synthetic dictation.wav
+    # (1,589 words) 0.405 / 5.23 s, 0.3499, 0.369 -> 0.590 / 5.22 s, 0.3247, 0.348 (its short
+    # pauses between sentences count as gaps: its sentence ends then wait). N = 1 with G 0.22:
+    # dictation.wav 0.419 s, 0.3512; continuous.wav 1.81 / 4.05 s, 0.2536. N = 2 (the
+    # low-latency profile's): dictation.wav 0.407 / 4.56 s, 0.3461, 0.351; continuous.wav 1.81 /
+    # 4.05 s, 0.2536, 0.357; monologue_dev and dictation_dev unchanged (2 gaps come after the
+    # short file's false cuts). balanced (200 ms pause), N = 1: continuous.wav 1.76 / 3.48 s,
+    # 0.2409 -> 1.95 / 3.26 s, 0.2518: its pauses are sentence ends; off there. Realtime, one
+    # pair (bench/daemon_e2e.py --files monologue_dev.wav,continuous.wav --excerpt-s 150
+    # --profiles low-latency --no-fault [--set asr.hold_after_clause_gaps=0], 2026-12-02 18:34
+    # and 18:37), N = 2 against off: 28 sentences 1.71 / 2.84 s against 1.63 / 2.66 s, the
+    # excerpt's WER +0.047 against +0.012 over offline (427 words; monologue +0.091 both): the
+    # opposite of the simulation. Off in every profile; the key (``asr.hold_after_clause_gaps``)
+    # turns it on.
+    hold_after_clause_gaps: int = 0
+    clause_gap_s: float = 0.3
     # Fewer mid-speech commits of short pieces: no commit while speech goes on until the
     # newest hypothesis heard ``first_commit_min_s`` of a piece (the speech since the
     # segment's start or its last commit at a pause) with nothing cut from it yet, so a short
@@ -390,6 +418,8 @@ class CommitOptions:
             "boundary_tolerance_s",
             "fresh_audio_s",
             "confident_next_start_s",
+            "clause_gap_s",
+            "hold_after_clause_gaps",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")

@@ -42,6 +42,9 @@ class CommitState:
     tentative_pause: int | None = None  # the pause number of a tentative pause not yet settled
     # the last TENTATIVE_LOOKBACK tentative pauses (early_finals): True when speech resumed
     tentative_resumed: tuple[bool, ...] = ()
+    # the confirmed pause speech may resume after: (its number, where its silence began)
+    confirmed_pause: tuple[int, int] | None = None
+    clause_gaps: int = 0  # confirmed pauses resumed within ``CommitOptions.clause_gap_s``
     cadence: PartialCadence = field(default_factory=PartialCadence)  # when partials may go
     # windows, early finals and the final start here, at a word boundary before a pause, with
     # the final words after it forced as the prefix (``CommitOptions.context_lead_in_s``)

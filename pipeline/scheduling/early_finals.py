@@ -157,6 +157,7 @@ class EarlyFinals:
             cut_index = min((pause_index + confirm_index) // 2, decided_index)
             return self._decode_at_tentative_pause(segment, state, cut_index, pause_number)
         self._settle_tentative(state, pause_number, resumed=False)
+        state.confirmed_pause = (pause_number, pause_index)
         early = state.early
         if early is not None and early.tentative and early.pause_number == pause_number:
             return self._tentative_confirmed(segment, state, early, now_s)
@@ -170,6 +171,22 @@ class EarlyFinals:
         self._drop_early(state, wasted=False)  # one still in flight is counted when it returns
         state.early = EarlyFinal(pause_number, cut_index)
         return []
+
+    def _count_clause_gap(
+        self, state: CommitState, pause_number: int, resume_index: int | None
+    ) -> None:
+        """Speech came back at ``resume_index`` after confirmed pause ``pause_number``: a clause
+        gap when the silence was shorter than ``CommitOptions.clause_gap_s``."""
+        confirmed, state.confirmed_pause = state.confirmed_pause, None
+        if confirmed is None or confirmed[0] != pause_number or resume_index is None:
+            return
+        if samples_to_seconds(resume_index - confirmed[1]) < self.commit_options.clause_gap_s:
+            state.clause_gaps += 1
+
+    def _holds_sentence_ends(self, state: CommitState) -> bool:
+        """Whether an early final's sentence end waits (``hold_after_clause_gaps``)."""
+        hold_after = self.commit_options.hold_after_clause_gaps
+        return 0 < hold_after <= state.clause_gaps
 
     @staticmethod
     def _settle_tentative(state: CommitState, pause_number: int, *, resumed: bool) -> None:
@@ -215,12 +232,15 @@ class EarlyFinals:
             return []  # read on arrival
         return self._early_words(segment, state, early, list(early.words), now_s)
 
-    def resumed(self, segment: Segment, pause_number: int, now_s: float) -> list[Message]:
+    def resumed(
+        self, segment: Segment, pause_number: int, now_s: float, *, resume_index: int | None = None
+    ) -> list[Message]:
         """Speech came back after a pause: an early final that ends mid-sentence is wasted."""
         state = self._states.get(segment.key)
         if state is None:
             return []
         state.silent_tail = False
+        self._count_clause_gap(state, pause_number, resume_index)
         self._settle_tentative(state, pause_number, resumed=True)
         early = state.early
         if early is None or early.pause_number != pause_number:
@@ -356,7 +376,12 @@ class EarlyFinals:
                 return self.core.complete_if_done(segment, now_s)
             self._drop_early(state, wasted=True)  # speech had resumed: decoded the usual way
             return []
-        if words and ends_sentence(words[-1].text) and early.cut_index > segment.start_index:
+        if (
+            words
+            and ends_sentence(words[-1].text)
+            and early.cut_index > segment.start_index
+            and not self._holds_sentence_ends(state)
+        ):
             self.core.counters.early_finals_used += 1
             out = self._commit(segment, state, early.cut_index, words, now_s, at_pause=True)
             state.silent_tail = not early.resumed

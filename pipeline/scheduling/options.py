@@ -147,6 +147,8 @@ class SchedulerOptions:
                 sentence_end_delay_s=asr.sentence_end_delay_s,
                 # a word is over once the next confident one began (commit_policy's figures)
                 confident_next_start_s=asr.confident_next_start_s,
+                # tiny.en's full stop where its audio stops (commit_policy's figures)
+                hold_after_clause_gaps=asr.hold_after_clause_gaps,
             ),
             max_batch=asr.max_batch,
             max_batched_audio_s=asr.max_batched_audio_s,

@@ -289,7 +289,9 @@ class SentenceEndsFirst(CommittedSegments):
                 waiting += 1
         return waiting
 
-    def resumed(self, segment: Segment, pause_number: int, now_s: float) -> list[Message]:
+    def resumed(
+        self, segment: Segment, pause_number: int, now_s: float, *, resume_index: int | None = None
+    ) -> list[Message]:
         """Speech came back: an early final of a tentative (short) pause is kept while
         sharing, committed at its cut if its text ends a sentence (``SHORT_PAUSE_SENTENCES``)."""
         state = self._states.get(segment.key)
@@ -310,7 +312,7 @@ class SentenceEndsFirst(CommittedSegments):
             elif early.serial or self.sharing.short_pause_unsent:  # in flight (unsent): on arrival
                 early.tentative = False
                 self._short_pause_early.add((segment.key, early.pause_number))
-        return super().resumed(segment, pause_number, now_s)
+        return super().resumed(segment, pause_number, now_s, resume_index=resume_index)
 
     def _resumed_early(
         self, segment: Segment, state: CommitState, early: EarlyFinal, now_s: float

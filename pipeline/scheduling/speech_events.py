@@ -137,7 +137,11 @@ class SpeechEvents:
         segment.heard(message.resume_index, now_s)
         out: list[Message] = []
         for kind in self._kinds:
-            out.extend(kind.resumed(segment, message.pause_number, now_s))
+            out.extend(
+                kind.resumed(
+                    segment, message.pause_number, now_s, resume_index=message.resume_index
+                )
+            )
         return out
 
     def speech_ended(self, message: SpeechEnded, now_s: float) -> list[Message]:

@@ -134,8 +134,11 @@ class WorkKind(ABC):
         ``decided_index``); pause ``pause_number`` of it. Returns what to publish."""
         return []
 
-    def resumed(self, segment: Segment, pause_number: int, now_s: float) -> list[Message]:
-        """Speech came back after pause ``pause_number`` of the open segment."""
+    def resumed(
+        self, segment: Segment, pause_number: int, now_s: float, *, resume_index: int | None = None
+    ) -> list[Message]:
+        """Speech came back (at ``resume_index`` when known) after pause ``pause_number`` of
+        the open segment."""
         return []
 
     @abstractmethod
