@@ -231,8 +231,11 @@ class CommitOptions:
     # --profiles low-latency --no-fault [--set asr.hold_after_clause_gaps=0], 2026-12-02 18:34
     # and 18:37), N = 2 against off: 28 sentences 1.71 / 2.84 s against 1.63 / 2.66 s, the
     # excerpt's WER +0.047 against +0.012 over offline (427 words; monologue +0.091 both): the
-    # opposite of the simulation. Off in every profile; the key (``asr.hold_after_clause_gaps``)
-    # turns it on.
+    # opposite of the simulation. The whole of continuous.wav (bench/daemon_e2e.py --files
+    # continuous.wav --profiles low-latency --no-fault [--set asr.hold_after_clause_gaps=2],
+    # 18:51 and 18:58): N = 2 1.70 / 15.96 s, +0.040 over offline, against off 1.74 / 3.71 s,
+    # +0.051 (1,096 words): a point of WER for a sentence held 16 s. Off in every profile; the
+    # key (``asr.hold_after_clause_gaps``) turns it on.
     hold_after_clause_gaps: int = 0
     clause_gap_s: float = 0.3
     # Fewer mid-speech commits of short pieces: no commit while speech goes on until the
