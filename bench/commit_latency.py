@@ -457,6 +457,9 @@ def hypothesis_entry(now_s: float, cpu_s: float, request: Any, result: Any) -> d
         "kind": kind,
         "heard": [round(offset_s, 3), round(request.end_index / 16e3, 3)],
         "suspect": bool(result.details.get("suspect")),
+        # what the encoder read: the answer's window and any short window decoded before it
+        "encoder_frames": int(result.details.get("audio_ctx", 0.0)
+                              + result.details.get("audio_ctx_retry_frames", 0.0)),
         "words": [
             [w.text, round(w.start_s + offset_s, 3), round(w.end_s + offset_s, 3),
              round(w.probability, 3)]

@@ -88,13 +88,11 @@ class KeptRowsEncoder:
             layer_norm,
             softmax_,
         )
-        from pipeline.backends.whisper.engine_base import check_mel_frames
 
         started_s = time.process_time()
         engine = self.engine
-        frames = check_mel_frames(mel, engine.dims)
-        x = gelu(engine._conv(np.ascontiguousarray(mel.T), *engine._conv1, stride=1))
-        x = gelu(engine._conv(x, *engine._conv2, stride=2)) + engine._enc_pos[:frames]
+        x = engine.encoder_input(mel)
+        frames = len(x)
         previous = self._previous
         kept = 0 if previous is None else min(self.keep_rows, previous["rows"], frames)
         rows = x[kept:]
@@ -192,19 +190,15 @@ def score_runs(backend, files: list[str], lookbacks: list[float], span_s: float)
 
 
 def schedule_ceiling(hypotheses_path: Path, lookbacks: list[float]) -> dict[str, float]:
-    """Per lookback, the fraction of a simulated run's encoder frames that could be kept."""
-    from pipeline.backends.whisper.audio_context import AudioContextPolicy
-
+    """Per lookback, the fraction of a simulated run's encoder frames (those its requests
+    encoded, second passes of suspect results included) that could be kept."""
     requests = [json.loads(line) for line in hypotheses_path.read_text().splitlines() if line]
-    policy = AudioContextPolicy(min_s=10.0, partial_min_s=6.0, preview_min_s=5.0)
-    frames = []
-    for request in requests:
-        start_s, end_s = request["heard"]
-        kind = request["kind"]
-        samples = round((end_s - start_s) * RATE_HZ)
-        frames.append(policy.frames(samples, 1500, partial=kind in ("partial", "preview"),
-                                    preview=kind == "preview"))  # fmt: skip
-    total = sum(frames)
+    if any("encoder_frames" not in request for request in requests):
+        raise SystemExit(
+            f"{hypotheses_path}: no encoder_frames in its requests; write it again with "
+            "bench/commit_latency.py --simulate --hypotheses"
+        )
+    total = sum(request["encoder_frames"] for request in requests)
     ceiling = {}
     for lookback in lookbacks:
         keepable, previous = 0, None

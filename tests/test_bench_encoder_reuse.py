@@ -64,11 +64,15 @@ def test_utterance_words_and_the_schedule_ceiling(tmp_path) -> None:
     ]
     assert utterance_words(words, 1.0) == [" One", " two."]
     lines = [
-        '{"kind": "partial", "heard": [1.0, 4.0]}',  # 6 s floor: 300 frames
-        '{"kind": "partial", "heard": [1.0, 5.0]}',  # 300 frames, 1 s of it keepable at L = 2
-        '{"kind": "partial", "heard": [4.0, 7.0]}',  # another start: nothing keepable
-        '{"kind": "final", "heard": [1.0, 7.0]}',  # 10 s floor: 500 frames
+        '{"kind": "partial", "heard": [1.0, 4.0], "encoder_frames": 300}',
+        '{"kind": "partial", "heard": [1.0, 5.0], "encoder_frames": 300}',  # 1 s keepable at L = 2
+        '{"kind": "partial", "heard": [4.0, 7.0], "encoder_frames": 300}',  # another start
+        '{"kind": "final", "heard": [1.0, 7.0], "encoder_frames": 500}',
     ]
     path = tmp_path / "requests.jsonl"
     path.write_text("\n".join(lines) + "\n")
     assert schedule_ceiling(path, [2.0, 5.0]) == {"2.0": round(50 / 1400, 4), "5.0": 0.0}
+    old = tmp_path / "old.jsonl"  # written before the requests carried their frames
+    old.write_text('{"kind": "partial", "heard": [1.0, 4.0]}\n')
+    with pytest.raises(SystemExit, match="encoder_frames"):
+        schedule_ceiling(old, [2.0])

@@ -161,10 +161,10 @@ def test_mlx_memory_stays_flat(backend, jfk):
         backend.options = original
     # Between calls the active bytes step between a few levels ~0.8 MB apart (arrays of the
     # asynchronous greedy loop still held or not: 1.6 MB seen between the first five calls'
-    # highest and the last five's in CI), so the highest of the
-    # last five may sit two steps over the highest of the first five. The lowest of the last
-    # five cannot, unless memory grows: anything kept per call (over ~55 KB, thirty calls)
-    # lifts every level past the first five's highest.
+    # highest and the last five's in CI), so the highest of the last five may sit two steps
+    # over the highest of the first five. The lowest of the last five cannot, unless memory
+    # grows: anything kept per call (over ~55 KB, thirty calls) lifts every level past the
+    # first five's highest.
     before, after = samples[:5], samples[-5:]
     assert min(s.active_bytes for s in after) <= max(s.active_bytes for s in before) + 2**16
     # The buffer cache is a reuse pool, not a leak: it may keep one more block of a size class

@@ -222,10 +222,9 @@ class CommitOptions:
     # dictation_dev 0.423 / 0.709 s, 0.098 -> 0.431 / 0.623 s, 0.069; synthetic dictation.wav
     # (1,589 words) 0.405 / 5.23 s, 0.3499, 0.369 -> 0.590 / 5.22 s, 0.3247, 0.348 (its short
     # pauses between sentences count as gaps: its sentence ends then wait). N = 1 with G 0.22:
-    # dictation.wav 0.419 s, 0.3512; continuous.wav 1.81 / 4.05 s, 0.2536. N = 2 (the
-    # low-latency profile's): dictation.wav 0.407 / 4.56 s, 0.3461, 0.351; continuous.wav 1.81 /
-    # 4.05 s, 0.2536, 0.357; monologue_dev and dictation_dev unchanged (2 gaps come after the
-    # short file's false cuts). balanced (200 ms pause), N = 1: continuous.wav 1.76 / 3.48 s,
+    # dictation.wav 0.419 s, 0.3512; continuous.wav 1.81 / 4.05 s, 0.2536. N = 2: dictation.wav
+    # 0.407 / 4.56 s, 0.3461, 0.351; continuous.wav 1.81 / 4.05 s, 0.2536, 0.357; monologue_dev
+    # and dictation_dev unchanged (2 gaps come after the short file's false cuts). balanced (200 ms pause), N = 1: continuous.wav 1.76 / 3.48 s,
     # 0.2409 -> 1.95 / 3.26 s, 0.2518: its pauses are sentence ends; off there. Realtime, one
     # pair (bench/daemon_e2e.py --files monologue_dev.wav,continuous.wav --excerpt-s 150
     # --profiles low-latency --no-fault [--set asr.hold_after_clause_gaps=0], 2026-12-02 18:34

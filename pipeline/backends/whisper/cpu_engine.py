@@ -252,14 +252,19 @@ class CpuWhisperEngine(WhisperEngine):
         F = n_audio_ctx (1500) is the full 30 s window; a shorter mel (the window's first 2 F
         frames) is encoded with the first F positions (whisper.cpp's ``audio_ctx``).
         """
-        frames = check_mel_frames(mel, self.dims)
-        x = gelu(self._conv(np.ascontiguousarray(mel.T), *self._conv1, stride=1))
-        x = gelu(self._conv(x, *self._conv2, stride=2))
-        x = x + self._enc_pos[:frames]
+        x = self.encoder_input(mel)
         for block in self._enc_blocks:
             checkpoint()  # a cancelled request stops between blocks (pipeline.backends.cancellation)
             x = self._encoder_block(x, block)
         return self.cross_context(layer_norm(x, *self._enc_ln))
+
+    def encoder_input(self, mel: np.ndarray) -> np.ndarray:
+        """The first encoder block's input for ``mel`` (n_mels, 2 F): both convolutions and the
+        first F positions, (F, d)."""
+        frames = check_mel_frames(mel, self.dims)
+        x = gelu(self._conv(np.ascontiguousarray(mel.T), *self._conv1, stride=1))
+        x = gelu(self._conv(x, *self._conv2, stride=2))
+        return x + self._enc_pos[:frames]
 
     def cross_context(self, features: np.ndarray) -> AudioContext:
         """The decoder's cross-attention keys and values over encoder ``features`` (F, d)."""
