@@ -92,6 +92,7 @@ class LocalAgreement:
         lookback: int = 1,
         bridge_words: int = 0,
         bridge_similar: bool = False,
+        min_gap_s: float = 0.0,
     ) -> None:
         if agreement_count < 2:
             raise ValueError(f"agreement_count must be at least 2, got {agreement_count}")
@@ -103,6 +104,10 @@ class LocalAgreement:
             raise ValueError(f"anchor_tolerance_s must not be negative, got {anchor_tolerance_s}")
         if bridge_words < 0:
             raise ValueError(f"bridge_words must not be negative, got {bridge_words}")
+        if min_gap_s < 0 or (min_gap_s > 0 and agreement_count != 2):
+            raise ValueError(
+                f"min_gap_s must be 0, or positive with agreement_count 2, got {min_gap_s}"
+            )
         if lookback < 1 or (lookback > 1 and agreement_count != 2):
             raise ValueError(f"lookback must be 1, or more with agreement_count 2, got {lookback}")
         self.agreement_count = agreement_count  # hypotheses that must agree on a word
@@ -117,10 +122,15 @@ class LocalAgreement:
         # (it heard the most audio). 0: off (a prefix rule, as published).
         self.bridge_words = bridge_words
         self.bridge_similar = bridge_similar  # only words alike ("seem" / "seems", ``_alike``)
+        # LocalAgreement-2 only: the newest hypothesis agrees only with those of the ``lookback``
+        # before it that heard at least ``min_gap_s`` less audio (``update``'s ``heard_end_s``),
+        # so that partials sent more often than that are still judged a gap apart. 0: any.
+        self.min_gap_s = min_gap_s
         self._stable: list[Word] = []
         self._stable_norms: list[str] = []
         # The newest hypotheses' words after the stable prefix, oldest first.
         self._tails: deque[list[Word]] = deque(maxlen=agreement_count - 1 + lookback)
+        self._heard_ends_s: deque[float] = deque(maxlen=agreement_count - 1 + lookback)
         self._partial = EMPTY_PARTIAL
         self._newest_looped = False  # the newest hypothesis held a repetition loop
 
@@ -150,6 +160,7 @@ class LocalAgreement:
         self._stable.clear()
         self._stable_norms.clear()
         self._tails.clear()
+        self._heard_ends_s.clear()
         self._partial = EMPTY_PARTIAL
         self._newest_looped = False
 
@@ -186,8 +197,11 @@ class LocalAgreement:
         self._stable_norms.extend(normalize_word(w.text) for w in self._stable)
         self._partial = PartialText(merged_text(self._stable), "", tuple(self._stable), ())
 
-    def update(self, words: Sequence[Word]) -> PartialText:
-        """Take the newest hypothesis (words in order, absolute times) and return the partial."""
+    def update(self, words: Sequence[Word], heard_end_s: float | None = None) -> PartialText:
+        """Take the newest hypothesis (words in order, absolute times; ``heard_end_s``: the end
+        of the audio it heard, needed with ``min_gap_s``) and return the partial."""
+        if self.min_gap_s > 0 and heard_end_s is None:
+            raise ValueError("heard_end_s is needed when min_gap_s is set")
         hypothesis = [w for w in words if w.text.strip()]
         norms = [normalize_word(w.text) for w in hypothesis]
         loop = find_repetition(norms, self.repeat_limit, self.max_ngram_words)
@@ -205,6 +219,7 @@ class LocalAgreement:
 
         tail = self._after_stable(hypothesis, norms)
         self._tails.append(tail)
+        self._heard_ends_s.append(heard_end_s if heard_end_s is not None else 0.0)
         agreed = self._agreed_count()
         if agreed:
             newly_stable = tail[:agreed]
@@ -235,9 +250,18 @@ class LocalAgreement:
             return 0
         tails = [[normalize_word(w.text) for w in tail] for tail in self._tails]
         bridge, similar = self.bridge_words, self.bridge_similar
-        if self.lookback == 1:
+        if self.lookback == 1 and self.min_gap_s == 0:
             return _shared_count(tails, bridge, similar)
-        return max(_shared_count([older, tails[-1]], bridge, similar) for older in tails[:-1])
+        if self.min_gap_s > 0:
+            latest_s = self._heard_ends_s[-1] - self.min_gap_s
+            older = [
+                t
+                for t, end_s in zip(tails[:-1], self._heard_ends_s, strict=False)
+                if end_s <= latest_s
+            ]
+        else:
+            older = tails[:-1]
+        return max((_shared_count([o, tails[-1]], bridge, similar) for o in older), default=0)
 
     def _stable_end_s(self) -> float:
         return self._stable[-1].end_s

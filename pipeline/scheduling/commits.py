@@ -112,6 +112,7 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
                 lookback=self.commit_options.agreement_lookback,
                 bridge_words=self.commit_options.agreement_bridge_words,
                 bridge_similar=self.commit_options.agreement_bridge_similar,
+                min_gap_s=self.commit_options.agreement_min_gap_s,
             ),
         )
         self._states[segment.key] = state
@@ -444,12 +445,12 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
                 self._preview_again(segment, state, request)
             return [self.core.partial(segment, "", text, request.end_index)] if text else []
         offset_s = samples_to_seconds(request.start_index)
-        partial = state.agreement.update([w.shifted(offset_s) for w in reply.words])
+        heard_end_s = samples_to_seconds(request.end_index)
+        partial = state.agreement.update([w.shifted(offset_s) for w in reply.words], heard_end_s)
         state.cadence.heard([w.text for w in reply.words])
         state.last_serial = flight.index
         out: list[Message] = []
         stable = partial.stable_words
-        heard_end_s = samples_to_seconds(request.end_index)
         previous_heard_end_s, state.heard_end_s = state.heard_end_s, heard_end_s
         margin_s = self.commit_options.margin_s
         count = committable(stable, state.committed_count, heard_end_s, margin_s)
