@@ -162,10 +162,10 @@ class CommitOptions:
     # at least this much less audio (``LocalAgreement.min_gap_s``); 0: any. For partials sent
     # more often than agreement should be judged. Off: partials every 0.5 s cost +70 % engine
     # CPU and the gap gave back most of their latency. Simulated, continuous.wav (cost model,
-    # 2026-12-03, p50 / p95, WER, engine CPU s per audio s): balanced 1.89 / 3.25 s, 0.2600,
-    # 0.321; partials every 0.5 s (``vad.partial_interval_s``) 1.50 / 3.00 s, 0.3020, 0.545;
-    # with the gap 0.9 s and lookback 2: 1.69 / 4.51 s, 0.2646, 0.552; lookback 3: 1.78 /
-    # 2.96 s, 0.2655, 0.549.
+    # 2026-12-03 on an Intel Xeon; p50 / p95, WER, engine CPU s per audio s): balanced 1.89 /
+    # 3.25 s, 0.2600, 0.321; partials every 0.5 s (``vad.partial_interval_s``) 1.50 / 3.00 s,
+    # 0.3020, 0.545; with the gap 0.9 s and lookback 2: 1.69 / 4.51 s, 0.2646, 0.552;
+    # lookback 3: 1.78 / 2.96 s, 0.2655, 0.549.
     agreement_min_gap_s: float = 0.0
     # Local agreement bridges one word the hypotheses say differently when this many words
     # after it agree (``LocalAgreement.bridge_words``); 0: off. The daemon takes
