@@ -431,13 +431,14 @@ class CommitOptions:
             "confident_next_start_s",
             "clause_gap_s",
             "hold_after_clause_gaps",
+            "prompt_recent_chars",
+            "agreement_min_gap_s",
+            "agreement_bridge_words",
+            "clause_reach_words",
+            "sentence_end_tries",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
-        if self.prompt_recent_chars < 0:
-            raise ValueError(
-                f"prompt_recent_chars must not be negative, got {self.prompt_recent_chars}"
-            )
         for name in (
             "confident_probability",
             "confident_next_probability",
@@ -450,22 +451,6 @@ class CommitOptions:
         if self.agreement_lookback < 1:
             raise ValueError(
                 f"agreement_lookback must be at least 1, got {self.agreement_lookback}"
-            )
-        if self.agreement_min_gap_s < 0:
-            raise ValueError(
-                f"agreement_min_gap_s must not be negative, got {self.agreement_min_gap_s}"
-            )
-        if self.agreement_bridge_words < 0:
-            raise ValueError(
-                f"agreement_bridge_words must not be negative, got {self.agreement_bridge_words}"
-            )
-        if self.clause_reach_words < 0:
-            raise ValueError(
-                f"clause_reach_words must not be negative, got {self.clause_reach_words}"
-            )
-        if self.sentence_end_tries < 0:
-            raise ValueError(
-                f"sentence_end_tries must not be negative, got {self.sentence_end_tries}"
             )
         if self.repeat_limit < 2:
             raise ValueError(f"repeat_limit must be at least 2, got {self.repeat_limit}")
