@@ -19,6 +19,22 @@ def test_a_cancel_answers_at_the_next_encoder_block_or_decoder_step() -> None:
     assert cancel_point_s(10.0, 1.0, {}, 10.2) == pytest.approx(11.0)  # nothing known: at the end
 
 
+def test_with_the_cost_model_the_encoder_share_comes_from_its_frames_not_the_clock() -> None:
+    # 400 frames at 1 ms: 0.4 s of the 1 s is the encoder's, whatever encode_s / decode_s
+    # measured (here a loaded moment's 0.9 / 0.1): blocks end at 10.1, 10.2, 10.3, 10.4
+    measured = {"encode_s": 0.9, "decode_s": 0.1, "tokens": 9.0, "audio_ctx": 400.0}
+    cost_model = (0.001, 0.01)
+    assert cancel_point_s(10.0, 1.0, measured, 10.15, cost_model) == pytest.approx(10.2)
+    assert cancel_point_s(10.0, 1.0, measured, 10.41, cost_model) == pytest.approx(10.46)
+    steadier = {**measured, "encode_s": 0.3, "decode_s": 0.7}
+    assert cancel_point_s(10.0, 1.0, steadier, 10.41, cost_model) == pytest.approx(10.46)
+    # without the cost model the measured split decides: 0.9 s of encoder
+    assert cancel_point_s(10.0, 1.0, measured, 10.41, None) == pytest.approx(10.45)
+    # a retried request's first pass counts as encoder work before the last pass
+    retried = {**measured, "audio_ctx_retry_frames": 200.0}
+    assert cancel_point_s(10.0, 1.0, retried, 10.55, cost_model) == pytest.approx(10.6)
+
+
 def test_the_stream_origin_comes_only_from_polls_while_audio_flows() -> None:
     # a poll during start-up (nothing written) would put stream second 0 at the poll itself,
     # before the capture began: every latency of that run read ~1.7 s long
