@@ -252,15 +252,11 @@ class LocalAgreement:
         bridge, similar = self.bridge_words, self.bridge_similar
         if self.lookback == 1 and self.min_gap_s == 0:
             return _shared_count(tails, bridge, similar)
-        if self.min_gap_s > 0:
+        older = tails[:-1]
+        if self.min_gap_s > 0:  # only those that heard at least the gap less than the newest
             latest_s = self._heard_ends_s[-1] - self.min_gap_s
-            older = [
-                t
-                for t, end_s in zip(tails[:-1], self._heard_ends_s, strict=False)
-                if end_s <= latest_s
-            ]
-        else:
-            older = tails[:-1]
+            heard_ends_s = list(self._heard_ends_s)[:-1]
+            older = [t for t, end_s in zip(older, heard_ends_s, strict=True) if end_s <= latest_s]
         return max((_shared_count([o, tails[-1]], bridge, similar) for o in older), default=0)
 
     def _stable_end_s(self) -> float:

@@ -18,22 +18,24 @@ def test_hypotheses_closer_than_the_gap_do_not_agree() -> None:
     assert partial.stable == "the first public"
 
 
-def test_the_newest_agrees_with_any_hypothesis_far_enough_back() -> None:
+@pytest.mark.parametrize(
+    ("older", "expected"),
+    [
+        # both older ones lie a gap back; the one at 1.0 s shares the longer prefix
+        ((("over time they grew", 1.0), ("over time we grew into", 1.5)), "over time they grew"),
+        # the one at 1.8 s shares more words but heard only 0.7 s less
+        ((("over time we", 1.0), ("over time they grew into", 1.8)), "over time"),
+    ],
+    ids=["any-far-enough-back", "only-a-gap-back"],
+)
+def test_the_newest_agrees_with_the_best_hypothesis_a_gap_back(
+    older: tuple[tuple[str, float], ...], expected: str
+) -> None:
     agreement = LocalAgreement(lookback=2, min_gap_s=0.9)
-    agreement.update(hypothesis("over time they grew"), heard_end_s=1.0)
-    agreement.update(hypothesis("over time we grew into"), heard_end_s=1.5)
+    for text, heard_end_s in older:
+        agreement.update(hypothesis(text), heard_end_s=heard_end_s)
     partial = agreement.update(hypothesis("over time they grew into large"), heard_end_s=2.5)
-    # both older ones lie a gap back; the one at 1.0 s shares the longer prefix
-    assert partial.stable == "over time they grew"
-
-
-def test_only_hypotheses_a_gap_back_count() -> None:
-    agreement = LocalAgreement(lookback=2, min_gap_s=0.9)
-    agreement.update(hypothesis("over time we"), heard_end_s=1.0)
-    agreement.update(hypothesis("over time they grew into"), heard_end_s=1.8)
-    # the one at 1.8 s shares more words but heard only 0.7 s less
-    partial = agreement.update(hypothesis("over time they grew into large"), heard_end_s=2.5)
-    assert partial.stable == "over time"
+    assert partial.stable == expected
 
 
 def test_without_a_gap_consecutive_hypotheses_agree_as_before() -> None:
