@@ -128,6 +128,11 @@ class AsrConfig:
     quantization: str = _key(
         "none", "MLX weight quantization at conversion time", choices=("none", "8bit", "4bit")
     )
+    projection_bits: int = _key(
+        8,
+        "bits per weight of the decoder's vocabulary projection: 8 reads a quarter of the memory per decoded token (the 16 best tokens of each step computed again in float32)",
+        choices=(32, 8),
+    )
     beam_size: int = _key(1, "1 = greedy decoding; more = beam search", min=1, max=10)
     temperatures: tuple[float, ...] = _key(
         (0.0, 0.2, 0.4, 0.6, 0.8, 1.0), "temperature fallback sequence", min=0.0, max=2.0

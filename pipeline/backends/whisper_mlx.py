@@ -48,6 +48,9 @@ class WhisperOptions:
 
     engine: str = "auto"  # compute engine: mlx, numpy, or auto (mlx on Apple Silicon)
     dtype: str = "float32"  # weight precision: float32, bfloat16, float16
+    projection_bits: int = (
+        8  # the vocabulary projection in int8 (whisper/int8_projection.py); 32: float32
+    )
     beam_size: int = 1  # 1 = greedy
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # fallback sequence
     no_speech_threshold: float = 0.6  # with a low log-probability: the window is silence
@@ -167,11 +170,12 @@ class WhisperBackend(Backend):
         if engine == "mlx":
             from pipeline.backends.whisper.mlx_engine import MlxWhisperEngine
 
-            self.engine = MlxWhisperEngine(dims, weights, self.options.dtype)
+            self.engine = MlxWhisperEngine(dims, weights, self.options.dtype,
+                                           projection_bits=self.options.projection_bits)  # fmt: skip
         else:
             from pipeline.backends.whisper.cpu_engine import CpuWhisperEngine
 
-            self.engine = CpuWhisperEngine(dims, weights)
+            self.engine = CpuWhisperEngine(dims, weights, self.options.projection_bits)
         del weights
         self._engine_name = self.engine.name
         self._phases = None  # BLAS threads per phase, where the engine computes on this CPU

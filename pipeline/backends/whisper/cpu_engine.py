@@ -19,7 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.backends.cancellation import checkpoint
-from pipeline.backends.whisper.engine_base import WhisperEngine, check_mel_frames, row_starts
+from pipeline.backends.whisper.engine_base import (
+    WhisperEngine,
+    check_mel_frames,
+    check_projection_bits,
+    choosable_tokens,
+    row_starts,
+)
 from pipeline.backends.whisper.weights import Dims
 
 _LN_EPS = 1e-5
@@ -211,7 +217,10 @@ class CpuWhisperEngine(WhisperEngine):
 
     name = "numpy"
 
-    def __init__(self, dims: Dims, weights: dict[str, np.ndarray]) -> None:
+    def __init__(
+        self, dims: Dims, weights: dict[str, np.ndarray], projection_bits: int = 32
+    ) -> None:
+        check_projection_bits(projection_bits)
         self.dims = dims
         self._enc_heads, self._dec_heads = dims.n_audio_head, dims.n_text_head
         enc_scale = (dims.n_audio_state // dims.n_audio_head) ** -0.5
@@ -225,7 +234,13 @@ class CpuWhisperEngine(WhisperEngine):
         ]
         self._enc_ln = (weights["encoder.ln_post.weight"], weights["encoder.ln_post.bias"])
         self._embedding = weights["decoder.token_embedding.weight"]  # (V, d)
-        self._projection = _t(self._embedding)  # (d, V): the logits matmul, never transposed again
+        self._int8_projection = None  # projection_bits 8: the logits from int8 weights
+        if projection_bits == 8:
+            from pipeline.backends.whisper.int8_projection import Int8Projection
+
+            self._int8_projection = Int8Projection(self._embedding, choosable_tokens(dims))
+        else:  # (d, V): the logits matmul, never transposed again
+            self._projection = _t(self._embedding)
         self._dec_pos = weights["decoder.positional_embedding"]
         self._dec_blocks = [
             pack_block(weights, f"decoder.blocks.{i}", dec_scale, cross=True)
@@ -327,6 +342,8 @@ class CpuWhisperEngine(WhisperEngine):
         if positions is not None:
             x = x[:, np.asarray(positions, dtype=np.int64) % count]
         x = layer_norm(x, *self._dec_ln)
+        if self._int8_projection is not None:
+            return self._int8_projection(x).reshape(*x.shape[:2], self.dims.n_vocab), captured
         if len(x) == 1 and 1 < x.shape[1] <= _PROJECTION_ROWS_MAX:
             # a few positions of one hypothesis (the prompt's two read, a short draft): gemv by
             # gemv over blocks, sgemm costs 2-3x one gemv for 2-6 rows (``project_rows``)
@@ -368,6 +385,8 @@ class CpuWhisperEngine(WhisperEngine):
             x = x + rows_matmul(hidden, block.mlp2_w) + block.mlp2_b
         for state in states:
             state.length += 1
+        if self._int8_projection is not None:
+            return self._int8_projection(layer_norm(x, *self._dec_ln))
         return project_rows(layer_norm(x, *self._dec_ln), self._projection)
 
     @staticmethod

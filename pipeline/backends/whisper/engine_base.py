@@ -59,6 +59,19 @@ def check_mel_frames(mel: np.ndarray, dims: Dims) -> int:
     return frames
 
 
+def check_projection_bits(bits: int) -> None:
+    """A ValueError unless ``bits`` is a width the vocabulary projection comes in: 32 (float32)
+    or 8 (int8, ``int8_projection.py``)."""
+    if bits not in (32, 8):
+        raise ValueError(f"projection_bits must be 32 or 8, got {bits!r}")
+
+
+def choosable_tokens(dims: Dims) -> int:
+    """The vocabulary's tokens before its timestamps (one per 20 ms of the 30 s window, 1501,
+    at the end of every Whisper vocabulary): what a search without timestamps may choose."""
+    return dims.n_vocab - (dims.n_audio_ctx + 1)
+
+
 class WhisperEngine(ABC):
     """Encoder and incremental decoder of one Whisper model."""
 

@@ -34,14 +34,18 @@ from pipeline.backends.whisper.engine_base import (
     WhisperEngine,
     argmax_pick,
     check_mel_frames,
+    check_projection_bits,
+    choosable_tokens,
     row_starts,
 )
+from pipeline.backends.whisper.int8_projection import RESCORED
 from pipeline.backends.whisper.weights import Dims
 
 logger = logging.getLogger(__name__)
 
 _LN_EPS = 1e-5
 _DTYPES = ("float32", "bfloat16", "float16")
+_PROJECTION_GROUP = 32  # weights sharing a scale in the 8-bit vocabulary projection
 
 
 @dataclass(slots=True)
@@ -68,10 +72,13 @@ class MlxWhisperEngine(WhisperEngine):
     name = "mlx"
 
     def __init__(self, dims: Dims, weights: dict[str, np.ndarray], dtype: str = "float32",
-                 compute_dtype: str | None = None, compile: bool = True) -> None:  # fmt: skip
+                 compute_dtype: str | None = None, compile: bool = True,
+                 projection_bits: int = 32) -> None:  # fmt: skip
         """``weights`` as ``load_numpy_weights(model_dir, dtype)`` returns them (float32 numbers
         already rounded to ``dtype``); ``compute_dtype`` None = ``dtype`` on a GPU, float32 on
-        a CPU."""
+        a CPU; ``projection_bits`` 8: the vocabulary projection quantized to 8 bits (MLX's
+        affine quantization in groups of 32; ``int8_projection.py`` says why)."""
+        check_projection_bits(projection_bits)
         mx = self._mx = import_mlx()
         on_gpu = mx.default_device() == mx.gpu
         compute_dtype = compute_dtype or (dtype if on_gpu else "float32")
@@ -109,6 +116,13 @@ class MlxWhisperEngine(WhisperEngine):
         embedding = weights["decoder.token_embedding.weight"]  # (V, d)
         self._embedding = to_mx(embedding)
         self._projection = to_mx(np.ascontiguousarray(embedding.T))  # (d, V), never transposed
+        self._quantized_projection = None  # (codes, scales, biases) of the (V, d) embedding
+        self._choosable = choosable_tokens(dims)
+        if projection_bits == 8:
+            self._quantized_projection = mx.quantize(
+                self._embedding, group_size=_PROJECTION_GROUP, bits=8
+            )
+            self._projection = None
         self._dec_pos = to_mx(weights["decoder.positional_embedding"])
         self._dec_blocks = blocks("decoder.blocks", dims.n_text_layer, dec_scale, cross=True)
         self._dec_ln = to_mx((weights["decoder.ln.weight"], weights["decoder.ln.bias"]))
@@ -122,7 +136,8 @@ class MlxWhisperEngine(WhisperEngine):
 
     def _parameters(self) -> list[Any]:
         arrays = [*self._conv1, *self._conv2, self._enc_pos, *self._enc_ln, self._embedding,
-                  self._projection, self._dec_pos, *self._dec_ln]  # fmt: skip
+                  self._projection, *(self._quantized_projection or ()), self._dec_pos,
+                  *self._dec_ln]  # fmt: skip
         for block in [*self._enc_blocks, *self._dec_blocks]:
             for value in block.values():
                 arrays.extend(value if isinstance(value, tuple) else [value])
@@ -238,8 +253,22 @@ class MlxWhisperEngine(WhisperEngine):
             x = x + self._merge(weights @ layer_values) @ block["out_w"] + block["out_b"]
             x, _ = self._cross(x, block, cross_keys[layer], cross_values[layer])
             x = self._mlp(x, block)
-        logits = (self._ln(x[:, -1], self._dec_ln) @ self._projection).astype(mx.float32)
+        logits = self._logits(self._ln(x[:, -1], self._dec_ln))
         return logits, new_keys, new_values
+
+    def _logits(self, x):
+        """float32 logits (..., V) of decoder outputs ``x`` (..., d) after the final norm."""
+        mx = self._mx
+        if self._quantized_projection is None:
+            return (x @ self._projection).astype(mx.float32)
+        codes, scales, biases = self._quantized_projection
+        logits = mx.quantized_matmul(x, codes, scales, biases, transpose=True,
+                                     group_size=_PROJECTION_GROUP, bits=8).astype(mx.float32)  # fmt: skip
+        # the best columns again in full precision, as int8_projection.py does and says why
+        choosable = logits[..., : self._choosable]
+        best = mx.argpartition(choosable, kth=-RESCORED, axis=-1)[..., -RESCORED:]
+        exact = (self._embedding[best] @ x[..., None])[..., 0].astype(mx.float32)
+        return mx.put_along_axis(logits, best, exact, axis=-1)
 
     def _pick(self, logits, mask):
         """Device argmax of logits (1, V) + mask: token (1, 1) int32 and its log-probability."""
@@ -295,7 +324,7 @@ class MlxWhisperEngine(WhisperEngine):
         if positions is not None:
             x = x[:, mx.array(np.asarray(positions, dtype=np.int32) % count)]
         if x.shape[1]:
-            logits = (self._ln(x, self._dec_ln) @ self._projection).astype(mx.float32)
+            logits = self._logits(self._ln(x, self._dec_ln))
         else:
             logits = mx.zeros((batch, 0, self.dims.n_vocab), mx.float32)
         mx.eval(logits, captured, state.keys, state.values)
@@ -340,7 +369,7 @@ class MlxWhisperEngine(WhisperEngine):
                 attended.append((weights @ state.audio.values[layer]).reshape(1, -1))
             x = x + mx.concatenate(attended) @ block["cross_out_w"] + block["cross_out_b"]
             x = self._mlp(x, block)
-        logits = (self._ln(x, self._dec_ln) @ self._projection).astype(mx.float32)
+        logits = self._logits(self._ln(x, self._dec_ln))
         mx.eval(logits, [state.keys for state in states], [state.values for state in states])
         for state in states:
             state.length += 1
