@@ -268,7 +268,10 @@ MAX_TOKENS_GUESS = 10  # decode steps charged for a retried request's first pass
 # one more token in a decoder pass, in single-token passes: tiny.en on these 2 cores, one BLAS
 # thread, 450 encoder frames, a pass of 1 / 8 / 16 tokens took 16 / 34 / 58 ms (2026-12-02)
 DRAFT_ROW_COST = 0.18
-COST_MODEL_DEFAULT = (0.00046, 0.009)  # s per encoder frame, s per token: quiet 2-core figures
+# s per encoder frame, s per token: quiet 2-core figures; a token 0.64x float32's with the int8
+# vocabulary projection (asr.projection_bits 8, the default: 46 partial-sized requests fitted on
+# an Intel Xeon, 0.0107 -> 0.0069 s a token); float32's: --cost-model 0.00046,0.009
+COST_MODEL_DEFAULT = (0.00046, 0.0058)
 
 
 def simulate(
