@@ -82,6 +82,30 @@ def test_wait_for_space_honours_the_lowest_live_cursor(ring: AudioRing, reader: 
         reader.wait_for_space(1, timeout_s=0)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/stat's boot time")
+def test_a_live_holder_stays_alive_when_the_wall_clock_moves_the_boot_time(
+    ring: AudioRing, reader: AudioRing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The boot time in /proc/stat is whole seconds derived from the wall clock: a clock step
+    (NTP, a resumed VM) moves it by a second. A holder's start time taken before such a step
+    must still match after it, or the holder looks dead and a fast writer runs over its
+    cursor (psutil's create_time() adds that boot time)."""
+    import psutil
+    from psutil import _pslinux
+
+    slot = reader.claim_cursor("vad", 0)
+    ring.write(block(900))
+    assert not ring.wait_for_space(101, timeout_s=0.02)
+    stepped = _pslinux.boot_time() + 1.0
+    monkeypatch.setattr(_pslinux, "boot_time", lambda: stepped)
+    monkeypatch.setattr(psutil, "boot_time", lambda: stepped)
+    time.sleep(0.3)  # past the liveness cache: the writer checks the holder again
+    assert not ring.wait_for_space(101, timeout_s=0.02)
+    assert ring.cursors()[0].alive
+    reader.set_cursor(slot, 1)
+    assert ring.wait_for_space(101, timeout_s=0)
+
+
 def test_wait_for_space_wakes_when_the_holder_moves(ring: AudioRing, reader: AudioRing) -> None:
     import threading
 

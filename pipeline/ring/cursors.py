@@ -29,8 +29,10 @@ import fcntl
 import logging
 import mmap
 import os
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from pipeline.errors import RingError
 from pipeline.ring import layout, segment
@@ -39,6 +41,7 @@ from pipeline.ring.ordering import MemoryOrdering
 logger = logging.getLogger(__name__)
 
 LIVENESS_CACHE_S = 0.25  # a "holder alive" verdict is trusted this long before re-checking
+_CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,18 @@ class CursorInfo:
 
 
 def process_start_ms(pid: int) -> int | None:
-    """Start time of process ``pid`` in ms since the epoch, or None if there is no such process."""
+    """Start time of process ``pid`` in ms on a clock no change of the wall clock moves, or None
+    if there is no such process (or it is a zombie); 0 when it exists but cannot be read.
+
+    On Linux: the kernel's start time in clock ticks since boot (``/proc/PID/stat``, field 22).
+    Not ``psutil``'s ``create_time()`` there: it adds the boot time of ``/proc/stat``, whole
+    seconds derived from the wall clock, which moves by a second when the clock is stepped (NTP,
+    a resumed VM) or slews across a second's boundary; a holder's start time stored before such a
+    change then read a second off after it, every holder looked dead, and a fast writer ran
+    over every reader's cursor. Elsewhere (macOS) ``psutil`` gives the start time the kernel
+    recorded at the process's start, which a later clock change does not move."""
+    if sys.platform.startswith("linux"):
+        return _linux_start_ms(pid)
     import psutil
 
     try:
@@ -62,6 +76,21 @@ def process_start_ms(pid: int) -> int | None:
         return None
     except psutil.Error:
         return 0  # exists but unreadable (another user): treat as alive, start time unknown
+
+
+def _linux_start_ms(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    except OSError:
+        return 0  # exists but unreadable: alive, start time unknown
+    # fields after the command name (which may hold spaces and parentheses): state is field 3
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    if fields[0] in (b"Z", b"X"):  # zombie or dead: the process has exited
+        return None
+    start_ticks = int(fields[22 - 3])
+    return round(start_ticks * 1000 / _CLOCK_TICKS_PER_S)
 
 
 class CursorTable:
