@@ -63,6 +63,7 @@ from bench.soak_parts import chaos_faults  # noqa: E402
 from bench.soak_parts.chaos_accounting import account_runs, loop_p99_of  # noqa: E402
 from bench.soak_parts.expected import compute_template  # noqa: E402
 from bench.soak_parts.ledger import LiveLedger, percentile, read_journal  # noqa: E402
+from pipeline.ring.cursors import process_start_ms  # noqa: E402
 
 DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 DEFAULT_AUDIO = DATA_DIR / "dictation_dev.wav"
@@ -97,7 +98,7 @@ class RunRecord:
     vad_read_at_term_s: float | None = None  # the VAD's read position then (the daemon's log)
     shutdown_timeout_logged: bool = False
     orphans: list[dict[str, Any]] = field(default_factory=list)
-    children: dict[int, float] = field(default_factory=dict)  # pid -> create time
+    children: dict[int, int | None] = field(default_factory=dict)  # pid -> start ms (cursors)
 
 
 def vad_read_at_stop(log: str, stream_id: str = "main") -> float | None:
@@ -241,8 +242,7 @@ class Chaos:
 
         with contextlib.suppress(psutil.Error):
             for child in psutil.Process(self.daemon.pid).children(recursive=True):
-                with contextlib.suppress(psutil.Error):
-                    run.children[child.pid] = child.create_time()
+                run.children[child.pid] = process_start_ms(child.pid)
 
     def _orphans(self, run: RunRecord) -> list[dict[str, Any]]:
         """Children of ``run`` alive ``ORPHAN_WAIT_S`` after it ended (then killed: ours)."""
@@ -253,10 +253,11 @@ class Chaos:
         while True:
             alive = []
             for pid, created in run.children.items():
-                with contextlib.suppress(psutil.Error):
-                    process = psutil.Process(pid)
-                    if process.create_time() == created and process.status() != "zombie":
-                        alive.append(process)
+                # the same process (pid and start time on a clock no wall-clock step moves), not
+                # exited (a zombie counts as gone)
+                if created is not None and process_start_ms(pid) == created:
+                    with contextlib.suppress(psutil.Error):
+                        alive.append(psutil.Process(pid))
             if not alive or time.monotonic() >= deadline:
                 break
             self._receive(0.1)
