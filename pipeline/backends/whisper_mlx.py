@@ -48,9 +48,7 @@ class WhisperOptions:
 
     engine: str = "auto"  # compute engine: mlx, numpy, or auto (mlx on Apple Silicon)
     dtype: str = "float32"  # weight precision: float32, bfloat16, float16
-    projection_bits: int = (
-        8  # the vocabulary projection in int8 (whisper/int8_projection.py); 32: float32
-    )
+    projection_bits: int = 8  # bits of the vocabulary projection: 8 (int8_projection.py) or 32
     beam_size: int = 1  # 1 = greedy
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # fallback sequence
     no_speech_threshold: float = 0.6  # with a low log-probability: the window is silence

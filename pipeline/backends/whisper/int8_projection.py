@@ -55,10 +55,7 @@ class Int8Projection:
     """``x (R, K) @ embedding.T (K, N)`` from int8 weights (``quantize_columns``), the best
     ``RESCORED`` columns below ``choosable`` of each row in float32 from ``embedding`` (N, K)."""
 
-    def __init__(
-        self, embedding: np.ndarray, choosable: int | None = None, threads: int = 1,
-        block_size: int = BLOCK_SIZE,
-    ) -> None:  # fmt: skip
+    def __init__(self, embedding: np.ndarray, choosable: int | None = None) -> None:
         import onnxruntime
 
         self.out_features, self.in_features = embedding.shape
@@ -68,17 +65,16 @@ class Int8Projection:
             raise ValueError(
                 f"choosable columns {self.choosable} not in {RESCORED}..{self.out_features}"
             )
-        codes, scales = quantize_columns(embedding.T, block_size)
-        model = _matmul_nbits_model(codes, scales, self.in_features, self.out_features, block_size)
+        codes, scales = quantize_columns(embedding.T, BLOCK_SIZE)
+        model = _matmul_nbits_model(codes, scales, self.in_features, self.out_features, BLOCK_SIZE)
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = max(1, threads)
+        options.intra_op_num_threads = 1  # as the decoder's BLAS (asr.decoder_blas_threads)
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # warnings about the in-memory model are noise here
         self._session = onnxruntime.InferenceSession(
             model, options, providers=["CPUExecutionProvider"]
         )
-        self.nbytes = codes.nbytes + scales.nbytes
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Logits (R, N) float32 of rows ``x`` (R, K)."""
