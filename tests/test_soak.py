@@ -46,7 +46,7 @@ def test_accelerated_soak_with_faults_loses_and_repeats_nothing(tmp_path, minute
     )
     context = json.dumps(
         {k: result[k] for k in ("accounting", "faults", "problems", "restart_events")}, indent=1
-    )[:6000]
+    )[:6000] + _log_warnings(tmp_path / "daemon.log")
     assert result["faults_injected"] >= 2, context
     assert result["accounting"]["expected_due"] >= 50, context
     assert result["lost"] == 0, context
@@ -60,6 +60,17 @@ def test_accelerated_soak_with_faults_loses_and_repeats_nothing(tmp_path, minute
     assert check["only_in_journal_before_last_received"] == 0, context
     for name in ("results.json", "summary.md", "memory.png", "latency.png"):
         assert (tmp_path / name).stat().st_size > 0, name
+
+
+def _log_warnings(log_path, most: int = 40) -> str:
+    """The daemon log's last warnings and errors, for a failure's message: a fresh clone's
+    tmp dir is gone by the time anyone reads CI's output (a 75 s failure on 2026-12-03 could
+    not be explained for want of them)."""
+    if not log_path.exists():
+        return f"\n(no daemon log at {log_path})"
+    lines = log_path.read_text(errors="replace").splitlines()
+    notable = [line for line in lines if " WARNING " in line or " ERROR " in line]
+    return "\ndaemon log, last warnings:\n" + "\n".join(line[:300] for line in notable[-most:])
 
 
 # ---- the accounting and the slope fit, without a daemon ---------------------------------------
