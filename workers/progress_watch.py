@@ -37,6 +37,18 @@ def is_finite_source(source: str, loop: bool) -> bool:
     return (kind == "file" and not loop) or kind == "stdin"
 
 
+def worker_stuck_for_s(slot: Any, now_s: float) -> float:
+    """How long a worker slot has been unable to serve, for the verdict: 0 while its process
+    is alive (ready: it recovered; not yet ready: a start after the breaker is still loading,
+    and has not failed; one that never gets ready is killed at its start-up timeout and counts
+    again from the breaker's trip). Judging the breaker alone gave up on a finite source while
+    the trial start was loading the model on a loaded machine (CI, 2026-12-03: the third start
+    still loading 4.8 s in, against ``restart_window_s`` 5)."""
+    if slot.ready or slot.alive():
+        return 0.0
+    return slot.policy.stuck_for_s(now_s)
+
+
 class ProgressWatch:
     def __init__(self, give_up_after_s: float, finite_source: bool) -> None:
         self.give_up_after_s = give_up_after_s
@@ -58,8 +70,7 @@ class ProgressWatch:
         self._last_check_s = now_s
         workers = {
             slot.role: ChildHealth(
-                0.0 if slot.ready else slot.policy.stuck_for_s(now_s),  # ready: it recovered
-                self.worker_failures.get(slot.role, ""),
+                worker_stuck_for_s(slot, now_s), self.worker_failures.get(slot.role, "")
             )
             for slot in pool
         }
@@ -75,8 +86,7 @@ class ProgressWatch:
         work cannot be answered, however long a stop waits for it."""
         slots = list(pool)
         return bool(slots) and all(
-            not slot.ready and slot.policy.stuck_for_s(now_s) >= self.give_up_after_s
-            for slot in slots
+            worker_stuck_for_s(slot, now_s) >= self.give_up_after_s for slot in slots
         )
 
     def health(self) -> dict[str, str]:

@@ -294,10 +294,13 @@ class StreamProcesses:
         return all(w.finished for w in (self.capture, self.vad))
 
     def health(self, now_s: float) -> dict[str, ChildHealth]:
-        """Each child's breaker state, for ``pipeline.supervision.progress``."""
+        """Each child's breaker state, for ``pipeline.supervision.progress``: not stuck while
+        its process is alive (serving, or a start after the breaker that has not failed yet:
+        one that never answers is killed at the end of its start-up grace), as for workers
+        (``workers.progress_watch.worker_stuck_for_s``)."""
         return {
             w.role: ChildHealth(
-                0.0 if w.finished or self._serving(w) else w.policy.stuck_for_s(now_s),
+                0.0 if w.finished or w.alive() else w.policy.stuck_for_s(now_s),
                 w.last_failure,
             )
             for w in (self.capture, self.vad)
@@ -342,11 +345,6 @@ class StreamProcesses:
         if self._cursor_slot is not None:
             self.ring.release_cursor(self._cursor_slot)
             self._cursor_slot = None
-
-    @staticmethod
-    def _serving(watched: WatchedChild) -> bool:
-        """Alive and heard from since its latest start: recovered, whatever came before."""
-        return bool(watched.child and watched.child.is_alive() and watched.heard_since_start)
 
     def snapshot(self, now_s: float) -> list[dict[str, Any]]:
         rows = []
