@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 
 import numpy as np
 import pytest
+import soundfile
 
 from pipeline.messages import ShutdownAck, ShutdownRequest
-from tests.daemon_harness import DaemonRun
+from tests.daemon_harness import DaemonRun, process_row
 from tests.data_paths import DATA_DIR, REPO_ROOT
 from workers.progress_watch import EXIT_NO_PROGRESS
 
@@ -66,8 +68,6 @@ def test_a_source_that_cannot_be_opened_fails_the_start_at_once(tmp_path, source
 
 def _short_clip(tmp_path) -> str:
     """The first sentence of the Harvard list (3.6 s): one segment, one request."""
-    import soundfile
-
     audio, rate = soundfile.read(HARVARD, dtype="float32", frames=int(3.6 * 8000))
     short = tmp_path / "short.wav"
     soundfile.write(short, audio, rate)
@@ -189,5 +189,35 @@ def test_a_slow_worker_is_not_killed_as_hung_on_a_short_request(tmp_path) -> Non
         journal = run.journal()
         assert len(journal) == 1 and journal[0]["text"].strip()
         assert journal[0]["latency_ms"] > 15_000  # it really was that slow
+    finally:
+        run.cleanup()
+
+
+def test_a_capture_that_cannot_come_back_ends_a_finite_source_with_the_reason(tmp_path) -> None:
+    """A file source whose file is gone when capture is restarted: every restart fails, the
+    breaker opens, and once no capture process is alive for a whole restart window the daemon
+    gives up on the source with the reason (the stream children's side of the verdict that
+    waits for a start still in progress, ``StreamProcesses.health``)."""
+    audio = tmp_path / "talk.wav"
+    samples, rate = soundfile.read(HARVARD, dtype="float32")
+    soundfile.write(audio, np.tile(samples, 3), rate)  # long enough to be cut off mid-way
+    run = DaemonRun(
+        "--source", f"file:{audio}", "--pace", "realtime", "--workers", "1",
+        *FAST_BREAKER, *SHORT_STOP,
+    ).start()  # fmt: skip
+    try:
+        status = run.wait_for(
+            lambda s: process_row(s, "capture").get("pid") and s["metrics"]["last_seq"] is not None,
+            120,
+            "capture running and a first final",
+        )
+        audio.unlink()
+        os.kill(process_row(status, "capture")["pid"], signal.SIGKILL)
+        started_s = time.monotonic()
+        assert run.wait(120) == EXIT_NO_PROGRESS, run.log()[-4000:]
+        assert time.monotonic() - started_s < 120
+        log = run.log()
+        assert "no progress is possible" in log and "capture" in log.split("no progress")[-1]
+        assert run.journal()  # what was transcribed before stays
     finally:
         run.cleanup()
