@@ -9,17 +9,16 @@ from dataclasses import dataclass
 from pipeline.supervision.progress import OK, STUCK
 from pipeline.supervision.restart_policy import RestartLimits, RestartPolicy
 from workers.progress_watch import ProgressWatch, worker_stuck_for_s
+from workers.worker_pool import WorkerSlot
 
 LIMITS = RestartLimits(max_restarts=1, window_s=5.0, backoff_initial_s=0.1, backoff_max_s=1.0)
 
 
 @dataclass
-class Slot:
-    """What the watch reads of a ``WorkerSlot``: its role, readiness, process and breaker."""
+class Slot(WorkerSlot):
+    """A real ``WorkerSlot`` (its breaker and the verdict's rules) whose process is only a
+    flag: alive or not."""
 
-    role: str
-    policy: RestartPolicy
-    ready: bool = False
     process_alive: bool = False
 
     def alive(self) -> bool:
@@ -37,7 +36,7 @@ def tripped_slot() -> Slot:
     policy.decide(0.0)
     policy.decide(0.2)
     assert policy.breaker_open
-    return Slot("asr-1", policy)
+    return Slot("asr-1", None, policy)
 
 
 def test_a_trial_start_still_loading_is_not_stuck() -> None:

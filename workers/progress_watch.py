@@ -38,15 +38,8 @@ def is_finite_source(source: str, loop: bool) -> bool:
 
 
 def worker_stuck_for_s(slot: Any, now_s: float) -> float:
-    """How long a worker slot has been unable to serve, for the verdict: 0 while its process
-    is alive (ready: it recovered; not yet ready: a start after the breaker is still loading,
-    and has not failed; one that never gets ready is killed at its start-up timeout and counts
-    again from the breaker's trip). Judging the breaker alone gave up on a finite source while
-    the trial start was loading the model on a loaded machine (CI, 2026-12-03: the third start
-    still loading 4.8 s in, against ``restart_window_s`` 5)."""
-    if slot.ready or slot.alive():
-        return 0.0
-    return slot.policy.stuck_for_s(now_s)
+    """A worker slot's ``SupervisedChild.stuck_for_s``; 0 once ready (it recovered)."""
+    return 0.0 if slot.ready else slot.stuck_for_s(now_s)
 
 
 class ProgressWatch:

@@ -294,13 +294,11 @@ class StreamProcesses:
         return all(w.finished for w in (self.capture, self.vad))
 
     def health(self, now_s: float) -> dict[str, ChildHealth]:
-        """Each child's breaker state, for ``pipeline.supervision.progress``: not stuck while
-        its process is alive (serving, or a start after the breaker that has not failed yet:
-        one that never answers is killed at the end of its start-up grace), as for workers
-        (``workers.progress_watch.worker_stuck_for_s``)."""
+        """Each child's ``SupervisedChild.stuck_for_s``, for ``pipeline.supervision.progress``
+        (0 once it finished for good)."""
         return {
             w.role: ChildHealth(
-                0.0 if w.finished or w.alive() else w.policy.stuck_for_s(now_s),
+                0.0 if w.finished else w.stuck_for_s(now_s),
                 w.last_failure,
             )
             for w in (self.capture, self.vad)

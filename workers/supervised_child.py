@@ -118,6 +118,16 @@ class SupervisedChild:
             self.child.retire(grace_s=grace_s, now_s=now_s)
         self.recycles += 1
 
+    def stuck_for_s(self, now_s: float) -> float:
+        """How long the child has been unable to make progress, for the no-progress verdict
+        (``pipeline.supervision.progress``): 0 while its process is alive (serving, or a start
+        after the breaker that has not failed yet: one that never answers is killed at the end
+        of its start-up grace and counts again from the breaker's trip), else how long its
+        breaker has been open. Judging the breaker alone gave up on a finite source while a
+        worker's trial start was still loading the model on a loaded machine (CI, 2026-12-03:
+        4.8 s in, against ``restart_window_s`` 5)."""
+        return 0.0 if self.alive() else self.policy.stuck_for_s(now_s)
+
     def state(self, now_s: float, finished: bool = False) -> str:
         """For status rows: finished, running, cooling_down (breaker open) or restarting."""
         if finished:
