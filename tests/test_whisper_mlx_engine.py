@@ -147,6 +147,9 @@ def test_bfloat16_compute_decoder_matches_float32(engines, contexts, cache_dir):
 
 
 def test_mlx_memory_stays_flat(backend, jfk):
+    from pipeline.backends.mlx_runtime import import_mlx
+
+    mx = import_mlx()
     piece = jfk[: 2 * RATE_HZ]
     original = backend.options
     backend.options = replace(original, word_timestamps=False)
@@ -156,15 +159,16 @@ def test_mlx_memory_stays_flat(backend, jfk):
         samples = []
         for _ in range(35):  # the first five and the last five are thirty calls apart
             backend.transcribe(piece)
+            mx.synchronize()  # this thread runs the model: wait for its queued work to finish
             samples.append(backend.memory_stats())
     finally:
         backend.options = original
-    # Between calls the active bytes step between a few levels ~0.8 MB apart (arrays of the
-    # asynchronous greedy loop still held or not: 1.6 MB seen between the first five calls'
-    # highest and the last five's in CI), so the highest of the last five may sit two steps
-    # over the highest of the first five. The lowest of the last five cannot, unless memory
-    # grows: anything kept per call (over ~55 KB, thirty calls) lifts every level past the
-    # first five's highest.
+    # Unsynchronised, the active bytes sat on one of a few levels megabytes apart from call to
+    # call (arrays of the asynchronous greedy loop still computing and held or not), and CI once
+    # saw the last five calls all two levels above the first five. Synchronised, every call reads
+    # the same here, the memory the process keeps: anything kept per call (over ~2 KB, thirty
+    # calls; a 4 KB array kept per call fails this) lifts the last five past the first five. (The
+    # worker's heartbeat thread reads unsynchronised: it must not wait on the model's thread.)
     before, after = samples[:5], samples[-5:]
     assert min(s.active_bytes for s in after) <= max(s.active_bytes for s in before) + 2**16
     # The buffer cache is a reuse pool, not a leak: it may keep one more block of a size class
