@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 
 from pipeline.backends.base import StreamUpdate
+from pipeline.backends.mlx_runtime import import_mlx
 from pipeline.backends.parakeet import SAMPLE_RATE, ParakeetBackend, ParakeetStreamingOptions
 from pipeline.backends.parakeet_stream import MAX_OPEN_WORD_PIECES
 from pipeline.backends.parakeet_testing import tiny_parakeet_config
@@ -191,6 +192,7 @@ def _memory_growth(backend: ParakeetBackend, audio: np.ndarray, segments: int) -
 
     def measure() -> tuple[int, int]:
         gc.collect()
+        import_mlx().synchronize()  # queued work still holds arrays until it has run
         stats = backend.memory_stats()
         return stats.active_bytes + stats.cache_bytes, process.memory_info().rss
 
