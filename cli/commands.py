@@ -152,7 +152,7 @@ def _start_printer(args: argparse.Namespace, from_seq: int) -> subprocess.Popen:
     return subprocess.Popen(command, env={**os.environ, "PYTHONPATH": path})
 
 
-def _control_endpoint(args: argparse.Namespace):
+def control_endpoint(args: argparse.Namespace):
     """The control endpoint of ``--instance`` and the client keys it needs (or None)."""
     from pipeline.bus import endpoints_from_outputs, load_client_keys
 
@@ -167,7 +167,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from pipeline.messages import StatusReply, StatusRequest
     from workers.daemon_status import render_status_text
 
-    endpoints, keys = _control_endpoint(args)
+    endpoints, keys = control_endpoint(args)
     reply = ask_once(endpoints.control, StatusRequest(), args.timeout, curve_client=keys)
     if not isinstance(reply, StatusReply):
         print(f"error: the daemon answered {reply}", file=sys.stderr)
@@ -190,7 +190,7 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
     from pipeline.subscriber import TranscriptSubscriber
     from pipeline.transcript_lines import LiveFormat
 
-    endpoints, keys = _control_endpoint(args)
+    endpoints, keys = control_endpoint(args)
     live = LiveFormat(args.format, partials=args.partials)
     _write(live.header())
     with TranscriptSubscriber(

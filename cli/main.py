@@ -3,6 +3,7 @@
 streamscribe daemon            run the streaming daemon (capture, VAD, workers, publish)
 streamscribe subscribe         print a running daemon's transcripts
 streamscribe status            ask a running daemon for its status
+streamscribe streams open|list|close   a running daemon's streams
 streamscribe transcribe FILE   transcribe a file in parallel overlapping chunks
 streamscribe config show       effective configuration and where each value came from
 streamscribe models list|convert, devices, keys generate
@@ -16,7 +17,7 @@ import logging
 import sys
 from pathlib import Path
 
-from cli import commands, gateway_command, service_command
+from cli import commands, gateway_command, service_command, streams_command
 from cli.options import add_config_options, add_key_option, schema_choices
 from pipeline.errors import StreamscribeError
 from pipeline.transcript_formats import FORMATS
@@ -42,6 +43,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     generate.add_argument("directory")
     generate.add_argument("--overwrite", action="store_true")
     generate.set_defaults(handler=commands.cmd_keys_generate)
+    streams_command.add_arguments(sub)
     service_command.add_arguments(sub)
     gateway_command.add_arguments(sub)
     return parser

@@ -176,6 +176,15 @@ def status(view: DaemonView) -> dict[str, Any]:
     }
 
 
+def render_stream_row(row: Mapping[str, Any]) -> str:
+    """One stream as ``status`` and ``streams list`` print it."""
+    return (
+        f"{row['stream_id']:6s} {row['state']:9s} lag {row['lag_s']:.1f} s  "
+        f"segments {row['segments']}  restarts {row['restarts']}  {row['source']}"
+        + (f"  [{row['label']}]" if row.get("label") else "")
+    )
+
+
 def render_status_text(status: Mapping[str, Any]) -> str:
     """The status as ``run.py status`` prints it (a few lines, one per process)."""
     metrics = status.get("metrics", {})
@@ -211,12 +220,7 @@ def render_status_text(status: Mapping[str, Any]) -> str:
     streams = status.get("streams") or []
     if streams:
         lines.append("  streams:")
-        for row in streams:
-            lines.append(
-                f"    {row['stream_id']:6s} {row['state']:9s} lag {row['lag_s']:.1f} s  "
-                f"segments {row['segments']}  restarts {row['restarts']}  {row['source']}"
-                + (f"  [{row['label']}]" if row.get("label") else "")
-            )
+        lines += ["    " + render_stream_row(row) for row in streams]
     lines.append("  processes:")
     for row in status.get("processes", []):
         lines.append(
