@@ -26,9 +26,12 @@ balanced profile; the last output line is one JSON object:
                           wake-up at speaking speed (the daemon's regime; ``--paced-block-ms``,
                           default 32 and 96), ``paced_hot_cpu_fraction`` the same excerpt in a
                           tight loop (``bench/vad_parts/paced.py``)
+    paced_shared_cpu_fraction  {K: CPU s per stream per audio s} with ``--paced-shared K,...``:
+                          K streams' VADs fed one block each per wake-up in one thread (one VAD
+                          process serving K rings on a shared timer), first paced block size
 
 Usage: .venv/bin/python bench/vad.py [--repeat N] [--block-ms MS] [--shipped] [--no-process]
-       [--paced-s S] [--paced-block-ms 32,96]
+       [--paced-s S] [--paced-block-ms 32,96] [--paced-shared 1,2,6]
 
 ``--measure process`` runs every profile through the processes (slow; onsets are not measurable
 there: the bus messages do not carry the decision index).
@@ -50,7 +53,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.vad_parts.paced import paced_figures, warm_up
+from bench.vad_parts.paced import paced_figures, shared_figures, warm_up
 from pipeline.audio_format import SAMPLE_RATE_HZ
 from pipeline.vad import DetectorStats, SpeechEnd, SpeechStart, StreamVad, VadEvent
 
@@ -335,6 +338,11 @@ def main() -> None:
     parser.add_argument(
         "--paced-block-ms", default="32,96", help="block sizes of the paced runs (comma list)"
     )
+    parser.add_argument(
+        "--paced-shared",
+        default="",
+        help="stream counts K (comma list, e.g. 1,6): K VADs fed per wake-up in one thread",
+    )
     args = parser.parse_args()
 
     signals = [load_recording(n) for n in RECORDINGS] + synthetic_noises()
@@ -379,6 +387,16 @@ def main() -> None:
             f" hot {paced['paced_hot_cpu_fraction']:.5f}"
         )
         summary.update(paced)
+        counts = [int(x) for x in args.paced_shared.split(",") if x.strip()]
+        if counts:
+            shared = shared_figures(
+                vad_config("balanced", args.shipped), excerpt, blocks_ms[0], counts
+            )
+            print(
+                f"paced, K streams in one thread ({blocks_ms[0]} ms blocks): cpu per stream"
+                f" {shared['paced_shared_cpu_fraction']} s per audio s by K"
+            )
+            summary.update(shared)
     summary.update(
         measure=args.measure,
         proposed_overrides={} if args.shipped else PROPOSED_VAD_OVERRIDES,

@@ -8,6 +8,11 @@ Silero window took 0.22 ms in a loop and 1.2-1.3 ms one per 32 ms wake-up, with 
 thread CPU of ``StreamVad.process`` alone (sleeps and wake-ups not counted), per audio second,
 with the blocks released on an absolute speaking-speed schedule, for each block size asked, and
 the same excerpt in a tight loop beside it.
+
+``shared_figures``: the question of one VAD process serving several streams' rings. Each wake-up
+feeds one block to each of K ``StreamVad``s (the same excerpt, each stream starting at another
+point of it) in one thread, as such a process would on a shared timer; CPU per stream per audio
+second, for each K asked (K = 1 is the paced figure again).
 """
 
 from __future__ import annotations
@@ -60,4 +65,43 @@ def paced_figures(config: Any, samples: np.ndarray, block_ms: list[int]) -> dict
         "paced_cpu_fraction": {str(ms): fraction(ms, True) for ms in block_ms},
         "paced_hot_cpu_fraction": fraction(block_ms[0], False),
         "paced_audio_s": round(audio_s, 1),
+    }
+
+
+def shared_cpu_per_stream(
+    config: Any, samples: np.ndarray, block_samples: int, streams: int
+) -> float:
+    """Thread CPU seconds of ``StreamVad.process`` per stream per audio second, ``streams``
+    VADs fed one block each per speaking-speed wake-up in this one thread."""
+    vads = [StreamVad.from_config(config) for _ in range(streams)]
+    for vad in vads:
+        warm_up(vad)
+    shift = samples.size // max(streams, 1)
+    sources = [np.roll(samples, -i * shift) for i in range(streams)]
+    cpu_s = 0.0
+    start_s = time.monotonic()
+    for pos in range(0, samples.size, block_samples):
+        delay_s = start_s + (pos + block_samples) / SAMPLE_RATE_HZ - time.monotonic()
+        if delay_s > 0:
+            time.sleep(delay_s)
+        t0 = time.thread_time()
+        for vad, source in zip(vads, sources, strict=True):
+            vad.process(source[pos : pos + block_samples], pos)
+        cpu_s += time.thread_time() - t0
+    for vad in vads:
+        vad.flush()
+    return cpu_s / streams / (samples.size / SAMPLE_RATE_HZ)
+
+
+def shared_figures(
+    config: Any, samples: np.ndarray, block_ms: int, counts: list[int]
+) -> dict[str, Any]:
+    """``paced_shared_cpu_fraction``: {K: CPU per stream per audio s} at ``block_ms`` blocks."""
+    block_samples = block_ms * SAMPLE_RATE_HZ // 1000
+    return {
+        "paced_shared_cpu_fraction": {
+            str(k): round(shared_cpu_per_stream(config, samples, block_samples, k), 5)
+            for k in counts
+        },
+        "paced_shared_block_ms": block_ms,
     }
