@@ -191,6 +191,8 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
     from pipeline.transcript_lines import LiveFormat
 
     endpoints, keys = control_endpoint(args)
+    if args.stream:
+        _warn_if_not_open(endpoints.control, args.stream, keys)
     live = LiveFormat(args.format, partials=args.partials)
     _write(live.header())
     with TranscriptSubscriber(
@@ -208,6 +210,29 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
                 continue
             _write(live.render(message))
     return 0
+
+
+def _warn_if_not_open(control: str, stream_id: str, keys) -> None:
+    """A ``--stream`` id that is not open now (a typo, or a stream already gone) is said on
+    stderr; the subscriber still waits, since a later ``stream.open`` may give that id."""
+    from pipeline.control_client import ask_once
+    from pipeline.errors import BusError
+    from pipeline.messages import StreamListReply, StreamListRequest
+
+    try:
+        reply = ask_once(control, StreamListRequest(), 2.0, curve_client=keys)
+    except BusError:
+        return  # the subscriber reports a daemon that does not answer itself
+    if not isinstance(reply, StreamListReply):
+        return
+    ids = [row["stream_id"] for row in reply.streams if row.get("state") != "closed"]
+    if stream_id not in ids:
+        print(
+            f"warning: no open stream {stream_id!r} (open: {', '.join(ids) or 'none'});"
+            " waiting for it",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _write(text: str) -> None:

@@ -124,3 +124,20 @@ def test_without_a_daemon_the_commands_say_so() -> None:
     result = streams_cli(xdg, "list", "--timeout", "1")
     assert result.returncode == 2
     assert "no answer from the daemon" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_subscribe_to_a_stream_that_is_not_open_warns_and_waits(daemon) -> None:
+    _run, xdg = daemon
+    process = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "run.py"), "subscribe", "--stream", "s999"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "XDG_RUNTIME_DIR": str(xdg)},
+    )
+    try:
+        line = process.stderr.readline()
+        assert "no open stream 's999'" in line and "main" in line, line
+        assert process.poll() is None  # still waiting for that stream
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
