@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from cli.options import load_effective_config, overrides_from
 
@@ -212,7 +213,7 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
     return 0
 
 
-def _warn_if_not_open(control: str, stream_id: str, keys) -> None:
+def _warn_if_not_open(control: str, stream_id: str, keys: Any) -> None:
     """A ``--stream`` id that is not open now (a typo, or a stream already gone) is said on
     stderr; the subscriber still waits, since a later ``stream.open`` may give that id."""
     from pipeline.control_client import ask_once
