@@ -30,12 +30,17 @@ def tiny_parakeet_config(
     d_model: int = 64,
     n_heads: int = 4,
     subsampling_factor: int = 8,
+    ff_expansion_factor: int = 2,
+    subsampling_conv_channels: int = 32,
     vocabulary: tuple[str, ...] = TINY_VOCABULARY,
 ) -> dict[str, Any]:
     """A config dict for a small FastConformer with a ``kind`` head: ``"tdt"`` or ``"ctc"``.
 
     Preprocessing is the real parakeet one (16 kHz, 25 ms window, 10 ms hop, 80 mel bins), so
     one encoder frame is ``subsampling_factor`` × 10 ms (80 ms by default), as in parakeet-tdt.
+    The sizes default to a tiny model; parakeet-tdt_ctc-110m's encoder has 17 layers, d_model
+    512, 8 heads, ``ff_expansion_factor`` 4 and 256 subsampling channels (random weights of
+    that shape cost what the real encoder costs).
     """
     preprocessor = {
         "sample_rate": 16000,
@@ -52,12 +57,12 @@ def tiny_parakeet_config(
         "n_layers": n_layers,
         "d_model": d_model,
         "n_heads": n_heads,
-        "ff_expansion_factor": 2,
+        "ff_expansion_factor": ff_expansion_factor,
         "subsampling_factor": subsampling_factor,
         "self_attention_model": "rel_pos",
         "subsampling": "dw_striding",
         "conv_kernel_size": 9,
-        "subsampling_conv_channels": 32,
+        "subsampling_conv_channels": subsampling_conv_channels,
         "pos_emb_max_len": 5000,
     }
     vocab = list(vocabulary)
