@@ -87,6 +87,12 @@ def test_open_list_close_a_file_stream_given_a_relative_path(daemon) -> None:
         120,
         "the file stream to end",
     )
+    closed = next(
+        r
+        for r in json.loads(streams_cli(xdg, "list", "--json").stdout)
+        if r["stream_id"] == stream_id
+    )
+    assert closed["state"] == "closed" and closed["lag_s"] == 0 == closed["transcript_lag_s"]
     text = " ".join(f["text"] for f in run.journal() if f["stream_id"] == stream_id).lower()
     assert "americans" in text and "ask what you can do for your country" in text
 

@@ -348,6 +348,7 @@ class StreamSet:
         stream.children.release_cursor()
         self.scheduler.remove_stream(stream.stream_id)
         stream.state = CLOSED
+        stream.lag_s = stream.transcript_lag_s = 0.0  # nothing is pending any more
         row = stream.row(now_s)
         stream.ring.close()
         del self._streams[stream.stream_id]
