@@ -49,17 +49,21 @@ def load_config(
     config_path: str | Path | None = None,
     environ: Mapping[str, str] | None = None,
     cli_overrides: Mapping[str, Any] | None = None,
+    overrides_source: str = "cli",
 ) -> LoadedConfig:
     """Build the effective configuration; raise ``ConfigError`` naming any bad key or value.
 
-    ``cli_overrides`` maps dotted keys (``asr.workers``, or ``profile``) to raw values.
+    ``cli_overrides`` maps dotted keys (``asr.workers``, or ``profile``) to raw values;
+    ``overrides_source`` names them in errors and in each value's source (``stream.open`` for a
+    stream's own overrides).
     """
     environ = os.environ if environ is None else environ
     layers: list[tuple[str, dict[str, Any]]] = []
     if config_path is not None:
         layers.append((f"file:{config_path}", _read_toml(Path(config_path))))
     layers.extend(_from_environment(environ))
-    layers.append(("cli", _from_dotted(dict(cli_overrides or {}), "command line")))
+    named = "command line" if overrides_source == "cli" else overrides_source
+    layers.append((overrides_source, _from_dotted(dict(cli_overrides or {}), named)))
 
     profile = "balanced"
     for _, tree in layers:

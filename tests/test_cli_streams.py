@@ -121,6 +121,9 @@ def test_refusals_name_what_was_wrong(daemon, tmp_path) -> None:
     assert "nowhere.wav" in missing.stderr and "Traceback" not in missing.stderr
     bad_key = streams_cli(xdg, "open", "push:s16le:16000", "--set", "hangover")
     assert bad_key.returncode == 2 and "SECTION.KEY=VALUE" in bad_key.stderr
+    bad_value = streams_cli(xdg, "open", "push:s16le:16000", "--set", "vad.nonsense=3")
+    assert bad_value.returncode == 1
+    assert "unknown key 'vad.nonsense' in stream.open" in bad_value.stderr, bad_value.stderr
     unknown = streams_cli(xdg, "close", "s999")
     assert unknown.returncode == 1 and "s999" in unknown.stderr
 

@@ -95,7 +95,9 @@ class StreamRequests:
             overrides = {**self.overrides, **request.overrides}
             if request.profile:
                 overrides["profile"] = request.profile
-            config = load_config(self.config_path, cli_overrides=overrides).config
+            config = load_config(
+                self.config_path, cli_overrides=overrides, overrides_source="stream.open"
+            ).config
         capture = replace(
             config.capture,
             source=request.source,
