@@ -32,24 +32,32 @@ def warm_up(vad: StreamVad) -> None:
     vad.flush()
 
 
-def process_cpu_s(config: Any, samples: np.ndarray, block_samples: int, *, paced: bool) -> float:
-    """Thread CPU seconds of ``StreamVad.process`` over ``samples`` in ``block_samples`` blocks:
-    released at speaking speed (``paced``: each block when its last sample would have been
-    spoken, on an absolute schedule) or back to back."""
-    vad = StreamVad.from_config(config)
-    warm_up(vad)
+def process_cpu_s(
+    config: Any, samples: np.ndarray, block_samples: int, *, paced: bool, streams: int = 1
+) -> float:
+    """Thread CPU seconds of ``StreamVad.process`` over ``samples`` in ``block_samples`` blocks
+    for each of ``streams`` VADs in this one thread (each starting at another point of the
+    excerpt): released at speaking speed (``paced``: each block when its last sample would have
+    been spoken, on an absolute schedule) or back to back."""
+    vads = [StreamVad.from_config(config) for _ in range(streams)]
+    for vad in vads:
+        warm_up(vad)
+    shift = samples.size // streams
+    sources = [np.roll(samples, -i * shift) for i in range(streams)]
     cpu_s = 0.0
     start_s = time.monotonic()
     for pos in range(0, samples.size, block_samples):
-        block = samples[pos : pos + block_samples]
+        end = min(pos + block_samples, samples.size)
         if paced:
-            delay_s = start_s + (pos + block.size) / SAMPLE_RATE_HZ - time.monotonic()
+            delay_s = start_s + end / SAMPLE_RATE_HZ - time.monotonic()
             if delay_s > 0:
                 time.sleep(delay_s)
         t0 = time.thread_time()
-        vad.process(block, pos)
+        for vad, source in zip(vads, sources, strict=True):
+            vad.process(source[pos:end], pos)
         cpu_s += time.thread_time() - t0
-    vad.flush()
+    for vad in vads:
+        vad.flush()
     return cpu_s
 
 
@@ -68,40 +76,18 @@ def paced_figures(config: Any, samples: np.ndarray, block_ms: list[int]) -> dict
     }
 
 
-def shared_cpu_per_stream(
-    config: Any, samples: np.ndarray, block_samples: int, streams: int
-) -> float:
-    """Thread CPU seconds of ``StreamVad.process`` per stream per audio second, ``streams``
-    VADs fed one block each per speaking-speed wake-up in this one thread."""
-    vads = [StreamVad.from_config(config) for _ in range(streams)]
-    for vad in vads:
-        warm_up(vad)
-    shift = samples.size // max(streams, 1)
-    sources = [np.roll(samples, -i * shift) for i in range(streams)]
-    cpu_s = 0.0
-    start_s = time.monotonic()
-    for pos in range(0, samples.size, block_samples):
-        delay_s = start_s + (pos + block_samples) / SAMPLE_RATE_HZ - time.monotonic()
-        if delay_s > 0:
-            time.sleep(delay_s)
-        t0 = time.thread_time()
-        for vad, source in zip(vads, sources, strict=True):
-            vad.process(source[pos : pos + block_samples], pos)
-        cpu_s += time.thread_time() - t0
-    for vad in vads:
-        vad.flush()
-    return cpu_s / streams / (samples.size / SAMPLE_RATE_HZ)
-
-
 def shared_figures(
     config: Any, samples: np.ndarray, block_ms: int, counts: list[int]
 ) -> dict[str, Any]:
     """``paced_shared_cpu_fraction``: {K: CPU per stream per audio s} at ``block_ms`` blocks."""
     block_samples = block_ms * SAMPLE_RATE_HZ // 1000
+    audio_s = samples.size / SAMPLE_RATE_HZ
+
+    def per_stream(k: int) -> float:
+        cpu_s = process_cpu_s(config, samples, block_samples, paced=True, streams=k)
+        return round(cpu_s / k / audio_s, 5)
+
     return {
-        "paced_shared_cpu_fraction": {
-            str(k): round(shared_cpu_per_stream(config, samples, block_samples, k), 5)
-            for k in counts
-        },
+        "paced_shared_cpu_fraction": {str(k): per_stream(k) for k in counts},
         "paced_shared_block_ms": block_ms,
     }
