@@ -42,8 +42,8 @@ RATE_HZ = 16_000
 RECORDING = "monologue_dev.wav"
 
 
-def build_backend(layers: int, d_model: int, preset: str):
-    from pipeline.backends.parakeet import ParakeetBackend, ParakeetStreamingOptions
+def build_backend(layers: int, d_model: int):
+    from pipeline.backends.parakeet import ParakeetBackend
     from pipeline.backends.parakeet_testing import tiny_parakeet_config
 
     config = tiny_parakeet_config(
@@ -54,9 +54,7 @@ def build_backend(layers: int, d_model: int, preset: str):
         ff_expansion_factor=4,
         subsampling_conv_channels=256,
     )
-    return ParakeetBackend.from_config(
-        config, seed=1, options=ParakeetStreamingOptions.preset(preset)
-    )
+    return ParakeetBackend.from_config(config, seed=1)
 
 
 def offline_cpu_s(backend, audio) -> float:
@@ -66,8 +64,10 @@ def offline_cpu_s(backend, audio) -> float:
     return time.process_time() - start_s
 
 
-def stream_cpu_s(backend, audio, feed_samples: int) -> float:
-    session = backend.open_stream()
+def stream_cpu_s(backend, audio, feed_samples: int, preset: str) -> float:
+    from pipeline.backends.parakeet import ParakeetStreamingOptions
+
+    session = backend.open_stream(ParakeetStreamingOptions.preset(preset))
     session.feed(audio[:RATE_HZ])  # warm, then start over
     session.reset()
     start_s = time.process_time()
@@ -124,7 +124,7 @@ def main() -> None:
     audio = audio[: int(args.seconds * RATE_HZ)]
     audio_s = audio.size / RATE_HZ
     presets = [p for p in args.presets.split(",") if p]
-    backend = build_backend(args.layers, args.d_model, presets[0])
+    backend = build_backend(args.layers, args.d_model)
     offline_s = offline_cpu_s(backend, audio)
     print(
         f"parakeet, RANDOM weights, {args.layers} layers x d_model {args.d_model}, "
@@ -133,8 +133,7 @@ def main() -> None:
     print(f"offline: {offline_s:.2f} CPU s ({offline_s / audio_s:.4f} per audio s)")
     rows = {}
     for preset in presets:
-        streaming = build_backend(args.layers, args.d_model, preset)
-        cpu_s = stream_cpu_s(streaming, audio, int(args.feed_s * RATE_HZ))
+        cpu_s = stream_cpu_s(backend, audio, int(args.feed_s * RATE_HZ), preset)
         rows[preset] = {
             "stream_cpu_s_per_audio_s": round(cpu_s / audio_s, 4),
             "stream_over_offline": round(cpu_s / offline_s, 2),
