@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 import tempfile
@@ -144,6 +145,8 @@ def test_subscribe_to_a_stream_that_is_not_open_warns_and_waits(daemon) -> None:
         env={**os.environ, "XDG_RUNTIME_DIR": str(xdg)},
     )
     try:
+        ready, _, _ = select.select([process.stderr], [], [], 30)
+        assert ready, "no warning on stderr within 30 s"
         line = process.stderr.readline()
         assert "no open stream 's999'" in line and "main" in line, line
         assert process.poll() is None  # still waiting for that stream
