@@ -142,7 +142,7 @@ def word_timings(
     weights = softmax_(scores.astype(np.float32))
     std, mean = weights.std(axis=-2, keepdims=True), weights.mean(axis=-2, keepdims=True)
     weights = median_filter((weights - mean) / np.maximum(std, 1e-9), MEDIAN_FILTER_WIDTH)
-    matrix = weights.mean(axis=0)[len(start_sequence) : -1]
+    matrix = weights.mean(axis=0)[len(start_sequence) - 1 : -1]
     token_index, frame_index = dtw_path(-matrix)
 
     word_texts, word_tokens = tokenizer.split_to_word_tokens([*tokens, tokenizer.eot])
