@@ -184,6 +184,12 @@ class AsrConfig:
         min=0,
         max=30,
     )
+    partial_context_s: float = _key(
+        20.0,
+        "while speech goes on, every partial window hears this much of the committed speech before the uncommitted audio, from a word boundary, its words forced as the decoder's prefix (0: a context that grows to 10 s and starts again 1 s before the cut after a sentence end)",
+        min=0,
+        max=25,
+    )
     sentence_end_delay_s: float = _key(
         0.5,
         "while speech goes on, a hypothesis that heard a sentence end and left it uncommitted brings the next partial once the audio is this far past it, instead of a partial interval later (0: off)",

@@ -12,6 +12,7 @@ from pipeline.scheduling.commit_policy import (
     cut_after,
     ends_sentence,
     partial_window,
+    sliding_window_start,
     window_start_after_commit,
     without_repetition_loop,
 )
@@ -86,6 +87,21 @@ def test_window_moves_up_after_a_sentence_or_too_much_context() -> None:
     assert window_start_after_commit(0, 64_000, period, 160_000, 16_000) == 48_000  # lead-in
     assert window_start_after_commit(0, 170_000, comma, 160_000, 16_000) == 154_000
     assert window_start_after_commit(90_000, 64_000, period, 160_000, 0) == 90_000  # never back
+
+
+def test_sliding_window_keeps_the_context_from_a_word_boundary() -> None:
+    committed = words("the river runs down to the sea.")  # 0.4 s apart, each 0.3 s long
+    cut = 44_800  # 2.8 s, after "sea." (2.4-2.7 s)
+    # "to" (1.6 s) is the first word within 1.2 s of the cut: 0.1 s before it, still after
+    # "down" ended (1.5 s)
+    assert sliding_window_start(committed, 0, cut, 1.2, 0.1) == 24_000
+    assert sliding_window_start(committed, 0, cut, 1.2, 0.3) == 24_000  # never into "down"
+    # a sentence end does not restart the window: it is the context a later word needs
+    assert sliding_window_start(committed, 0, cut, 10.0, 0.1) == 0
+    assert sliding_window_start(committed, 30_000, cut, 10.0, 0.1) == 30_000  # never back
+    # no whole word begins within the context: the caller keeps its older rule
+    assert sliding_window_start(committed, 0, cut, 0.2, 0.1) is None
+    assert sliding_window_start([], 0, cut, 5.0, 0.1) is None
 
 
 def test_repetition_loop_is_cut_to_one_occurrence() -> None:

@@ -125,6 +125,30 @@ def test_window_moves_up_after_a_sentence_and_prompt_is_the_committed_text() -> 
     assert request.prompt == "It rained. Then the"  # the committed words heard before it
 
 
+def test_partial_context_keeps_whole_words_of_speech_before_the_uncommitted_audio() -> None:
+    commit = CommitOptions(margin_s=0.5, context_lead_in_s=2.0, partial_context_s=1.5)
+    s = SegmentScheduler(options(commit=commit), rings=RINGS)
+    s.speech_started(started(0, 0.0), 0.0)
+    partial_round(s, 3.0, "It rained. Then the sun", 3.0)
+    (part,) = finals(partial_round(s, 4.0, "It rained. Then the sun came out", 4.0))
+    assert part.end_s == pytest.approx(1.95)  # "sun" 1.6-1.9 s
+    s.speech_ongoing(ongoing(0, 0.0, 6.0), 6.0)
+    request = only(s.dispatch(["asr-1"], 6.0))
+    # "Then" (0.8 s) is the first word within 1.5 s of the cut: the window starts where the
+    # word before it ended (0.7 s), not at 0 (the growing context), and the committed words
+    # it hears are forced as the decoder's prefix
+    assert request.start_index == round(0.7 * SR)
+    assert (request.prompt, request.prefix) == ("It rained.", "Then the sun")
+    (part2,) = finals(s.on_reply("asr-1", result(request, "Then the sun came out. Birds"), 6.2))
+    assert part2.text == "came out." and part2.end_s == pytest.approx(2.65)
+    s.speech_ongoing(ongoing(0, 0.0, 8.0), 8.0)
+    request = only(s.dispatch(["asr-1"], 8.0))
+    # a sentence end does not restart the window 1 s before the cut (inside "out."): it
+    # still hears 1.5 s of speech, from "the" (1.2 s; "Then" ended at 1.1 s)
+    assert request.start_index == round(1.1 * SR)
+    assert (request.prompt, request.prefix) == ("It rained. Then", "the sun came out.")
+
+
 def test_partial_window_never_exceeds_one_window() -> None:
     s = committing()
     window = options().window_samples

@@ -4,8 +4,9 @@ One ``FinalWork`` that extends ``chunked.ChunkedSegments`` with the work done wh
 is open; it replaces ``partials.Partials``. Dispatch order: final chunks first, then early finals,
 then partials (a partial is never sent while final work waits).
 
-- Partials cover the uncommitted audio: from a window start (the last cut, or a little before it
-  as context) to the newest audio, never more than one model window, prompted with the stream's
+- Partials cover the uncommitted audio: from a window start (the last cut, or before it as
+  context: ``CommitOptions.partial_context_s`` of committed speech, or the older growing
+  context) to the newest audio, never more than one model window, prompted with the stream's
   text before the window; the committed words inside the window are forced as the decoder's
   prefix (``CommitOptions.prefix_committed``), so a partial generates only the new words. Their words go through local agreement (``pipeline.local_agreement``).
 - Commits (``commit_policy``): stable words that end ``margin_s`` before the newest audio the
@@ -56,6 +57,7 @@ from pipeline.scheduling.commit_policy import (
     lead_in_words,
     partial_window,
     sentence_boundary_count,
+    sliding_window_start,
     window_start_after_commit,
 )
 from pipeline.scheduling.commit_state import CommitState
@@ -741,12 +743,26 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
                 start_index = min(cut_index, seconds_to_samples(lead_s))
                 state.window_start_index = state.lead_start_index = start_index
         elif words:
-            state.window_start_index = window_start_after_commit(
-                state.window_start_index,
-                cut_index,
-                words[-1],
-                seconds_to_samples(self.commit_options.max_context_s),
-                seconds_to_samples(self.commit_options.lead_in_s),
+            options = self.commit_options
+            sliding = None
+            if options.partial_context_s > 0:
+                sliding = sliding_window_start(
+                    state.committed,
+                    state.window_start_index,
+                    cut_index,
+                    options.partial_context_s,
+                    options.cut_pad_s,
+                )
+            state.window_start_index = (
+                sliding
+                if sliding is not None
+                else window_start_after_commit(
+                    state.window_start_index,
+                    cut_index,
+                    words[-1],
+                    seconds_to_samples(options.max_context_s),
+                    seconds_to_samples(options.lead_in_s),
+                )
             )
         state.last_end_index = max(state.last_end_index, cut_index)
         logger.debug(

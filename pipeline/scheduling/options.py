@@ -142,6 +142,8 @@ class SchedulerOptions:
                 agreement_bridge_similar=True,  # words alike only (commit_policy's figures)
                 prompt_recent_chars=asr.prompt_recent_chars,
                 long_uncommitted_s=asr.long_uncommitted_s,
+                # the speech before the words a partial decides (commit_policy's figures)
+                partial_context_s=asr.partial_context_s,
                 drafts=asr.draft_decoding,
                 # a sentence's last words: the partial timed by its end (commit_policy's figures)
                 sentence_end_delay_s=asr.sentence_end_delay_s,
