@@ -7,13 +7,22 @@ import random
 
 import pytest
 
+from config.loader import load_config
 from config.schema import AsrConfig, Config, VadConfig
 from pipeline.merging import ChunkWords
 from pipeline.messages.work import StreamClose, StreamFeed, StreamOpen, TranscribeRequest
-from pipeline.scheduling import FIRST_SEQ, FinalOrder, SchedulerOptions, SegmentOutcome
+from pipeline.scheduling import (
+    FIRST_SEQ,
+    FinalOrder,
+    SchedulerOptions,
+    SegmentOutcome,
+    SegmentScheduler,
+)
+from pipeline.scheduling.commits import CommittedSegments
 from pipeline.scheduling.final_words import ChunkResult, assemble_final
 from pipeline.scheduling.stream_session import StreamSession
 from tests.test_scheduler_fakes import (
+    RINGS,
     SR,
     ended,
     error,
@@ -251,6 +260,17 @@ def test_reconfigure_applies_to_work_queued_afterwards() -> None:
     for role, request in s.in_flight().items():
         out = s.on_reply(role, result(request, "x"), 36.0)
     assert [f.model for f in out] == ["other", "other"]
+
+
+def test_reconfigure_to_another_profile_takes_its_commit_settings() -> None:
+    balanced = load_config(None, environ={}).config
+    s = SegmentScheduler(SchedulerOptions.from_config(balanced, "whisper", "m"), rings=RINGS)
+    (kind,) = [k for k in s._kinds if isinstance(k, CommittedSegments)]
+    assert kind.commit_options.partial_context_s == balanced.asr.partial_context_s > 0
+    saving = load_config(None, environ={}, cli_overrides={"profile": "power-saving"}).config
+    s.reconfigure(saving)  # what the daemon does when it adapts to a lagging load
+    assert kind.commit_options.partial_context_s == 0  # partials without the 20 s context
+    assert s.options.partial_interval_s == saving.vad.partial_interval_s
 
 
 def test_a_worker_loss_is_one_call_that_resends_its_request() -> None:

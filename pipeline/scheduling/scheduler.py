@@ -72,6 +72,7 @@ from pipeline.scheduling.batching import (
     worker_of,
 )
 from pipeline.scheduling.chunked import ChunkedSegments
+from pipeline.scheduling.commits import CommittedSegments
 from pipeline.scheduling.final_costs import FinalCosts
 from pipeline.scheduling.final_order import FIRST_SEQ, FinalOrder
 from pipeline.scheduling.flights import WorkRequest, flight_key, reply_key
@@ -199,8 +200,8 @@ class SegmentScheduler(SpeechEvents):
     def reconfigure(
         self, config: Config, backend_name: str | None = None, model_name: str | None = None
     ) -> None:
-        """Take new chunking, partial and prompt settings (a profile change) for work queued
-        from now on; segments already cut keep their chunks. Streaming mode and the retry limit
+        """Take new chunking, partial, prompt and commit settings (a profile change) for work
+        queued from now on; segments already cut keep their chunks. Streaming mode and the retry limit
         stay; backend and model names change only when given."""
         options = SchedulerOptions.from_config(
             config,
@@ -213,6 +214,9 @@ class SegmentScheduler(SpeechEvents):
             options, prompt_max_chars=self._options.prompt_max_chars
         )
         self._order.backend, self._order.model = options.backend, options.model
+        for kind in self._kinds:
+            if options.commit is not None and isinstance(kind, CommittedSegments):
+                kind.commit_options = options.commit  # the profile's commits, from now on
 
     def add_stream(self, stream_id: str, ring_name: str) -> None:
         """Accept events of another stream (or a stream whose ring was recreated)."""
