@@ -693,11 +693,8 @@ def sliding_window_start(
     that begins at most ``context_s`` before the cut (never inside the word before it), never
     back before ``window_start_index``. None when no whole word begins there (a window would
     start inside a word: the caller keeps its older rule)."""
-    lead = lead_in_words(committed, samples_to_seconds(cut_index), context_s, math.inf)
-    if not lead:
-        return None
-    start_s = lead_in_start_s(committed, lead, pad_s)
-    return max(window_start_index, min(cut_index, seconds_to_samples(start_s)))
+    start_index = lead_in_start_index(committed, cut_index, context_s, math.inf, pad_s)
+    return None if start_index is None else max(window_start_index, start_index)
 
 
 def without_repetition_loop(words: Sequence[Word], repeat_limit: int = 3) -> list[Word]:
@@ -735,6 +732,19 @@ def lead_in_start_s(words: Sequence[Word], lead: Sequence[Word], pad_s: float) -
     index = len(words) - len(lead)
     before_end_s = words[index - 1].end_s if index > 0 else 0.0
     return max(0.0, min(first.start_s, max(before_end_s, first.start_s - pad_s)))
+
+
+def lead_in_start_index(
+    words: Sequence[Word], index: int, lead_in_s: float, max_gap_s: float, pad_s: float
+) -> int | None:
+    """Where a window that hears the last of ``words`` again before ``index`` starts: at the
+    ``lead_in_words`` (up to ``lead_in_s`` before ``index``, none after a gap over
+    ``max_gap_s``), ``pad_s`` before the first (``lead_in_start_s``), never after ``index``.
+    None when there are no such words."""
+    lead = lead_in_words(words, samples_to_seconds(index), lead_in_s, max_gap_s)
+    if not lead:
+        return None
+    return min(index, seconds_to_samples(lead_in_start_s(words, lead, pad_s)))
 
 
 def is_number(word: Word) -> bool:

@@ -53,6 +53,7 @@ from pipeline.scheduling.commit_policy import (
     cut_after,
     ends_sentence,
     language_boundary,
+    lead_in_start_index,
     lead_in_start_s,
     lead_in_words,
     partial_window,
@@ -225,15 +226,15 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         if state.lead_start_index is not None:  # after a pause, from a word boundary
             return min(segment.start_index, state.lead_start_index)
         options = self.commit_options
-        lead = lead_in_words(
+        start_index = lead_in_start_index(
             state.committed,
-            samples_to_seconds(segment.start_index),
+            segment.start_index,
             options.context_lead_in_s,
             options.context_lead_max_gap_s,
+            options.cut_pad_s,
         )
-        if lead:  # from a word boundary, those words forced as the prefix (``_prefix``)
-            lead_s = lead_in_start_s(state.committed, lead, options.cut_pad_s)
-            return min(segment.start_index, seconds_to_samples(lead_s))
+        if start_index is not None:  # from a word boundary, those words forced as the prefix
+            return start_index  # (``_prefix``)
         lead_in = seconds_to_samples(self.commit_options.lead_in_s)
         return min(
             segment.start_index, max(state.window_start_index, segment.start_index - lead_in)
@@ -732,38 +733,37 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             state.window_start_index = cut_index
             state.silent_tail = True
             options = self.commit_options
-            lead = options.context_lead_after_pause and lead_in_words(
-                state.committed,
-                samples_to_seconds(cut_index),
-                options.context_lead_in_s,
-                options.context_lead_max_gap_s,
-            )
-            if lead:
-                lead_s = lead_in_start_s(state.committed, lead, options.cut_pad_s)
-                start_index = min(cut_index, seconds_to_samples(lead_s))
+            start_index = None
+            if options.context_lead_after_pause:
+                start_index = lead_in_start_index(
+                    state.committed,
+                    cut_index,
+                    options.context_lead_in_s,
+                    options.context_lead_max_gap_s,
+                    options.cut_pad_s,
+                )
+            if start_index is not None:
                 state.window_start_index = state.lead_start_index = start_index
         elif words:
             options = self.commit_options
-            sliding = None
+            start_index = None
             if options.partial_context_s > 0:
-                sliding = sliding_window_start(
+                start_index = sliding_window_start(
                     state.committed,
                     state.window_start_index,
                     cut_index,
                     options.partial_context_s,
                     options.cut_pad_s,
                 )
-            state.window_start_index = (
-                sliding
-                if sliding is not None
-                else window_start_after_commit(
+            if start_index is None:
+                start_index = window_start_after_commit(
                     state.window_start_index,
                     cut_index,
                     words[-1],
                     seconds_to_samples(options.max_context_s),
                     seconds_to_samples(options.lead_in_s),
                 )
-            )
+            state.window_start_index = start_index
         state.last_end_index = max(state.last_end_index, cut_index)
         logger.debug(
             "%s/%d committed %d words up to %d%s",

@@ -201,8 +201,8 @@ class SegmentScheduler(SpeechEvents):
         self, config: Config, backend_name: str | None = None, model_name: str | None = None
     ) -> None:
         """Take new chunking, partial, prompt and commit settings (a profile change) for work
-        queued from now on; segments already cut keep their chunks. Streaming mode and the retry limit
-        stay; backend and model names change only when given."""
+        queued from now on; segments already cut keep their chunks. Streaming mode and the retry
+        limit stay; backend and model names change only when given."""
         options = SchedulerOptions.from_config(
             config,
             backend_name or self._options.backend,
@@ -214,9 +214,10 @@ class SegmentScheduler(SpeechEvents):
             options, prompt_max_chars=self._options.prompt_max_chars
         )
         self._order.backend, self._order.model = options.backend, options.model
-        for kind in self._kinds:
-            if options.commit is not None and isinstance(kind, CommittedSegments):
-                kind.commit_options = options.commit  # the profile's commits, from now on
+        if options.commit is not None:
+            for kind in self._kinds:
+                if isinstance(kind, CommittedSegments):
+                    kind.commit_options = options.commit  # the profile's commits, from now on
 
     def add_stream(self, stream_id: str, ring_name: str) -> None:
         """Accept events of another stream (or a stream whose ring was recreated)."""
