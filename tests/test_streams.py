@@ -21,6 +21,8 @@ from pipeline.messages import (
     PushReply,
     ReplayRequest,
     StreamCloseReply,
+    StreamOpenReply,
+    StreamOpenRequest,
     decode,
     encode,
 )
@@ -238,6 +240,32 @@ def test_admission_refuses_at_capacity_naming_the_load() -> None:
         refusal = open_refused(run, "push:s16le:16000")
         assert refusal.message.startswith("capacity:"), refusal
         assert "busy" in refusal.message and float(refusal.details["busy_fraction"]) >= 0.4
+    finally:
+        run.cleanup()
+
+
+def test_streams_opened_while_the_workers_load_are_admitted_at_the_pools_size() -> None:
+    """A client opening streams the moment the daemon answers, its two workers still loading
+    the model: admission counts the pool at its configured size (before, with no worker ready
+    the load was "unknown" and all twelve realtime streams were let in, up to streams.max_open)."""
+    run = DaemonRun("--source", "push:s16le:16000", "--workers", "2").start()
+    try:
+        status = run.wait_for(lambda s: True, 60, "the control socket")
+        ready_before = status["metrics"]["load"]["workers_ready"]
+        source = f"file:{MONOLOGUE}"
+        replies = [
+            run.request(StreamOpenRequest(source=source, pace="realtime"), timeout_s=10.0)
+            for _ in range(12)
+        ]
+        opened = [r for r in replies if isinstance(r, StreamOpenReply)]
+        refused = [r for r in replies if isinstance(r, ControlError)]
+        assert len(opened) + len(refused) == 12, replies
+        assert refused and all(r.message.startswith("capacity:") for r in refused), refused
+        # the default prior on two workers (workers/stream_load.py): six speaking streams, the
+        # idle main push stream among them while it is fresh
+        assert 2 <= len(opened) <= 5, (len(opened), ready_before)
+        assert refused[0].details["workers"] == "2", refused[0].details
+        assert run.status()["metrics"]["load"]["streams_refused"] == len(refused)
     finally:
         run.cleanup()
 

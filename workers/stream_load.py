@@ -132,7 +132,8 @@ class Admission:
     ) -> None:
         """Raise ``CapacityError`` when one more stream does not fit (see module doc).
         ``fresh_streams``: of the running ones, those opened in the last ``LOAD_TAU_S``;
-        ``workers``: ready workers (0: unknown, the prior is not used); ``partial_fraction``:
+        ``workers``: ready workers, or the pool's configured size while none is (0: unknown, the
+        prior is not used); ``partial_fraction``:
         the part of ``busy_fraction`` spent on partials (None: unknown, every busy second
         counts as the streams' need); ``silent_streams``: of the running ones, those not fresh
         that have written no audio at all (a push stream no client feeds): no partials to
@@ -143,6 +144,7 @@ class Admission:
             "recently_opened": str(fresh_streams),
             "busy_fraction": f"{busy_fraction:.2f}",
             "worst_lag_s": f"{worst_lag_s:.2f}",
+            "workers": str(workers),
         }
         reason = ""
         if running_streams >= limits.max_open:

@@ -71,7 +71,10 @@ class StreamRequests:
             self.load.busy_fraction,
             self.streams.update_lags(now_s),
             fresh_streams=sum(1 for s in running if now_s - s.opened_at_s < LOAD_TAU_S),
-            workers=self.load.workers,
+            # none ready yet (the model still loading at start-up, or every worker
+            # restarting): count the pool at its configured size, not as unknown, or a client
+            # opening streams the moment the daemon answers is let in up to streams.max_open
+            workers=self.load.workers or self._config().asr.workers,
             partial_fraction=self.load.partial_fraction if self.load.partials_measured else None,
             silent_streams=sum(
                 1

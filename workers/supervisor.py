@@ -473,6 +473,7 @@ class Supervisor:
                 "busy_fraction": round(self.load.busy_fraction, 3),
                 "partial_fraction": round(self.load.partial_fraction, 3),
                 "partial_budget": self.scheduler.partial_budget(),
+                "workers_ready": self.load.workers,
                 "streams_refused": self.admission.refused,
                 "streams_opened": self.streams.opened_total,
                 "streams_closed": self.streams.closed_total,
