@@ -98,6 +98,7 @@ from pipeline.messages import (  # noqa: E402
     StreamOpenRequest,
     TranscriptFinal,
 )
+from workers.stream_load import LOAD_TAU_S  # noqa: E402
 
 P95_LIMIT_S = 1.5  # the issue's limit, on dictation (speech with pauses)
 P95_CONTINUOUS_LIMIT_S = 3.0  # issue 10's continuous-speech target (daemon_e2e)
@@ -655,14 +656,28 @@ def settle(daemon: Daemon, timeout_s: float = 60.0) -> None:
         time.sleep(1.0)
 
 
+def wait_ready(daemon: Daemon, workers: int, timeout_s: float = 120.0) -> None:
+    """Wait until every worker has loaded the model and the daemon's own idle push stream is
+    older than the load's time constant: before that, admission counts that stream as one
+    that may speak (a client opening a push stream feeds it at once), so the first level would
+    be refused a stream the later ones are not, and its first utterances would wait on the
+    model loading."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = daemon.status()
+        ready = status.get("metrics", {}).get("load", {}).get("workers_ready", 0)
+        uptimes = [row.get("uptime_s", 0.0) for row in status.get("streams", [])]
+        if ready >= workers and uptimes and min(uptimes) >= LOAD_TAU_S:
+            return
+        time.sleep(0.5)
+
+
 def sweep(args: argparse.Namespace, extra: list[str], clips: ClipMaker) -> dict[str, Any]:
     """The levels on one daemon; the summary (see the module doc)."""
     daemon = Daemon(args.workers, extra, args.log_level)
     per_n: list[dict[str, Any]] = []
     try:
-        deadline = time.monotonic() + 120
-        while not daemon.status().get("streams") and time.monotonic() < deadline:
-            time.sleep(0.5)
+        wait_ready(daemon, args.workers)
         listener = Listener(daemon)
         listener.start()
         for n in args.level_list:
