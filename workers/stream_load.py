@@ -133,9 +133,8 @@ class Admission:
         """Raise ``CapacityError`` when one more stream does not fit (see module doc).
         ``fresh_streams``: of the running ones, those opened in the last ``LOAD_TAU_S``;
         ``workers``: ready workers, or the pool's configured size while none is (0: unknown, the
-        prior is not used); ``partial_fraction``:
-        the part of ``busy_fraction`` spent on partials (None: unknown, every busy second
-        counts as the streams' need); ``silent_streams``: of the running ones, those not fresh
+        prior is not used); ``partial_fraction``: the part of ``busy_fraction`` spent on
+        partials (None: unknown, every busy second counts as the streams' need); ``silent_streams``: of the running ones, those not fresh
         that have written no audio at all (a push stream no client feeds): no partials to
         need until they do."""
         limits = self.config

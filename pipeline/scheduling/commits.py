@@ -726,13 +726,13 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         state.committed.extend(words)
         self._remember(segment.stream_id, words)
         state.lead_start_index = None
+        options = self.commit_options
         if at_pause:
             state.piece_start_index = cut_index
             state.agreement.seed(state.committed)
             state.committed_count = len(state.agreement.partial.stable_words)
             state.window_start_index = cut_index
             state.silent_tail = True
-            options = self.commit_options
             start_index = None
             if options.context_lead_after_pause:
                 start_index = lead_in_start_index(
@@ -745,7 +745,6 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             if start_index is not None:
                 state.window_start_index = state.lead_start_index = start_index
         elif words:
-            options = self.commit_options
             start_index = None
             if options.partial_context_s > 0:
                 start_index = sliding_window_start(
