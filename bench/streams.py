@@ -695,6 +695,11 @@ def sweep(args: argparse.Namespace, extra: list[str], clips: ClipMaker) -> dict[
     ratio = None
     if single and double and single["latency_p95_s"] and double["latency_p95_s"]:
         ratio = round(double["latency_p95_s"] / single["latency_p95_s"], 2)
+        ratio_reason = None
+    elif not (single and double):
+        ratio_reason = "levels 1 and 2 were not both run (--levels)"
+    else:
+        ratio_reason = "no dictation p95 at level 1 or 2 (no dictation clip in --mix)"
     highest = highest_passing(per_n, "ok")
     mix = args.mix.split(",")
     result = {
@@ -706,7 +711,11 @@ def sweep(args: argparse.Namespace, extra: list[str], clips: ClipMaker) -> dict[
         "max_realtime_streams_issue_rule": highest_passing(per_n, "ok_issue_rule"),
         "per_n": per_n,
         "per_stream_cpu_s_per_audio_s": single["cpu_s_per_audio_s"] if single else None,
+        "per_stream_cpu_s_per_audio_s_reason": None
+        if single
+        else "level 1 was not run (--levels): a lone stream's CPU is measured there",
         "n2_p95_over_n1": ratio,
+        "n2_p95_over_n1_reason": ratio_reason,
         "workers": args.workers,
         "seconds_per_level": args.seconds,
         "levels": args.level_list,
