@@ -255,6 +255,14 @@ class AsrConfig:
     audio_ctx_pad_s: float = _key(
         2.0, "silence encoded after the audio in auto mode", min=0, max=30
     )
+    audio_ctx_retry: str = _key(
+        "temperature",
+        "a short window's suspect result (unsure, looping, empty) in auto mode: full (decoded "
+        "again on the full window) or temperature (a final's, first once more on the same "
+        "window at the next fallback temperature, kept unless it loops or gives nothing; "
+        "partials keep the full window: sampled partials lost WER)",
+        choices=("full", "temperature"),
+    )
     mlx_cache_limit_mb: int = _key(256, "bound on MLX's buffer cache per worker", min=0, max=65536)
     blas_threads: int = _key(
         1,

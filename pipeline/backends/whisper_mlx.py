@@ -69,6 +69,9 @@ class WhisperOptions:
     audio_ctx_preview_min_s: float | None = 5.0
     audio_ctx_pad_s: float = 2.0  # padding encoded after the audio in auto mode
     audio_ctx_max_audio_s: float = 30.0  # longer requests get the full window in auto mode
+    # a short window's suspect result: "full" decodes it again on the finals' then the full
+    # window; "temperature" (finals only) first on the same window at the next temperature
+    audio_ctx_retry: str = "full"
     seed: int = 0  # sampling at temperature > 0
     repeat_stop: bool = True  # a short window's search stops once its text repeats (retried)
     # ... and, below the finals' window, ends at the sentences said before a repeated one
@@ -315,19 +318,40 @@ class WhisperBackend(Backend):
         for a preview, and the caller drops such results (``retry_suspect`` off: noise or a
         breath; a partial: the next supersedes it); else decoded again, first on the finals'
         window when ``frames`` was a partial's shorter floor (1/3), then on the full window
-        (single path and ``batch_windows``)."""
-        from pipeline.backends.whisper.audio_context import gave_nothing, looks_suspect
+        (single path and ``batch_windows``). With ``audio_ctx_retry = "temperature"`` a final's
+        (not a partial's) suspect result is first decoded once more on the same window at the
+        next fallback temperature, kept unless it looks broken (``looks_broken``: a loop, the
+        cap, nothing); a low mean log-probability alone is kept, as the full window's answer to
+        such audio was no better (``whisper/audio_context.py`` has the figures)."""
+        from pipeline.backends.whisper.audio_context import (
+            gave_nothing,
+            looks_broken,
+            looks_suspect,
+        )
 
         if not self.retry_suspect and (
             self.preview_request or gave_nothing(result.text, result.details)
         ):
             return replace(result, details={**result.details, "suspect": 1.0})
-        logger.debug("short encoder window (%d frames) gave %r: full window", frames, result.text)
         # what the passes before the last computed (bench/commit_latency.py's cost model)
         spent_frames = result.details.get("audio_ctx", float(frames))
         spent_tokens = result.details.get("tokens", 0.0) + 1
         full = self.dims.n_audio_ctx
         temperatures = self.options.temperatures or (0.0,)
+        if (self.options.audio_ctx_retry == "temperature" and not self.partial_request
+                and len(temperatures) > 1):  # fmt: skip
+            hotter_s = time.perf_counter()
+            hotter = self._encode_and_decode(audio, prompt, frames, hotter_s, temperatures[1:2],
+                                             prefix)  # fmt: skip
+            if not looks_broken(hotter.text, hotter.details):
+                return replace(hotter, details={**hotter.details, "audio_ctx_retry_s": spent_s,
+                                                "audio_ctx_retry_frames": spent_frames,
+                                                "audio_ctx_retry_tokens": spent_tokens,
+                                                "audio_ctx_retry_hotter": 1.0})  # fmt: skip
+            spent_s += time.perf_counter() - hotter_s
+            spent_frames += hotter.details.get("audio_ctx", float(frames))
+            spent_tokens += hotter.details.get("tokens", 0.0) + 1
+        logger.debug("short encoder window (%d frames) gave %r: full window", frames, result.text)
         retried_s = time.perf_counter()
         middle = self._audio_ctx.frames(audio.size, full)  # the finals' window
         if frames < middle < full:

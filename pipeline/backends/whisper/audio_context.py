@@ -47,6 +47,23 @@ An early final (the scheduler's decode of a segment's uncommitted rest when a pa
 (``asr.audio_ctx_early_final_min_s``): on the ``low-latency`` profile every sentence end waits
 for one, so its encoder pass is on the latency path (the profile's comment has the figures).
 
+A final's suspect result goes first to a second pass on the same short window at the next
+fallback temperature (``asr.audio_ctx_retry = "temperature"``, the default), kept unless it
+``looks_broken`` (a loop, the token cap, nothing); only then to the full window. Most suspect
+finals are not loops but hard audio the model is unsure of (mean log-probability under -1), and
+the full window's answer to them was no better: the 21 early finals of the synthetic dictation
+(each reference utterance decoded alone on the 10 s floor) whose 10 s result was suspect had
+126 errors of 130 words as they were, 114 after the full window's temperature ladder (0.90 s
+each), 117 after one pass at 0.2 on the same window (0.21 s), 110 on the full window at 0 only
+(0.75 s). Over the whole scheduler (``bench/commit_latency.py --simulate --cost-model``,
+``--set asr.audio_ctx_retry=full`` against ``temperature``): the synthetic dictation (1,589
+words) end-of-speech decision -> final p95 527 -> 150 ms, WER 0.3247 -> 0.3216, engine CPU
+0.278 -> 0.271 s per audio s; continuous.wav (1,096 words) WER 0.240 -> 0.236, last word ->
+final p95 3.51 -> 3.40 s; the Harvard list's decision -> final p95 334 -> 58 ms; jfk, the
+demo monologue, dictation_dev and monologue_dev the same text. Partials keep the full path:
+sampled partials feed the local agreement, and with them too the synthetic dictation lost
+(WER 0.3342, 15 more inserted words).
+
 F is rounded up to a multiple of ``STEP_FRAMES`` so the MLX engine compiles a bounded number of
 encoder shapes (at most 1500 / STEP_FRAMES).
 """
@@ -139,6 +156,20 @@ def looks_suspect(text: str, details: dict[str, float]) -> bool:
         not text
         or details.get("rejected", 0.0) > 0
         or details.get("fallback", 0.0) > 0
+        or details.get("hit_cap", 0.0) > 0
+        or details.get("repeat_stop", 0.0) > 0
+        or has_repeat(text)
+    )
+
+
+def looks_broken(text: str, details: dict[str, float]) -> bool:
+    """A suspect result that is not merely unsure: empty or rejected, capped, or looping. A
+    short window's second pass at the next temperature (``audio_ctx_retry = "temperature"``) is
+    kept unless it looks broken; a low mean log-probability alone is kept (the full window's
+    answer to such hard audio was no better: whisper_mlx's ``_after_suspect_window``)."""
+    return (
+        not text
+        or details.get("rejected", 0.0) > 0
         or details.get("hit_cap", 0.0) > 0
         or details.get("repeat_stop", 0.0) > 0
         or has_repeat(text)
