@@ -97,6 +97,16 @@ def best_attempt(attempts: list[Hypothesis], compression_ratio_threshold: float)
     return max(kept or attempts, key=lambda h: h.avg_logprob)
 
 
+def after_spent(result: Transcription, spent_s: float, spent_frames: float, spent_tokens: float,
+                **marks: float) -> Transcription:  # fmt: skip
+    """``result`` of a short window's second (or third) pass, with what the passes before it
+    took and computed (``audio_ctx_retry_*``: bench/commit_latency.py's cost model) and
+    ``marks``."""
+    return replace(result, details={**result.details, "audio_ctx_retry_s": spent_s,
+                                    "audio_ctx_retry_frames": spent_frames,
+                                    "audio_ctx_retry_tokens": spent_tokens, **marks})  # fmt: skip
+
+
 ENGINES = ("auto", "mlx", "numpy")
 
 
@@ -344,10 +354,8 @@ class WhisperBackend(Backend):
             hotter = self._encode_and_decode(audio, prompt, frames, hotter_s, temperatures[1:2],
                                              prefix)  # fmt: skip
             if not looks_broken(hotter.text, hotter.details):
-                return replace(hotter, details={**hotter.details, "audio_ctx_retry_s": spent_s,
-                                                "audio_ctx_retry_frames": spent_frames,
-                                                "audio_ctx_retry_tokens": spent_tokens,
-                                                "audio_ctx_retry_hotter": 1.0})  # fmt: skip
+                return after_spent(hotter, spent_s, spent_frames, spent_tokens,
+                                   audio_ctx_retry_hotter=1.0)  # fmt: skip
             spent_s += time.perf_counter() - hotter_s
             spent_frames += hotter.details.get("audio_ctx", float(frames))
             spent_tokens += hotter.details.get("tokens", 0.0) + 1
@@ -358,17 +366,13 @@ class WhisperBackend(Backend):
             second = self._encode_and_decode(audio, prompt, middle, retried_s, temperatures[:1],
                                              prefix)  # fmt: skip
             if not looks_suspect(second.text, second.details):
-                return replace(second, details={**second.details, "audio_ctx_retry_s": spent_s,
-                                                "audio_ctx_retry_frames": spent_frames,
-                                                "audio_ctx_retry_tokens": spent_tokens})  # fmt: skip
+                return after_spent(second, spent_s, spent_frames, spent_tokens)
             spent_frames += second.details.get("audio_ctx", float(middle))
             spent_tokens += second.details.get("tokens", 0.0) + 1
         spent_s += time.perf_counter() - retried_s
         result = self._encode_and_decode(audio, prompt, full, time.perf_counter(), temperatures,
                                          prefix)  # fmt: skip
-        return replace(result, details={**result.details, "audio_ctx_retry_s": spent_s,
-                                        "audio_ctx_retry_frames": spent_frames,
-                                        "audio_ctx_retry_tokens": spent_tokens})  # fmt: skip
+        return after_spent(result, spent_s, spent_frames, spent_tokens)
 
     def stops_on_repeat(self, frames: int) -> bool:
         """Whether a search over ``frames`` encoder frames stops once its text repeats: on a
