@@ -134,9 +134,9 @@ class Admission:
         ``fresh_streams``: of the running ones, those opened in the last ``LOAD_TAU_S``;
         ``workers``: ready workers, or the pool's configured size while none is (0: unknown, the
         prior is not used); ``partial_fraction``: the part of ``busy_fraction`` spent on
-        partials (None: unknown, every busy second counts as the streams' need); ``silent_streams``: of the running ones, those not fresh
-        that have written no audio at all (a push stream no client feeds): no partials to
-        need until they do."""
+        partials (None: unknown, every busy second counts as the streams' need);
+        ``silent_streams``: of the running ones, those not fresh that have written no audio at
+        all (a push stream no client feeds): no partials to need until they do."""
         limits = self.config
         load = {
             "open_streams": str(running_streams),
