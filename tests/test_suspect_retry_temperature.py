@@ -10,7 +10,11 @@ import pytest
 from config.loader import load_config
 from pipeline.audio_format import SAMPLE_RATE_HZ
 from pipeline.backend_calls import request_marks
-from pipeline.backends.whisper.audio_context import looks_broken, looks_suspect
+from pipeline.backends.whisper.audio_context import (
+    hotter_retry_fits,
+    looks_broken,
+    looks_suspect,
+)
 from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
 from pipeline.words import Transcription
 from tests.whisper_audio import load_audio
@@ -78,6 +82,19 @@ def test_a_hotter_pass_that_loops_goes_on_to_the_full_window(audio) -> None:
     # both short passes are counted as spent before the last
     assert result.details["audio_ctx_retry_frames"] == 2 * SHORT_FRAMES
     assert result.details["audio_ctx_retry_tokens"] == 18 + 1 + 20 + 1
+    assert "fellow" in result.text.lower()
+
+
+def test_a_long_windows_suspect_final_goes_to_the_full_window(audio) -> None:
+    # the long-form pass reads a window that gave nothing again over 20 s (1,100 frames): a
+    # sampled pass there lost the offline pass two WER points on the synthetic dictation
+    backend = backend_for("temperature")
+    calls = passes_of(backend)
+    long_frames = 1100
+    assert not hotter_retry_fits(long_frames, 1500) and hotter_retry_fits(750, 1500)
+    result = backend._after_suspect_window(audio, None, None, long_frames, suspect(), 0.2)
+    assert [frames for frames, _ in calls] == [1500]
+    assert result.details["audio_ctx"] == 1500 and "audio_ctx_retry_hotter" not in result.details
     assert "fellow" in result.text.lower()
 
 

@@ -329,12 +329,14 @@ class WhisperBackend(Backend):
         breath; a partial: the next supersedes it); else decoded again, first on the finals'
         window when ``frames`` was a partial's shorter floor (1/3), then on the full window
         (single path and ``batch_windows``). With ``audio_ctx_retry = "temperature"`` a final's
-        (not a partial's) suspect result is first decoded once more on the same window at the
-        next fallback temperature, kept unless it looks broken (``looks_broken``: a loop, the
+        (not a partial's) suspect result on a window of at most half the full one
+        (``hotter_retry_fits``) is first decoded once more on the same window at the next
+        fallback temperature, kept unless it looks broken (``looks_broken``: a loop, the
         cap, nothing); a low mean log-probability alone is kept, as the full window's answer to
         such audio was no better (``whisper/audio_context.py`` has the figures)."""
         from pipeline.backends.whisper.audio_context import (
             gave_nothing,
+            hotter_retry_fits,
             looks_broken,
             looks_suspect,
         )
@@ -349,7 +351,7 @@ class WhisperBackend(Backend):
         full = self.dims.n_audio_ctx
         temperatures = self.options.temperatures or (0.0,)
         if (self.options.audio_ctx_retry == "temperature" and not self.partial_request
-                and len(temperatures) > 1):  # fmt: skip
+                and len(temperatures) > 1 and hotter_retry_fits(frames, full)):  # fmt: skip
             hotter_s = time.perf_counter()
             hotter = self._encode_and_decode(audio, prompt, frames, hotter_s, temperatures[1:2],
                                              prefix)  # fmt: skip

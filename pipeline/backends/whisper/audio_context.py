@@ -64,6 +64,15 @@ demo monologue, dictation_dev and monologue_dev the same text. Partials keep the
 sampled partials feed the local agreement, and with them too the synthetic dictation lost
 (WER 0.3342, 15 more inserted words).
 
+The hotter pass is only for windows of at most half the full one (``hotter_retry_fits``:
+1,500 / 2 frames, 13 s of audio with the padding), the sizes it was measured on and where it
+saves most. On longer windows it cost words: the offline long-form pass reads a 30 s window that
+gave nothing again over 20 s (1,100 frames), and on the synthetic dictation one such window's
+suspect "the" came back "the" at 0.2 and was kept where the full window read the sentences;
+the samples spelled the numbers after it out ("twenty two") and the prompt carried that on:
+offline WER 0.2901 -> 0.3103 (``bench/commit_latency.py``'s offline pass, 89e6442 against the
+full path). The full window costs such a window only 1.4 times its own pass.
+
 F is rounded up to a multiple of ``STEP_FRAMES`` so the MLX engine compiles a bounded number of
 encoder shapes (at most 1500 / STEP_FRAMES).
 """
@@ -174,6 +183,13 @@ def looks_broken(text: str, details: dict[str, float]) -> bool:
         or details.get("repeat_stop", 0.0) > 0
         or has_repeat(text)
     )
+
+
+def hotter_retry_fits(frames: int, full_frames: int) -> bool:
+    """Whether a short window's suspect final may be decoded again on the same window at the
+    next temperature (``audio_ctx_retry = "temperature"``): only a window of at most half the
+    full one (the module's docstring has why)."""
+    return 2 * frames <= full_frames
 
 
 def gave_nothing(text: str, details: dict[str, float]) -> bool:
