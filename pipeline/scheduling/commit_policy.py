@@ -419,6 +419,24 @@ class CommitOptions:
     # / 2.96 s with realtime's texts ("cities far looked", "reour so that"); continuous.wav
     # 1.88 / 3.69 s, WER 0.2454 -> 1.80 / 4.69 s, 0.2710. Off: it does not pay.
     fresh_audio_s: float = 0.0
+    # A mid-speech commit stops before the first word the newest hypothesis gives a probability
+    # under ``unsure_hold_probability`` (agreed or not), while that word ends within
+    # ``unsure_hold_s`` of the newest audio (0: however old), so that a pause's early final
+    # decodes it again. Why: dictation_dev's "the phone loses its" was committed as "uses" (two
+    # partials agreed at 0.60 and 0.54) where the offline pass read "loses". 0: off. Simulated
+    # (bench/commit_latency.py --simulate --cost-model --no-offline --commit
+    # unsure_hold_probability=P --commit unsure_hold_s=S), errors on dictation_dev (102 words) /
+    # monologue_dev (99) / continuous.wav (1,096) / the synthetic dictation (1,589), continuous
+    # p50 / p95: off 12 / 18 / 259 / 511, 1.85 / 3.40 s; P 0.6 unlimited 10 / 18 / 246 / 505,
+    # 3.29 / 6.35 s (monologue p50 1.50 -> 3.77 s); 0.4 unlimited 10 / 18 / 256 / 509, 3.15 /
+    # 5.85 s; 0.6, 1 s 10 / 18 / 259 / 514, 1.85 / 3.48 s; 0.6, 1.5 s 10 / 18 / 256 / 502, 2.00
+    # / 3.72 s; 0.6, 2 s 10 / 19 / 257 / 502, 2.19 / 3.98 s; 0.4, 2 s 10 / 18 / 249 / 514, 2.07
+    # / 3.73 s. A stable word is never revised by later partials, so holding it only helps where
+    # a pause follows soon; in continuous speech it only waits. Of the four files' 2,886 words,
+    # 800 errors off; the holds of 1.5-2 s saved 9-14 for 0.15-0.35 s more on the continuous
+    # p50 (already over its target), the unlimited 0.6 saved 21 for 1.4 s: off.
+    unsure_hold_probability: float = 0.0
+    unsure_hold_s: float = 0.0
     boundary_tolerance_s: float = 0.0
     boundary_max_words: int = 4  # at most this many of those words unagreed
 
@@ -452,6 +470,7 @@ class CommitOptions:
             "agreement_bridge_words",
             "clause_reach_words",
             "sentence_end_tries",
+            "unsure_hold_s",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
@@ -461,6 +480,7 @@ class CommitOptions:
             "confident_next_start_probability",
             "settled_probability",
             "prompt_min_probability",
+            "unsure_hold_probability",
         ):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")

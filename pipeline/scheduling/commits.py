@@ -464,6 +464,7 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             margin_s = self.commit_options.confident_margin_s
             hypothesis = [*stable, *state.agreement.newest_tail]
         count = self._held_short(segment, state, hypothesis, count, heard_end_s)
+        count = self._held_unsure(hypothesis, state.committed_count, count, heard_end_s)
         while (
             count > state.committed_count
             and count < len(hypothesis)
@@ -556,6 +557,24 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
             limit_s = heard_end_s - options.first_commit_margin_s
             while count > committed and hypothesis[count - 1].end_s > limit_s:
                 count -= 1
+        return count
+
+    def _held_unsure(
+        self, hypothesis: list[Word], committed: int, count: int, heard_end_s: float
+    ) -> int:
+        """Mid-speech commits stop before the first word the newest hypothesis is unsure of
+        (``CommitOptions.unsure_hold_probability``), agreed or not, while it ends within
+        ``unsure_hold_s`` of the newest audio (0: however old)."""
+        options = self.commit_options
+        if options.unsure_hold_probability <= 0:
+            return count
+        limit_s = heard_end_s - options.unsure_hold_s if options.unsure_hold_s > 0 else None
+        for index in range(committed, count):
+            word = hypothesis[index]
+            if word.probability < options.unsure_hold_probability and (
+                limit_s is None or word.end_s > limit_s
+            ):
+                return index
         return count
 
     def _language_boundary(self, words: list[Word], committed: int, count: int) -> int:
