@@ -64,6 +64,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.e2e_parts.commit_trace import CommitTrace, explain, tabulate
+from pipeline.backends.whisper.audio_context import encoder_frames_computed
 from pipeline.text_metrics import normalize_word, word_error_rate
 from tests.daemon_harness import DaemonRun
 from tests.data_paths import DATA_DIR
@@ -232,7 +233,7 @@ def cancel_point_s(
     measured split, two simulations of the same file forked at a cancelled partial and ended
     1.3 WER points apart on continuous.wav."""
     if cost_model is not None:
-        frames = details.get("audio_ctx", 0.0) + details.get("audio_ctx_retry_frames", 0.0)
+        frames = encoder_frames_computed(details) + details.get("audio_ctx_retry_frames", 0.0)
         encoder_cpu_s = min(cpu_s, cost_model[0] * frames)
     else:
         encode_s, decode_s = details.get("encode_s", 0.0), details.get("decode_s", 0.0)
@@ -250,7 +251,7 @@ def modeled_cpu_s(cost_model: tuple[float, float], details: dict[str, float]) ->
     the first of ``cost_model`` plus decoded tokens (and one step) times the second; a second
     pass over the full window (a short window's suspect answer) adds its first pass again."""
     per_frame_s, per_token_s = cost_model
-    cost_s = per_frame_s * details.get("audio_ctx", 0.0)
+    cost_s = per_frame_s * encoder_frames_computed(details)
     # a drafted search (whisper/drafted_greedy.py): its decoder passes, each draft token fed a
     # fraction of a pass more (the rows of one pass share the weights' reads)
     steps = details.get("decoder_steps", details.get("tokens", 0.0))
@@ -476,7 +477,7 @@ def hypothesis_entry(now_s: float, cpu_s: float, request: Any, result: Any) -> d
         "heard": [round(offset_s, 3), round(request.end_index / 16e3, 3)],
         "suspect": bool(result.details.get("suspect")),
         # what the encoder read: the answer's window and any short window decoded before it
-        "encoder_frames": int(result.details.get("audio_ctx", 0.0)
+        "encoder_frames": int(encoder_frames_computed(result.details)
                               + result.details.get("audio_ctx_retry_frames", 0.0)),
         "words": [
             [w.text, round(w.start_s + offset_s, 3), round(w.end_s + offset_s, 3),

@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
+from pipeline.backends.whisper.audio_context import encoder_frames_computed
+
 KINDS = ("partial", "final", "window", "early_final", "other")
 LOG_PREFIX = "engine time by request kind: "
 
@@ -75,7 +77,7 @@ class EngineLedger:
         totals.audio_s += audio_s
         totals.encode_s += float(details.get("encode_s", 0.0))
         totals.decode_s += float(details.get("decode_s", 0.0))
-        totals.encoder_frames += int(details.get("audio_ctx", 0.0))
+        totals.encoder_frames += int(encoder_frames_computed(details))
         totals.suspect_dropped += int(details.get("suspect", 0.0) > 0)
         first_pass_s = details.get("audio_ctx_retry_s")
         if first_pass_s is not None:

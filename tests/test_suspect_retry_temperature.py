@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import pytest
 
+from bench.commit_latency import modeled_cpu_s
 from config.loader import load_config
 from pipeline.audio_format import SAMPLE_RATE_HZ
 from pipeline.backend_calls import request_marks
 from pipeline.backends.whisper.audio_context import (
+    encoder_frames_computed,
     hotter_retry_fits,
     looks_broken,
     looks_suspect,
@@ -28,8 +30,11 @@ def audio():
     return load_audio("jfk.flac")[: 4 * SAMPLE_RATE_HZ]
 
 
-def backend_for(retry: str) -> WhisperBackend:
-    return WhisperBackend(options=WhisperOptions(blas_threads=1, audio_ctx_retry=retry))
+def backend_for(retry: str, engine: str = "auto") -> WhisperBackend:
+    if engine == "mlx":
+        pytest.importorskip("mlx.core")
+    options = WhisperOptions(blas_threads=1, audio_ctx_retry=retry, engine=engine)
+    return WhisperBackend(options=options)
 
 
 def suspect() -> Transcription:
@@ -70,6 +75,28 @@ def test_the_hotter_pass_on_the_same_window_is_kept(audio) -> None:
     assert result.details["audio_ctx_retry_hotter"] == 1.0
     assert result.details["audio_ctx_retry_s"] == 0.2  # the first pass, for the cost model
     assert "fellow" in result.text.lower() and not looks_broken(result.text, result.details)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "mlx"])
+def test_the_hotter_pass_decodes_the_first_passs_encoder_output_again(audio, engine) -> None:
+    backend = backend_for("temperature", engine)
+    encoded = backend._encode(audio, SHORT_FRAMES)
+    encodes = []
+    encode = backend._encode
+    backend._encode = lambda *args: encodes.append(args) or encode(*args)
+    reused = backend._after_suspect_window(audio, None, None, SHORT_FRAMES, suspect(), 0.2,
+                                           encoded)  # fmt: skip
+    assert not encodes  # decoded from the given encoder output
+    assert reused.details["encoder_reused"] == 1.0 and reused.details["audio_ctx_retry_hotter"]
+    assert encoder_frames_computed(reused.details) == 0.0
+    again = backend._after_suspect_window(audio, None, None, SHORT_FRAMES, suspect(), 0.2)
+    assert len(encodes) == 1 and encoder_frames_computed(again.details) == SHORT_FRAMES
+    assert reused.text == again.text  # the same frames, the same draws
+    # the cost model charges the reused pass its decoding only
+    per_frame_s, per_token_s = 0.001, 0.01
+    assert modeled_cpu_s((per_frame_s, per_token_s), reused.details) == pytest.approx(
+        modeled_cpu_s((per_frame_s, per_token_s), again.details) - per_frame_s * SHORT_FRAMES
+    )
 
 
 def test_a_hotter_pass_that_loops_goes_on_to_the_full_window(audio) -> None:

@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -312,17 +312,18 @@ class WhisperBackend(Backend):
                                         preview=self.preview_request)  # fmt: skip
         # a short window decodes at the first temperature only: a fallback goes to the full window
         temperatures = self.options.temperatures or (0.0,)
-        result = self._encode_and_decode(audio, prompt, frames, started_s,
-                                         temperatures if frames == full else temperatures[:1],
-                                         prefix)  # fmt: skip
+        context = self._encode(audio, frames)
+        result = self._decode_encoded(audio, context, prompt, frames, started_s,
+                                      temperatures if frames == full else temperatures[:1],
+                                      prefix)  # fmt: skip
         if frames < full and looks_suspect(result.text, result.details):
             return self._after_suspect_window(audio, prompt, prefix, frames, result,
-                                              time.perf_counter() - started_s)  # fmt: skip
+                                              time.perf_counter() - started_s, context)  # fmt: skip
         return result
 
     def _after_suspect_window(self, audio: np.ndarray, prompt: str | None, prefix: str | None,
-                              frames: int, result: Transcription,
-                              spent_s: float) -> Transcription:  # fmt: skip
+                              frames: int, result: Transcription, spent_s: float,
+                              context: Any = None) -> Transcription:  # fmt: skip
         """A short encoder window's suspect ``result`` (a repeated sentence, no text), which took
         ``spent_s``: handed back marked ``suspect`` when it gave nothing, or whatever it gave
         for a preview, and the caller drops such results (``retry_suspect`` off: noise or a
@@ -333,8 +334,11 @@ class WhisperBackend(Backend):
         (``hotter_retry_fits``) is first decoded once more on the same window at the next
         fallback temperature, kept unless it looks broken (``looks_broken``: a loop, the
         cap, nothing); a low mean log-probability alone is kept, as the full window's answer to
-        such audio was no better (``whisper/audio_context.py`` has the figures)."""
+        such audio was no better (``whisper/audio_context.py`` has the figures). ``context``:
+        the first pass's encoder output for this window, which the hotter pass decodes again
+        instead of encoding the same frames twice (None: encoded again)."""
         from pipeline.backends.whisper.audio_context import (
+            encoder_frames_computed,
             gave_nothing,
             hotter_retry_fits,
             looks_broken,
@@ -353,13 +357,18 @@ class WhisperBackend(Backend):
         if (self.options.audio_ctx_retry == "temperature" and not self.partial_request
                 and len(temperatures) > 1 and hotter_retry_fits(frames, full)):  # fmt: skip
             hotter_s = time.perf_counter()
-            hotter = self._encode_and_decode(audio, prompt, frames, hotter_s, temperatures[1:2],
-                                             prefix)  # fmt: skip
+            if context is None:
+                hotter = self._encode_and_decode(audio, prompt, frames, hotter_s,
+                                                 temperatures[1:2], prefix)  # fmt: skip
+            else:  # the same frames: the first pass's encoder output decoded again
+                hotter = self._decode_encoded(audio, context, prompt, frames, hotter_s,
+                                              temperatures[1:2], prefix)  # fmt: skip
+                hotter = replace(hotter, details={**hotter.details, "encoder_reused": 1.0})
             if not looks_broken(hotter.text, hotter.details):
                 return after_spent(hotter, spent_s, spent_frames, spent_tokens,
                                    audio_ctx_retry_hotter=1.0)  # fmt: skip
             spent_s += time.perf_counter() - hotter_s
-            spent_frames += hotter.details.get("audio_ctx", float(frames))
+            spent_frames += encoder_frames_computed(hotter.details)
             spent_tokens += hotter.details.get("tokens", 0.0) + 1
         logger.debug("short encoder window (%d frames) gave %r: full window", frames, result.text)
         retried_s = time.perf_counter()
@@ -396,9 +405,8 @@ class WhisperBackend(Backend):
         """The cap on tokens decoded for ``duration_s`` of audio (``max_tokens_per_s``)."""
         return max(4, math.ceil(self.options.max_tokens_per_s * max(duration_s, 1.0)))
 
-    def _encode_and_decode(self, audio: np.ndarray, prompt: str | None, frames: int,
-                           started_s: float, temperatures: tuple[float, ...],
-                           prefix: str | None = None) -> Transcription:  # fmt: skip
+    def _encode(self, audio: np.ndarray, frames: int) -> Any:
+        """The engine's audio context of ``audio``'s first ``frames`` encoder frames."""
         from pipeline.backends.whisper.features import log_mel_spectrogram
 
         if self._phases is not None:
@@ -406,6 +414,20 @@ class WhisperBackend(Backend):
         context = self.engine.encode(log_mel_spectrogram(audio, self.dims.n_mels, 2 * frames))
         if self._phases is not None:
             self._phases.decoder()
+        return context
+
+    def _encode_and_decode(self, audio: np.ndarray, prompt: str | None, frames: int,
+                           started_s: float, temperatures: tuple[float, ...],
+                           prefix: str | None = None) -> Transcription:  # fmt: skip
+        context = self._encode(audio, frames)
+        return self._decode_encoded(audio, context, prompt, frames, started_s, temperatures,
+                                    prefix)  # fmt: skip
+
+    def _decode_encoded(self, audio: np.ndarray, context: Any, prompt: str | None, frames: int,
+                        started_s: float, temperatures: tuple[float, ...],
+                        prefix: str | None = None) -> Transcription:  # fmt: skip
+        """``audio``'s window decoded from its encoder output ``context`` (``encode_s``: the
+        time from ``started_s`` to now)."""
         encoded_s = time.perf_counter()
         try:
             return self._decode_window(audio, context, prompt, started_s, encoded_s, frames,

@@ -64,7 +64,8 @@ demo monologue, dictation_dev and monologue_dev the same text. Partials keep the
 sampled partials feed the local agreement, and with them too the synthetic dictation lost
 (WER 0.3342, 15 more inserted words).
 
-The hotter pass is only for windows of at most half the full one (``hotter_retry_fits``:
+The hotter pass decodes the first pass's encoder output again (the same frames give the same
+output), so it costs only its decoding. It is only for windows of at most half the full one (``hotter_retry_fits``:
 1,500 / 2 frames, 13 s of audio with the padding), the sizes it was measured on and where it
 saves most. On longer windows it cost words: the offline long-form pass reads a 30 s window that
 gave nothing again over 20 s (1,100 frames), and on the synthetic dictation one such window's
@@ -190,6 +191,15 @@ def hotter_retry_fits(frames: int, full_frames: int) -> bool:
     next temperature (``audio_ctx_retry = "temperature"``): only a window of at most half the
     full one (the module's docstring has why)."""
     return 2 * frames <= full_frames
+
+
+def encoder_frames_computed(details: dict[str, float]) -> float:
+    """Encoder frames a result's last pass computed: its window's (``audio_ctx``), or none when
+    it decoded the pass before's encoder output again (``encoder_reused``: the hotter pass on
+    the same window). The passes before the last are ``audio_ctx_retry_frames``."""
+    if details.get("encoder_reused", 0.0) > 0:
+        return 0.0
+    return details.get("audio_ctx", 0.0)
 
 
 def gave_nothing(text: str, details: dict[str, float]) -> bool:

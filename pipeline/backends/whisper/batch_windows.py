@@ -205,7 +205,8 @@ def _finish(
         result = replace(result, details=details)
     if frames < full and looks_suspect(result.text, result.details):
         spent_s = result.details["encode_s"] + result.details.get("decode_s", 0.0)
-        result = backend._after_suspect_window(audio, prompt, prefix, frames, result, spent_s)
+        result = backend._after_suspect_window(audio, prompt, prefix, frames, result, spent_s,
+                                               window.context)  # fmt: skip
     return _whole(result)
 
 
