@@ -304,7 +304,13 @@ def simulate(
         TranscriptFinal,
         TranscriptPartial,
     )
-    from pipeline.messages.work import CANCELLED, TranscribeResult, WorkerError
+    from pipeline.messages.work import (
+        CANCELLED,
+        TranscribeBatch,
+        TranscribeBatchResult,
+        TranscribeResult,
+        WorkerError,
+    )
     from pipeline.scheduling import SchedulerOptions, SegmentScheduler
     from pipeline.vad import StreamVad
     from workers.vad import speech_message
@@ -346,39 +352,58 @@ def simulate(
                 partials.append((now_s, message.segment_id, message.start_s))
 
     def dispatch(now_s: float) -> None:
-        nonlocal busy, engine_cpu_s
+        nonlocal busy
         if busy is not None:
             preempt(now_s)
             return
-        for role, request in scheduler.dispatch(["asr-1"], now_s):
-            piece = audio[request.start_index : request.end_index]
-            cpu_s = time.process_time()
-            # as the worker's transcription service does: a partial may use a shorter encoder
-            # window, and one that gives nothing is dropped instead of decoded again on 30 s
-            with request_marks(backend, partial=request.is_partial,
-                               early_final=request.early_final, preview=request.preview,
-                               draft=request.draft):  # fmt: skip
-                result = transcribe_one(backend, piece, request.prompt or None,
-                                        request.prefix or None)  # fmt: skip
-            cpu_s = time.process_time() - cpu_s
-            if cost_model is not None:  # the same schedule whatever else loads the machine
-                cpu_s = modeled_cpu_s(cost_model, result.details)
-            engine_cpu_s += cpu_s
-            if hypotheses is not None:
-                hypotheses.append(hypothesis_entry(now_s, cpu_s, request, result))
-            if trace is not None:
-                trace.request(now_s, cpu_s, request)
-            if request.is_partial and result.details.get("suspect"):
-                reply = WorkerError(request.request_id, "suspect_partial", "gave nothing",
-                                    retryable=False)  # fmt: skip
-            else:
-                reply = TranscribeResult(request.request_id, request.stream_id,
-                                         request.segment_id, request.chunk_index, result.text,
-                                         result.words)  # fmt: skip
-            busy = (now_s + cpu_s, role, request, reply, now_s, cpu_s, dict(result.details))
-            if TRACE:
-                print(f"  t={now_s:6.2f} {request.request_id:14} [{request.start_index / 16e3:6.2f},"
-                      f" {request.end_index / 16e3:6.2f}) {cpu_s:5.2f} s: {result.text[-60:]}")  # fmt: skip
+        for role, work in scheduler.dispatch(["asr-1"], now_s):
+            # a batch (an ended segment's chunks) is decoded one request after another here,
+            # answered at once when the last is done; its batching's saving is not modeled
+            requests = work.requests if isinstance(work, TranscribeBatch) else (work,)
+            replies, work_cpu_s, details = [], 0.0, {}
+            for request in requests:
+                reply, cpu_s, details = run_one(request, now_s + work_cpu_s)
+                replies.append(reply)
+                work_cpu_s += cpu_s
+            if isinstance(work, TranscribeBatch):
+                reply = TranscribeBatchResult(
+                    work.request_id,
+                    results=tuple(r for r in replies if isinstance(r, TranscribeResult)),
+                    errors=tuple(r for r in replies if isinstance(r, WorkerError)),
+                )
+            busy = (now_s + work_cpu_s, role, work, reply, now_s, work_cpu_s, details)
+
+    def run_one(request: Any, now_s: float) -> tuple[Any, float, dict[str, float]]:
+        """One request decoded as the worker would: its reply, CPU s, and result details."""
+        nonlocal engine_cpu_s
+        piece = audio[request.start_index : request.end_index]
+        cpu_s = time.process_time()
+        # as the worker's transcription service does: a partial may use a shorter encoder
+        # window, and one that gives nothing is dropped instead of decoded again on 30 s
+        with request_marks(backend, partial=request.is_partial,
+                           early_final=request.early_final, preview=request.preview,
+                           draft=request.draft):  # fmt: skip
+            result = transcribe_one(backend, piece, request.prompt or None,
+                                    request.prefix or None)  # fmt: skip
+        cpu_s = time.process_time() - cpu_s
+        if cost_model is not None:  # the same schedule whatever else loads the machine
+            cpu_s = modeled_cpu_s(cost_model, result.details)
+        engine_cpu_s += cpu_s
+        if hypotheses is not None:
+            hypotheses.append(hypothesis_entry(now_s, cpu_s, request, result))
+        if trace is not None:
+            trace.request(now_s, cpu_s, request)
+        if request.is_partial and result.details.get("suspect"):
+            reply = WorkerError(request.request_id, "suspect_partial", "gave nothing",
+                                retryable=False)  # fmt: skip
+        else:
+            reply = TranscribeResult(request.request_id, request.stream_id,
+                                     request.segment_id, request.chunk_index, result.text,
+                                     result.words)  # fmt: skip
+        if TRACE:
+            print(f"  t={now_s:6.2f} {request.request_id:14} [{request.start_index / 16e3:6.2f},"
+                  f" {request.end_index / 16e3:6.2f}) {cpu_s:5.2f} s: {result.text[-60:]}")  # fmt: skip
+        return reply, cpu_s, dict(result.details)
 
     def preempt(now_s: float) -> None:
         nonlocal busy, engine_cpu_s
