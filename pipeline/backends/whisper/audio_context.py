@@ -65,9 +65,9 @@ sampled partials feed the local agreement, and with them too the synthetic dicta
 (WER 0.3342, 15 more inserted words).
 
 The hotter pass decodes the first pass's encoder output again (the same frames give the same
-output), so it costs only its decoding. It is only for windows of at most half the full one (``hotter_retry_fits``:
-1,500 / 2 frames, 13 s of audio with the padding), the sizes it was measured on and where it
-saves most. On longer windows it cost words: the offline long-form pass reads a 30 s window that
+output), so it costs only its decoding. It is only for windows of at most half the full one
+(``hotter_retry_fits``: 1,500 / 2 frames, 13 s of audio with the padding), the sizes it was
+measured on and where it saves most. On longer windows it cost words: the offline long-form pass reads a 30 s window that
 gave nothing again over 20 s (1,100 frames), and on the synthetic dictation one such window's
 suspect "the" came back "the" at 0.2 and was kept where the full window read the sentences;
 the samples spelled the numbers after it out ("twenty two") and the prompt carried that on:
