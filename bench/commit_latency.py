@@ -486,7 +486,8 @@ def offline_text(path: Path) -> tuple[str, float]:
 def hypothesis_entry(now_s: float, cpu_s: float, request: Any, result: Any) -> dict[str, Any]:
     """One request the simulated worker ran, as ``--hypotheses`` writes it: when it went and
     was answered (virtual clock), its kind, the audio it heard (stream seconds), whether the
-    worker found it suspect, and its words (text, start, end in stream seconds, probability).
+    worker found it suspect, the prefix forced, the engine's details (why a window was
+    decoded again: ``fallback``, ``hit_cap``, ``repeat_stop`` ...), and its words (text, start, end in stream seconds, probability).
     The words every partial heard show why a sentence's last words waited (which words the
     hypotheses disagreed on, and how sure tiny.en was of them), which ``--why`` only names."""
     offset_s = request.start_index / 16e3
@@ -504,6 +505,8 @@ def hypothesis_entry(now_s: float, cpu_s: float, request: Any, result: Any) -> d
         # what the encoder read: the answer's window and any short window decoded before it
         "encoder_frames": int(encoder_frames_computed(result.details)
                               + result.details.get("audio_ctx_retry_frames", 0.0)),
+        "prefix": request.prefix,  # committed words forced as the decoder's first words
+        "details": {key: round(value, 3) for key, value in result.details.items()},
         "words": [
             [w.text, round(w.start_s + offset_s, 3), round(w.end_s + offset_s, 3),
              round(w.probability, 3)]
