@@ -92,6 +92,35 @@ def test_a_repeat_inside_a_sentence_stops_without_a_cut_and_would_be_retried():
     assert has_repeat("".join(pieces[:at])) and looks_suspect("x", {"repeat_stop": 1.0})
 
 
+UNPUNCTUATED = [" you", " could", " support", " it", " by", " giving", " a", " star", " on", " Git",
+                "Hub", " you", " could", " support", " it", " by", " giving", " a", " star", " on",
+                " Git", "Hub", " you"]  # fmt: skip
+
+
+def test_a_long_run_said_twice_is_cut_before_its_second_copy():
+    """A loop with no sentence ends (demo_pauses' texts have no punctuation) is cut at a token
+    boundary before the second copy, the word split over two tokens kept whole."""
+    at, watch = fed(UNPUNCTUATED, forced=4)
+    assert at == 22 and watch.cut_tokens == 11 - 4
+    assert "".join(UNPUNCTUATED[:11]).endswith("on GitHub")
+    at, watch = fed(UNPUNCTUATED, forced=12)  # the second copy starts in the forced words
+    assert watch.cut_tokens is None
+    at, watch = fed(UNPUNCTUATED, cut=False)
+    assert at == 22 and watch.cut_tokens is None  # without the cut: stopped, decoded again
+
+
+def test_a_run_said_twice_up_to_the_end_of_text_is_cut_when_the_search_ends():
+    """The second copy's last word is complete only at end-of-text, which ``add`` never sees:
+    ``ended`` judges it (demo_pauses: "... on GitHub The library is ... on GitHub")."""
+    pieces = UNPUNCTUATED[:-1]  # ends with the second "GitHub", then end-of-text
+    at, watch = fed(pieces, forced=4)
+    assert at is None and watch.ended() and watch.cut_tokens == 11 - 4
+    _, watch = fed(pieces, forced=4, cut=False)
+    assert not watch.ended()  # without the cut: the result is retried as before
+    _, watch = fed([" I", " think", " that,", " I", " think", " that."])
+    assert not watch.ended()  # a short run: left as it was
+
+
 def test_without_the_cut_the_watch_only_stops():
     from pipeline.backends.whisper.repeat_watch import stop
 
@@ -153,6 +182,56 @@ def test_tiny_en_loop_on_a_short_window_is_cut_at_its_sentence(cache_dir, engine
         backend.retry_suspect = True
         backend.early_final_request = False  # a final: its own (10 s) window, no cut there
         assert not backend.cuts_repeat(500, piece.size) and backend.cuts_repeat(300, piece.size)
+    finally:
+        backend.close()
+
+
+DEMO_PROMPT = (
+    "Hey guys Welcome to the new demo of my real time transcription library designed to showcase"
+    " its lightning fast capabilities As you'll see speeches transcribed almost instantly into"
+    " text which I think is a pretty cool achievement given the challenges of working with"
+    " Whisper I've put a lot of effort into making this tool stable efficient and easy to use"
+    " and I really hope"
+)
+DEMO_PREFIX = (
+    "you find it valuable in your projects The library is completely open source and it would"
+    " mean a lot to me if you could"
+)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "mlx"])
+def test_an_early_final_after_a_forced_prefix_that_says_it_all_again_is_cut(cache_dir, engine):  # noqa: F811
+    """demo_pauses 21.3-29.0 s as the daemon's early final hears it after a pause (the previous
+    final's last words forced as the prefix, the speech before them the prompt): on its 10 s
+    window tiny.en says the sentences after the prefix's start twice, with no full stop for
+    the sentence sign to see, and ends there. ``repeat_cut_after_prefix`` (the default) cuts
+    the second copy at end-of-text, alone and batched; without it the full window decodes it
+    again (1,500 more frames) to the same words."""
+    from dataclasses import replace
+
+    from pipeline.backends.whisper.batch_windows import transcribe_batch
+    from pipeline.backends.whisper_mlx import WhisperBackend, WhisperOptions
+
+    audio = load_audio("demo_pauses_16k.wav")
+    piece = audio[int(21.304 * 16_000) : int(28.976 * 16_000)]
+    options = WhisperOptions(engine=engine, blas_threads=1, repeat_cut_after_prefix=False)
+    backend = WhisperBackend(options=options)
+    try:
+        backend.early_final_request = True
+        retried = backend.transcribe(piece, prompt=DEMO_PROMPT, prefix=DEMO_PREFIX)
+        assert retried.details["audio_ctx"] == 1500, retried.details
+        assert retried.details["audio_ctx_retry_frames"] >= 500
+        backend.options = replace(options, repeat_cut_after_prefix=True)
+        assert WhisperOptions().repeat_cut_after_prefix
+        cut = backend.transcribe(piece, prompt=DEMO_PROMPT, prefix=DEMO_PREFIX)
+        assert cut.details["repeat_cut"] == 1.0 and cut.details["audio_ctx"] == 500
+        assert "audio_ctx_retry_frames" not in cut.details
+        assert cut.text == retried.text and cut.text.endswith("giving a star on GitHub")
+        assert cut.text.count("The library is completely") == 1
+        batched = transcribe_batch(backend, [piece], [DEMO_PROMPT], [DEMO_PREFIX])
+        assert batched[0].text == cut.text and batched[0].details["repeat_cut"] == 1.0
+        alone = backend.transcribe(piece, prompt=DEMO_PROMPT)  # no prefix: no cut, no loop
+        assert alone.details.get("repeat_cut", 0.0) == 0.0
     finally:
         backend.close()
 

@@ -77,6 +77,9 @@ class WhisperOptions:
     # ... and, below the finals' window, ends at the sentences said before a repeated one
     # instead of a second pass: off, it lost words on the synthetic dictation (repeat_watch)
     repeat_cut: bool = False
+    # ... and on any short window whose decoder was given a forced prefix (committed words):
+    # cut there too
+    repeat_cut_after_prefix: bool = True
     # every temperature failing the checks: keep the attempt with the best mean log-probability
     # (of those not looping) instead of the last, hottest one (``best_attempt``)
     fallback_best: bool = True
@@ -393,11 +396,13 @@ class WhisperBackend(Backend):
         retried_or_dropped = self.retry_suspect or self.preview_request
         return self.options.repeat_stop and retried_or_dropped and frames < self.dims.n_audio_ctx
 
-    def cuts_repeat(self, frames: int, num_samples: int) -> bool:
+    def cuts_repeat(self, frames: int, num_samples: int, prefixed: bool = False) -> bool:
         """Whether a search that stops on a repeat ends at the sentences said before it instead
         of being decoded again: on a window shorter than the finals' own for this audio (an
         early final's or a partial's floor), where the second pass would be the finals' window;
         off by default (``WhisperOptions.repeat_cut``: it lost words, ``repeat_watch``)."""
+        if prefixed and self.options.repeat_cut_after_prefix:
+            return True
         finals = self._audio_ctx.frames(num_samples, self.dims.n_audio_ctx)
         return self.options.repeat_cut and frames < finals
 
@@ -450,7 +455,7 @@ class WhisperBackend(Backend):
         initial = [*initial, *forced]
         max_tokens = self.max_tokens(duration_s)
         stop_on_repeat = self.stops_on_repeat(frames)
-        cut_repeat = stop_on_repeat and self.cuts_repeat(frames, audio.size)
+        cut_repeat = stop_on_repeat and self.cuts_repeat(frames, audio.size, bool(forced))
         hypothesis = None
         fallback = False
         attempts = []

@@ -104,7 +104,12 @@ def greedy_batch(
             token = int(np.argmax(row.logits))
             row.logprobs.append(float(log_softmax(row.logits)[token]))
             if token == search.eot:
-                out[row.item] = _outcome(row, hit_cap=False)
+                cut = row.watch is not None and row.watch.ended()  # a run said twice up to the end
+                if cut:
+                    eot_logprob = row.logprobs.pop()
+                    stop(row.watch, row.tokens, row.logprobs)
+                    row.logprobs.append(eot_logprob)
+                out[row.item] = _outcome(row, hit_cap=False, repeat_cut=cut)
                 continue
             row.tokens.append(token)
             if row.watch is not None and row.watch.add(token):

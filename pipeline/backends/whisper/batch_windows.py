@@ -155,7 +155,7 @@ def _greedy(backend: Any, windows: list[_Window]) -> list[GreedyOutcome | Except
         forced = backend._prefix_tokens(window.prefix)
         max_tokens = backend.max_tokens(window.audio.size / SAMPLE_RATE_HZ)
         stops = backend.stops_on_repeat(window.frames)
-        cuts = backend.cuts_repeat(window.frames, window.audio.size)
+        cuts = backend.cuts_repeat(window.frames, window.audio.size, bool(forced))
         items.append(GreedyItem(window.context, (*initial, *forced), sot_index, max_tokens,
                                 after_prefix=bool(forced), forced_tokens=len(forced),
                                 stop_on_repeat=stops, cut_repeat=stops and cuts))  # fmt: skip

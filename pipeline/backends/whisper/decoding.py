@@ -198,6 +198,10 @@ class TokenSearch:
             if token == self.eot:
                 hit_cap = False
                 logprobs.append(logprob)
+                if watch is not None and watch.ended():  # a run said twice up to the end
+                    del logprobs[-1]
+                    repeat_cut = stop(watch, tokens, logprobs)
+                    logprobs.append(logprob)
                 break
             tokens.append(token)
             logprobs.append(logprob)

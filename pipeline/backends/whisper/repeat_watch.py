@@ -30,6 +30,9 @@ from collections.abc import Callable, Sequence
 
 SENTENCE_END = (".", "?", "!")
 RESTART_WORDS = 3  # a sentence opening as an earlier one of the window for this many words
+# a run of at least this many words said twice in a row is cut before its second copy when the
+# watch cuts (shorter runs, "I think that, I think that we should", are often spoken)
+BLOCK_CUT_WORDS = 5
 _STRIP = ".,!?;:\"'()-…"
 
 
@@ -98,10 +101,38 @@ class RepeatWatch:
                 start = self._restart_at(words, starts, end)
             if start is not None:
                 cut = self._sentence_ends.get(start) if start in starts else None
+                if cut is None and size >= BLOCK_CUT_WORDS and self.cut:  # a long run said twice
+                    cut = self._tokens_before(words, start)
                 self.cut_tokens = cut - self._forced if cut and cut > self._forced else None
                 return True
         self._checked = max(self._checked, len(words) - 1)
         return False
+
+    def ended(self) -> bool:
+        """The search said end-of-text: True when the watch cuts and the text ends with the
+        second copy of a long run (``BLOCK_CUT_WORDS``), whose last word ``add`` could not judge
+        yet; ``cut_tokens`` is then before that copy. Nothing else is judged here, so a result
+        the watch did not stop stays as it was."""
+        if not self.cut:
+            return False
+        words = words_of(self._text_of(self._tokens))
+        size = repeat_size_at(words, len(words))
+        if size < BLOCK_CUT_WORDS:
+            return False
+        cut = self._tokens_before(words, len(words) - size)
+        self.cut_tokens = cut - self._forced if cut and cut > self._forced else None
+        return self.cut_tokens is not None
+
+    def _tokens_before(self, words: list[str], start: int) -> int | None:
+        """How many tokens hold exactly the text's first ``start`` words (the most, so
+        punctuation after the last is kept); None when no token boundary falls there."""
+        for count in range(len(self._tokens) - 1, self._forced, -1):
+            before = words_of(self._text_of(self._tokens[:count]))
+            if len(before) < start:
+                return None
+            if before == words[:start]:
+                return count
+        return None
 
     def _restart_at(self, words: list[str], starts: list[int], end: int) -> int | None:
         """Where the sentence holding ``words[end - 1]`` starts, when it has just reached
