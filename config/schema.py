@@ -150,6 +150,10 @@ class AsrConfig:
         True,
         "every fallback temperature failing: keep the attempt with the best mean log-probability, not the last",
     )
+    repeat_cut_after_prefix: bool = _key(
+        True,
+        "a short window decoded after committed words (a forced prefix) that starts saying a sentence again ends before it instead of being decoded again on a longer window",
+    )
     max_tokens_per_s: float = _key(8.0, "cap on decoded tokens per second of audio", min=1, max=50)
     use_prompt: bool = _key(True, "prompt each final with the previous final of the stream")
     confident_commit: bool = _key(
@@ -189,6 +193,12 @@ class AsrConfig:
         "while speech goes on, every partial window hears this much of the committed speech before the uncommitted audio, from a word boundary, its words forced as the decoder's prefix (0: a context that grows to 10 s and starts again 1 s before the cut after a sentence end)",
         min=0,
         max=25,
+    )
+    early_final_lead_in_s: float = _key(
+        6.0,
+        "after a pause, an early final (and a segment's last final) hears again up to this much of the stream's final words before it, from a word boundary, their words forced as the decoder's prefix; partials do not (0: off)",
+        min=0,
+        max=10,
     )
     sentence_end_delay_s: float = _key(
         0.5,

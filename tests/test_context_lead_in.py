@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.messages.speech import SpeechPaused
 from pipeline.scheduling import SegmentScheduler
 from pipeline.scheduling.commit_policy import CommitOptions, lead_in_start_s, lead_in_words
 from pipeline.words import Word
@@ -23,9 +24,13 @@ cache_dir = whisper_audio.cache_dir
 jfk = whisper_audio.jfk
 
 
-def committing(context_lead_in_s: float = 2.0, after_pause: bool = True) -> SegmentScheduler:
+def committing(
+    context_lead_in_s: float = 2.0, after_pause: bool = True, partials: bool = True
+) -> SegmentScheduler:
     commit = CommitOptions(
-        context_lead_in_s=context_lead_in_s, context_lead_after_pause=after_pause
+        context_lead_in_s=context_lead_in_s,
+        context_lead_after_pause=after_pause,
+        context_lead_partials=partials,
     )
     return SegmentScheduler(options(commit=commit), rings=RINGS)
 
@@ -87,6 +92,35 @@ def test_a_new_segment_hears_the_end_of_the_previous_final() -> None:
     (final,) = finals(s.on_reply("asr-1", result(rest, "went home. It rained all day"), 4.8))
     assert final.text == "It rained all day" and final.start_s == pytest.approx(2.4)
     assert final.seq == part.seq + 2
+
+
+def test_without_the_partials_only_the_early_final_and_the_rest_hear_the_lead_in() -> None:
+    """``context_lead_partials`` off (the daemon's setting): a new segment's partials start at
+    its own audio, prompted with the previous final whole; its early final at the next pause
+    and its rest start in the previous segment's audio, those words forced as the prefix."""
+    s = committing(partials=False)
+    s.speech_started(started(0, 0.0), 0.0)
+    s.speech_ongoing(ongoing(0, 0.0, 1.5), 1.5)
+    s.speech_paused(paused(1.5, 1.7), 1.7)
+    early = only(s.dispatch(["asr-1"], 1.7))
+    finals(s.on_reply("asr-1", result(early, "I went home."), 2.0))
+    finals(s.speech_ended(ended(0, 0.0, 2.2), 2.3))
+
+    s.speech_started(started(1, 2.4), 2.7)
+    s.speech_ongoing(ongoing(1, 2.4, 4.0), 4.0)
+    partial = only(s.dispatch(["asr-1"], 4.0))
+    assert partial.start_index == round(2.4 * SR)  # its own audio only
+    assert partial.prefix == "" and partial.prompt == "I went home."
+    s.on_reply("asr-1", result(partial, "It rained"), 4.3)
+    s.speech_ongoing(ongoing(1, 2.4, 4.4), 4.4)
+    s.speech_paused(SpeechPaused("mic", 1, round(2.4 * SR), round(4.4 * SR), round(4.6 * SR)), 4.6)
+    early = only(s.dispatch(["asr-1"], 4.6))
+    assert not early.is_partial and early.start_index == round(0.3 * SR)
+    assert early.prefix == "went home." and early.prompt == "I"
+    s.speech_ended(ended(1, 2.4, 4.8), 4.8)
+    (final,) = finals(s.on_reply("asr-1", result(early, "went home. It rained all day."), 5.0))
+    assert final.text == "It rained all day." and final.start_s == pytest.approx(2.4)
+    assert s.idle()
 
 
 @pytest.mark.parametrize(("context_lead_in_s", "after_pause"), [(0.0, True), (2.0, False)])

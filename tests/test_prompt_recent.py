@@ -38,3 +38,29 @@ def test_a_later_segment_hears_the_finals_before_the_last(tmp_path, monkeypatch)
     assert both and not any(preview for _, preview in both), prompts
     previews = [p for p, preview in prompts if preview and p]
     assert previews and any(re.search(r"hundred|300", p) for p in previews), prompts
+
+
+def test_a_final_that_spells_a_large_number_out_stays_out_of_the_prompt() -> None:
+    """tiny.en follows the prompt's number style: one sampled "forty one thousand dollars" in
+    the prompt turned the next minute's numbers into words (synthetic dictation, 10-15
+    finals), so such a final is left out of later prompts (``prompt_skip_spelled_numbers``)."""
+    from pipeline.scheduling import SegmentScheduler
+    from pipeline.scheduling.commit_policy import CommitOptions, spells_large_number
+    from tests.test_scheduler_commits import finals, only
+    from tests.test_scheduler_fakes import RINGS, ended, options, result, spoken, started
+
+    assert spells_large_number(spoken("it is forty one thousand dollars."))
+    assert spells_large_number(spoken("twenty-nine of them"))
+    assert not spells_large_number(spoken("it is 41,000 dollars, one or two."))
+    commit = CommitOptions(prompt_recent_chars=400, prompt_skip_spelled_numbers=True)
+    s = SegmentScheduler(options(commit=commit), rings=RINGS)
+    texts = ["Good morning.", "It costs forty one thousand dollars.", "Meet me at gate 4."]
+    for number, text in enumerate(texts):
+        s.speech_started(started(number, 2.0 * number), 2.0 * number + 0.1)
+        s.speech_ended(ended(number, 2.0 * number, 2.0 * number + 1.5), 2.0 * number + 1.5)
+        request = only(s.dispatch(["asr-1"], 2.0 * number + 1.5))
+        assert "forty" not in request.prompt
+        finals(s.on_reply("asr-1", result(request, text), 2.0 * number + 1.8))
+    s.speech_started(started(3, 6.0), 6.1)
+    s.speech_ended(ended(3, 6.0, 7.5), 7.5)
+    assert only(s.dispatch(["asr-1"], 7.5)).prompt == "Good morning. Meet me at gate 4."

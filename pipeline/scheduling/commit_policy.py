@@ -85,6 +85,18 @@ class CommitOptions:
     # words, ``local_agreement.words_after``), was worse still: 0.3486 -> 0.3688 (simulated,
     # session 5; not kept).
     context_lead_after_pause: bool = False
+    # After a pause, the partials' windows hear the lead-in too. The daemon (asr.
+    # early_final_lead_in_s, 6 s, a 3 s gap) keeps it to the early final and the rest: the
+    # partials' longer windows held the early finals back (decision -> final p95 59 -> 806 ms
+    # on the synthetic dictation with them, 723 ms without, 95 ms once the repeat after the
+    # prefix was cut instead of decoded on 30 s, ``WhisperOptions.repeat_cut_after_prefix``).
+    # Simulated dev set (bench/commit_latency.py --simulate --cost-model, 7 files, 3,150
+    # words), errors: off 800 (offline 737); partials and early final 30 fewer on the
+    # synthetic dictation alone; early final only, with the cut and ``prompt_skip_spelled_
+    # numbers`` 783 (synthetic dictation 511 -> 492, dictation_dev 12 -> 9, continuous.wav 252
+    # -> 258, the rest the same), engine CPU 0.271 -> 0.272, dictation last word -> final
+    # p50 451 -> 479 ms. docs/performance_log.md (2026-12-05, second stop).
+    context_lead_partials: bool = True
     # A word may be committed from the newest hypothesis alone, without waiting for the next
     # to agree (``confident_count``): when it and every uncommitted word before it are stable
     # or have a probability of at least ``confident_probability``, a word follows it, it ends
@@ -325,6 +337,10 @@ class CommitOptions:
     # chars: 505 -> 519, dictation_dev 10 both.
     prompt_recent_chars: int = 0
     prompt_min_probability: float = 0.0
+    # A final that spells a large number out ("forty one thousand dollars") is left out of the
+    # prompt: tiny.en follows the prompt's number style, so one such final (often a sampled
+    # retry) turned the next minute's numbers into words.
+    prompt_skip_spelled_numbers: bool = False
     # A short pause (silence shorter than the VAD's pause: between sentences of continuous
     # speech) moves the segment's next partial to it (``commits.short_pause``): it covers the
     # audio up to the pause and goes ``short_pause_delay_s`` later, in place of the cadence's
@@ -776,6 +792,22 @@ def is_number(word: Word) -> bool:
     if bare[0].isdigit() or bare[-1].isdigit():
         return True
     return all(part in NUMBER_WORDS for part in bare.lower().split("-"))
+
+
+SPELLED_LARGE_NUMBERS = frozenset((
+    "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred",
+    "thousand", "million", "billion",
+))  # fmt: skip
+
+
+def spells_large_number(words: Sequence[Word]) -> bool:
+    """Whether ``words`` say a number of twenty or more in words ("forty one", "5 hundred",
+    "twenty-nine") rather than digits."""
+    for word in words:
+        bare = word.text.strip().strip(",.?!;:%\"'()").lower()
+        if any(part in SPELLED_LARGE_NUMBERS for part in bare.split("-")):
+            return True
+    return False
 
 
 def ends_clause(word: Word) -> bool:

@@ -59,6 +59,7 @@ from pipeline.scheduling.commit_policy import (
     partial_window,
     sentence_boundary_count,
     sliding_window_start,
+    spells_large_number,
     window_start_after_commit,
 )
 from pipeline.scheduling.commit_state import CommitState
@@ -147,8 +148,9 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         state.committed.extend(lead)
         state.agreement.seed(state.committed)
         state.committed_count = len(state.agreement.partial.stable_words)
-        state.window_start_index = start_index
         state.lead_start_index = start_index
+        if options.context_lead_partials:
+            state.window_start_index = start_index
 
     def ended(self, segment: Segment, now_s: float) -> None:
         state = self._states.get(segment.key)
@@ -186,7 +188,8 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         if spoken and (options.prompt_recent_chars or options.prompt_min_probability):
             texts = self._prompt_texts.setdefault(stream_id, [])
             mean = sum(w.probability for w in spoken) / len(spoken)
-            if mean >= options.prompt_min_probability:
+            spelled = options.prompt_skip_spelled_numbers and spells_large_number(spoken)
+            if mean >= options.prompt_min_probability and not spelled:
                 texts.append(merged_text(spoken))
                 del texts[:-RECENT_WORDS]
 
@@ -762,7 +765,9 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
                     options.cut_pad_s,
                 )
             if start_index is not None:
-                state.window_start_index = state.lead_start_index = start_index
+                state.lead_start_index = start_index
+                if options.context_lead_partials:
+                    state.window_start_index = start_index
         elif words:
             start_index = None
             if options.partial_context_s > 0:

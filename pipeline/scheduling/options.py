@@ -144,6 +144,14 @@ class SchedulerOptions:
                 long_uncommitted_s=asr.long_uncommitted_s,
                 # the speech before the words a partial decides (commit_policy's figures)
                 partial_context_s=asr.partial_context_s,
+                # the words before a pause heard again by the early final, not the partials;
+                # a final that spells a number out left out of the prompt; a 3 s gap as
+                # measured (commit_policy's figures)
+                context_lead_after_pause=asr.early_final_lead_in_s > 0,
+                context_lead_in_s=asr.early_final_lead_in_s or CommitOptions().context_lead_in_s,
+                context_lead_max_gap_s=3.0,
+                context_lead_partials=False,
+                prompt_skip_spelled_numbers=True,
                 drafts=asr.draft_decoding,
                 # a sentence's last words: the partial timed by its end (commit_policy's figures)
                 sentence_end_delay_s=asr.sentence_end_delay_s,
