@@ -109,6 +109,19 @@ def test_a_long_run_said_twice_is_cut_before_its_second_copy():
     assert at == 22 and watch.cut_tokens is None  # without the cut: stopped, decoded again
 
 
+def test_a_punctuated_run_that_spans_a_sentence_end_is_not_cut_inside_it():
+    """dictation_dev's early final after "Maria will walk in the rooms and handle" (forced,
+    misheard): tiny.en says the sentence again right, and the run "the rooms and handle the
+    catering order. Maria will book" repeats across the sentence end. A cut inside it would end
+    the final on "Maria will book"; the search stops uncut and is decoded again."""
+    prefix = " to attend over two days. Maria will walk in the rooms and handle"
+    said = " the catering order. Maria will book the rooms and handle the catering order."
+    pieces = [" " + w for w in (prefix + said + " Maria will book the").split()]
+    at, watch = fed(pieces, forced=len(prefix.split()))
+    assert at is not None and watch.cut_tokens is None
+    assert not watch.ended()
+
+
 def test_a_run_said_twice_up_to_the_end_of_text_is_cut_when_the_search_ends():
     """The second copy's last word is complete only at end-of-text, which ``add`` never sees:
     ``ended`` judges it (demo_pauses: "... on GitHub The library is ... on GitHub")."""

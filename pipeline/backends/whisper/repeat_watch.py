@@ -30,8 +30,13 @@ from collections.abc import Callable, Sequence
 
 SENTENCE_END = (".", "?", "!")
 RESTART_WORDS = 3  # a sentence opening as an earlier one of the window for this many words
-# a run of at least this many words said twice in a row is cut before its second copy when the
-# watch cuts (shorter runs, "I think that, I think that we should", are often spoken)
+# in a text with no sentence ends (a speaker's unpunctuated style), a run of at least this many
+# words said twice in a row is cut before its second copy when the watch cuts (shorter runs, "I
+# think that, I think that we should", are often spoken). A punctuated text is cut only where a
+# sentence starts: a run can span a sentence end when the model says again, right, a sentence
+# the forced prefix had wrong ("... Maria will walk in the rooms and handle [prefix] the
+# catering order. Maria will book the rooms and handle the catering order."), and a cut inside
+# it would end on "Maria will book".
 BLOCK_CUT_WORDS = 5
 _STRIP = ".,!?;:\"'()-…"
 
@@ -101,8 +106,8 @@ class RepeatWatch:
                 start = self._restart_at(words, starts, end)
             if start is not None:
                 cut = self._sentence_ends.get(start) if start in starts else None
-                if cut is None and size >= BLOCK_CUT_WORDS and self.cut:  # a long run said twice
-                    cut = self._tokens_before(words, start)
+                if cut is None and size >= BLOCK_CUT_WORDS and self.cut and not starts:
+                    cut = self._tokens_before(words, start)  # a long run said twice, unpunctuated
                 self.cut_tokens = cut - self._forced if cut and cut > self._forced else None
                 return True
         self._checked = max(self._checked, len(words) - 1)
@@ -115,8 +120,10 @@ class RepeatWatch:
         the watch did not stop stays as it was."""
         if not self.cut:
             return False
-        words = words_of(self._text_of(self._tokens))
+        words, starts = sentences(self._text_of(self._tokens))
         size = repeat_size_at(words, len(words))
+        if starts:  # punctuated: a repeat is cut only where a sentence starts (``add``)
+            return False
         if size < BLOCK_CUT_WORDS:
             return False
         cut = self._tokens_before(words, len(words) - size)
