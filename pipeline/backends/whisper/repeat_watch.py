@@ -108,7 +108,7 @@ class RepeatWatch:
                 cut = self._sentence_ends.get(start) if start in starts else None
                 if cut is None and size >= BLOCK_CUT_WORDS and self.cut and not starts:
                     cut = self._tokens_before(words, start)  # a long run said twice, unpunctuated
-                self.cut_tokens = cut - self._forced if cut and cut > self._forced else None
+                self._cut_at(cut)
                 return True
         self._checked = max(self._checked, len(words) - 1)
         return False
@@ -126,9 +126,13 @@ class RepeatWatch:
             return False
         if size < BLOCK_CUT_WORDS:
             return False
-        cut = self._tokens_before(words, len(words) - size)
-        self.cut_tokens = cut - self._forced if cut and cut > self._forced else None
+        self._cut_at(self._tokens_before(words, len(words) - size))
         return self.cut_tokens is not None
+
+    def _cut_at(self, cut: int | None) -> None:
+        """``cut_tokens`` from ``cut`` (tokens of the whole text, forced prefix included):
+        None when there is none or it falls inside the forced prefix."""
+        self.cut_tokens = cut - self._forced if cut and cut > self._forced else None
 
     def _tokens_before(self, words: list[str], start: int) -> int | None:
         """How many tokens hold exactly the text's first ``start`` words (the most, so
