@@ -109,17 +109,17 @@ def test_a_long_run_said_twice_is_cut_before_its_second_copy():
     assert at == 22 and watch.cut_tokens is None  # without the cut: stopped, decoded again
 
 
-def test_a_punctuated_run_that_spans_a_sentence_end_is_not_cut_inside_it():
+def test_a_punctuated_run_that_spans_a_sentence_end_is_cut_at_the_sentence_end_before_it():
     """dictation_dev's early final after "Maria will walk in the rooms and handle" (forced,
     misheard): tiny.en says the sentence again right, and the run "the rooms and handle the
     catering order. Maria will book" repeats across the sentence end. A cut inside it would end
-    the final on "Maria will book"; the search stops uncut and is decoded again."""
+    the final on "Maria will book"; it is cut at the sentence end before the second copy, the
+    full window's answer ("... handle the catering order.")."""
     prefix = " to attend over two days. Maria will walk in the rooms and handle"
     said = " the catering order. Maria will book the rooms and handle the catering order."
     pieces = [" " + w for w in (prefix + said + " Maria will book the").split()]
     at, watch = fed(pieces, forced=len(prefix.split()))
-    assert at is not None and watch.cut_tokens is None
-    assert not watch.ended()
+    assert at is not None and watch.cut_tokens == 3  # " the", " catering", " order."
 
 
 def test_a_run_said_twice_up_to_the_end_of_text_is_cut_when_the_search_ends():

@@ -32,11 +32,11 @@ SENTENCE_END = (".", "?", "!")
 RESTART_WORDS = 3  # a sentence opening as an earlier one of the window for this many words
 # in a text with no sentence ends (a speaker's unpunctuated style), a run of at least this many
 # words said twice in a row is cut before its second copy when the watch cuts (shorter runs, "I
-# think that, I think that we should", are often spoken). A punctuated text is cut only where a
-# sentence starts: a run can span a sentence end when the model says again, right, a sentence
-# the forced prefix had wrong ("... Maria will walk in the rooms and handle [prefix] the
-# catering order. Maria will book the rooms and handle the catering order."), and a cut inside
-# it would end on "Maria will book".
+# think that, I think that we should", are often spoken). A punctuated text is cut at the last
+# sentence end before the second copy: a run can span a sentence end when the model says again,
+# right, a sentence the forced prefix had wrong ("... Maria will walk in the rooms and handle
+# [prefix] the catering order. Maria will book the rooms and handle the catering order. Maria
+# will book the"), and a cut inside it would end on "Maria will book".
 BLOCK_CUT_WORDS = 5
 _STRIP = ".,!?;:\"'()-…"
 
@@ -106,8 +106,8 @@ class RepeatWatch:
                 start = self._restart_at(words, starts, end)
             if start is not None:
                 cut = self._sentence_ends.get(start) if start in starts else None
-                if cut is None and size >= BLOCK_CUT_WORDS and self.cut and not starts:
-                    cut = self._tokens_before(words, start)  # a long run said twice, unpunctuated
+                if cut is None and size >= BLOCK_CUT_WORDS and self.cut:
+                    cut = self._block_cut(words, starts, start)  # a long run said twice
                 self._cut_at(cut)
                 return True
         self._checked = max(self._checked, len(words) - 1)
@@ -122,12 +122,18 @@ class RepeatWatch:
             return False
         words, starts = sentences(self._text_of(self._tokens))
         size = repeat_size_at(words, len(words))
-        if starts:  # punctuated: a repeat is cut only where a sentence starts (``add``)
-            return False
         if size < BLOCK_CUT_WORDS:
             return False
-        self._cut_at(self._tokens_before(words, len(words) - size))
+        self._cut_at(self._block_cut(words, starts, len(words) - size))
         return self.cut_tokens is not None
+
+    def _block_cut(self, words: list[str], starts: list[int], copy: int) -> int | None:
+        """Tokens to keep before a run's second copy starting at word ``copy``: all of them in
+        a text with no sentence ends; else up to the last sentence end before it."""
+        if not starts:
+            return self._tokens_before(words, copy)
+        before = [s for s in starts if s <= copy]
+        return self._sentence_ends.get(before[-1]) if before else None
 
     def _cut_at(self, cut: int | None) -> None:
         """``cut_tokens`` from ``cut`` (tokens of the whole text, forced prefix included):
