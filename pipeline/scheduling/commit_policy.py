@@ -88,14 +88,14 @@ class CommitOptions:
     # After a pause, the partials' windows hear the lead-in too. The daemon (asr.
     # early_final_lead_in_s, 6 s, a 3 s gap) keeps it to the early final and the rest: the
     # partials' longer windows held the early finals back (decision -> final p95 59 -> 806 ms
-    # on the synthetic dictation with them, 723 ms without, 95 ms once the repeat after the
+    # on the synthetic dictation with them, 723 ms without, 96 ms once the repeat after the
     # prefix was cut instead of decoded on 30 s, ``WhisperOptions.repeat_cut_after_prefix``).
     # Simulated dev set (bench/commit_latency.py --simulate --cost-model, 7 files, 3,150
     # words), errors: off 800 (offline 737); partials and early final 30 fewer on the
     # synthetic dictation alone; early final only, with the cut and ``prompt_skip_spelled_
-    # numbers`` 783 (synthetic dictation 511 -> 492, dictation_dev 12 -> 9, continuous.wav 252
-    # -> 258, the rest the same), engine CPU 0.271 -> 0.272, dictation last word -> final
-    # p50 451 -> 479 ms. docs/performance_log.md (2026-12-05, second stop).
+    # numbers`` 780 (synthetic dictation 511 -> 489, dictation_dev 12 -> 9, continuous.wav 252
+    # -> 258, the rest the same), engine CPU 0.271 -> 0.273, dictation last word -> final
+    # p50 451 -> 469 ms. docs/performance_log.md (2026-12-05, second stop).
     context_lead_partials: bool = True
     # A word may be committed from the newest hypothesis alone, without waiting for the next
     # to agree (``confident_count``): when it and every uncommitted word before it are stable
