@@ -487,8 +487,8 @@ def hypothesis_entry(now_s: float, cpu_s: float, request: Any, result: Any) -> d
     """One request the simulated worker ran, as ``--hypotheses`` writes it: when it went and
     was answered (virtual clock), its kind, the audio it heard (stream seconds), whether the
     worker found it suspect, the prefix forced, the engine's details (why a window was
-    decoded again: ``fallback``, ``hit_cap``, ``repeat_stop`` ...), and its words (text, start, end in stream seconds, probability).
-    The words every partial heard show why a sentence's last words waited (which words the
+    decoded again: ``fallback``, ``hit_cap``, ``repeat_stop`` ...), and its words (text,
+    start, end in stream seconds, probability). The words every partial heard show why a sentence's last words waited (which words the
     hypotheses disagreed on, and how sure tiny.en was of them), which ``--why`` only names."""
     offset_s = request.start_index / 16e3
     kind = "final"

@@ -400,7 +400,10 @@ class WhisperBackend(Backend):
         """Whether a search that stops on a repeat ends at the sentences said before it instead
         of being decoded again: on a window shorter than the finals' own for this audio (an
         early final's or a partial's floor), where the second pass would be the finals' window;
-        off by default (``WhisperOptions.repeat_cut``: it lost words, ``repeat_watch``)."""
+        off by default (``WhisperOptions.repeat_cut``: it lost words, ``repeat_watch``). Also on
+        any window whose decoder was given a forced prefix (``prefixed``) with
+        ``WhisperOptions.repeat_cut_after_prefix`` (on): the repeat there is the sentences said
+        again after the committed words."""
         if prefixed and self.options.repeat_cut_after_prefix:
             return True
         finals = self._audio_ctx.frames(num_samples, self.dims.n_audio_ctx)

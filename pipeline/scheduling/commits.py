@@ -148,8 +148,14 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
         state.committed.extend(lead)
         state.agreement.seed(state.committed)
         state.committed_count = len(state.agreement.partial.stable_words)
+        self._lead_from(state, start_index)
+
+    def _lead_from(self, state: CommitState, start_index: int) -> None:
+        """The requests after a pause start at ``start_index`` (a lead-in in the final words
+        before it): the early final and the rest, and the partials with
+        ``CommitOptions.context_lead_partials``."""
         state.lead_start_index = start_index
-        if options.context_lead_partials:
+        if self.commit_options.context_lead_partials:
             state.window_start_index = start_index
 
     def ended(self, segment: Segment, now_s: float) -> None:
@@ -765,9 +771,7 @@ class CommittedSegments(EarlyFinals, ChunkedSegments):
                     options.cut_pad_s,
                 )
             if start_index is not None:
-                state.lead_start_index = start_index
-                if options.context_lead_partials:
-                    state.window_start_index = start_index
+                self._lead_from(state, start_index)
         elif words:
             start_index = None
             if options.partial_context_s > 0:

@@ -32,7 +32,7 @@ import numpy as np
 from pipeline.backends.cancellation import checkpoint
 from pipeline.backends.whisper.decoding import Hypothesis, SearchOptions, TokenSearch
 from pipeline.backends.whisper.engine_base import log_softmax
-from pipeline.backends.whisper.repeat_watch import RepeatWatch, stop
+from pipeline.backends.whisper.repeat_watch import RepeatWatch, stop, stop_at_end
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +104,8 @@ def greedy_batch(
             token = int(np.argmax(row.logits))
             row.logprobs.append(float(log_softmax(row.logits)[token]))
             if token == search.eot:
-                cut = row.watch is not None and row.watch.ended()  # a run said twice up to the end
-                if cut:
-                    eot_logprob = row.logprobs.pop()
-                    stop(row.watch, row.tokens, row.logprobs)
-                    row.logprobs.append(eot_logprob)
+                # a run said twice up to the end: cut before its second copy
+                cut = stop_at_end(row.watch, row.tokens, row.logprobs)
                 out[row.item] = _outcome(row, hit_cap=False, repeat_cut=cut)
                 continue
             row.tokens.append(token)

@@ -46,7 +46,7 @@ import numpy as np
 from pipeline.backends.cancellation import checkpoint
 from pipeline.backends.whisper.drafted_greedy import DraftedGreedy
 from pipeline.backends.whisper.engine_base import WhisperEngine, log_softmax
-from pipeline.backends.whisper.repeat_watch import RepeatWatch, stop
+from pipeline.backends.whisper.repeat_watch import RepeatWatch, stop, stop_at_end
 
 __all__ = ["Hypothesis", "SearchOptions", "TokenSearch", "compression_ratio", "log_softmax"]
 
@@ -198,10 +198,7 @@ class TokenSearch:
             if token == self.eot:
                 hit_cap = False
                 logprobs.append(logprob)
-                if watch is not None and watch.ended():  # a run said twice up to the end
-                    del logprobs[-1]
-                    repeat_cut = stop(watch, tokens, logprobs)
-                    logprobs.append(logprob)
+                repeat_cut = stop_at_end(watch, tokens, logprobs)  # a run said twice to the end
                 break
             tokens.append(token)
             logprobs.append(logprob)

@@ -172,3 +172,15 @@ def stop(watch: RepeatWatch, tokens: list[int], logprobs: list[float]) -> bool:
         return False
     del tokens[watch.cut_tokens :], logprobs[watch.cut_tokens :]
     return True
+
+
+def stop_at_end(watch: RepeatWatch | None, tokens: list[int], logprobs: list[float]) -> bool:
+    """A search that said end-of-text (its log-probability last in ``logprobs``, its token not
+    in ``tokens``): cut as ``stop`` does when ``watch`` fires at the end (``ended``), the
+    end-of-text's log-probability kept last (True); else left whole (False)."""
+    if watch is None or not watch.ended():
+        return False
+    end_logprob = logprobs.pop()
+    cut = stop(watch, tokens, logprobs)
+    logprobs.append(end_logprob)
+    return cut
